@@ -112,7 +112,12 @@ impl Corpus {
             path: path.to_owned(),
             source: e,
         })?;
-        Self::from_bytes(&bytes, &path.display().to_string(), boundary, max_item_chars)
+        Self::from_bytes(
+            &bytes,
+            &path.display().to_string(),
+            boundary,
+            max_item_chars,
+        )
     }
 
     /// Parses a corpus from bytes; `source_name` is used in error messages.
@@ -211,7 +216,10 @@ mod tests {
     #[test]
     fn invalid_utf8_reports_line_and_offset() {
         let err = Corpus::from_bytes(b"ab\ncd\n\xffx", "f.txt", '.', None).unwrap_err();
-        assert_eq!(err.to_string(), "f.txt: line 3: invalid UTF-8 at byte offset 6");
+        assert_eq!(
+            err.to_string(),
+            "f.txt: line 3: invalid UTF-8 at byte offset 6"
+        );
     }
 
     #[test]
@@ -223,13 +231,27 @@ mod tests {
     #[test]
     fn too_long() {
         let err = Corpus::from_text("abc\nabcdef\n", "f", '.', Some(4)).unwrap_err();
-        assert!(matches!(err, CorpusError::ItemTooLong { line: 2, len: 6, max: 4, .. }));
+        assert!(matches!(
+            err,
+            CorpusError::ItemTooLong {
+                line: 2,
+                len: 6,
+                max: 4,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn empty_and_only_blank() {
-        assert!(matches!(Corpus::from_text("", "f", '.', None), Err(CorpusError::Empty { .. })));
-        assert!(matches!(Corpus::from_text("\n \n\n", "f", '.', None), Err(CorpusError::Empty { .. })));
+        assert!(matches!(
+            Corpus::from_text("", "f", '.', None),
+            Err(CorpusError::Empty { .. })
+        ));
+        assert!(matches!(
+            Corpus::from_text("\n \n\n", "f", '.', None),
+            Err(CorpusError::Empty { .. })
+        ));
     }
 
     #[test]

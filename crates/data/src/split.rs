@@ -24,7 +24,9 @@ impl Default for SplitFractions {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SplitError {
     /// A fraction is negative, non-finite, or they sum above 1.
-    #[error("split fractions train={train} val={val}: each must be in [0, 1] and train + val <= 1")]
+    #[error(
+        "split fractions train={train} val={val}: each must be in [0, 1] and train + val <= 1"
+    )]
     BadFractions {
         /// Training fraction.
         train: f64,
@@ -112,9 +114,18 @@ mod tests {
     #[test]
     fn bad_fractions() {
         let items = vec!["a".to_string(); 10];
-        let f = SplitFractions { train: 0.9, val: 0.2 };
+        let f = SplitFractions {
+            train: 0.9,
+            val: 0.2,
+        };
         assert!(Split::python_shuffle(items.clone(), 1, f).is_err());
-        let f = SplitFractions { train: 0.0, val: 0.2 };
-        assert!(matches!(Split::python_shuffle(items, 1, f), Err(SplitError::EmptyTrain { .. })));
+        let f = SplitFractions {
+            train: 0.0,
+            val: 0.2,
+        };
+        assert!(matches!(
+            Split::python_shuffle(items, 1, f),
+            Err(SplitError::EmptyTrain { .. })
+        ));
     }
 }

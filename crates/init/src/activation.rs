@@ -55,8 +55,14 @@ impl Activation {
     }
 
     /// The names [`Activation::parse`] accepts.
-    pub const NAMES: &'static [&'static str] =
-        &["tanh", "relu", "leaky_relu[:slope]", "gelu", "sigmoid", "identity"];
+    pub const NAMES: &'static [&'static str] = &[
+        "tanh",
+        "relu",
+        "leaky_relu[:slope]",
+        "gelu",
+        "sigmoid",
+        "identity",
+    ];
 
     /// The function itself, in f64.
     pub fn apply(&self, x: f64) -> f64 {
@@ -172,7 +178,10 @@ mod tests {
     #[test]
     fn empirical_gains_within_half_a_percent() {
         let relu = empirical_gain(Activation::Relu);
-        assert!((relu / std::f64::consts::SQRT_2 - 1.0).abs() < 0.005, "{relu}");
+        assert!(
+            (relu / std::f64::consts::SQRT_2 - 1.0).abs() < 0.005,
+            "{relu}"
+        );
         let tanh = empirical_gain(Activation::Tanh);
         assert!((tanh / 1.5925 - 1.0).abs() < 0.005, "{tanh}");
         // E[tanh(x)^2] = 0.3943
@@ -191,7 +200,10 @@ mod tests {
     #[test]
     fn parse_names() {
         assert_eq!(Activation::parse("tanh"), Some(Activation::Tanh));
-        assert_eq!(Activation::parse("leaky_relu:0.2"), Some(Activation::LeakyRelu { slope: 0.2 }));
+        assert_eq!(
+            Activation::parse("leaky_relu:0.2"),
+            Some(Activation::LeakyRelu { slope: 0.2 })
+        );
         assert_eq!(Activation::parse("swish"), None);
     }
 }

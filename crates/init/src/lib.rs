@@ -20,11 +20,11 @@
 //! on every backend.
 
 mod activation;
-mod roles;
 mod rng;
+mod roles;
 mod scheme;
 
 pub use activation::{empirical_gain, Activation};
-pub use roles::{InitRoles, Role};
 pub use rng::{param_stream, Normal01};
+pub use roles::{InitRoles, Role};
 pub use scheme::{Distribution, FanMode, Fans, Gain, InitError, Resolved, Scheme};

@@ -478,15 +478,35 @@ mod tests {
 
     fn all_random_schemes() -> Vec<Scheme> {
         let mut v = vec![
-            Scheme::Normal { std: 0.3, scale: 1.0 },
-            Scheme::Uniform { bound: 0.5, scale: 2.0 },
-            Scheme::XavierNormal { gain: Gain::Auto, scale: 1.0 },
-            Scheme::XavierUniform { gain: Gain::Value(2.0), scale: 1.0 },
+            Scheme::Normal {
+                std: 0.3,
+                scale: 1.0,
+            },
+            Scheme::Uniform {
+                bound: 0.5,
+                scale: 2.0,
+            },
+            Scheme::XavierNormal {
+                gain: Gain::Auto,
+                scale: 1.0,
+            },
+            Scheme::XavierUniform {
+                gain: Gain::Value(2.0),
+                scale: 1.0,
+            },
             Scheme::PytorchDefault { scale: 0.1 },
         ];
         for mode in [FanMode::FanIn, FanMode::FanOut] {
-            v.push(Scheme::KaimingNormal { gain: Gain::Auto, mode, scale: 1.0 });
-            v.push(Scheme::KaimingUniform { gain: Gain::Empirical, mode, scale: 0.2 });
+            v.push(Scheme::KaimingNormal {
+                gain: Gain::Auto,
+                mode,
+                scale: 1.0,
+            });
+            v.push(Scheme::KaimingUniform {
+                gain: Gain::Empirical,
+                mode,
+                scale: 0.2,
+            });
         }
         v
     }
@@ -497,42 +517,78 @@ mod tests {
             let r = scheme.resolve(BIG, Activation::Tanh).unwrap();
             let v = r.sample(N, 7, scheme.name());
             let (mean, std, min, max) = stats(&v);
-            assert!((std / r.std() - 1.0).abs() < 0.02, "{scheme:?}: std {std} vs {}", r.std());
+            assert!(
+                (std / r.std() - 1.0).abs() < 0.02,
+                "{scheme:?}: std {std} vs {}",
+                r.std()
+            );
             assert!(mean.abs() < 0.02 * r.std() * 3.0, "{scheme:?}: mean {mean}");
             if let Some(b) = r.bound() {
-                assert!(min >= -b && max <= b, "{scheme:?}: [{min}, {max}] outside +-{b}");
-                assert!(min < -0.98 * b && max > 0.98 * b, "{scheme:?} does not fill its bound");
+                assert!(
+                    min >= -b && max <= b,
+                    "{scheme:?}: [{min}, {max}] outside +-{b}"
+                );
+                assert!(
+                    min < -0.98 * b && max > 0.98 * b,
+                    "{scheme:?} does not fill its bound"
+                );
             }
         }
     }
 
     #[test]
     fn formulas() {
-        let fans = Fans { fan_in: 30, fan_out: 200 };
-        let k = |mode| Scheme::KaimingNormal { gain: Gain::Auto, mode, scale: 1.0 };
+        let fans = Fans {
+            fan_in: 30,
+            fan_out: 200,
+        };
+        let k = |mode| Scheme::KaimingNormal {
+            gain: Gain::Auto,
+            mode,
+            scale: 1.0,
+        };
         let r_in = k(FanMode::FanIn).resolve(fans, Activation::Tanh).unwrap();
         let r_out = k(FanMode::FanOut).resolve(fans, Activation::Tanh).unwrap();
         assert!((r_in.std() - 0.304_290_309_725).abs() < 1e-9);
         assert!((r_out.std() - (5.0 / 3.0) / 200f64.sqrt()).abs() < 1e-12);
-        assert!(r_in.std() > 2.0 * r_out.std(), "fan modes must differ on a non-square layer");
-        let xu = Scheme::XavierUniform { gain: Gain::Value(1.0), scale: 1.0 };
+        assert!(
+            r_in.std() > 2.0 * r_out.std(),
+            "fan modes must differ on a non-square layer"
+        );
+        let xu = Scheme::XavierUniform {
+            gain: Gain::Value(1.0),
+            scale: 1.0,
+        };
         let r = xu.resolve(fans, Activation::Relu).unwrap();
         assert!((r.bound().unwrap() - (6.0f64 / 230.0).sqrt()).abs() < 1e-12);
-        let ku = Scheme::KaimingUniform { gain: Gain::Auto, mode: FanMode::FanIn, scale: 1.0 };
+        let ku = Scheme::KaimingUniform {
+            gain: Gain::Auto,
+            mode: FanMode::FanIn,
+            scale: 1.0,
+        };
         let r = ku.resolve(fans, Activation::Relu).unwrap();
         assert!((r.bound().unwrap() - 2f64.sqrt() * (3.0f64 / 30.0).sqrt()).abs() < 1e-12);
-        let pd = Scheme::PytorchDefault { scale: 1.0 }.resolve(fans, Activation::Tanh).unwrap();
+        let pd = Scheme::PytorchDefault { scale: 1.0 }
+            .resolve(fans, Activation::Tanh)
+            .unwrap();
         assert!((pd.bound().unwrap() - 1.0 / 30f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
     fn kaiming_fan_modes_differ_when_sampled() {
-        let fans = Fans { fan_in: 100, fan_out: 1_200 };
+        let fans = Fans {
+            fan_in: 100,
+            fan_out: 1_200,
+        };
         let mut stds = vec![];
         for mode in [FanMode::FanIn, FanMode::FanOut] {
-            let r = Scheme::KaimingNormal { gain: Gain::Auto, mode, scale: 1.0 }
-                .resolve(fans, Activation::Relu)
-                .unwrap();
+            let r = Scheme::KaimingNormal {
+                gain: Gain::Auto,
+                mode,
+                scale: 1.0,
+            }
+            .resolve(fans, Activation::Relu)
+            .unwrap();
             stds.push(stats(&r.sample(N, 1, "w")).1);
         }
         assert!(stds[0] / stds[1] > 3.0, "{stds:?}");
@@ -540,7 +596,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_values_other_path_other_values() {
-        let r = Scheme::Normal { std: 1.0, scale: 1.0 }.resolve(BIG, Activation::Tanh).unwrap();
+        let r = Scheme::Normal {
+            std: 1.0,
+            scale: 1.0,
+        }
+        .resolve(BIG, Activation::Tanh)
+        .unwrap();
         assert_eq!(r.sample(100, 5, "a.weight"), r.sample(100, 5, "a.weight"));
         assert_ne!(r.sample(100, 5, "a.weight"), r.sample(100, 5, "b.weight"));
         assert_ne!(r.sample(100, 5, "a.weight"), r.sample(100, 6, "a.weight"));
@@ -549,31 +610,79 @@ mod tests {
     #[test]
     fn bad_parameters() {
         let tanh = Activation::Tanh;
-        let e = Scheme::Normal { std: -1.0, scale: 1.0 }.resolve(BIG, tanh).unwrap_err();
-        assert_eq!(e.to_string(), "normal: std must be a finite number >= 0, got -1");
-        let zero = Fans { fan_in: 0, fan_out: 5 };
-        let k = Scheme::KaimingNormal { gain: Gain::Auto, mode: FanMode::FanIn, scale: 1.0 };
+        let e = Scheme::Normal {
+            std: -1.0,
+            scale: 1.0,
+        }
+        .resolve(BIG, tanh)
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "normal: std must be a finite number >= 0, got -1"
+        );
+        let zero = Fans {
+            fan_in: 0,
+            fan_out: 5,
+        };
+        let k = Scheme::KaimingNormal {
+            gain: Gain::Auto,
+            mode: FanMode::FanIn,
+            scale: 1.0,
+        };
         assert_eq!(
             k.resolve(zero, tanh).unwrap_err(),
-            InitError::ZeroFan { scheme: "kaiming_normal", fan: "fan_in" }
+            InitError::ZeroFan {
+                scheme: "kaiming_normal",
+                fan: "fan_in"
+            }
         );
-        let g = Scheme::XavierNormal { gain: Gain::Value(f64::NAN), scale: 1.0 };
-        assert!(matches!(g.resolve(BIG, tanh), Err(InitError::BadParameter { field: "gain", .. })));
+        let g = Scheme::XavierNormal {
+            gain: Gain::Value(f64::NAN),
+            scale: 1.0,
+        };
+        assert!(matches!(
+            g.resolve(BIG, tanh),
+            Err(InitError::BadParameter { field: "gain", .. })
+        ));
         let u = Scheme::from_parts("glorot", Gain::Auto, FanMode::FanIn, 1.0, None, None, None);
         assert!(u.unwrap_err().to_string().contains("kaiming_normal"));
     }
 
     #[test]
     fn toml_round_trip_and_errors() {
-        let s: Scheme = toml::from_str("scheme = \"kaiming_normal\"\ngain = \"auto\"\nmode = \"fan_out\"").unwrap();
-        assert_eq!(s, Scheme::KaimingNormal { gain: Gain::Auto, mode: FanMode::FanOut, scale: 1.0 });
+        let s: Scheme =
+            toml::from_str("scheme = \"kaiming_normal\"\ngain = \"auto\"\nmode = \"fan_out\"")
+                .unwrap();
+        assert_eq!(
+            s,
+            Scheme::KaimingNormal {
+                gain: Gain::Auto,
+                mode: FanMode::FanOut,
+                scale: 1.0
+            }
+        );
         let s: Scheme = toml::from_str("scheme = \"xavier_normal\"\ngain = 2").unwrap();
-        assert_eq!(s, Scheme::XavierNormal { gain: Gain::Value(2.0), scale: 1.0 });
-        let e = toml::from_str::<Scheme>("scheme = \"glorot\"").unwrap_err().to_string();
-        assert!(e.contains("unknown variant `glorot`") && e.contains("kaiming_normal"), "{e}");
-        let e = toml::from_str::<Scheme>("scheme = \"normal\"\nstd = 1\nstdd = 2").unwrap_err().to_string();
+        assert_eq!(
+            s,
+            Scheme::XavierNormal {
+                gain: Gain::Value(2.0),
+                scale: 1.0
+            }
+        );
+        let e = toml::from_str::<Scheme>("scheme = \"glorot\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown variant `glorot`") && e.contains("kaiming_normal"),
+            "{e}"
+        );
+        let e = toml::from_str::<Scheme>("scheme = \"normal\"\nstd = 1\nstdd = 2")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `stdd`"), "{e}");
-        let e = toml::from_str::<Scheme>("scheme = \"kaiming_normal\"\ngain = \"big\"").unwrap_err().to_string();
+        let e = toml::from_str::<Scheme>("scheme = \"kaiming_normal\"\ngain = \"big\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("auto"), "{e}");
     }
 }

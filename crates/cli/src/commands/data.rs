@@ -1,0 +1,217 @@
+//! `makemore data stats` and `makemore data fetch`.
+
+use crate::exit::{print_json, Failure};
+use clap::Subcommand;
+use makemore_data::Corpus;
+use makemore_model::config::DataConfig;
+use makemore_model::Dataset;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// Where `makemore data fetch` downloads the corpus from.
+pub const NAMES_URL: &str = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt";
+/// SHA-256 of that file.
+pub const NAMES_SHA256: &str = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d";
+
+/// Corpus subcommands.
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Items, vocabulary, split sizes in items and windows.
+    #[command(
+        after_help = "Example:\n  makemore data stats --data ../shared/data/names.txt --json"
+    )]
+    Stats {
+        /// The corpus: one item per line.
+        #[arg(long, env = "MAKEMORE_DATA", default_value = "data/names.txt")]
+        data: PathBuf,
+        /// Context length of the windows.
+        #[arg(long, default_value_t = 3)]
+        block_size: usize,
+        /// Seed of the Python-compatible shuffle.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download names.txt (checking its SHA-256) into data/names.txt.
+    #[command(after_help = "Example:\n  makemore data fetch --out data/names.txt")]
+    Fetch {
+        /// Where to write it.
+        #[arg(long, default_value = "data/names.txt")]
+        out: PathBuf,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct SplitStats {
+    items: usize,
+    windows: usize,
+    /// The first and last three items, to check a split by eye (or against the lecture's).
+    head: Vec<String>,
+    tail: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Stats {
+    data: String,
+    items: usize,
+    characters: usize,
+    blank_lines: usize,
+    longest_item: usize,
+    vocab_size: usize,
+    vocabulary: String,
+    block_size: usize,
+    seed: u64,
+    splits: std::collections::BTreeMap<&'static str, SplitStats>,
+}
+
+/// Runs a data subcommand.
+pub fn run(cmd: DataCommand) -> Result<(), Failure> {
+    match cmd {
+        DataCommand::Stats {
+            data,
+            block_size,
+            seed,
+            json,
+        } => stats(data, block_size, seed, json),
+        DataCommand::Fetch { out, json } => fetch(out, json),
+    }
+}
+
+fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), Failure> {
+    if block_size == 0 {
+        return Err(Failure::input("--block-size: must be >= 1"));
+    }
+    let cfg = DataConfig {
+        split_seed: seed,
+        ..DataConfig::default()
+    };
+    let corpus = Corpus::load(&data, cfg.boundary, None)?;
+    let ds = Dataset::from_corpus(corpus, &cfg, block_size)?;
+    let items = [&ds.split.train, &ds.split.val, &ds.split.test];
+    let splits = makemore_model::run::SPLITS
+        .iter()
+        .zip(items.iter().zip(&ds.windows))
+        .map(|(name, (items, w))| {
+            let head = items.iter().take(3).cloned().collect();
+            let tail = items
+                .iter()
+                .skip(items.len().saturating_sub(3))
+                .cloned()
+                .collect();
+            (
+                *name,
+                SplitStats {
+                    items: items.len(),
+                    windows: w.len(),
+                    head,
+                    tail,
+                },
+            )
+        })
+        .collect();
+    let s = Stats {
+        data: data.display().to_string(),
+        items: ds.corpus.items.len(),
+        characters: ds.corpus.total_chars(),
+        blank_lines: ds.corpus.blank_lines,
+        longest_item: ds.corpus.longest_item(),
+        vocab_size: ds.vocab.len(),
+        vocabulary: ds.vocab.tokens().iter().collect(),
+        block_size,
+        seed,
+        splits,
+    };
+    if json {
+        print_json(&s);
+    } else {
+        println!(
+            "{}: {} items, {} characters, {} blank lines skipped, longest item {}",
+            s.data, s.items, s.characters, s.blank_lines, s.longest_item
+        );
+        println!("vocabulary: {} tokens {:?}", s.vocab_size, s.vocabulary);
+        println!("split (seed {seed}, block size {block_size}):");
+        for (name, sp) in &s.splits {
+            println!(
+                "  {name:<5} {:>7} items {:>8} windows  {} ... {}",
+                sp.items,
+                sp.windows,
+                sp.head.join(", "),
+                sp.tail.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn fetch(out: PathBuf, json: bool) -> Result<(), Failure> {
+    let (bytes, digest) = download(&out)?;
+    if json {
+        print_json(
+            &serde_json::json!({ "path": out.display().to_string(), "bytes": bytes, "sha256": digest }),
+        );
+    } else {
+        println!("wrote {} ({bytes} bytes, SHA-256 ok)", out.display());
+    }
+    Ok(())
+}
+
+/// Downloads the corpus to `out` through a temporary file; returns its size and digest.
+fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
+    let fail = |e: String| {
+        Failure {
+        code: 1,
+        message: format!("cannot download {NAMES_URL}: {e}; without network access, pass --data PATH (or set MAKEMORE_DATA) to a local copy"),
+    }
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let bytes = agent
+        .get(NAMES_URL)
+        .call()
+        .map_err(|e| fail(e.to_string()))?
+        .body_mut()
+        .with_config()
+        .limit(16 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| fail(e.to_string()))?;
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if digest != NAMES_SHA256 {
+        return Err(fail(format!(
+            "SHA-256 {digest} does not match the expected {NAMES_SHA256}"
+        )));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
+    }
+    makemore_model::fsio::write_atomic(out, &bytes).map_err(|e| Failure {
+        code: 1,
+        message: format!("{}: {e}", out.display()),
+    })?;
+    Ok((bytes.len(), digest))
+}
+
+/// Makes sure the corpus exists, downloading it when it is the default path and missing.
+pub fn ensure_default_corpus(path: &std::path::Path) -> Result<(), Failure> {
+    if path.exists() || path != std::path::Path::new("data/names.txt") {
+        return Ok(());
+    }
+    eprintln!(
+        "{} is missing; downloading it (pass --data PATH to use another file)",
+        path.display()
+    );
+    let (bytes, _) = download(path)?;
+    eprintln!("wrote {} ({bytes} bytes, SHA-256 ok)", path.display());
+    Ok(())
+}

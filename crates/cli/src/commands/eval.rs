@@ -1,0 +1,112 @@
+//! `makemore eval`.
+
+use super::open_backend;
+use crate::exit::{print_json, Failure};
+use makemore_data::Corpus;
+use makemore_model::data::DeviceWindows;
+use makemore_model::eval::{calibrate, split_loss};
+use makemore_model::run::SPLITS;
+use makemore_model::{Dataset, SavedRun};
+use std::path::{Path, PathBuf};
+
+/// Flags of `makemore eval`.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  makemore eval --run runs/bn --split all --calibrate")]
+pub struct EvalArgs {
+    /// The run directory written by `makemore train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// train, val, test or all.
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// Also recompute the BatchNorm statistics over the whole training split and report both.
+    #[arg(long)]
+    calibrate: bool,
+    /// The corpus (default: the one the run was trained on).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// flex, ndarray, wgpu or tch.
+    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
+    backend: String,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Loads a run and its corpus, re-split exactly as in training.
+pub fn load_run(
+    run: &Path,
+    data: Option<&Path>,
+    backend: &str,
+) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
+    let (_, device) = open_backend(backend)?;
+    let saved = SavedRun::load(run, &device)?;
+    let path = data
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(&saved.info.data));
+    let corpus = Corpus::load(&path, saved.info.vocab.boundary(), None)?;
+    let ds = Dataset::with_vocab(
+        corpus,
+        saved.info.vocab.clone(),
+        &saved.config.data,
+        saved.config.model.block_size,
+    )
+    .map_err(|e| {
+        Failure::input(format!(
+            "{}: does not match the run's vocabulary: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((saved, ds, device))
+}
+
+/// Runs `makemore eval`.
+pub fn run(a: EvalArgs) -> Result<(), Failure> {
+    let wanted: Vec<usize> = match a.split.as_str() {
+        "all" => vec![0, 1, 2],
+        s => vec![SPLITS.iter().position(|n| *n == s).ok_or_else(|| {
+            Failure::input(format!(
+                "--split: unknown {s:?}; expected train, val, test or all"
+            ))
+        })?],
+    };
+    let (saved, ds, device) = load_run(&a.run, a.data.as_deref(), &a.backend)?;
+    let data: Vec<DeviceWindows> = ds
+        .windows
+        .iter()
+        .map(|w| DeviceWindows::new(w, &device))
+        .collect();
+    let mut report = serde_json::Map::new();
+    let losses: Vec<f64> = wanted
+        .iter()
+        .map(|&i| split_loss(&saved.model, &data[i]))
+        .collect();
+    let calibrated: Option<Vec<f64>> = a.calibrate.then(|| {
+        calibrate(&saved.model, &data[0]);
+        wanted
+            .iter()
+            .map(|&i| split_loss(&saved.model, &data[i]))
+            .collect()
+    });
+    for (k, &i) in wanted.iter().enumerate() {
+        let mut entry = serde_json::json!({ "loss": losses[k], "windows": data[i].len });
+        if let Some(c) = &calibrated {
+            entry["calibrated_loss"] = serde_json::json!(c[k]);
+        }
+        report.insert(SPLITS[i].into(), entry);
+    }
+    if a.json {
+        print_json(&serde_json::json!({ "run": a.run.display().to_string(), "splits": report }));
+    } else {
+        for (k, &i) in wanted.iter().enumerate() {
+            match &calibrated {
+                Some(c) => println!(
+                    "{:<5} {:.4}  (calibrated BatchNorm statistics: {:.4})",
+                    SPLITS[i], losses[k], c[k]
+                ),
+                None => println!("{:<5} {:.4}", SPLITS[i], losses[k]),
+            }
+        }
+    }
+    Ok(())
+}

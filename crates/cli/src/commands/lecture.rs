@@ -1,0 +1,196 @@
+//! `makemore lecture`: the lecture's five experiments side by side with its numbers.
+
+use super::{builtin, open_backend};
+use crate::exit::{print_json, Failure};
+use crate::progress::Bar;
+use makemore_model::{Dataset, RunConfig, RunOptions, Summary};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Flags of `makemore lecture`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  makemore lecture --data ../shared/data/names.txt            # the full 200,000 steps per row\n  makemore lecture --steps 2000 --seeds 3 --json"
+)]
+pub struct LectureArgs {
+    #[command(flatten)]
+    common: crate::Common,
+    /// Steps per run (the lecture: 200,000).
+    #[arg(long, default_value_t = 200_000)]
+    steps: u64,
+    /// Runs per row, with seeds seed, seed+1, ...; the table shows the mean and the spread.
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// First seed (default: each config's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Runs side by side (the runs are independent; 2 uses both cores of a 2-core machine).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Also write each run's directory under this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Serialize, Clone)]
+struct Row {
+    variant: &'static str,
+    runs: usize,
+    first_loss: f64,
+    train: f64,
+    val: f64,
+    train_spread: f64,
+    val_spread: f64,
+    lecture_train: f64,
+    lecture_val: f64,
+    val_minus_lecture: f64,
+    parameters: usize,
+    seconds: f64,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Sample standard deviation (0 for a single run).
+fn spread(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(v);
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+}
+
+/// Runs `makemore lecture`.
+pub fn run(a: LectureArgs) -> Result<(), Failure> {
+    if a.seeds == 0 {
+        return Err(Failure::input("--seeds: must be >= 1"));
+    }
+    if a.jobs == 0 {
+        return Err(Failure::input("--jobs: must be >= 1"));
+    }
+    let (backend, device) = open_backend(&a.common.backend)?;
+    super::data::ensure_default_corpus(&a.common.data)?;
+    let mut jobs = Vec::new();
+    for (name, text, _, _) in builtin::LECTURE {
+        let base = RunConfig::from_toml_str(
+            text,
+            &format!("configs/lecture/{name}.toml"),
+            &[format!("train.steps={}", a.steps)],
+        )?;
+        for k in 0..a.seeds {
+            let mut cfg = base.clone();
+            cfg.train.seed = a.seed.unwrap_or(cfg.train.seed) + k;
+            jobs.push((name, cfg));
+        }
+    }
+    let cfg0 = &jobs[0].1;
+    let ds = Dataset::load(&a.common.data, &cfg0.data, cfg0.model.block_size)?;
+    let stop = super::train::stop_flag();
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    let results: Mutex<
+        Vec<(
+            usize,
+            &'static str,
+            Result<Summary, makemore_model::RunError>,
+        )>,
+    > = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..a.jobs {
+            s.spawn(|| loop {
+                let Some((i, (name, cfg))) = queue.lock().expect("queue lock").pop() else {
+                    break;
+                };
+                let out = a
+                    .out
+                    .as_ref()
+                    .map(|d| d.join(format!("{name}-seed{}", cfg.train.seed)));
+                let opts = RunOptions {
+                    backend,
+                    device: device.clone(),
+                    out,
+                    stop,
+                };
+                let mut bar = Bar::new(a.quiet || a.jobs > 1, name);
+                let r = makemore_model::train(&cfg, &ds, &a.common.data, &opts, &mut bar);
+                if !a.quiet {
+                    if let Ok(s) = &r {
+                        eprintln!(
+                            "{name} (seed {}): train {:.4} val {:.4} in {:.0} s",
+                            s.seed, s.train_loss, s.val_loss, s.seconds
+                        );
+                    }
+                }
+                results.lock().expect("results lock").push((i, name, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results lock");
+    results.sort_by_key(|r| r.0);
+    let mut rows = Vec::new();
+    for (name, _, lecture_train, lecture_val) in builtin::LECTURE {
+        let mut runs = Vec::new();
+        for (_, n, r) in results.iter().filter(|r| r.1 == name) {
+            match r {
+                Ok(s) => runs.push(s.clone()),
+                Err(e) => return Err(Failure::input(format!("{n}: {e}"))),
+            }
+        }
+        let f = |g: fn(&Summary) -> f64| runs.iter().map(g).collect::<Vec<f64>>();
+        let (train, val) = (f(|s| s.train_loss), f(|s| s.val_loss));
+        rows.push(Row {
+            variant: name,
+            runs: runs.len(),
+            first_loss: mean(&f(|s| s.first_loss)),
+            train: mean(&train),
+            val: mean(&val),
+            train_spread: spread(&train),
+            val_spread: spread(&val),
+            lecture_train,
+            lecture_val,
+            val_minus_lecture: mean(&val) - lecture_val,
+            parameters: runs[0].parameters,
+            seconds: f(|s| s.seconds).iter().sum(),
+        });
+    }
+    if a.common.json {
+        print_json(
+            &serde_json::json!({ "steps": a.steps, "seeds": a.seeds, "backend": backend.name(), "rows": rows }),
+        );
+    } else {
+        println!(
+            "{} steps per run, {} seed(s), backend {}",
+            a.steps,
+            a.seeds,
+            backend.name()
+        );
+        println!(
+            "| variant | first loss | train | val | lecture train | lecture val | val - lecture |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for r in &rows {
+            let pm = |x: f64, s: f64| {
+                if r.runs > 1 {
+                    format!("{x:.4} ± {s:.4}")
+                } else {
+                    format!("{x:.4}")
+                }
+            };
+            println!(
+                "| {} | {:.4} | {} | {} | {:.4} | {:.4} | {:+.4} |",
+                r.variant,
+                r.first_loss,
+                pm(r.train, r.train_spread),
+                pm(r.val, r.val_spread),
+                r.lecture_train,
+                r.lecture_val,
+                r.val_minus_lecture
+            );
+        }
+    }
+    Ok(())
+}

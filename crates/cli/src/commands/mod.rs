@@ -1,0 +1,59 @@
+//! One module per subcommand; each parses its flags, calls the library crates, and reports.
+
+pub mod backends;
+pub mod data;
+pub mod eval;
+pub mod init;
+pub mod lecture;
+pub mod sample;
+pub mod train;
+
+use crate::exit::Failure;
+use makemore_model::{BackendKind, Device};
+
+/// Parses a backend name and opens its device.
+pub fn open_backend(name: &str) -> Result<(BackendKind, Device), Failure> {
+    let kind = BackendKind::parse(name)?;
+    let device = kind.open()?;
+    Ok((kind, device))
+}
+
+/// The configs that ship inside the binary, so `makemore train` and `makemore lecture` work
+/// from any directory.
+pub mod builtin {
+    /// `configs/default.toml`.
+    pub const DEFAULT: &str = include_str!("../../../../configs/default.toml");
+    /// The lecture's five rows: (name, config, lecture train loss, lecture val loss).
+    pub const LECTURE: [(&str, &str, f64, f64); 5] = [
+        (
+            "original",
+            include_str!("../../../../configs/lecture/original.toml"),
+            2.1245,
+            2.1682,
+        ),
+        (
+            "fix-softmax",
+            include_str!("../../../../configs/lecture/fix-softmax.toml"),
+            2.07,
+            2.13,
+        ),
+        (
+            "fix-tanh",
+            include_str!("../../../../configs/lecture/fix-tanh.toml"),
+            2.0356,
+            2.1027,
+        ),
+        (
+            "kaiming",
+            include_str!("../../../../configs/lecture/kaiming.toml"),
+            2.0377,
+            2.1070,
+        ),
+        (
+            "batchnorm",
+            include_str!("../../../../configs/lecture/batchnorm.toml"),
+            2.0668,
+            2.1048,
+        ),
+    ];
+}

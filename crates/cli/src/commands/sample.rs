@@ -1,0 +1,97 @@
+//! `makemore sample`.
+
+use super::eval::load_run;
+use crate::exit::{print_json, Failure};
+use makemore_model::sample::{sample, SampleOptions};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// Flags of `makemore sample`.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  makemore sample --run runs/bn -n 20 --temperature 0.8")]
+pub struct SampleArgs {
+    /// The run directory written by `makemore train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// How many items.
+    #[arg(short = 'n', default_value_t = 20)]
+    n: usize,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Divides the logits (< 1: safer, > 1: wilder).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Only draw among the k most likely characters.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Cut an item after this many characters.
+    #[arg(long, default_value_t = 64)]
+    max_len: usize,
+    /// The corpus, to mark samples that are in the training split (default: the run's).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// flex, ndarray, wgpu or tch.
+    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
+    backend: String,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `makemore sample`.
+pub fn run(a: SampleArgs) -> Result<(), Failure> {
+    if a.n == 0 {
+        return Err(Failure::input("-n: must be >= 1"));
+    }
+    if !(a.temperature.is_finite() && a.temperature > 0.0) {
+        return Err(Failure::input(format!(
+            "--temperature: must be a finite number > 0, got {}",
+            a.temperature
+        )));
+    }
+    if a.top_k == Some(0) {
+        return Err(Failure::input("--top-k: must be >= 1"));
+    }
+    if a.max_len == 0 {
+        return Err(Failure::input("--max-len: must be >= 1"));
+    }
+    let (saved, ds, device) = load_run(&a.run, a.data.as_deref(), &a.backend)?;
+    let opts = SampleOptions {
+        n: a.n,
+        seed: a.seed,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        max_len: a.max_len,
+    };
+    let names = sample(
+        &saved.model,
+        &ds.vocab,
+        saved.config.model.block_size,
+        &opts,
+        &device,
+    );
+    let train: HashSet<&str> = ds.split.train.iter().map(String::as_str).collect();
+    let marked: Vec<(String, bool)> = names
+        .into_iter()
+        .map(|s| {
+            let new = !train.contains(s.as_str());
+            (s, new)
+        })
+        .collect();
+    if a.json {
+        let samples: Vec<_> = marked
+            .iter()
+            .map(|(s, new)| serde_json::json!({ "text": s, "new": new }))
+            .collect();
+        let new = marked.iter().filter(|(_, n)| *n).count();
+        print_json(
+            &serde_json::json!({ "samples": samples, "new": new, "in_train": marked.len() - new }),
+        );
+    } else {
+        for (s, new) in &marked {
+            println!("{s:<20} {}", if *new { "new" } else { "in train" });
+        }
+    }
+    Ok(())
+}

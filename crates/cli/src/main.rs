@@ -1,0 +1,90 @@
+//! `makemore`: train, evaluate, sample and inspect character-level MLPs.
+//!
+//! ```text
+//! makemore data stats --data ../shared/data/names.txt
+//! makemore train --steps 20000 --out runs/bn
+//! makemore sample --run runs/bn -n 20
+//! ```
+
+mod commands;
+mod exit;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use exit::Failure;
+use std::path::PathBuf;
+
+/// Character-level MLPs on Burn, with the lecture's experiments built in.
+#[derive(Parser)]
+#[command(
+    name = "makemore",
+    version,
+    about,
+    after_help = "Example:\n  makemore train --data ../shared/data/names.txt --steps 20000 --out runs/bn"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the corpus is and which backend runs.
+#[derive(clap::Args, Clone)]
+pub struct Common {
+    /// The corpus: one item per line.
+    #[arg(long, env = "MAKEMORE_DATA", default_value = "data/names.txt")]
+    pub data: PathBuf,
+    /// flex, ndarray, wgpu or tch (compiled-in ones only; see `makemore backends`).
+    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
+    pub backend: String,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Corpus commands.
+    Data {
+        #[command(subcommand)]
+        command: commands::data::DataCommand,
+    },
+    /// List the backends and whether each is compiled in and usable.
+    #[command(after_help = "Example:\n  makemore backends --json")]
+    Backends {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Initializer commands.
+    Init {
+        #[command(subcommand)]
+        command: commands::init::InitCommand,
+    },
+    /// Train a model and write a run directory.
+    Train(commands::train::TrainArgs),
+    /// Evaluate a trained run on its splits.
+    Eval(commands::eval::EvalArgs),
+    /// Sample new items from a trained run.
+    Sample(commands::sample::SampleArgs),
+    /// Train the lecture's five experiments and compare with the lecture's numbers.
+    Lecture(commands::lecture::LectureArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit::clap_error(e),
+    };
+    let result: Result<(), Failure> = match cli.command {
+        Command::Data { command } => commands::data::run(command),
+        Command::Backends { json } => commands::backends::run(json),
+        Command::Init { command } => commands::init::run(command),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Sample(args) => commands::sample::run(args),
+        Command::Lecture(args) => commands::lecture::run(args),
+    };
+    if let Err(f) = result {
+        f.exit();
+    }
+}

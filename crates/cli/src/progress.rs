@@ -1,0 +1,47 @@
+//! The progress bar: step, smoothed loss, steps/s and ETA on stderr, only on a terminal.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use makemore_model::run::Observer;
+use makemore_model::train::LogPoint;
+use std::io::IsTerminal;
+
+/// Shows training progress on stderr.
+pub struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    /// A bar, hidden when `quiet` or when stderr is not a terminal.
+    pub fn new(quiet: bool, label: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        if quiet || !std::io::stderr().is_terminal() {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  eta {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_owned());
+        Self { bar }
+    }
+}
+
+impl Observer for Bar {
+    fn started(&mut self, total_steps: u64, parameters: usize) {
+        self.bar.set_length(total_steps);
+        self.bar.set_message(format!("{parameters} params"));
+    }
+
+    fn logged(&mut self, p: &LogPoint) {
+        self.bar.set_position(p.step);
+        self.bar
+            .set_message(format!("loss {:.4}  lr {}", p.loss, p.lr));
+    }
+
+    fn finished(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,117 @@
+//! BatchNorm1d with PyTorch's running-variance convention.
+
+use crate::config::BatchNormConfig;
+use burn::module::{Module, Param, RunningState};
+use burn::tensor::{Device, Tensor};
+
+/// How a normalization layer uses statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormMode {
+    /// Normalize with the batch's statistics and update the running ones with momentum.
+    Train,
+    /// Normalize with the running statistics.
+    Eval,
+    /// Normalize with the batch's statistics and make them the running ones (momentum 1): a
+    /// forward pass over the whole training split in this mode is the lecture's calibration.
+    Calibrate,
+}
+
+/// Batch normalization over the feature axis of `[batch, features]`.
+///
+/// Convention (PyTorch's): the output uses the biased batch variance, the running variance is
+/// updated with the unbiased one (`n / (n - 1)` times it). Burn's own `BatchNorm` uses the
+/// biased one for both; for batches of 32 they differ by 32/31.
+#[derive(Module, Debug)]
+pub struct BatchNorm {
+    /// Scale, `[features]`.
+    pub gamma: Param<Tensor<1>>,
+    /// Shift, `[features]`.
+    pub beta: Param<Tensor<1>>,
+    /// Running mean, `[features]`; never touched by the optimizer.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running (unbiased) variance, `[features]`.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Weight of a new batch in the running statistics.
+    pub momentum: f64,
+    /// Added to the variance.
+    pub eps: f64,
+}
+
+impl BatchNorm {
+    /// A layer from its parts (gamma, beta and the running statistics as host vectors).
+    pub fn from_parts(
+        cfg: &BatchNormConfig,
+        gamma: Vec<f32>,
+        beta: Vec<f32>,
+        running_mean: Vec<f32>,
+        running_var: Vec<f32>,
+        device: &Device,
+    ) -> Self {
+        let n = gamma.len();
+        let t = |v: Vec<f32>| Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [n]), device);
+        Self {
+            gamma: Param::from_tensor(t(gamma)),
+            beta: Param::from_tensor(t(beta)),
+            running_mean: RunningState::new(t(running_mean).without_autodiff()),
+            running_var: RunningState::new(t(running_var).without_autodiff()),
+            momentum: cfg.momentum,
+            eps: cfg.eps,
+        }
+    }
+
+    /// Normalizes `[batch, features] -> [batch, features]`.
+    pub fn forward(&self, input: Tensor<2>, mode: NormMode) -> Tensor<2> {
+        match mode {
+            NormMode::Eval => {
+                let device = input.device();
+                burn::tensor::module::batch_norm(
+                    input,
+                    self.gamma.val(),
+                    self.beta.val(),
+                    self.running_mean.value_sync().to_device(&device),
+                    self.running_var.value_sync().to_device(&device),
+                    self.eps,
+                )
+            }
+            NormMode::Train | NormMode::Calibrate => {
+                let [batch, _] = input.dims();
+                let out = burn::tensor::module::batch_norm_train(
+                    input,
+                    self.gamma.val(),
+                    self.beta.val(),
+                    self.eps,
+                );
+                let unbiased = if batch > 1 {
+                    batch as f64 / (batch as f64 - 1.0)
+                } else {
+                    1.0
+                };
+                let mean = out.mean.detach().without_autodiff();
+                let var = out
+                    .variance
+                    .detach()
+                    .without_autodiff()
+                    .mul_scalar(unbiased);
+                let m = if mode == NormMode::Calibrate {
+                    1.0
+                } else {
+                    self.momentum
+                };
+                let old_mean = self.running_mean.value_sync();
+                let old_var = self.running_var.value_sync();
+                let device = old_mean.device();
+                self.running_mean.update(
+                    old_mean
+                        .mul_scalar(1.0 - m)
+                        .add(mean.to_device(&device).mul_scalar(m)),
+                );
+                self.running_var.update(
+                    old_var
+                        .mul_scalar(1.0 - m)
+                        .add(var.to_device(&device).mul_scalar(m)),
+                );
+                out.output
+            }
+        }
+    }
+}

@@ -1,0 +1,634 @@
+//! The run configuration: data, model, initializers and training, as one TOML file.
+
+use makemore_data::SplitFractions;
+use makemore_init::{Activation, InitRoles};
+use serde::{Deserialize, Serialize};
+
+/// Everything a run needs, as read from a config file.
+///
+/// ```
+/// use makemore_model::RunConfig;
+/// let cfg = RunConfig::from_toml_str(r#"
+///     [model]
+///     hidden = [100, 100]
+///     [train]
+///     steps = 500
+/// "#, "inline", &[]).unwrap();
+/// assert_eq!(cfg.model.hidden, [100, 100]);
+/// assert_eq!(cfg.train.batch_size, 32); // everything unset keeps the lecture's value
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// How the corpus is split.
+    pub data: DataConfig,
+    /// The network.
+    pub model: ModelConfig,
+    /// One initialization scheme per role.
+    pub init: InitRoles,
+    /// The optimization recipe.
+    pub train: TrainConfig,
+}
+
+/// How the corpus is split and tokenized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Seed of the Python-compatible shuffle (the lecture: 42).
+    pub split_seed: u64,
+    /// Fractions of items for train and val; test gets the rest.
+    pub split: SplitFractions,
+    /// The boundary token.
+    pub boundary: char,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            split_seed: 42,
+            split: SplitFractions::default(),
+            boundary: '.',
+        }
+    }
+}
+
+/// Normalization after a Linear layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    /// None.
+    #[default]
+    None,
+    /// BatchNorm1d.
+    BatchNorm(BatchNormConfig),
+}
+
+/// BatchNorm1d settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchNormConfig {
+    /// Weight of the new batch in the running statistics: `new = (1 - m) * old + m * batch`.
+    pub momentum: f64,
+    /// Added to the variance before the square root.
+    pub eps: f64,
+    /// Initial value of gamma (the lecture's deep stack scales the output one by 0.1).
+    pub gamma: f64,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        Self {
+            momentum: 0.1,
+            eps: 1e-5,
+            gamma: 1.0,
+        }
+    }
+}
+
+/// Whether Linear layers have a bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BiasMode {
+    /// A bias except where BatchNorm follows (BatchNorm subtracts it anyway).
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Serialize for BiasMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BiasMode::Auto => s.serialize_str("auto"),
+            BiasMode::Always => s.serialize_bool(true),
+            BiasMode::Never => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BiasMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = BiasMode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#""auto", true or false"#)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<BiasMode, E> {
+                Ok(if v { BiasMode::Always } else { BiasMode::Never })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BiasMode, E> {
+                match v {
+                    "auto" => Ok(BiasMode::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl BiasMode {
+    /// Whether a Linear followed by `norm` gets a bias.
+    pub fn has_bias(&self, norm: &Norm) -> bool {
+        match self {
+            BiasMode::Auto => matches!(norm, Norm::None),
+            BiasMode::Always => true,
+            BiasMode::Never => false,
+        }
+    }
+}
+
+/// The network's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Context length in tokens.
+    pub block_size: usize,
+    /// Embedding width.
+    pub n_embd: usize,
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Nonlinearity after each hidden layer.
+    pub activation: Activation,
+    /// Normalization after each hidden Linear.
+    pub norm: Norm,
+    /// Normalization on the logits.
+    pub output_norm: Norm,
+    /// Whether Linear layers have a bias.
+    pub bias: BiasMode,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            block_size: 3,
+            n_embd: 10,
+            hidden: vec![200],
+            activation: Activation::Tanh,
+            norm: Norm::BatchNorm(BatchNormConfig {
+                momentum: 0.001,
+                ..BatchNormConfig::default()
+            }),
+            output_norm: Norm::None,
+            bias: BiasMode::Auto,
+        }
+    }
+}
+
+/// The optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// Plain SGD: `p -= lr * grad`.
+    #[default]
+    Sgd,
+    /// Adam (Kingma & Ba), bias-corrected.
+    Adam(AdamConfig),
+}
+
+/// Adam's constants.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamConfig {
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator guard.
+    pub eps: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Where a learning-rate point starts: an absolute step or a percentage of the run (`"50%"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepPoint {
+    /// At this step.
+    Step(u64),
+    /// At this percentage of `train.steps`.
+    Percent(f64),
+}
+
+impl StepPoint {
+    /// The absolute step for a run of `steps`.
+    pub fn resolve(&self, steps: u64) -> u64 {
+        match *self {
+            StepPoint::Step(s) => s,
+            StepPoint::Percent(p) => (p / 100.0 * steps as f64).round() as u64,
+        }
+    }
+}
+
+impl Serialize for StepPoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StepPoint::Step(v) => s.serialize_u64(*v),
+            StepPoint::Percent(p) => s.serialize_str(&format!("{p}%")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StepPoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = StepPoint;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a step number >= 0 or a percentage such as "50%""#)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StepPoint, E> {
+                u64::try_from(v)
+                    .map(StepPoint::Step)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StepPoint, E> {
+                Ok(StepPoint::Step(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepPoint, E> {
+                v.strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<f64>().ok())
+                    .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
+                    .map(StepPoint::Percent)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The learning rate: a constant, or a list of `[step, lr]` points (each lr holds from its step
+/// until the next point).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LrSchedule {
+    /// The same rate for every step.
+    Constant(f64),
+    /// Piecewise-constant points, steps increasing, the first at 0.
+    Points(Vec<(StepPoint, f64)>),
+}
+
+impl LrSchedule {
+    /// The `(first step, lr)` points for a run of `steps`.
+    pub fn points(&self, steps: u64) -> Vec<(u64, f64)> {
+        match self {
+            LrSchedule::Constant(lr) => vec![(0, *lr)],
+            LrSchedule::Points(p) => p.iter().map(|(s, lr)| (s.resolve(steps), *lr)).collect(),
+        }
+    }
+
+    /// The rate at `step` of a run of `steps`.
+    pub fn lr_at(&self, step: u64, steps: u64) -> f64 {
+        let points = self.points(steps);
+        points
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= step)
+            .or(points.first())
+            .map(|p| p.1)
+            .unwrap_or(0.0)
+    }
+}
+
+/// The optimization recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of optimizer steps.
+    pub steps: u64,
+    /// Windows per minibatch, drawn with replacement.
+    pub batch_size: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Learning rate or schedule.
+    pub lr: LrSchedule,
+    /// Seed of the initial weights and of the minibatch sequence.
+    pub seed: u64,
+    /// Read the loss back from the device every this many steps (no per-step sync).
+    pub log_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 200_000,
+            batch_size: 32,
+            optimizer: OptimizerConfig::Sgd,
+            lr: LrSchedule::Points(vec![
+                (StepPoint::Step(0), 0.1),
+                (StepPoint::Percent(50.0), 0.01),
+            ]),
+            seed: 2_147_483_647,
+            log_every: 1_000,
+        }
+    }
+}
+
+/// A config that cannot be used. Messages name the field and what is expected.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// TOML syntax, an unknown field or a wrong type.
+    #[error("{source_name}: line {line}: {message}")]
+    Parse {
+        /// The file.
+        source_name: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{source_name}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        source_name: String,
+        /// Dotted field path.
+        field: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// A `--set key=value` that does not parse.
+    #[error("--set {0}: expected KEY=VALUE, e.g. train.lr=0.05")]
+    BadOverride(String),
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl RunConfig {
+    /// Parses TOML, applies `key=value` overrides (dotted paths, TOML values; a value that is
+    /// not valid TOML is taken as a string), then validates.
+    pub fn from_toml_str(
+        text: &str,
+        source_name: &str,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let parse_err = |e: toml::de::Error, text: &str| {
+            let line = e
+                .span()
+                .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count())
+                .unwrap_or(0);
+            ConfigError::Parse {
+                source_name: source_name.to_owned(),
+                line,
+                message: one_line(e.message()),
+            }
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e, text))?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let cfg: RunConfig = if overrides.is_empty() {
+            toml::from_str(text).map_err(|e| parse_err(e, text))?
+        } else {
+            // Re-serialize so that errors in overridden values point at the merged document.
+            let merged = toml::to_string(&table).map_err(|e| ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                field: "--set".into(),
+                message: one_line(&e.to_string()),
+            })?;
+            toml::from_str(&merged).map_err(|e| ConfigError::Parse {
+                source_name: format!("{source_name} (with --set)"),
+                line: 0,
+                message: one_line(e.message()),
+            })?
+        };
+        cfg.validate(source_name)?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a config file.
+    pub fn from_file(path: &std::path::Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
+            source_name: name.clone(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_toml_str(&text, &name, overrides)
+    }
+
+    /// The config as TOML, as saved in a run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a RunConfig always serializes")
+    }
+
+    /// Checks every range constraint.
+    pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: String| {
+            Err(ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                field: field.to_owned(),
+                message,
+            })
+        };
+        let m = &self.model;
+        if m.block_size == 0 {
+            return bad(
+                "model.block_size",
+                "must be >= 1 (the context length)".into(),
+            );
+        }
+        if m.n_embd == 0 {
+            return bad("model.n_embd", "must be >= 1".into());
+        }
+        if let Some(i) = m.hidden.iter().position(|&w| w == 0) {
+            return bad(&format!("model.hidden[{i}]"), "width must be >= 1".into());
+        }
+        if let Activation::LeakyRelu { slope } = m.activation {
+            if !slope.is_finite() {
+                return bad("model.activation.leaky_relu.slope", "must be finite".into());
+            }
+        }
+        for (field, norm) in [
+            ("model.norm", &m.norm),
+            ("model.output_norm", &m.output_norm),
+        ] {
+            if let Norm::BatchNorm(bn) = norm {
+                if !(bn.momentum.is_finite() && (0.0..=1.0).contains(&bn.momentum)) {
+                    return bad(
+                        &format!("{field}.batch_norm.momentum"),
+                        format!("must be in [0, 1], got {}", bn.momentum),
+                    );
+                }
+                if !(bn.eps.is_finite() && bn.eps > 0.0) {
+                    return bad(
+                        &format!("{field}.batch_norm.eps"),
+                        format!("must be > 0, got {}", bn.eps),
+                    );
+                }
+                if !bn.gamma.is_finite() {
+                    return bad(
+                        &format!("{field}.batch_norm.gamma"),
+                        "must be finite".into(),
+                    );
+                }
+            }
+        }
+        let t = &self.train;
+        if t.steps == 0 {
+            return bad("train.steps", "must be >= 1".into());
+        }
+        if t.batch_size == 0 {
+            return bad("train.batch_size", "must be >= 1".into());
+        }
+        if t.log_every == 0 {
+            return bad("train.log_every", "must be >= 1".into());
+        }
+        let points = t.lr.points(t.steps);
+        if points.is_empty() {
+            return bad(
+                "train.lr",
+                "the schedule needs at least one [step, lr] point".into(),
+            );
+        }
+        for (i, (_, lr)) in points.iter().enumerate() {
+            if !(lr.is_finite() && *lr > 0.0) {
+                return bad(
+                    "train.lr",
+                    format!(
+                        "learning rate must be finite and > 0, got {lr} (point {})",
+                        i + 1
+                    ),
+                );
+            }
+        }
+        if points[0].0 != 0 {
+            return bad("train.lr", "the first point must be at step 0".into());
+        }
+        if let Some(i) = points.windows(2).position(|w| w[1].0 <= w[0].0) {
+            return bad("train.lr", format!("schedule steps must increase; point {} (step {}) is not after point {} (step {})", i + 2, points[i + 1].0, i + 1, points[i].0));
+        }
+        if let OptimizerConfig::Adam(a) = t.optimizer {
+            let ok = |b: f64| b.is_finite() && (0.0..1.0).contains(&b);
+            if !ok(a.beta1) || !ok(a.beta2) {
+                return bad(
+                    "train.optimizer.adam",
+                    "beta1 and beta2 must be in [0, 1)".into(),
+                );
+            }
+            if !(a.eps.is_finite() && a.eps > 0.0) {
+                return bad("train.optimizer.adam.eps", "must be > 0".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ConfigError> {
+    let (key, raw) = spec
+        .split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
+        .ok_or_else(|| ConfigError::BadOverride(spec.to_owned()))?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let (last, parents) = parts
+        .split_last()
+        .ok_or_else(|| ConfigError::BadOverride(spec.to_owned()))?;
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::BadOverride(format!("{spec} ({p} is not a table)")))?;
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<RunConfig, ConfigError> {
+        RunConfig::from_toml_str(s, "c.toml", &[])
+    }
+
+    #[test]
+    fn defaults_are_the_lecture_batchnorm_model() {
+        let c = parse("").unwrap();
+        assert_eq!(c.model.hidden, [200]);
+        assert_eq!(c.train.lr.points(200_000), [(0, 0.1), (100_000, 0.01)]);
+        assert_eq!(c.train.lr.lr_at(99_999, 200_000), 0.1);
+        assert_eq!(c.train.lr.lr_at(100_000, 200_000), 0.01);
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = parse("[model]\nactivation = { leaky_relu = { slope = 0.2 } }\nbias = true\n[train]\noptimizer = { adam = {} }\nlr = 0.001").unwrap();
+        let back = parse(&c.to_toml()).unwrap();
+        assert_eq!(c, back);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse("[model]\nblock_size = 0").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "c.toml: model.block_size: must be >= 1 (the context length)"
+        );
+        let e = parse("[model]\nhidden = [100, 0]").unwrap_err().to_string();
+        assert!(e.contains("model.hidden[1]"), "{e}");
+        let e = parse("[train]\nlr = -0.1").unwrap_err().to_string();
+        assert!(
+            e.contains("train.lr: learning rate must be finite and > 0"),
+            "{e}"
+        );
+        let e = parse("[train]\nlr = [[0, 0.1], [0, 0.01]]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("schedule steps must increase"), "{e}");
+        let e = parse("[train]\nbatch_size = 0").unwrap_err().to_string();
+        assert!(e.contains("train.batch_size"), "{e}");
+        let e = parse("\n[model]\nwidth = 3").unwrap_err().to_string();
+        assert!(
+            e.starts_with("c.toml: line 3: unknown field `width`"),
+            "{e}"
+        );
+        let e = parse("[model]\nactivation = \"swish\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown variant `swish`") && e.contains("tanh"),
+            "{e}"
+        );
+        let e = parse("[train]\noptimizer = \"rmsprop\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rmsprop") && e.contains("sgd"), "{e}");
+        let e = parse("[model]\nn_embd = \"ten\"").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn overrides() {
+        let c = RunConfig::from_toml_str(
+            "",
+            "c",
+            &["train.lr=0.05".into(), "model.hidden=[64, 64]".into()],
+        )
+        .unwrap();
+        assert_eq!(c.train.lr, LrSchedule::Constant(0.05));
+        assert_eq!(c.model.hidden, [64, 64]);
+        let e = RunConfig::from_toml_str("", "c", &["train.nope=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `nope`"), "{e}");
+        assert!(RunConfig::from_toml_str("", "c", &["oops".into()]).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! Losses over whole splits, without autodiff.
+
+use crate::batchnorm::NormMode;
+use crate::data::DeviceWindows;
+use crate::mlp::{nll_sum, Mlp};
+
+/// Rows per forward pass when evaluating (bounded memory: 8,192 x 200 floats per layer).
+pub const EVAL_CHUNK: usize = 8_192;
+
+/// Mean cross-entropy of `model` (a no-autodiff copy: `Module::valid`) over `data`.
+pub fn split_loss(model: &Mlp, data: &DeviceWindows) -> f64 {
+    let mut total = 0.0f64;
+    let mut start = 0;
+    while start < data.len {
+        let end = (start + EVAL_CHUNK).min(data.len);
+        let (x, y) = data.slice(start, end);
+        let logits = model.forward(x, NormMode::Eval);
+        total += f64::from(nll_sum(logits, y).into_scalar::<f32>());
+        start = end;
+    }
+    total / data.len.max(1) as f64
+}
+
+/// Recomputes every BatchNorm's running statistics over all of `data` in one pass (the lecture's
+/// calibration): mean and unbiased variance of each layer's input over the whole split.
+pub fn calibrate(model: &Mlp, data: &DeviceWindows) {
+    let (x, _) = data.slice(0, data.len);
+    let _ = model.forward(x, NormMode::Calibrate);
+}

@@ -1,0 +1,39 @@
+//! The makemore MLP on Burn: build it from a config, train it, evaluate it, sample from it.
+//!
+//! ```no_run
+//! use makemore_model::{BackendKind, Dataset, RunConfig, RunOptions, Silent};
+//! use std::sync::atomic::AtomicBool;
+//!
+//! let cfg = RunConfig::from_toml_str("[train]\nsteps = 1000", "inline", &[]).unwrap();
+//! let data = std::path::Path::new("../shared/data/names.txt");
+//! let ds = Dataset::load(data, &cfg.data, cfg.model.block_size).unwrap();
+//! let backend = BackendKind::Flex;
+//! let stop = AtomicBool::new(false);
+//! let opts = RunOptions { backend, device: backend.open().unwrap(), out: None, stop: &stop };
+//! let summary = makemore_model::train(&cfg, &ds, data, &opts, &mut Silent).unwrap();
+//! println!("val loss {:.4}", summary.val_loss);
+//! ```
+//!
+//! Model code has no backend type parameter: tensors carry their `Device`, and Burn dispatches
+//! at run time. Initial weights and minibatch indices come from host-side seeded RNGs, so a seed
+//! gives the same run on every backend.
+
+pub mod backend;
+pub mod batchnorm;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod fsio;
+pub mod mlp;
+pub mod optim;
+pub mod run;
+pub mod sample;
+pub mod train;
+pub mod weights;
+
+pub use backend::{BackendError, BackendKind};
+pub use batchnorm::{BatchNorm, NormMode};
+pub use burn::tensor::Device;
+pub use config::{ConfigError, ModelConfig, RunConfig, TrainConfig};
+pub use mlp::{LayerKind, Mlp, NamedTensor, Source};
+pub use run::{train, Dataset, Observer, RunError, RunOptions, SavedRun, Silent, Summary};

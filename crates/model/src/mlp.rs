@@ -1,0 +1,436 @@
+//! The character-level MLP: embedding -> flatten -> [Linear -> BatchNorm? -> activation] x L ->
+//! Linear -> BatchNorm? -> logits.
+
+use crate::batchnorm::{BatchNorm, NormMode};
+use crate::config::{ModelConfig, Norm};
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use makemore_init::{Activation, Fans, InitError, InitRoles, Role};
+
+/// A hidden block: Linear, optional BatchNorm; the activation is the model's.
+#[derive(Module, Debug)]
+pub struct Block {
+    /// `[fan_in, width]` weight, optional bias.
+    pub linear: Linear,
+    /// Normalization of the Linear's output.
+    pub norm: Option<BatchNorm>,
+}
+
+/// The makemore MLP.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// `[vocab, n_embd]` embedding table.
+    pub embedding: Param<Tensor<2>>,
+    /// Hidden blocks.
+    pub blocks: Vec<Block>,
+    /// `[width, vocab]` output layer.
+    pub output: Linear,
+    /// Optional normalization of the logits.
+    pub output_norm: Option<BatchNorm>,
+    /// Nonlinearity after each hidden block.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+/// What a layer of the flat layer list is (the lecture numbers layers this way:
+/// `0 Linear, 1 BatchNorm, 2 Tanh, 3 Linear, ...`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerKind {
+    /// A Linear layer's output.
+    Linear,
+    /// A BatchNorm's output.
+    BatchNorm,
+    /// A nonlinearity's output.
+    Activation(Activation),
+}
+
+impl LayerKind {
+    /// The name the lecture prints: `Linear`, `BatchNorm1d`, `Tanh`, ...
+    pub fn name(&self) -> String {
+        match self {
+            LayerKind::Linear => "Linear".into(),
+            LayerKind::BatchNorm => "BatchNorm1d".into(),
+            LayerKind::Activation(a) => match a {
+                Activation::Tanh => "Tanh".into(),
+                Activation::Relu => "ReLU".into(),
+                Activation::LeakyRelu { .. } => "LeakyReLU".into(),
+                Activation::Gelu => "GELU".into(),
+                Activation::Sigmoid => "Sigmoid".into(),
+                Activation::Identity => "Identity".into(),
+            },
+        }
+    }
+}
+
+/// One named tensor of a model, on the host.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NamedTensor {
+    /// Dotted path, e.g. `blocks.0.linear.weight`.
+    pub path: String,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Whether the optimizer trains it (running statistics are not trained).
+    pub trainable: bool,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// Where a layer's initial values come from: an initializer, or saved tensors.
+pub enum Source<'a> {
+    /// Fresh values from the role schemes and a seed.
+    Init {
+        /// One scheme per role.
+        roles: &'a InitRoles,
+        /// The seed.
+        seed: u64,
+    },
+    /// Saved values, looked up by path.
+    Saved(&'a std::collections::HashMap<String, NamedTensor>),
+}
+
+/// Building a model failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// An initializer cannot produce values for a tensor.
+    #[error("init.{role}: {source}")]
+    Init {
+        /// The role.
+        role: &'static str,
+        /// Why.
+        source: InitError,
+    },
+    /// A saved tensor is missing or has the wrong shape.
+    #[error("saved model: {0}")]
+    Saved(String),
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Embedding => "embedding",
+        Role::Hidden => "hidden",
+        Role::HiddenBias => "hidden_bias",
+        Role::Output => "output",
+        Role::OutputBias => "output_bias",
+    }
+}
+
+struct Builder<'a> {
+    source: Source<'a>,
+    device: &'a Device,
+}
+
+impl Builder<'_> {
+    fn values(
+        &self,
+        path: &str,
+        shape: &[usize],
+        role: Role,
+        fans: Fans,
+        activation: Activation,
+    ) -> Result<Vec<f32>, BuildError> {
+        let n = shape.iter().product();
+        match &self.source {
+            Source::Init { roles, seed } => {
+                let resolved = roles
+                    .get(role)
+                    .resolve(fans, activation)
+                    .map_err(|source| BuildError::Init {
+                        role: role_name(role),
+                        source,
+                    })?;
+                Ok(resolved.sample(n, *seed, path))
+            }
+            Source::Saved(map) => self.saved(map, path, shape),
+        }
+    }
+
+    fn saved(
+        &self,
+        map: &std::collections::HashMap<String, NamedTensor>,
+        path: &str,
+        shape: &[usize],
+    ) -> Result<Vec<f32>, BuildError> {
+        let t = map
+            .get(path)
+            .ok_or_else(|| BuildError::Saved(format!("tensor {path} is missing")))?;
+        if t.shape != shape || t.data.len() != shape.iter().product::<usize>() {
+            return Err(BuildError::Saved(format!(
+                "tensor {path} has shape {:?}, the config needs {shape:?}",
+                t.shape
+            )));
+        }
+        Ok(t.data.clone())
+    }
+
+    fn param<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Param<Tensor<D>> {
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &self,
+        path: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        weight_role: Role,
+        bias_role: Role,
+        activation: Activation,
+    ) -> Result<Linear, BuildError> {
+        let fans = Fans {
+            fan_in: d_in,
+            fan_out: d_out,
+        };
+        let w = self.values(
+            &format!("{path}.weight"),
+            &[d_in, d_out],
+            weight_role,
+            fans,
+            activation,
+        )?;
+        let bias = if bias {
+            let b = self.values(
+                &format!("{path}.bias"),
+                &[d_out],
+                bias_role,
+                fans,
+                activation,
+            )?;
+            Some(self.param(b, [d_out]))
+        } else {
+            None
+        };
+        Ok(Linear {
+            weight: self.param(w, [d_in, d_out]),
+            bias,
+        })
+    }
+
+    fn norm(&self, path: &str, norm: &Norm, width: usize) -> Result<Option<BatchNorm>, BuildError> {
+        let Norm::BatchNorm(cfg) = norm else {
+            return Ok(None);
+        };
+        let get = |name: &str, default: f32| -> Result<Vec<f32>, BuildError> {
+            match &self.source {
+                Source::Init { .. } => Ok(vec![default; width]),
+                Source::Saved(map) => self.saved(map, &format!("{path}.{name}"), &[width]),
+            }
+        };
+        Ok(Some(BatchNorm::from_parts(
+            cfg,
+            get("gamma", cfg.gamma as f32)?,
+            get("beta", 0.0)?,
+            get("running_mean", 0.0)?,
+            get("running_var", 1.0)?,
+            self.device,
+        )))
+    }
+}
+
+impl Mlp {
+    /// Builds the model for a vocabulary of `vocab` tokens on `device` (use an autodiff device to
+    /// train), taking values from `source`.
+    ///
+    /// Parameter paths, which also key each tensor's random stream: `embedding`,
+    /// `blocks.{i}.linear.{weight,bias}`, `blocks.{i}.norm.{gamma,beta,running_mean,running_var}`,
+    /// `output.{weight,bias}`, `output_norm.{...}`.
+    pub fn build(
+        cfg: &ModelConfig,
+        vocab: usize,
+        source: Source<'_>,
+        device: &Device,
+    ) -> Result<Self, BuildError> {
+        let b = Builder { source, device };
+        let emb_fans = Fans {
+            fan_in: cfg.n_embd,
+            fan_out: vocab,
+        };
+        let emb = b.values(
+            "embedding",
+            &[vocab, cfg.n_embd],
+            Role::Embedding,
+            emb_fans,
+            Activation::Identity,
+        )?;
+        let mut blocks = Vec::with_capacity(cfg.hidden.len());
+        let mut fan_in = cfg.n_embd * cfg.block_size;
+        for (i, &width) in cfg.hidden.iter().enumerate() {
+            let path = format!("blocks.{i}");
+            let bias = cfg.bias.has_bias(&cfg.norm);
+            blocks.push(Block {
+                linear: b.linear(
+                    &format!("{path}.linear"),
+                    fan_in,
+                    width,
+                    bias,
+                    Role::Hidden,
+                    Role::HiddenBias,
+                    cfg.activation,
+                )?,
+                norm: b.norm(&format!("{path}.norm"), &cfg.norm, width)?,
+            });
+            fan_in = width;
+        }
+        let output = b.linear(
+            "output",
+            fan_in,
+            vocab,
+            cfg.bias.has_bias(&cfg.output_norm),
+            Role::Output,
+            Role::OutputBias,
+            Activation::Identity,
+        )?;
+        let output_norm = b.norm("output_norm", &cfg.output_norm, vocab)?;
+        Ok(Self {
+            embedding: b.param(emb, [vocab, cfg.n_embd]),
+            blocks,
+            output,
+            output_norm,
+            activation: cfg.activation,
+        })
+    }
+
+    /// Logits for a batch of contexts: `[batch, block_size]` token ids -> `[batch, vocab]`.
+    pub fn forward(&self, contexts: Tensor<2, Int>, mode: NormMode) -> Tensor<2> {
+        self.forward_tapped(contexts, mode, &mut |_, _, t| t)
+    }
+
+    /// Like [`Mlp::forward`], passing every layer's output through `tap(index, kind, output)`,
+    /// which returns the tensor to continue with (diagnostics add a zero leaf there to read the
+    /// gradient with respect to that output).
+    pub fn forward_tapped(
+        &self,
+        contexts: Tensor<2, Int>,
+        mode: NormMode,
+        tap: &mut dyn FnMut(usize, LayerKind, Tensor<2>) -> Tensor<2>,
+    ) -> Tensor<2> {
+        let [batch, block] = contexts.dims();
+        let [_, n_embd] = self.embedding.dims();
+        // [batch, block] -> [batch * block] -> [batch * block, n_embd] -> [batch, block * n_embd]
+        let mut x = self
+            .embedding
+            .val()
+            .select(0, contexts.reshape([batch * block]))
+            .reshape([batch, block * n_embd]);
+        let mut layer = 0;
+        let mut emit = |kind, t| {
+            let out = tap(layer, kind, t);
+            layer += 1;
+            out
+        };
+        for b in &self.blocks {
+            x = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
+            if let Some(norm) = &b.norm {
+                x = emit(LayerKind::BatchNorm, norm.forward(x, mode));
+            }
+            x = emit(
+                LayerKind::Activation(self.activation),
+                apply(self.activation, x),
+            );
+        }
+        x = emit(LayerKind::Linear, self.output.forward(x)); // [batch, vocab]
+        if let Some(norm) = &self.output_norm {
+            x = emit(LayerKind::BatchNorm, norm.forward(x, mode));
+        }
+        x
+    }
+
+    /// Every tensor, with its path, on the host (running statistics included).
+    pub fn tensors(&self) -> Vec<NamedTensor> {
+        let mut out = vec![host("embedding".into(), self.embedding.val(), true)];
+        let linear = |out: &mut Vec<NamedTensor>, path: &str, l: &Linear| {
+            out.push(host(format!("{path}.weight"), l.weight.val(), true));
+            if let Some(b) = &l.bias {
+                out.push(host(format!("{path}.bias"), b.val(), true));
+            }
+        };
+        let norm = |out: &mut Vec<NamedTensor>, path: &str, n: &BatchNorm| {
+            out.push(host(format!("{path}.gamma"), n.gamma.val(), true));
+            out.push(host(format!("{path}.beta"), n.beta.val(), true));
+            out.push(host(
+                format!("{path}.running_mean"),
+                n.running_mean.value_sync(),
+                false,
+            ));
+            out.push(host(
+                format!("{path}.running_var"),
+                n.running_var.value_sync(),
+                false,
+            ));
+        };
+        for (i, b) in self.blocks.iter().enumerate() {
+            linear(&mut out, &format!("blocks.{i}.linear"), &b.linear);
+            if let Some(n) = &b.norm {
+                norm(&mut out, &format!("blocks.{i}.norm"), n);
+            }
+        }
+        linear(&mut out, "output", &self.output);
+        if let Some(n) = &self.output_norm {
+            norm(&mut out, "output_norm", n);
+        }
+        out
+    }
+
+    /// Number of trained parameters (running statistics excluded), as the lecture counts them.
+    pub fn num_trainable(&self) -> usize {
+        let mut n = self.embedding.dims().iter().product::<usize>();
+        let lin = |l: &Linear| {
+            l.weight.dims().iter().product::<usize>() + l.bias.as_ref().map_or(0, |b| b.dims()[0])
+        };
+        let bn = |b: &Option<BatchNorm>| b.as_ref().map_or(0, |b| 2 * b.gamma.dims()[0]);
+        for b in &self.blocks {
+            n += lin(&b.linear) + bn(&b.norm);
+        }
+        n + lin(&self.output) + bn(&self.output_norm)
+    }
+}
+
+/// Applies a nonlinearity.
+pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
+    match a {
+        Activation::Tanh => activation::tanh(x),
+        Activation::Relu => activation::relu(x),
+        Activation::LeakyRelu { slope } => activation::leaky_relu(x, slope),
+        Activation::Gelu => activation::gelu(x),
+        Activation::Sigmoid => activation::sigmoid(x),
+        Activation::Identity => x,
+    }
+}
+
+/// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    nll_sum(logits, targets.clone()).div_scalar(targets.dims()[0] as f64)
+}
+
+/// Summed negative log-likelihood of `[batch, vocab]` logits against `[batch]` targets.
+pub fn nll_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [batch, _] = logits.dims();
+    activation::log_softmax(logits, 1)
+        .gather(1, targets.reshape([batch, 1]))
+        .sum()
+        .neg()
+}
+
+/// Reads a tensor's values back to the host as f32 (one device synchronization).
+pub fn read_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("a tensor converted to f32 reads back as f32")
+}
+
+/// Reads a tensor back to the host as a [`NamedTensor`].
+pub fn host<const D: usize>(path: String, t: Tensor<D>, trainable: bool) -> NamedTensor {
+    let shape = t.dims().to_vec();
+    let data = read_f32(t);
+    NamedTensor {
+        path,
+        shape,
+        trainable,
+        data,
+    }
+}

@@ -1,0 +1,182 @@
+//! SGD and Adam over any Burn module, with state that can be saved and restored.
+
+use crate::config::OptimizerConfig;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Gradients, Tensor};
+
+/// Adam's moments for one parameter, flattened.
+#[derive(Clone)]
+struct Moments {
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// The optimizer and its state.
+///
+/// Parameters are identified by the order in which [`Module::map`] visits them, which is fixed
+/// by the module's structure; that is what makes the state checkpointable.
+pub struct Optimizer {
+    config: OptimizerConfig,
+    /// Number of steps taken (Adam's bias correction uses it).
+    pub steps: u64,
+    moments: Vec<Option<Moments>>,
+}
+
+/// One parameter's update on a recorded step: `delta` is what was subtracted from the weights.
+pub struct Update {
+    /// Position in visiting order.
+    pub index: usize,
+    /// The parameter's values before the step, flattened.
+    pub data: Tensor<1>,
+    /// Its gradient, flattened.
+    pub grad: Tensor<1>,
+    /// `old - new`, flattened.
+    pub delta: Tensor<1>,
+}
+
+/// Host copy of the optimizer state, for checkpoints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OptimizerState {
+    /// Steps taken.
+    pub steps: u64,
+    /// Adam's first and second moments, by parameter index (absent for SGD).
+    pub moments: Vec<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+impl Optimizer {
+    /// A fresh optimizer.
+    pub fn new(config: OptimizerConfig) -> Self {
+        Self {
+            config,
+            steps: 0,
+            moments: Vec::new(),
+        }
+    }
+
+    /// Applies one step with learning rate `lr` to every parameter that has a gradient in
+    /// `grads`. With `record`, also returns each parameter's data, gradient and update.
+    pub fn step<M: Module>(
+        &mut self,
+        module: M,
+        grads: &Gradients,
+        lr: f64,
+        record: bool,
+    ) -> (M, Vec<Update>) {
+        self.steps += 1;
+        let mut mapper = Stepper {
+            opt: self,
+            grads,
+            lr,
+            index: 0,
+            record,
+            updates: Vec::new(),
+        };
+        let module = module.map(&mut mapper);
+        let updates = mapper.updates;
+        (module, updates)
+    }
+
+    /// The state on the host.
+    pub fn state(&self) -> OptimizerState {
+        let read = |t: &Tensor<1>| crate::mlp::read_f32(t.clone());
+        OptimizerState {
+            steps: self.steps,
+            moments: self
+                .moments
+                .iter()
+                .map(|m| m.as_ref().map(|m| (read(&m.m), read(&m.v))))
+                .collect(),
+        }
+    }
+
+    /// Restores a state saved with [`Optimizer::state`] onto `device`.
+    pub fn restore(
+        config: OptimizerConfig,
+        state: &OptimizerState,
+        device: &burn::tensor::Device,
+    ) -> Self {
+        let t = |v: &Vec<f32>| {
+            Tensor::<1>::from_data(burn::tensor::TensorData::new(v.clone(), [v.len()]), device)
+        };
+        Self {
+            config,
+            steps: state.steps,
+            moments: state
+                .moments
+                .iter()
+                .map(|m| m.as_ref().map(|(m, v)| Moments { m: t(m), v: t(v) }))
+                .collect(),
+        }
+    }
+}
+
+struct Stepper<'a> {
+    opt: &'a mut Optimizer,
+    grads: &'a Gradients,
+    lr: f64,
+    index: usize,
+    record: bool,
+    updates: Vec<Update>,
+}
+
+impl ModuleMapper for Stepper<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let index = self.index;
+        self.index += 1;
+        let Some(grad) = param.val().grad(self.grads) else {
+            return param;
+        };
+        let lr = self.lr;
+        let config = self.opt.config;
+        let t = self.opt.steps;
+        if self.opt.moments.len() <= index {
+            self.opt.moments.resize(index + 1, None);
+        }
+        let slot = &mut self.opt.moments[index];
+        let mut recorded = None;
+        let param = param.map(|value| {
+            let value = value.without_autodiff();
+            let shape = value.shape();
+            let delta: Tensor<D> = match config {
+                OptimizerConfig::Sgd => grad.clone().mul_scalar(lr),
+                OptimizerConfig::Adam(a) => {
+                    let n = shape.num_elements();
+                    let g = grad.clone().reshape([n]);
+                    let (m, v) = match slot.take() {
+                        Some(Moments { m, v }) => (m, v),
+                        None => (g.zeros_like(), g.zeros_like()),
+                    };
+                    let m = m
+                        .mul_scalar(a.beta1)
+                        .add(g.clone().mul_scalar(1.0 - a.beta1));
+                    let v = v
+                        .mul_scalar(a.beta2)
+                        .add(g.square().mul_scalar(1.0 - a.beta2));
+                    let m_hat = m.clone().div_scalar(1.0 - a.beta1.powi(t as i32));
+                    let v_hat = v.clone().div_scalar(1.0 - a.beta2.powi(t as i32));
+                    let d = m_hat.div(v_hat.sqrt().add_scalar(a.eps)).mul_scalar(lr);
+                    *slot = Some(Moments { m, v });
+                    d.reshape(shape.clone())
+                }
+            };
+            if self.record {
+                let n = shape.num_elements();
+                recorded = Some((
+                    value.clone().reshape([n]),
+                    grad.clone().reshape([n]),
+                    delta.clone().reshape([n]),
+                ));
+            }
+            value.sub(delta).autodiff().require_grad()
+        });
+        if let Some((data, grad, delta)) = recorded {
+            self.updates.push(Update {
+                index,
+                data,
+                grad,
+                delta,
+            });
+        }
+        param
+    }
+}

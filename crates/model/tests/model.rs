@@ -1,0 +1,258 @@
+//! Model-level behaviour: shapes, parameter counts, BatchNorm conventions, optimizer steps,
+//! saved weights, and sameness across backends.
+
+use burn::module::Module;
+use burn::tensor::{Int, Tensor, TensorData};
+use makemore_model::config::{BatchNormConfig, LrSchedule, OptimizerConfig, RunConfig};
+use makemore_model::mlp::{cross_entropy, read_f32};
+use makemore_model::optim::Optimizer;
+use makemore_model::weights::WeightsFile;
+use makemore_model::{BackendKind, BatchNorm, Mlp, NormMode, Source};
+
+fn cfg(text: &str) -> RunConfig {
+    RunConfig::from_toml_str(text, "test", &[]).unwrap()
+}
+
+fn lecture(name: &str) -> RunConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/lecture/");
+    RunConfig::from_file(std::path::Path::new(&format!("{path}{name}.toml")), &[]).unwrap()
+}
+
+fn build(c: &RunConfig, device: &burn::tensor::Device) -> Mlp {
+    Mlp::build(
+        &c.model,
+        27,
+        Source::Init {
+            roles: &c.init,
+            seed: c.train.seed,
+        },
+        device,
+    )
+    .unwrap()
+}
+
+fn flex() -> burn::tensor::Device {
+    BackendKind::Flex.open().unwrap()
+}
+
+fn contexts(device: &burn::tensor::Device, rows: usize) -> Tensor<2, Int> {
+    let v: Vec<i64> = (0..rows * 3).map(|i| (i * 7 % 27) as i64).collect();
+    Tensor::from_data(TensorData::new(v, [rows, 3]), device)
+}
+
+#[test]
+fn parameter_counts_match_the_lecture() {
+    let d = flex();
+    assert_eq!(build(&lecture("original"), &d).num_trainable(), 11_897);
+    assert_eq!(build(&lecture("kaiming"), &d).num_trainable(), 11_897);
+    assert_eq!(build(&lecture("batchnorm"), &d).num_trainable(), 12_097);
+    assert_eq!(
+        build(&lecture("deep-batchnorm"), &d).num_trainable(),
+        47_024
+    );
+}
+
+#[test]
+fn forward_shapes_and_first_loss() {
+    let d = flex();
+    let m = build(&lecture("batchnorm"), &d);
+    let logits = m.forward(contexts(&d, 64), NormMode::Train);
+    assert_eq!(logits.dims(), [64, 27]);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new((0..64).map(|i| i % 27).collect::<Vec<i64>>(), [64]),
+        &d,
+    );
+    let loss = read_f32(cross_entropy(logits, targets))[0];
+    assert!(
+        (loss - 27f32.ln()).abs() < 0.15,
+        "a well-behaved init starts near ln 27: {loss}"
+    );
+}
+
+#[test]
+fn running_variance_uses_the_unbiased_batch_variance() {
+    let d = flex();
+    let bn_cfg = BatchNormConfig {
+        momentum: 1.0,
+        eps: 1e-5,
+        gamma: 1.0,
+    };
+    let bn = BatchNorm::from_parts(
+        &bn_cfg,
+        vec![1.0; 2],
+        vec![0.0; 2],
+        vec![0.0; 2],
+        vec![1.0; 2],
+        &d.clone().autodiff(),
+    );
+    let x = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0, 6.0, 60.0], [4, 2]),
+        &d.clone().autodiff(),
+    );
+    let y = bn.forward(x, NormMode::Train);
+    // Normalization uses the biased variance: column 0 = [1, 2, 3, 6], mean 3, biased var 3.5.
+    let out = read_f32(y.without_autodiff());
+    assert!(
+        (out[0] - (1.0 - 3.0) / (3.5f32 + 1e-5).sqrt()).abs() < 1e-5,
+        "{out:?}"
+    );
+    let valid = bn.valid();
+    let mean = read_f32(valid.running_mean.value());
+    let var = read_f32(valid.running_var.value());
+    assert!((mean[0] - 3.0).abs() < 1e-6 && (mean[1] - 30.0).abs() < 1e-5);
+    // Unbiased: 14 / 3, not 14 / 4.
+    assert!((var[0] - 14.0 / 3.0).abs() < 1e-5, "{var:?}");
+    assert!((var[1] - 1400.0 / 3.0).abs() < 1e-3, "{var:?}");
+}
+
+#[test]
+fn momentum_blends_running_statistics() {
+    let d = flex().autodiff();
+    let bn_cfg = BatchNormConfig {
+        momentum: 0.1,
+        eps: 1e-5,
+        gamma: 1.0,
+    };
+    let bn = BatchNorm::from_parts(&bn_cfg, vec![1.0], vec![0.0], vec![0.0], vec![1.0], &d);
+    let x = Tensor::<2>::from_data(TensorData::new(vec![2.0f32, 4.0], [2, 1]), &d);
+    let _ = bn.forward(x, NormMode::Train);
+    let v = bn.valid();
+    assert!((read_f32(v.running_mean.value())[0] - 0.3).abs() < 1e-6); // 0.9 * 0 + 0.1 * 3
+    assert!((read_f32(v.running_var.value())[0] - (0.9 + 0.1 * 2.0)).abs() < 1e-6);
+    // unbiased var 2
+}
+
+#[test]
+fn calibrate_makes_the_running_statistics_the_batch_statistics() {
+    let d = flex();
+    let m = build(&lecture("batchnorm"), &d);
+    let x = contexts(&d, 500);
+    let _ = m.forward(x.clone(), NormMode::Calibrate);
+    // After calibration, eval mode on the same data normalizes exactly like batch mode.
+    let eval = read_f32(m.forward(x.clone(), NormMode::Eval));
+    let m2 = build(&lecture("batchnorm"), &d);
+    let batch = read_f32(m2.forward(x, NormMode::Calibrate));
+    let max = eval
+        .iter()
+        .zip(&batch)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    // Running variance is the unbiased one, so the two differ by sqrt(500/499) at most.
+    assert!(max < 5e-3, "max difference {max}");
+}
+
+#[test]
+fn evaluation_builds_no_autodiff_graph() {
+    let d = flex();
+    let m = build(&lecture("batchnorm"), &d.clone().autodiff());
+    assert!(m.embedding.val().is_autodiff());
+    let v = m.valid();
+    assert!(!v.embedding.val().is_autodiff());
+    let logits = v.forward(contexts(&d, 8), NormMode::Eval);
+    assert!(!logits.is_autodiff());
+}
+
+#[test]
+fn sgd_step_is_p_minus_lr_grad() {
+    let d = flex().autodiff();
+    let c = cfg("[model]\nhidden = [8]\nnorm = \"none\"\n");
+    let m = build(&c, &d);
+    let before = m.tensors();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4], [4]), &d);
+    let loss = cross_entropy(m.forward(contexts(&d, 4), NormMode::Train), targets);
+    let grads = loss.backward();
+    let g = read_f32(m.embedding.val().grad(&grads).unwrap());
+    let mut opt = Optimizer::new(OptimizerConfig::Sgd);
+    let (m, updates) = opt.step(m, &grads, 0.5, true);
+    let after = m.tensors();
+    for (i, (b, a)) in before[0].data.iter().zip(&after[0].data).enumerate() {
+        assert!((a - (b - 0.5 * g[i])).abs() < 1e-6);
+    }
+    assert_eq!(updates.len(), before.iter().filter(|t| t.trainable).count());
+    assert!(
+        m.embedding.val().is_require_grad(),
+        "updated parameters keep training"
+    );
+}
+
+#[test]
+fn adam_moves_every_parameter_by_about_lr_on_the_first_step() {
+    let d = flex().autodiff();
+    let c = cfg("[model]\nhidden = [8]\n[train]\noptimizer = { adam = {} }\nlr = 0.001\n");
+    let m = build(&c, &d);
+    let before = m.tensors();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4], [4]), &d);
+    let loss = cross_entropy(m.forward(contexts(&d, 4), NormMode::Train), targets);
+    let grads = loss.backward();
+    let mut opt = Optimizer::new(c.train.optimizer);
+    let (m, _) = opt.step(m, &grads, 0.001, false);
+    let after = m.tensors();
+    let w = before
+        .iter()
+        .position(|t| t.path == "output.weight")
+        .unwrap();
+    let moved: Vec<f32> = before[w]
+        .data
+        .iter()
+        .zip(&after[w].data)
+        .map(|(b, a)| (a - b).abs())
+        .collect();
+    assert!(
+        moved.iter().all(|&d| d < 1.01e-3),
+        "bias-corrected Adam moves at most lr on step 1"
+    );
+    assert!(moved.iter().any(|&d| d > 0.9e-3));
+    let state = opt.state();
+    let restored = Optimizer::restore(c.train.optimizer, &state, &d);
+    assert_eq!(restored.state(), state);
+}
+
+#[test]
+fn saved_weights_round_trip_and_detect_corruption() {
+    let d = flex();
+    let c = lecture("deep-batchnorm");
+    let m = build(&c, &d);
+    let file = WeightsFile::new(m.tensors());
+    let json = file.to_json();
+    let back = WeightsFile::from_json(&json, "m.json").unwrap();
+    let m2 = Mlp::build(&c.model, 27, Source::Saved(&back.by_path()), &d).unwrap();
+    assert_eq!(m.tensors(), m2.tensors());
+    let corrupted = json.replacen("0.", "1.", 1);
+    let e = WeightsFile::from_json(&corrupted, "m.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("checksum mismatch"), "{e}");
+    let e = WeightsFile::from_json(&json[..json.len() / 2], "m.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a makemore model file"), "{e}");
+    let other = lecture("batchnorm");
+    let e = Mlp::build(&other.model, 27, Source::Saved(&back.by_path()), &d)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("shape"), "{e}");
+}
+
+#[test]
+fn initial_weights_are_identical_on_every_compiled_backend() {
+    let c = lecture("deep-batchnorm");
+    let reference = build(&c, &flex()).tensors();
+    for b in BackendKind::compiled() {
+        let Ok(device) = b.open() else { continue };
+        assert_eq!(
+            build(&c, &device).tensors(),
+            reference,
+            "backend {}",
+            b.name()
+        );
+    }
+}
+
+#[test]
+fn lr_schedule_points() {
+    let c = cfg("[train]\nsteps = 1000\nlr = [[0, 0.1], [\"50%\", 0.01], [900, 0.001]]\n");
+    assert_eq!(c.train.lr.lr_at(499, 1000), 0.1);
+    assert_eq!(c.train.lr.lr_at(500, 1000), 0.01);
+    assert_eq!(c.train.lr.lr_at(950, 1000), 0.001);
+    assert_eq!(LrSchedule::Constant(0.3).lr_at(5, 10), 0.3);
+}

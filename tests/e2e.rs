@@ -1,0 +1,588 @@
+//! End-to-end tests: run the `makemore` binary as a user would and check what it prints.
+//!
+//! The corpus is `../shared/data/names.txt` beside the repository (or `MAKEMORE_DATA`).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpus() -> PathBuf {
+    let p = std::env::var_os("MAKEMORE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data/names.txt"));
+    assert!(
+        p.is_file(),
+        "the corpus {} is missing: set MAKEMORE_DATA",
+        p.display()
+    );
+    p
+}
+
+fn makemore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("MAKEMORE_DATA")
+        .env_remove("MAKEMORE_BACKEND")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "stdout must be one JSON object: {text}"
+    );
+    serde_json::from_str(&text).expect("stdout is JSON")
+}
+
+/// Asserts exit status 2 and one `error: ...` line on stderr containing every fragment.
+fn assert_input_error(out: &Output, fragments: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit status for {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for f in fragments {
+        assert!(err.contains(f), "stderr {err:?} lacks {f:?}");
+    }
+    assert!(out.stdout.is_empty(), "nothing on stdout after an error");
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("makemore-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn near(a: &Value, b: f64, tol: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() <= tol)
+}
+
+#[test]
+fn data_stats_reproduces_the_lecture_split() {
+    let c = corpus();
+    let j = stdout_json(&makemore(&[
+        "data",
+        "stats",
+        "--data",
+        c.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(j["items"], 32_033);
+    assert_eq!(j["vocab_size"], 27);
+    assert_eq!(j["vocabulary"], ".abcdefghijklmnopqrstuvwxyz");
+    assert_eq!(j["blank_lines"], 0);
+    let s = &j["splits"];
+    assert_eq!(
+        [
+            &s["train"]["items"],
+            &s["val"]["items"],
+            &s["test"]["items"]
+        ],
+        [25_626, 3_203, 3_204]
+    );
+    assert_eq!(
+        [
+            &s["train"]["windows"],
+            &s["val"]["windows"],
+            &s["test"]["windows"]
+        ],
+        [182_625, 22_655, 22_866]
+    );
+    assert_eq!(
+        s["train"]["head"],
+        serde_json::json!(["yuheng", "diondre", "xavien"])
+    );
+    assert_eq!(
+        s["val"]["head"],
+        serde_json::json!(["amay", "aytana", "jenevi"])
+    );
+    assert_eq!(
+        s["test"]["head"],
+        serde_json::json!(["mustafa", "reuben", "kahlel"])
+    );
+    assert_eq!(
+        s["test"]["tail"],
+        serde_json::json!(["opal", "zaylynn", "yovani"])
+    );
+}
+
+#[test]
+fn data_stats_text_mode_and_env_var() {
+    let out = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["data", "stats"])
+        .env("MAKEMORE_DATA", corpus())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("32033 items") && text.contains("182625 windows"),
+        "{text}"
+    );
+}
+
+#[test]
+fn corpus_errors_name_the_file_and_line() {
+    let t = TempDir::new("corpus");
+    let missing = t.path("nope.txt");
+    let dir = t.path("");
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            missing.clone(),
+            vec![format!("{missing}: no such file"), "--data".into()],
+        ),
+        (dir.clone(), vec!["is a directory".into()]),
+        (
+            "/proc/self/mem".into(),
+            vec!["/proc/self/mem: cannot read".into()],
+        ),
+        (
+            t.file("bad.txt", b"anna\nbob\nc\xffd\n"),
+            vec!["bad.txt: line 3: invalid UTF-8 at byte offset 10".into()],
+        ),
+        (t.file("empty.txt", b""), vec!["empty.txt: no items".into()]),
+        (
+            t.file("blank.txt", b"\n  \n\r\n"),
+            vec!["blank.txt: no items".into()],
+        ),
+        (
+            t.file("dot.txt", b"anna\nmr.x\n"),
+            vec!["dot.txt: line 2".into(), "boundary token".into()],
+        ),
+        (
+            t.file("long.txt", format!("ok\n{}\n", "a".repeat(1001)).as_bytes()),
+            vec![
+                "long.txt: line 2".into(),
+                "1001 characters".into(),
+                "limit of 1000".into(),
+            ],
+        ),
+    ];
+    for (path, fragments) in cases {
+        let out = makemore(&["data", "stats", "--data", &path, "--json"]);
+        let f: Vec<&str> = fragments.iter().map(String::as_str).collect();
+        assert_input_error(&out, &f);
+    }
+}
+
+#[test]
+fn crlf_blank_lines_and_unicode_are_accepted() {
+    let t = TempDir::new("crlf");
+    let p = t.file("c.txt", "zoë\r\n\r\n  ana  \r\nbob".as_bytes());
+    let j = stdout_json(&makemore(&["data", "stats", "--data", &p, "--json"]));
+    assert_eq!(j["items"], 3);
+    assert_eq!(j["blank_lines"], 1);
+    assert_eq!(j["vocabulary"], ".abnoëz");
+}
+
+#[test]
+fn backends_lists_all_four() {
+    let j = stdout_json(&makemore(&["backends", "--json"]));
+    let names: Vec<&str> = j["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["flex", "ndarray", "wgpu", "tch"]);
+    let flex = &j["backends"][0];
+    assert_eq!(flex["compiled_in"], true);
+    assert_eq!(flex["usable"], true);
+}
+
+#[test]
+fn unknown_or_missing_backend_is_refused() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    assert_input_error(
+        &makemore(&["train", "--data", c, "--backend", "cuda9"]),
+        &["unknown backend 'cuda9'"],
+    );
+    let j = stdout_json(&makemore(&["backends", "--json"]));
+    if let Some(b) = j["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["compiled_in"] == false)
+    {
+        let name = b["name"].as_str().unwrap();
+        let out = makemore(&["train", "--data", c, "--backend", name, "--steps", "1"]);
+        let msg = format!("backend '{name}' is not compiled in; rebuild with --features {name}");
+        assert_input_error(&out, &[&msg]);
+    }
+}
+
+#[test]
+fn init_show_reports_kaiming_tanh() {
+    let j = stdout_json(&makemore(&[
+        "init",
+        "show",
+        "--scheme",
+        "kaiming_normal",
+        "--nonlinearity",
+        "tanh",
+        "--fan-in",
+        "30",
+        "--fan-out",
+        "200",
+        "--json",
+    ]));
+    assert!(near(&j["gain"], 1.6667, 1e-4), "{j}");
+    assert!(near(&j["std"], 0.3043, 1e-4), "{j}");
+    let sampled = j["sample"]["std"].as_f64().unwrap();
+    assert!((sampled / 0.304_290_3 - 1.0).abs() < 0.02, "{j}");
+    let j = stdout_json(&makemore(&[
+        "init",
+        "show",
+        "--scheme",
+        "xavier_uniform",
+        "--nonlinearity",
+        "relu",
+        "--fan-in",
+        "300",
+        "--fan-out",
+        "500",
+        "--json",
+    ]));
+    let bound = 2f64.sqrt() * (6.0f64 / 800.0).sqrt();
+    assert!(near(&j["bound"], bound, 1e-9), "{j}");
+    assert!(j["sample"]["max"].as_f64().unwrap() <= bound);
+}
+
+#[test]
+fn init_show_rejects_bad_input() {
+    let base = ["init", "show", "--fan-in", "30", "--fan-out", "200"];
+    let run = |extra: &[&str]| makemore(&[&base[..], extra].concat());
+    assert_input_error(
+        &run(&["--scheme", "glorot"]),
+        &["unknown scheme \"glorot\"", "kaiming_normal"],
+    );
+    assert_input_error(
+        &run(&["--scheme", "normal", "--std", "-1"]),
+        &["normal: std must be a finite number >= 0"],
+    );
+    assert_input_error(
+        &run(&["--scheme", "kaiming_normal", "--nonlinearity", "swish"]),
+        &["--nonlinearity", "tanh"],
+    );
+    assert_input_error(
+        &run(&["--scheme", "kaiming_normal", "--gain", "nan"]),
+        &["gain must be a finite number"],
+    );
+    let zero = makemore(&[
+        "init",
+        "show",
+        "--scheme",
+        "kaiming_normal",
+        "--fan-in",
+        "0",
+        "--fan-out",
+        "5",
+    ]);
+    assert_input_error(&zero, &["fan_in is 0"]);
+}
+
+#[test]
+fn train_eval_sample_short_run() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("train");
+    let run = t.path("run");
+    let s = stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "300", "--out", &run, "--json",
+    ]));
+    assert_eq!(s["steps"], 300);
+    assert_eq!(s["parameters"], 12_097);
+    assert_eq!(s["backend"], "flex");
+    assert!(near(&s["expected_first_loss"], 27f64.ln(), 1e-9));
+    assert!(near(&s["first_loss"], 27f64.ln(), 0.15), "{s}");
+    let val = s["val_loss"].as_f64().unwrap();
+    assert!(
+        val < 3.0 && val > 1.8,
+        "300 steps should have learned something: {s}"
+    );
+    for f in [
+        "config.toml",
+        "vocab.json",
+        "run.json",
+        "metrics.jsonl",
+        "model.json",
+        "summary.json",
+    ] {
+        assert!(Path::new(&run).join(f).is_file(), "{f} missing");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+    let metrics = std::fs::read_to_string(Path::new(&run).join("metrics.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 300);
+    assert!(
+        near(&last["lr"], 0.01, 1e-12),
+        "the default schedule decays after half the steps"
+    );
+
+    let e = stdout_json(&makemore(&["eval", "--run", &run, "--json"]));
+    assert!(
+        near(&e["splits"]["val"]["loss"], val, 1e-5),
+        "eval agrees with the summary: {e}"
+    );
+    assert_eq!(e["splits"]["train"]["windows"], 182_625);
+    let e = stdout_json(&makemore(&[
+        "eval",
+        "--run",
+        &run,
+        "--split",
+        "val",
+        "--calibrate",
+        "--json",
+    ]));
+    assert!(e["splits"]["val"]["calibrated_loss"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+    assert!(e["splits"].get("train").is_none());
+
+    let a = stdout_json(&makemore(&[
+        "sample", "--run", &run, "-n", "20", "--seed", "7", "--json",
+    ]));
+    let samples = a["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 20);
+    for s in samples {
+        assert!(
+            s["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .all(|c| c.is_ascii_lowercase()),
+            "{s}"
+        );
+    }
+    let b = stdout_json(&makemore(&[
+        "sample", "--run", &run, "-n", "20", "--seed", "7", "--json",
+    ]));
+    assert_eq!(a, b, "same seed, same samples");
+    let k1 = stdout_json(&makemore(&[
+        "sample", "--run", &run, "-n", "5", "--top-k", "1", "--json",
+    ]));
+    let first = &k1["samples"][0]["text"];
+    assert!(
+        k1["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| &s["text"] == first),
+        "top-k 1 is greedy: {k1}"
+    );
+
+    assert_input_error(
+        &makemore(&["sample", "--run", &run, "-n", "0"]),
+        &["-n: must be >= 1"],
+    );
+    assert_input_error(
+        &makemore(&["sample", "--run", &run, "--temperature", "0"]),
+        &["--temperature"],
+    );
+    assert_input_error(
+        &makemore(&["sample", "--run", &run, "--top-k", "0"]),
+        &["--top-k"],
+    );
+    assert_input_error(
+        &makemore(&["eval", "--run", &t.path("nope")]),
+        &["no such run directory"],
+    );
+    assert_input_error(
+        &makemore(&["eval", "--run", &run, "--split", "dev"]),
+        &["--split"],
+    );
+}
+
+#[test]
+fn same_seed_same_run_other_seed_other_run() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("seed");
+    let run = |seed: &str, dir: &str| {
+        stdout_json(&makemore(&[
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "50",
+            "--seed",
+            seed,
+            "--out",
+            &t.path(dir),
+            "--json",
+        ]))
+    };
+    let (a, b, d) = (run("1", "a"), run("1", "b"), run("2", "c"));
+    assert_eq!(a["first_loss"], b["first_loss"]);
+    assert_eq!(a["val_loss"], b["val_loss"]);
+    assert_ne!(a["first_loss"], d["first_loss"]);
+}
+
+#[test]
+fn lecture_short_run_has_five_rows() {
+    let c = corpus();
+    let j = stdout_json(&makemore(&[
+        "lecture",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "200",
+        "--json",
+        "--quiet",
+        "--jobs",
+        "2",
+    ]));
+    let rows = j["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "original",
+            "fix-softmax",
+            "fix-tanh",
+            "kaiming",
+            "batchnorm"
+        ]
+    );
+    assert!(
+        rows[0]["first_loss"].as_f64().unwrap() > 15.0,
+        "the original init is confidently wrong: {}",
+        rows[0]
+    );
+    for r in &rows[1..] {
+        assert!(near(&r["first_loss"], 3.2958, 0.15), "{r}");
+    }
+    let params: Vec<u64> = rows
+        .iter()
+        .map(|r| r["parameters"].as_u64().unwrap())
+        .collect();
+    assert_eq!(params, [11_897, 11_897, 11_897, 11_897, 12_097]);
+    assert!(near(&rows[4]["lecture_val"], 2.1048, 1e-9));
+}
+
+#[test]
+fn deep_stack_has_the_lecture_parameter_count() {
+    let c = corpus();
+    let t = TempDir::new("deep");
+    let cfg = repo().join("configs/lecture/deep-batchnorm.toml");
+    let s = stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--steps",
+        "20",
+        "--out",
+        &t.path("r"),
+        "--json",
+    ]));
+    assert_eq!(s["parameters"], 47_024);
+    assert!(near(&s["first_loss"], 3.2958, 0.15), "{s}");
+}
+
+#[test]
+fn bad_configs_fail_with_the_field_named() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("cfg");
+    let cases: [(&str, &[&str]); 7] = [
+        ("[model]\nwidth = 3\n", &["line 2", "unknown field `width`"]),
+        (
+            "[model]\nhidden = [200, 0]\n",
+            &["model.hidden[1]: width must be >= 1"],
+        ),
+        (
+            "[train]\nlr = -0.1\n",
+            &["train.lr: learning rate must be finite and > 0"],
+        ),
+        (
+            "[model]\nblock_size = 0\n",
+            &["model.block_size: must be >= 1"],
+        ),
+        (
+            "[train]\nbatch_size = 0\n",
+            &["train.batch_size: must be >= 1"],
+        ),
+        (
+            "[model]\nactivation = \"swish\"\n",
+            &["unknown variant `swish`", "tanh"],
+        ),
+        (
+            "[init.hidden]\nscheme = \"glorot\"\n",
+            &["unknown variant `glorot`", "kaiming_normal"],
+        ),
+    ];
+    for (i, (text, fragments)) in cases.iter().enumerate() {
+        let path = t.file(&format!("c{i}.toml"), text.as_bytes());
+        let out = makemore(&[
+            "train",
+            "--data",
+            c,
+            "--config",
+            &path,
+            "--steps",
+            "1",
+            "--out",
+            &t.path("never"),
+        ]);
+        let mut f = fragments.to_vec();
+        f.push(&path);
+        assert_input_error(&out, &f);
+        assert!(
+            !Path::new(&t.path("never")).exists(),
+            "no output after a config error"
+        );
+    }
+    let out = makemore(&["train", "--data", c, "--set", "train.lr=0", "--steps", "1"]);
+    assert_input_error(&out, &["train.lr"]);
+    let out = makemore(&["train", "--data", c, "--config", &t.path("missing.toml")]);
+    assert_input_error(&out, &["missing.toml", "cannot read"]);
+}
+
+#[test]
+fn usage_errors_are_one_line_with_status_2() {
+    let out = makemore(&["train", "--no-such-flag"]);
+    assert_input_error(&out, &["--no-such-flag"]);
+}

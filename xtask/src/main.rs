@@ -1,0 +1,139 @@
+//! `cargo xtask`: the project's automation, in Rust rather than shell scripts.
+//!
+//! ```text
+//! cargo xtask test                      # fmt check, clippy -D warnings, every test (release)
+//! cargo xtask train --backend wgpu ...  # build makemore with that backend's feature, run `train`
+//! ```
+//!
+//! Every command builds in release with the same feature set, so Burn compiles once and the
+//! tests, the binary and clippy share one target directory.
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test [--features F]      cargo fmt --check, clippy -D warnings, all tests in release
+  train [ARGS]             build makemore (with --backend's feature) and run `makemore train ARGS`
+
+Features default to $MAKEMORE_FEATURES, else \"flex\".";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("train") => train(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The repository root (xtask's manifest is one level down).
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
+}
+
+/// `--features F` from the arguments, else $MAKEMORE_FEATURES, else flex.
+fn features(args: &[String]) -> Result<String, String> {
+    if let Some(i) = args.iter().position(|a| a == "--features") {
+        return args
+            .get(i + 1)
+            .cloned()
+            .ok_or_else(|| "--features needs a value".to_string());
+    }
+    Ok(std::env::var("MAKEMORE_FEATURES").unwrap_or_else(|_| "flex".into()))
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    let features = features(args)?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--release",
+        "--features",
+        &features,
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--release", "--features", &features]);
+    run(test)
+}
+
+/// The value of `--backend` in `args` (`--backend X` or `--backend=X`), else $MAKEMORE_BACKEND.
+fn backend(args: &[String]) -> String {
+    for (i, a) in args.iter().enumerate() {
+        if let Some(v) = a.strip_prefix("--backend=") {
+            return v.to_string();
+        }
+        if a == "--backend" {
+            if let Some(v) = args.get(i + 1) {
+                return v.clone();
+            }
+        }
+    }
+    std::env::var("MAKEMORE_BACKEND").unwrap_or_else(|_| "flex".into())
+}
+
+fn train(args: &[String]) -> Result<(), String> {
+    let backend = backend(args);
+    if !["flex", "ndarray", "wgpu", "tch"].contains(&backend.as_str()) {
+        return Err(format!(
+            "unknown backend '{backend}'; expected one of: flex, ndarray, wgpu, tch"
+        ));
+    }
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "makemore-cli",
+        "--features",
+        &backend,
+    ]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let mut cmd = Command::new(target.join("release").join("makemore"));
+    cmd.current_dir(root()).arg("train").args(args);
+    run(cmd)
+}
