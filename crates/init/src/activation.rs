@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(Activation::Identity.pytorch_gain(), 1.0);
         assert_eq!(Activation::Sigmoid.pytorch_gain(), 1.0);
         assert!((Activation::Tanh.pytorch_gain() - 1.666_666_666_7).abs() < 1e-9);
-        assert!((Activation::Relu.pytorch_gain() - 1.414_213_562_4).abs() < 1e-9);
+        assert!((Activation::Relu.pytorch_gain() - 2f64.sqrt()).abs() < 1e-12);
         let lr = Activation::LeakyRelu { slope: 0.2 }.pytorch_gain();
         assert!((lr - (2.0f64 / 1.04).sqrt()).abs() < 1e-12);
     }

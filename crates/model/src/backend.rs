@@ -105,7 +105,7 @@ impl BackendKind {
             t.sum().into_scalar::<f32>()
         });
         match result {
-            Ok(v) if v == 6.0 => Ok(device),
+            Ok(6.0) => Ok(device),
             Ok(v) => Err(BackendError::Unavailable {
                 name: self.name(),
                 reason: format!("1 + 2 + 3 gave {v}"),

@@ -337,12 +337,12 @@ impl Default for TrainConfig {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// TOML syntax, an unknown field or a wrong type.
-    #[error("{source_name}: line {line}: {message}")]
+    #[error("{source_name}: {}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
     Parse {
         /// The file.
         source_name: String,
-        /// 1-based line (0 when unknown).
-        line: usize,
+        /// 1-based line, when known.
+        line: Option<usize>,
         /// The parser's message.
         message: String,
     },
@@ -376,33 +376,26 @@ impl RunConfig {
         let parse_err = |e: toml::de::Error, text: &str| {
             let line = e
                 .span()
-                .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count())
-                .unwrap_or(0);
+                .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count());
             ConfigError::Parse {
                 source_name: source_name.to_owned(),
                 line,
                 message: one_line(e.message()),
             }
         };
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e, text))?;
-        for o in overrides {
-            apply_override(&mut table, o)?;
-        }
-        let cfg: RunConfig = if overrides.is_empty() {
-            toml::from_str(text).map_err(|e| parse_err(e, text))?
-        } else {
-            // Re-serialize so that errors in overridden values point at the merged document.
-            let merged = toml::to_string(&table).map_err(|e| ConfigError::Invalid {
-                source_name: source_name.to_owned(),
-                field: "--set".into(),
-                message: one_line(&e.to_string()),
-            })?;
-            toml::from_str(&merged).map_err(|e| ConfigError::Parse {
+        // Parse the file alone first, so that its errors carry its line numbers.
+        let mut cfg: RunConfig = toml::from_str(text).map_err(|e| parse_err(e, text))?;
+        if !overrides.is_empty() {
+            let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e, text))?;
+            for o in overrides {
+                apply_override(&mut table, o)?;
+            }
+            cfg = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
                 source_name: format!("{source_name} (with --set)"),
-                line: 0,
+                line: None,
                 message: one_line(e.message()),
-            })?
-        };
+            })?;
+        }
         cfg.validate(source_name)?;
         Ok(cfg)
     }
@@ -412,7 +405,7 @@ impl RunConfig {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
             source_name: name.clone(),
-            line: 0,
+            line: None,
             message: format!("cannot read: {e}"),
         })?;
         Self::from_toml_str(&text, &name, overrides)

@@ -157,7 +157,8 @@ pub fn run(
             None => trainer.step(),
         };
         pending.push(loss);
-        let read_now = trainer.step == 1 || trainer.step % log_every == 0 || trainer.step == total;
+        let read_now =
+            trainer.step == 1 || trainer.step.is_multiple_of(log_every) || trainer.step == total;
         let interrupted = stop.load(Ordering::Relaxed);
         if read_now || interrupted {
             let losses = read_f32(Tensor::cat(std::mem::take(&mut pending), 0));

@@ -17,6 +17,7 @@ pub enum InitCommand {
 
 /// Flags of `init show`.
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ShowArgs {
     /// normal, uniform, zeros, ones, constant, xavier_normal, xavier_uniform, kaiming_normal,
     /// kaiming_uniform, pytorch_default.

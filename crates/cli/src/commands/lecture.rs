@@ -52,6 +52,13 @@ struct Row {
     seconds: f64,
 }
 
+/// One finished run: its position in the queue, its row, and what it gave.
+type Finished = (
+    usize,
+    &'static str,
+    Result<Summary, makemore_model::RunError>,
+);
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -92,13 +99,7 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     let ds = Dataset::load(&a.common.data, &cfg0.data, cfg0.model.block_size)?;
     let stop = super::train::stop_flag();
     let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
-    let results: Mutex<
-        Vec<(
-            usize,
-            &'static str,
-            Result<Summary, makemore_model::RunError>,
-        )>,
-    > = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..a.jobs {
             s.spawn(|| loop {
