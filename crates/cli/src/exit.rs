@@ -27,10 +27,14 @@ impl Failure {
         }
     }
 
-    /// Prints `error: MESSAGE` and exits.
+    /// Prints `error: MESSAGE` (or, for a deliberate pause, just the message) and exits.
     pub fn exit(self) -> ! {
         let line = self.message.lines().collect::<Vec<_>>().join(" ");
-        eprintln!("error: {line}");
+        if self.code == 0 {
+            eprintln!("{line}");
+        } else {
+            eprintln!("error: {line}");
+        }
         std::process::exit(self.code)
     }
 }
@@ -40,7 +44,8 @@ impl From<RunError> for Failure {
         let code = match e {
             RunError::Diverged { .. } => DIVERGED,
             RunError::Interrupted { .. } => INTERRUPTED,
-            RunError::Io { .. } => 1,
+            RunError::Paused { .. } => 0,
+            RunError::Io { .. } | RunError::Report(_) => 1,
             _ => BAD_INPUT,
         };
         Self {

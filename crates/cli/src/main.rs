@@ -30,9 +30,9 @@ struct Cli {
 /// Where the corpus is and which backend runs.
 #[derive(clap::Args, Clone)]
 pub struct Common {
-    /// The corpus: one item per line.
-    #[arg(long, env = "MAKEMORE_DATA", default_value = "data/names.txt")]
-    pub data: PathBuf,
+    /// The corpus: one item per line [default: data/names.txt].
+    #[arg(long, env = "MAKEMORE_DATA")]
+    pub data: Option<PathBuf>,
     /// flex, ndarray, wgpu or tch (compiled-in ones only; see `makemore backends`).
     #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
     pub backend: String,
@@ -68,6 +68,17 @@ enum Command {
     Sample(commands::sample::SampleArgs),
     /// Train the lecture's five experiments and compare with the lecture's numbers.
     Lecture(commands::lecture::LectureArgs),
+    /// Train while recording activations, gradients and updates; write plots, a report and advice.
+    Diagnose(commands::diagnose::DiagnoseArgs),
+}
+
+impl Common {
+    /// `--data`, else `MAKEMORE_DATA`, else `data/names.txt`.
+    pub fn data_path(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(commands::data::DEFAULT_DATA))
+    }
 }
 
 fn main() {
@@ -83,6 +94,7 @@ fn main() {
         Command::Eval(args) => commands::eval::run(args),
         Command::Sample(args) => commands::sample::run(args),
         Command::Lecture(args) => commands::lecture::run(args),
+        Command::Diagnose(args) => commands::diagnose::run(args),
     };
     if let Err(f) = result {
         f.exit();

@@ -30,8 +30,9 @@ impl Bar {
 }
 
 impl Observer for Bar {
-    fn started(&mut self, total_steps: u64, parameters: usize) {
+    fn started(&mut self, total_steps: u64, step: u64, parameters: usize) {
         self.bar.set_length(total_steps);
+        self.bar.set_position(step);
         self.bar.set_message(format!("{parameters} params"));
     }
 

@@ -390,11 +390,13 @@ impl RunConfig {
             for o in overrides {
                 apply_override(&mut table, o)?;
             }
-            cfg = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-                source_name: format!("{source_name} (with --set)"),
-                line: None,
-                message: one_line(e.message()),
-            })?;
+            cfg = table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    source_name: format!("{source_name} (with --set)"),
+                    line: None,
+                    message: one_line(e.message()),
+                })?;
         }
         cfg.validate(source_name)?;
         Ok(cfg)

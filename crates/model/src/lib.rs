@@ -23,7 +23,6 @@ pub mod batchnorm;
 pub mod config;
 pub mod data;
 pub mod eval;
-pub mod fsio;
 pub mod mlp;
 pub mod optim;
 pub mod run;
@@ -35,5 +34,7 @@ pub use backend::{BackendError, BackendKind};
 pub use batchnorm::{BatchNorm, NormMode};
 pub use burn::tensor::Device;
 pub use config::{ConfigError, ModelConfig, RunConfig, TrainConfig};
-pub use mlp::{LayerKind, Mlp, NamedTensor, Source};
-pub use run::{train, Dataset, Observer, RunError, RunOptions, SavedRun, Silent, Summary};
+pub use mlp::{Mlp, NamedTensor, Source};
+pub use run::{
+    train, Dataset, Diagnosis, Observer, Outcome, RunError, RunOptions, SavedRun, Silent, Summary,
+};

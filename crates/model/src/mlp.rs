@@ -6,6 +6,8 @@ use crate::config::{ModelConfig, Norm};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use makemore_diagnostics::record::to_host;
+use makemore_diagnostics::{Inspect, LayerInfo, LayerKind, Saturation, Tap};
 use makemore_init::{Activation, Fans, InitError, InitRoles, Role};
 
 /// A hidden block: Linear, optional BatchNorm; the activation is the model's.
@@ -33,34 +35,17 @@ pub struct Mlp {
     pub activation: Activation,
 }
 
-/// What a layer of the flat layer list is (the lecture numbers layers this way:
-/// `0 Linear, 1 BatchNorm, 2 Tanh, 3 Linear, ...`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LayerKind {
-    /// A Linear layer's output.
-    Linear,
-    /// A BatchNorm's output.
-    BatchNorm,
-    /// A nonlinearity's output.
-    Activation(Activation),
-}
-
-impl LayerKind {
-    /// The name the lecture prints: `Linear`, `BatchNorm1d`, `Tanh`, ...
-    pub fn name(&self) -> String {
-        match self {
-            LayerKind::Linear => "Linear".into(),
-            LayerKind::BatchNorm => "BatchNorm1d".into(),
-            LayerKind::Activation(a) => match a {
-                Activation::Tanh => "Tanh".into(),
-                Activation::Relu => "ReLU".into(),
-                Activation::LeakyRelu { .. } => "LeakyReLU".into(),
-                Activation::Gelu => "GELU".into(),
-                Activation::Sigmoid => "Sigmoid".into(),
-                Activation::Identity => "Identity".into(),
-            },
-        }
-    }
+/// How the lecture prints a nonlinearity, and how its saturation is counted.
+pub fn activation_kind(a: Activation) -> LayerKind {
+    let (name, saturation) = match a {
+        Activation::Tanh => ("Tanh", Saturation::Tanh),
+        Activation::Relu => ("ReLU", Saturation::Zero),
+        Activation::LeakyRelu { .. } => ("LeakyReLU", Saturation::Negative),
+        Activation::Gelu => ("GELU", Saturation::Never),
+        Activation::Sigmoid => ("Sigmoid", Saturation::Sigmoid),
+        Activation::Identity => ("Identity", Saturation::Never),
+    };
+    LayerKind::activation(name, saturation)
 }
 
 /// One named tensor of a model, on the host.
@@ -296,17 +281,18 @@ impl Mlp {
 
     /// Logits for a batch of contexts: `[batch, block_size]` token ids -> `[batch, vocab]`.
     pub fn forward(&self, contexts: Tensor<2, Int>, mode: NormMode) -> Tensor<2> {
-        self.forward_tapped(contexts, mode, &mut |_, _, t| t)
+        self.forward_tapped(contexts, mode, &mut |_: LayerInfo, t: Tensor<2>| t)
     }
 
-    /// Like [`Mlp::forward`], passing every layer's output through `tap(index, kind, output)`,
-    /// which returns the tensor to continue with (diagnostics add a zero leaf there to read the
-    /// gradient with respect to that output).
+    /// Like [`Mlp::forward`], passing every layer's output through `tap`, which returns the
+    /// tensor to continue with (diagnostics add a zero leaf there to read the gradient with
+    /// respect to that output). Layers are numbered as the lecture numbers them:
+    /// `0 Linear, 1 BatchNorm1d, 2 Tanh, 3 Linear, ...`.
     pub fn forward_tapped(
         &self,
         contexts: Tensor<2, Int>,
         mode: NormMode,
-        tap: &mut dyn FnMut(usize, LayerKind, Tensor<2>) -> Tensor<2>,
+        tap: &mut dyn Tap,
     ) -> Tensor<2> {
         let [batch, block] = contexts.dims();
         let [_, n_embd] = self.embedding.dims();
@@ -318,23 +304,20 @@ impl Mlp {
             .reshape([batch, block * n_embd]);
         let mut layer = 0;
         let mut emit = |kind, t| {
-            let out = tap(layer, kind, t);
+            let out = tap.tap(LayerInfo::new(layer, kind), t);
             layer += 1;
             out
         };
         for b in &self.blocks {
             x = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
             if let Some(norm) = &b.norm {
-                x = emit(LayerKind::BatchNorm, norm.forward(x, mode));
+                x = emit(LayerKind::Norm, norm.forward(x, mode));
             }
-            x = emit(
-                LayerKind::Activation(self.activation),
-                apply(self.activation, x),
-            );
+            x = emit(activation_kind(self.activation), apply(self.activation, x));
         }
         x = emit(LayerKind::Linear, self.output.forward(x)); // [batch, vocab]
         if let Some(norm) = &self.output_norm {
-            x = emit(LayerKind::BatchNorm, norm.forward(x, mode));
+            x = emit(LayerKind::Norm, norm.forward(x, mode));
         }
         x
     }
@@ -389,6 +372,14 @@ impl Mlp {
     }
 }
 
+impl Inspect for Mlp {
+    type Input = (Tensor<2, Int>, NormMode);
+
+    fn forward_inspect(&self, (contexts, mode): Self::Input, tap: &mut dyn Tap) -> Tensor<2> {
+        self.forward_tapped(contexts, mode, tap)
+    }
+}
+
 /// Applies a nonlinearity.
 pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
     match a {
@@ -415,18 +406,10 @@ pub fn nll_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         .neg()
 }
 
-/// Reads a tensor's values back to the host as f32 (one device synchronization).
-pub fn read_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("a tensor converted to f32 reads back as f32")
-}
-
 /// Reads a tensor back to the host as a [`NamedTensor`].
 pub fn host<const D: usize>(path: String, t: Tensor<D>, trainable: bool) -> NamedTensor {
     let shape = t.dims().to_vec();
-    let data = read_f32(t);
+    let data = to_host(t);
     NamedTensor {
         path,
         shape,

@@ -15,6 +15,7 @@ struct Moments {
 ///
 /// Parameters are identified by the order in which [`Module::map`] visits them, which is fixed
 /// by the module's structure; that is what makes the state checkpointable.
+#[derive(Clone)]
 pub struct Optimizer {
     config: OptimizerConfig,
     /// Number of steps taken (Adam's bias correction uses it).
@@ -26,6 +27,10 @@ pub struct Optimizer {
 pub struct Update {
     /// Position in visiting order.
     pub index: usize,
+    /// The parameter's path in the module, e.g. `blocks.0.linear.weight`.
+    pub path: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
     /// The parameter's values before the step, flattened.
     pub data: Tensor<1>,
     /// Its gradient, flattened.
@@ -70,6 +75,7 @@ impl Optimizer {
             index: 0,
             record,
             updates: Vec::new(),
+            path: Vec::new(),
         };
         let module = module.map(&mut mapper);
         let updates = mapper.updates;
@@ -78,7 +84,7 @@ impl Optimizer {
 
     /// The state on the host.
     pub fn state(&self) -> OptimizerState {
-        let read = |t: &Tensor<1>| crate::mlp::read_f32(t.clone());
+        let read = |t: &Tensor<1>| makemore_diagnostics::record::to_host(t.clone());
         OptimizerState {
             steps: self.steps,
             moments: self
@@ -117,9 +123,18 @@ struct Stepper<'a> {
     index: usize,
     record: bool,
     updates: Vec<Update>,
+    path: Vec<String>,
 }
 
 impl ModuleMapper for Stepper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let index = self.index;
         self.index += 1;
@@ -162,6 +177,7 @@ impl ModuleMapper for Stepper<'_> {
             if self.record {
                 let n = shape.num_elements();
                 recorded = Some((
+                    shape.dims::<D>().to_vec(),
                     value.clone().reshape([n]),
                     grad.clone().reshape([n]),
                     delta.clone().reshape([n]),
@@ -169,9 +185,11 @@ impl ModuleMapper for Stepper<'_> {
             }
             value.sub(delta).autodiff().require_grad()
         });
-        if let Some((data, grad, delta)) = recorded {
+        if let Some((shape, data, grad, delta)) = recorded {
             self.updates.push(Update {
                 index,
+                path: self.path.join("."),
+                shape,
                 data,
                 grad,
                 delta,

@@ -4,17 +4,23 @@ use crate::backend::BackendKind;
 use crate::config::{DataConfig, RunConfig};
 use crate::data::DeviceWindows;
 use crate::eval::split_loss;
-use crate::fsio::write_atomic;
 use crate::mlp::{BuildError, Mlp, Source};
-use crate::optim::Optimizer;
-use crate::train::{run, LogPoint, Stop, Trainer};
+use crate::optim::{Optimizer, OptimizerState};
+use crate::train::{run, Hooks, LogPoint, LoopOptions, Stop, Trainer};
 use crate::weights::WeightsFile;
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use makemore_data::{
-    BatchSampler, Corpus, CorpusError, Split, SplitError, Vocabulary, VocabularyError, Windows,
+    BatchSampler, Corpus, CorpusError, SamplerState, Split, SplitError, Vocabulary,
+    VocabularyError, Windows,
+};
+use makemore_diagnostics::record::{best_rescaled_loss, to_host};
+use makemore_diagnostics::{
+    advise, param_record, render_plots, window_means, write_atomic, write_report, Advice,
+    AdviceConfig, DiagnosticRecord, Recorder, StatsConfig,
 };
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -71,7 +77,7 @@ impl Dataset {
     }
 }
 
-/// A run failed.
+/// A run failed (or stopped before the end).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The corpus.
@@ -97,7 +103,7 @@ pub enum RunError {
         /// Why.
         source: std::io::Error,
     },
-    /// A file of the run directory has unexpected contents.
+    /// A file of the run directory has unexpected contents, or the directory does not fit.
     #[error("{path}: {message}")]
     BadRunFile {
         /// The file.
@@ -105,19 +111,36 @@ pub enum RunError {
         /// What is wrong.
         message: String,
     },
+    /// Writing plots or the report.
+    #[error("{0}")]
+    Report(String),
     /// The loss stopped being finite.
-    #[error("training diverged at step {step} (lr {lr}): the loss is not finite; lower train.lr")]
+    #[error("training diverged at step {step} (lr {lr}): the loss is not finite; first non-finite: {culprit}; {kept}; lower train.lr")]
     Diverged {
         /// The step.
         step: u64,
         /// Its learning rate.
         lr: f64,
+        /// The first layer whose activations or gradients were not finite.
+        culprit: String,
+        /// What was kept.
+        kept: String,
     },
-    /// Stopped by a signal.
-    #[error("interrupted at step {step}")]
+    /// Stopped by a signal, after writing a checkpoint.
+    #[error("interrupted at step {step}; {resume}")]
     Interrupted {
         /// Steps completed.
         step: u64,
+        /// How to resume.
+        resume: String,
+    },
+    /// Stopped at `pause_at`, after writing a checkpoint.
+    #[error("paused at step {step}; {resume}")]
+    Paused {
+        /// Steps completed.
+        step: u64,
+        /// How to resume.
+        resume: String,
     },
 }
 
@@ -136,7 +159,7 @@ pub struct Summary {
     pub test_loss: f64,
     /// Steps taken.
     pub steps: u64,
-    /// Wall time of the training loop.
+    /// Wall time of the training loop (all sessions of a resumed run).
     pub seconds: f64,
     /// Training-loop microseconds per step.
     pub us_per_step: f64,
@@ -152,10 +175,30 @@ pub struct Summary {
     pub run_dir: Option<String>,
 }
 
+/// What the diagnostics of a run found.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// One record per recorded step.
+    pub records: Vec<DiagnosticRecord>,
+    /// The advice (empty when nothing looks wrong).
+    pub advice: Vec<Advice>,
+    /// `report.html`, when a run directory was written.
+    pub report: Option<PathBuf>,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The numbers.
+    pub summary: Summary,
+    /// The diagnostics, when recorded.
+    pub diagnosis: Option<Diagnosis>,
+}
+
 /// Hooks for progress display.
 pub trait Observer {
-    /// Training starts.
-    fn started(&mut self, _total_steps: u64, _parameters: usize) {}
+    /// Training starts (or resumes at `step`).
+    fn started(&mut self, _total_steps: u64, _step: u64, _parameters: usize) {}
     /// Losses were read back.
     fn logged(&mut self, _point: &LogPoint) {}
     /// Training ended; evaluation follows.
@@ -174,8 +217,40 @@ pub struct RunOptions<'a> {
     pub device: Device,
     /// The run directory to write, if any.
     pub out: Option<PathBuf>,
-    /// Raised to stop after the current step.
+    /// Raised to stop after the current step (with a checkpoint).
     pub stop: &'a AtomicBool,
+    /// Record diagnostics every this many steps (and at the first and last step).
+    pub diagnose_every: Option<u64>,
+    /// Checkpoint every this many steps (default: every 10% of the steps), and at the end.
+    pub checkpoint_every: Option<u64>,
+    /// Stop with a checkpoint after this many steps.
+    pub pause_at: Option<u64>,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
+    /// Start over even if `out` holds a run.
+    pub force: bool,
+}
+
+impl<'a> RunOptions<'a> {
+    /// Options for a plain run: no diagnostics, default checkpoints, no resume.
+    pub fn new(
+        backend: BackendKind,
+        device: Device,
+        out: Option<PathBuf>,
+        stop: &'a AtomicBool,
+    ) -> Self {
+        Self {
+            backend,
+            device,
+            out,
+            stop,
+            diagnose_every: None,
+            checkpoint_every: None,
+            pause_at: None,
+            resume: false,
+            force: false,
+        }
+    }
 }
 
 /// The metadata file of a run directory.
@@ -196,46 +271,370 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
+fn bad(path: &Path, message: impl Into<String>) -> RunError {
+    RunError::BadRunFile {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
 /// Writes a file of the run directory atomically.
 pub fn write_run_file(path: &Path, contents: &[u8]) -> Result<(), RunError> {
     write_atomic(path, contents).map_err(io(path))
 }
 
-/// Trains `cfg` on `ds` and evaluates every split; writes the run directory when asked.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Everything needed to continue a run exactly where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Steps completed.
+    pub step: u64,
+    /// SHA-256 of the run's config (as saved in `config.toml`).
+    pub config_sha256: String,
+    /// The model, running statistics included.
+    pub weights: WeightsFile,
+    /// The optimizer's state.
+    pub optimizer: OptimizerState,
+    /// The minibatch sampler's position.
+    pub sampler: SamplerState,
+    /// The very first minibatch loss.
+    pub first_loss: f64,
+    /// Training seconds so far.
+    pub seconds: f64,
+    /// `metrics.jsonl` so far.
+    pub metrics: String,
+    /// Diagnostic records so far.
+    pub diagnostics: Vec<DiagnosticRecord>,
+    /// Per-step losses so far (kept only when diagnostics are recorded, for the loss plot).
+    pub losses: Vec<f32>,
+}
+
+/// The checkpoint's file name in a run directory.
+pub const CHECKPOINT: &str = "checkpoint.json";
+
+impl Checkpoint {
+    /// The file's text: the SHA-256 of the JSON body on the first line, then the body.
+    pub fn to_text(&self) -> String {
+        let body = serde_json::to_string(self).expect("a checkpoint serializes");
+        format!("{}\n{body}", sha256_hex(body.as_bytes()))
+    }
+
+    /// Reads and verifies `dir/checkpoint.json`.
+    pub fn load(dir: &Path) -> Result<Self, RunError> {
+        let path = dir.join(CHECKPOINT);
+        if !path.is_file() {
+            return Err(bad(
+                dir,
+                "no checkpoint to resume from (checkpoint.json is missing)",
+            ));
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let (digest, body) = text
+            .split_once('\n')
+            .ok_or_else(|| bad(&path, "truncated checkpoint (no digest line)"))?;
+        let found = sha256_hex(body.as_bytes());
+        if found != digest {
+            return Err(bad(&path, format!("checksum mismatch: the checkpoint is truncated or corrupted (expected {digest}, found {found})")));
+        }
+        let c: Checkpoint = serde_json::from_str(body)
+            .map_err(|e| bad(&path, format!("malformed checkpoint: {e}")))?;
+        let weights = WeightsFile::from_json(&c.weights.to_json(), &path.display().to_string())?;
+        Ok(Checkpoint { weights, ..c })
+    }
+}
+
+/// Checks `dir` before a run writes into it: refuses to overwrite another run unless `force`, and
+/// for a resume checks that the run there is this config and this vocabulary.
+fn check_run_dir(
+    dir: &Path,
+    cfg: &RunConfig,
+    vocab: &Vocabulary,
+    opts: &RunOptions,
+) -> Result<Option<Checkpoint>, RunError> {
+    let cfg_path = dir.join("config.toml");
+    let exists = cfg_path.is_file();
+    if opts.resume {
+        if !exists {
+            return Err(bad(dir, "no run to resume here (config.toml is missing)"));
+        }
+        let saved = std::fs::read_to_string(&cfg_path).map_err(io(&cfg_path))?;
+        if saved != cfg.to_toml() {
+            return Err(bad(&cfg_path, "holds a different config than the one asked for; resume without --config/--set, or pass --force to start over"));
+        }
+        let info = RunInfo::load(dir)?;
+        if &info.vocab != vocab {
+            return Err(bad(&dir.join("run.json"), "the run's vocabulary differs from this corpus's; pass the corpus it was trained on (--data)"));
+        }
+        let ckpt = Checkpoint::load(dir)?;
+        if ckpt.config_sha256 != sha256_hex(saved.as_bytes()) {
+            return Err(bad(&dir.join(CHECKPOINT), "was written for another config"));
+        }
+        return Ok(Some(ckpt));
+    }
+    if exists && !opts.force {
+        let saved = std::fs::read_to_string(&cfg_path).unwrap_or_default();
+        let what = if saved == cfg.to_toml() {
+            "a run of this config"
+        } else {
+            "a run with a different config"
+        };
+        return Err(bad(dir, format!("already holds {what}; pass --resume to continue it, --force to start over, or another --out")));
+    }
+    if exists {
+        // --force: the old run's files go, so nothing stale is mistaken for this run's.
+        for f in [
+            CHECKPOINT,
+            "model.json",
+            "summary.json",
+            "metrics.jsonl",
+            "diagnostics.jsonl",
+            "report.html",
+        ] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    }
+    Ok(None)
+}
+
+impl RunInfo {
+    /// Reads `dir/run.json`.
+    pub fn load(dir: &Path) -> Result<Self, RunError> {
+        let path = dir.join("run.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let info: RunInfo = serde_json::from_str(&text).map_err(|e| bad(&path, e.to_string()))?;
+        info.vocab.validate()?;
+        Ok(info)
+    }
+}
+
+/// Records diagnostics on chosen steps of a run.
+struct Recording {
+    every: u64,
+    total: u64,
+    stats: StatsConfig,
+    records: Vec<DiagnosticRecord>,
+    vocab: usize,
+}
+
+impl Recording {
+    fn wants(&self, step: u64) -> bool {
+        step.is_multiple_of(self.every) || step + 1 == self.total
+    }
+
+    fn record(&mut self, trainer: &mut Trainer) -> Tensor<1> {
+        let step = trainer.step;
+        let mut rec = Recorder::new(true);
+        let ins = trainer.step_tapped(&mut rec, true);
+        let layers = rec.finish(Some(&ins.grads), &self.stats);
+        let params = ins
+            .updates
+            .into_iter()
+            .map(|u| {
+                param_record(
+                    &u.path,
+                    &u.shape,
+                    &to_host(u.data),
+                    &to_host(u.grad),
+                    &to_host(u.delta),
+                    &self.stats,
+                )
+            })
+            .collect();
+        let loss = f64::from(to_host(ins.loss.clone())[0]);
+        let (expected_loss, rescaled_loss) = if step == 0 {
+            let targets: Vec<u32> = to_host(ins.targets.float())
+                .iter()
+                .map(|&t| t as u32)
+                .collect();
+            let logits = to_host(ins.logits);
+            (
+                Some((self.vocab as f64).ln()),
+                Some(best_rescaled_loss(&logits, &targets, self.vocab)),
+            )
+        } else {
+            (None, None)
+        };
+        self.records.push(DiagnosticRecord {
+            step,
+            loss,
+            lr: ins.lr,
+            layers,
+            params,
+            expected_loss,
+            rescaled_loss,
+        });
+        ins.loss
+    }
+}
+
+/// The loop's hooks for one run: metrics, checkpoints, diagnostics, the divergence snapshot.
+struct RunHooks<'a> {
+    dir: Option<&'a Path>,
+    config_sha256: String,
+    observer: &'a mut dyn Observer,
+    first_loss: f64,
+    metrics: String,
+    losses: Vec<f32>,
+    recording: Option<Recording>,
+    seconds_before: f64,
+    started: Instant,
+    snapshot: Option<Trainer>,
+    error: Option<RunError>,
+    last_checkpoint: Option<u64>,
+}
+
+impl Hooks for RunHooks<'_> {
+    fn step(&mut self, trainer: &mut Trainer) -> Option<Tensor<1>> {
+        let rec = self.recording.as_mut().filter(|r| r.wants(trainer.step))?;
+        Some(rec.record(trainer))
+    }
+
+    fn logged(&mut self, trainer: &Trainer, p: &LogPoint) {
+        if self.first_loss.is_nan() {
+            self.first_loss = f64::from(p.losses[0]);
+        }
+        self.metrics
+            .push_str(&serde_json::to_string(p).unwrap_or_default());
+        self.metrics.push('\n');
+        if self.recording.is_some() {
+            self.losses.extend_from_slice(&p.losses);
+        }
+        self.observer.logged(p);
+        self.snapshot = Some(trainer.snapshot());
+    }
+
+    fn checkpoint(&mut self, trainer: &Trainer) -> ControlFlow<()> {
+        let Some(dir) = self.dir else {
+            return ControlFlow::Continue(());
+        };
+        let model = trainer.model().valid();
+        let ckpt = Checkpoint {
+            step: trainer.step,
+            config_sha256: self.config_sha256.clone(),
+            weights: WeightsFile::new(model.tensors()),
+            optimizer: trainer.optimizer.state(),
+            sampler: trainer.sampler.state(),
+            first_loss: self.first_loss,
+            seconds: self.seconds(),
+            metrics: self.metrics.clone(),
+            diagnostics: self
+                .recording
+                .as_ref()
+                .map(|r| r.records.clone())
+                .unwrap_or_default(),
+            losses: self.losses.clone(),
+        };
+        let result = write_run_file(&dir.join("metrics.jsonl"), self.metrics.as_bytes())
+            .and_then(|_| write_run_file(&dir.join(CHECKPOINT), ckpt.to_text().as_bytes()));
+        match result {
+            Ok(()) => {
+                self.last_checkpoint = Some(trainer.step);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl RunHooks<'_> {
+    fn seconds(&self) -> f64 {
+        self.seconds_before + self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Replays the steps from `snapshot` up to `step` and names the first layer whose output (in
+/// forward order) or output gradient (from the loss backwards) is not finite.
+fn localize_divergence(mut snapshot: Trainer, step: u64) -> String {
+    while snapshot.step < step {
+        snapshot.step();
+    }
+    let mut rec = Recorder::new(true);
+    let ins = snapshot.step_tapped(&mut rec, false);
+    let layers = rec.finish(Some(&ins.grads), &StatsConfig::default());
+    if let Some(l) = layers.iter().find(|l| !l.output.summary.is_finite()) {
+        return format!("the output of {}", l.name);
+    }
+    if let Some(l) = layers
+        .iter()
+        .rev()
+        .find(|l| l.grad.as_ref().is_some_and(|g| !g.is_finite()))
+    {
+        return format!("the gradient at {}", l.name);
+    }
+    "the loss (every layer output and gradient was finite)".into()
+}
+
+/// Trains `cfg` on `ds` and evaluates every split; writes the run directory when asked, with
+/// checkpoints, and diagnostics when asked. Resumes from a checkpoint with `opts.resume`.
 pub fn train(
     cfg: &RunConfig,
     ds: &Dataset,
     data_path: &Path,
     opts: &RunOptions,
     observer: &mut dyn Observer,
-) -> Result<Summary, RunError> {
+) -> Result<Outcome, RunError> {
+    let dir = opts.out.as_deref();
+    let resumed = match dir {
+        Some(d) => check_run_dir(d, cfg, &ds.vocab, opts)?,
+        None => None,
+    };
     let ad = opts.device.clone().autodiff();
-    let model = Mlp::build(
-        &cfg.model,
-        ds.vocab.len(),
-        Source::Init {
-            roles: &cfg.init,
-            seed: cfg.train.seed,
-        },
-        &ad,
-    )?;
+    let (model, optimizer, sampler, step) = match &resumed {
+        Some(c) => (
+            Mlp::build(
+                &cfg.model,
+                ds.vocab.len(),
+                Source::Saved(&c.weights.by_path()),
+                &ad,
+            )?,
+            Optimizer::restore(cfg.train.optimizer, &c.optimizer, &ad),
+            BatchSampler::from_state(c.sampler),
+            c.step,
+        ),
+        None => (
+            Mlp::build(
+                &cfg.model,
+                ds.vocab.len(),
+                Source::Init {
+                    roles: &cfg.init,
+                    seed: cfg.train.seed,
+                },
+                &ad,
+            )?,
+            Optimizer::new(cfg.train.optimizer),
+            BatchSampler::new(cfg.train.seed, ds.windows[0].len()),
+            0,
+        ),
+    };
     let parameters = model.num_trainable();
-    if let Some(dir) = &opts.out {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        write_run_file(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    let config_text = cfg.to_toml();
+    if let (Some(d), None) = (dir, &resumed) {
+        std::fs::create_dir_all(d).map_err(io(d))?;
+        write_run_file(&d.join("config.toml"), config_text.as_bytes())?;
         let info = RunInfo {
             data: data_path.display().to_string(),
             backend: opts.backend.name().into(),
             vocab: ds.vocab.clone(),
         };
         write_run_file(
-            &dir.join("run.json"),
+            &d.join("run.json"),
             serde_json::to_string_pretty(&info)
                 .unwrap_or_default()
                 .as_bytes(),
         )?;
         write_run_file(
-            &dir.join("vocab.json"),
+            &d.join("vocab.json"),
             serde_json::to_string(&ds.vocab)
                 .unwrap_or_default()
                 .as_bytes(),
@@ -246,36 +645,100 @@ pub fn train(
         model,
         cfg.train.clone(),
         train_data,
-        Optimizer::new(cfg.train.optimizer),
-        BatchSampler::new(cfg.train.seed, ds.windows[0].len()),
-        0,
+        optimizer,
+        sampler,
+        step,
     );
-    observer.started(cfg.train.steps, parameters);
-    let mut first_loss = f64::NAN;
-    let mut metrics = String::new();
-    let start = Instant::now();
-    let stop = run(&mut trainer, opts.stop, &mut |_| None, &mut |_, p| {
-        if first_loss.is_nan() {
-            first_loss = f64::from(p.losses[0]);
-        }
-        metrics.push_str(&serde_json::to_string(p).unwrap_or_default());
-        metrics.push('\n');
-        observer.logged(p);
-    });
-    let seconds = start.elapsed().as_secs_f64();
-    observer.finished();
-    if let Some(dir) = &opts.out {
-        write_run_file(&dir.join("metrics.jsonl"), metrics.as_bytes())?;
-    }
+    let steps = cfg.train.steps;
+    let loop_opts = LoopOptions {
+        log_every: cfg.train.log_every,
+        checkpoint_every: dir.map(|_| opts.checkpoint_every.unwrap_or((steps / 10).max(1))),
+        pause_at: opts.pause_at,
+    };
+    let mut hooks = RunHooks {
+        dir,
+        config_sha256: sha256_hex(config_text.as_bytes()),
+        observer,
+        first_loss: resumed.as_ref().map_or(f64::NAN, |c| c.first_loss),
+        metrics: resumed
+            .as_ref()
+            .map(|c| c.metrics.clone())
+            .unwrap_or_default(),
+        losses: resumed
+            .as_ref()
+            .map(|c| c.losses.clone())
+            .unwrap_or_default(),
+        recording: opts.diagnose_every.map(|every| Recording {
+            every: every.max(1),
+            total: steps,
+            stats: StatsConfig::default(),
+            records: resumed
+                .as_ref()
+                .map(|c| c.diagnostics.clone())
+                .unwrap_or_default(),
+            vocab: ds.vocab.len(),
+        }),
+        seconds_before: resumed.as_ref().map_or(0.0, |c| c.seconds),
+        started: Instant::now(),
+        snapshot: Some(trainer.snapshot()),
+        error: None,
+        last_checkpoint: resumed.as_ref().map(|c| c.step),
+    };
+    hooks.observer.started(steps, step, parameters);
+    let stop = run(&mut trainer, loop_opts, opts.stop, &mut hooks);
+    let seconds = hooks.seconds();
+    hooks.observer.finished();
+    let resume_hint = |dir: Option<&Path>| match dir {
+        Some(d) => format!(
+            "checkpoint written; resume with: makemore train --resume {}",
+            d.display()
+        ),
+        None => "no run directory, nothing was saved".to_string(),
+    };
     match stop {
         Stop::Finished => {}
-        Stop::Interrupted => return Err(RunError::Interrupted { step: trainer.step }),
-        Stop::Diverged { step, lr } => return Err(RunError::Diverged { step, lr }),
+        Stop::Aborted => {
+            return Err(hooks
+                .error
+                .take()
+                .unwrap_or_else(|| bad(Path::new("."), "stopped")))
+        }
+        Stop::Interrupted => {
+            return Err(RunError::Interrupted {
+                step: trainer.step,
+                resume: resume_hint(dir),
+            })
+        }
+        Stop::Paused => {
+            return Err(RunError::Paused {
+                step: trainer.step,
+                resume: resume_hint(dir),
+            })
+        }
+        Stop::Diverged { step, lr } => {
+            let culprit = match hooks.snapshot.take() {
+                Some(s) => localize_divergence(s, step),
+                None => "unknown".into(),
+            };
+            let kept = match (hooks.last_checkpoint, dir) {
+                (Some(s), Some(d)) => format!(
+                    "the last good checkpoint (step {s}) is kept in {}",
+                    d.display()
+                ),
+                _ => "no checkpoint was written".into(),
+            };
+            return Err(RunError::Diverged {
+                step,
+                lr,
+                culprit,
+                kept,
+            });
+        }
     }
     let model = trainer.model().valid();
     let losses = evaluate(&model, ds, &opts.device);
     let summary = Summary {
-        first_loss,
+        first_loss: hooks.first_loss,
         expected_first_loss: (ds.vocab.len() as f64).ln(),
         train_loss: losses[0],
         val_loss: losses[1],
@@ -287,21 +750,65 @@ pub fn train(
         seed: cfg.train.seed,
         parameters,
         vocab_size: ds.vocab.len(),
-        run_dir: opts.out.as_ref().map(|d| d.display().to_string()),
+        run_dir: dir.map(|d| d.display().to_string()),
     };
-    if let Some(dir) = &opts.out {
+    let diagnosis = match hooks.recording.take() {
+        Some(rec) => Some(finish_diagnosis(rec.records, &hooks.losses, dir, steps)?),
+        None => None,
+    };
+    if let Some(d) = dir {
         write_run_file(
-            &dir.join("model.json"),
+            &d.join("model.json"),
             WeightsFile::new(model.tensors()).to_json().as_bytes(),
         )?;
         write_run_file(
-            &dir.join("summary.json"),
+            &d.join("summary.json"),
             serde_json::to_string_pretty(&summary)
                 .unwrap_or_default()
                 .as_bytes(),
         )?;
     }
-    Ok(summary)
+    Ok(Outcome { summary, diagnosis })
+}
+
+/// Advice, and with a run directory `diagnostics.jsonl`, the plots and `report.html`.
+fn finish_diagnosis(
+    records: Vec<DiagnosticRecord>,
+    losses: &[f32],
+    dir: Option<&Path>,
+    steps: u64,
+) -> Result<Diagnosis, RunError> {
+    let advice = match records.last() {
+        Some(last) => advise(
+            records.iter().find(|r| r.step == 0),
+            last,
+            &AdviceConfig::default(),
+        ),
+        None => Vec::new(),
+    };
+    let mut report = None;
+    if let Some(d) = dir {
+        let mut jsonl = String::new();
+        for r in &records {
+            jsonl.push_str(&serde_json::to_string(r).unwrap_or_default());
+            jsonl.push('\n');
+        }
+        write_run_file(&d.join("diagnostics.jsonl"), jsonl.as_bytes())?;
+        // The lecture averages the loss over windows of 1,000 steps; short runs get 20 windows.
+        let window = (steps as usize / 20).clamp(1, 1_000);
+        let plots = render_plots(d, &records, &window_means(losses, window))
+            .map_err(|e| RunError::Report(e.to_string()))?;
+        let title = format!("makemore diagnostics: {}", d.display());
+        report = Some(
+            write_report(d, &title, &records, &plots, &advice)
+                .map_err(|e| RunError::Report(e.to_string()))?,
+        );
+    }
+    Ok(Diagnosis {
+        records,
+        advice,
+        report,
+    })
 }
 
 /// Mean loss of a no-autodiff `model` on the train, val and test splits.
@@ -334,13 +841,7 @@ impl SavedRun {
             path: cfg_path.clone(),
             message: e.to_string(),
         })?;
-        let info_path = dir.join("run.json");
-        let text = std::fs::read_to_string(&info_path).map_err(io(&info_path))?;
-        let info: RunInfo = serde_json::from_str(&text).map_err(|e| RunError::BadRunFile {
-            path: info_path.clone(),
-            message: e.to_string(),
-        })?;
-        info.vocab.validate()?;
+        let info = RunInfo::load(dir)?;
         let weights = WeightsFile::load(&dir.join("model.json"))?;
         let model = Mlp::build(
             &config.model,

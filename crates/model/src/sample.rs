@@ -1,9 +1,10 @@
 //! Drawing new items from a trained model, many at a time.
 
 use crate::batchnorm::NormMode;
-use crate::mlp::{read_f32, Mlp};
+use crate::mlp::Mlp;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use makemore_data::Vocabulary;
+use makemore_diagnostics::record::to_host;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -44,7 +45,7 @@ pub fn sample(
             break;
         }
         let x = Tensor::<2, Int>::from_data(TensorData::new(ctx.clone(), [n, block_size]), device);
-        let logits = read_f32(model.forward(x, NormMode::Eval));
+        let logits = to_host(model.forward(x, NormMode::Eval));
         for row in 0..n {
             if done[row] {
                 continue;

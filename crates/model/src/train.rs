@@ -4,10 +4,13 @@
 use crate::batchnorm::NormMode;
 use crate::config::TrainConfig;
 use crate::data::DeviceWindows;
-use crate::mlp::{cross_entropy, read_f32, LayerKind, Mlp};
+use crate::mlp::{cross_entropy, Mlp};
 use crate::optim::{Optimizer, Update};
 use burn::tensor::{Gradients, Tensor};
 use makemore_data::BatchSampler;
+use makemore_diagnostics::record::to_host;
+use makemore_diagnostics::{LayerInfo, Tap};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A model being trained, with everything needed to take the next step.
@@ -35,6 +38,10 @@ pub struct Inspected {
     pub updates: Vec<Update>,
     /// The learning rate used.
     pub lr: f64,
+    /// The minibatch's logits, `[batch, vocab]` (no autodiff).
+    pub logits: Tensor<2>,
+    /// Its targets, `[batch]`.
+    pub targets: Tensor<1, burn::tensor::Int>,
 }
 
 impl Trainer {
@@ -60,6 +67,20 @@ impl Trainer {
         }
     }
 
+    /// Everything needed to take the same steps again from here (the model's tensors are shared,
+    /// not copied: Burn tensors are immutable).
+    pub fn snapshot(&self) -> Trainer {
+        Trainer {
+            model: self.model.clone(),
+            optimizer: self.optimizer.clone(),
+            sampler: self.sampler.clone(),
+            step: self.step,
+            config: self.config.clone(),
+            data: self.data.clone(),
+            batch: self.batch.clone(),
+        }
+    }
+
     /// The model as it is now.
     pub fn model(&self) -> &Mlp {
         self.model
@@ -74,16 +95,13 @@ impl Trainer {
 
     /// One step. Returns the minibatch loss without reading it back.
     pub fn step(&mut self) -> Tensor<1> {
-        self.step_tapped(&mut |_, _, t| t, false).loss
+        self.step_tapped(&mut |_: LayerInfo, t: Tensor<2>| t, false)
+            .loss
     }
 
     /// One step with every layer output passed through `tap` and, with `record`, each
     /// parameter's update kept.
-    pub fn step_tapped(
-        &mut self,
-        tap: &mut dyn FnMut(usize, LayerKind, Tensor<2>) -> Tensor<2>,
-        record: bool,
-    ) -> Inspected {
+    pub fn step_tapped(&mut self, tap: &mut dyn Tap, record: bool) -> Inspected {
         let lr = self.lr();
         self.sampler.fill_batch(&mut self.batch);
         let (x, y) = self.data.gather(&self.batch);
@@ -92,7 +110,7 @@ impl Trainer {
             .take()
             .expect("the model is present between steps");
         let logits = model.forward_tapped(x, NormMode::Train, tap); // [batch, vocab]
-        let loss = cross_entropy(logits, y);
+        let loss = cross_entropy(logits.clone(), y.clone());
         let grads = loss.backward();
         let (model, updates) = self.optimizer.step(model, &grads, lr, record);
         self.model = Some(model);
@@ -102,12 +120,14 @@ impl Trainer {
             grads,
             updates,
             lr,
+            logits: logits.detach().without_autodiff(),
+            targets: y,
         }
     }
 }
 
 /// A batch of losses read back from the device.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LogPoint {
     /// Steps taken when it was read.
     pub step: u64,
@@ -125,8 +145,12 @@ pub struct LogPoint {
 pub enum Stop {
     /// All steps done.
     Finished,
-    /// The stop flag was raised (Ctrl-C); the current step was completed.
+    /// The stop flag was raised (Ctrl-C, SIGTERM); the current step was completed.
     Interrupted,
+    /// The `pause_at` step was reached.
+    Paused,
+    /// A hook asked to stop (it keeps the reason).
+    Aborted,
     /// A loss was not finite.
     Diverged {
         /// The step (0-based) whose loss was first non-finite.
@@ -136,50 +160,81 @@ pub enum Stop {
     },
 }
 
-/// Runs `trainer` until `config.steps`, reading losses back every `config.log_every` steps (and
-/// right after the very first step, so the first loss is known), and calling `on_log` with them.
-/// `on_step` runs before every step (diagnostics use it to take over recorded steps: it
-/// returns `Some(loss)` when it took the step itself).
+/// When the loop reads losses back and checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopOptions {
+    /// Read the losses back every this many steps.
+    pub log_every: u64,
+    /// Call [`Hooks::checkpoint`] every this many steps (and at the end, on a pause or an
+    /// interruption).
+    pub checkpoint_every: Option<u64>,
+    /// Stop after this many steps, as if interrupted, but on purpose.
+    pub pause_at: Option<u64>,
+}
+
+/// What the loop tells its owner. Every method has a default that does nothing.
+pub trait Hooks {
+    /// Before each step; return `Some(loss)` after taking the step yourself (diagnostics record
+    /// steps this way), `None` to let the loop take an ordinary step.
+    fn step(&mut self, _trainer: &mut Trainer) -> Option<Tensor<1>> {
+        None
+    }
+    /// Losses were read back. A window of steps starts after it.
+    fn logged(&mut self, _trainer: &Trainer, _point: &LogPoint) {}
+    /// A checkpoint is due (losses up to here have been logged). `Break` stops the loop.
+    fn checkpoint(&mut self, _trainer: &Trainer) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// Runs `trainer` until `config.steps`. Losses stay on the device and are read back every
+/// `log_every` steps (and right after the very first step, so the first loss is known), at
+/// checkpoints, and when stopping.
 pub fn run(
     trainer: &mut Trainer,
+    opts: LoopOptions,
     stop: &AtomicBool,
-    on_step: &mut dyn FnMut(&mut Trainer) -> Option<Tensor<1>>,
-    on_log: &mut dyn FnMut(&Trainer, &LogPoint),
+    hooks: &mut dyn Hooks,
 ) -> Stop {
     let total = trainer.config.steps;
-    let log_every = trainer.config.log_every;
-    let mut pending: Vec<Tensor<1>> = Vec::with_capacity(log_every as usize);
-    let mut first_step = trainer.step;
+    let mut pending: Vec<Tensor<1>> = Vec::with_capacity(opts.log_every as usize);
+    let mut window_start = trainer.step;
     while trainer.step < total {
         let lr = trainer.lr();
-        let loss = match on_step(trainer) {
-            Some(loss) => loss,
-            None => trainer.step(),
-        };
+        let loss = hooks.step(trainer).unwrap_or_else(|| trainer.step());
         pending.push(loss);
-        let read_now =
-            trainer.step == 1 || trainer.step.is_multiple_of(log_every) || trainer.step == total;
+        let step = trainer.step;
+        let due = |every: Option<u64>| every.is_some_and(|e| step.is_multiple_of(e));
+        let checkpoint = due(opts.checkpoint_every) || step == total;
+        let paused = opts.pause_at == Some(step);
         let interrupted = stop.load(Ordering::Relaxed);
-        if read_now || interrupted {
-            let losses = read_f32(Tensor::cat(std::mem::take(&mut pending), 0));
+        let stopping = paused || interrupted;
+        if step == 1 || due(Some(opts.log_every)) || checkpoint || stopping {
+            let losses = to_host(Tensor::cat(std::mem::take(&mut pending), 0));
             if let Some(bad) = losses.iter().position(|l| !l.is_finite()) {
-                let step = first_step + bad as u64;
+                let step = window_start + bad as u64;
                 return Stop::Diverged {
                     step,
                     lr: trainer.config.lr.lr_at(step, total),
                 };
             }
             let point = LogPoint {
-                step: trainer.step,
+                step,
                 loss: losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64,
                 lr,
                 losses,
             };
-            on_log(trainer, &point);
-            first_step = trainer.step;
+            hooks.logged(trainer, &point);
+            window_start = step;
+            if (checkpoint || stopping) && hooks.checkpoint(trainer).is_break() {
+                return Stop::Aborted;
+            }
         }
         if interrupted {
             return Stop::Interrupted;
+        }
+        if paused {
+            return Stop::Paused;
         }
     }
     Stop::Finished

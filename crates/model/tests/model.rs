@@ -3,8 +3,9 @@
 
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData};
+use makemore_diagnostics::record::to_host as read_f32;
 use makemore_model::config::{BatchNormConfig, LrSchedule, OptimizerConfig, RunConfig};
-use makemore_model::mlp::{cross_entropy, read_f32};
+use makemore_model::mlp::cross_entropy;
 use makemore_model::optim::Optimizer;
 use makemore_model::weights::WeightsFile;
 use makemore_model::{BackendKind, BatchNorm, Mlp, NormMode, Source};

@@ -9,6 +9,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
+/// Where the corpus is when neither `--data` nor `MAKEMORE_DATA` says.
+pub const DEFAULT_DATA: &str = "data/names.txt";
+
 /// Where `makemore data fetch` downloads the corpus from.
 pub const NAMES_URL: &str = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt";
 /// SHA-256 of that file.
@@ -195,7 +198,7 @@ fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
     }
-    makemore_model::fsio::write_atomic(out, &bytes).map_err(|e| Failure {
+    makemore_diagnostics::write_atomic(out, &bytes).map_err(|e| Failure {
         code: 1,
         message: format!("{}: {e}", out.display()),
     })?;
@@ -204,7 +207,7 @@ fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
 
 /// Makes sure the corpus exists, downloading it when it is the default path and missing.
 pub fn ensure_default_corpus(path: &std::path::Path) -> Result<(), Failure> {
-    if path.exists() || path != std::path::Path::new("data/names.txt") {
+    if path.exists() || path != std::path::Path::new(DEFAULT_DATA) {
         return Ok(());
     }
     eprintln!(

@@ -81,7 +81,8 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
         return Err(Failure::input("--jobs: must be >= 1"));
     }
     let (backend, device) = open_backend(&a.common.backend)?;
-    super::data::ensure_default_corpus(&a.common.data)?;
+    let data = a.common.data_path();
+    super::data::ensure_default_corpus(&data)?;
     let mut jobs = Vec::new();
     for (name, text, _, _) in builtin::LECTURE {
         let base = RunConfig::from_toml_str(
@@ -96,7 +97,7 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
         }
     }
     let cfg0 = &jobs[0].1;
-    let ds = Dataset::load(&a.common.data, &cfg0.data, cfg0.model.block_size)?;
+    let ds = Dataset::load(&data, &cfg0.data, cfg0.model.block_size)?;
     let stop = super::train::stop_flag();
     let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
@@ -110,14 +111,9 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
                     .out
                     .as_ref()
                     .map(|d| d.join(format!("{name}-seed{}", cfg.train.seed)));
-                let opts = RunOptions {
-                    backend,
-                    device: device.clone(),
-                    out,
-                    stop,
-                };
+                let opts = RunOptions::new(backend, device.clone(), out, stop);
                 let mut bar = Bar::new(a.quiet || a.jobs > 1, name);
-                let r = makemore_model::train(&cfg, &ds, &a.common.data, &opts, &mut bar);
+                let r = makemore_model::train(&cfg, &ds, &data, &opts, &mut bar).map(|o| o.summary);
                 if !a.quiet {
                     if let Ok(s) = &r {
                         eprintln!(

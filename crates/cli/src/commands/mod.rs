@@ -2,6 +2,7 @@
 
 pub mod backends;
 pub mod data;
+pub mod diagnose;
 pub mod eval;
 pub mod init;
 pub mod lecture;

@@ -1,0 +1,98 @@
+//! `makemore diagnose`: train for a while, recording what happens inside, and say what looks wrong.
+
+use super::open_backend;
+use super::train::{at_least_one, default_out, load_config, stop_flag};
+use crate::exit::{print_json, Failure};
+use crate::progress::Bar;
+use crate::Common;
+use makemore_diagnostics::{layer_table, param_table};
+use makemore_model::{Dataset, Diagnosis, RunOptions};
+use std::path::PathBuf;
+
+/// Flags of `makemore diagnose`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  makemore diagnose --config configs/lecture/deep-batchnorm.toml --steps 1000\n  makemore diagnose --config configs/lecture/deep-tanh-no-norm.toml --out runs/bad --json"
+)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A TOML config (default: the lecture's BatchNorm model).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a config field, e.g. --set train.lr=0.05 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Steps to train.
+    #[arg(long, default_value_t = 1_000)]
+    steps: u64,
+    /// Record every K steps (and the first and last step).
+    #[arg(long, default_value_t = 100)]
+    every: u64,
+    /// Seed of the weights and batches (overrides train.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The run directory for diagnostics.jsonl, the plots and report.html (default: runs/diagnose-UNIXTIME).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Start over even if the run directory already holds a run.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The lecture's tables for the first and last record, then the advice.
+pub fn print_diagnosis(d: &Diagnosis) {
+    let first = d.records.first();
+    let last = d.records.last();
+    for r in first
+        .into_iter()
+        .chain(last.filter(|l| Some(l.step) != first.map(|f| f.step)))
+    {
+        println!("{}{}", layer_table(r), param_table(r));
+    }
+    if d.advice.is_empty() {
+        println!("advice: none, nothing looks wrong");
+    } else {
+        println!("advice:");
+        for a in &d.advice {
+            println!("- {}", a.message);
+        }
+    }
+    if let Some(p) = &d.report {
+        println!("report: {}", p.display());
+    }
+}
+
+/// Runs `makemore diagnose`.
+pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
+    at_least_one("--every", Some(a.every))?;
+    let cfg = load_config(a.config.as_deref(), &a.set, Some(a.steps), a.seed)?;
+    let (backend, device) = open_backend(&a.common.backend)?;
+    let data = a.common.data_path();
+    super::data::ensure_default_corpus(&data)?;
+    let ds = Dataset::load(&data, &cfg.data, cfg.model.block_size)?;
+    let out = a.out.clone().unwrap_or_else(|| default_out("diagnose"));
+    let opts = RunOptions {
+        diagnose_every: Some(a.every),
+        force: a.force,
+        ..RunOptions::new(backend, device, Some(out), stop_flag())
+    };
+    let mut bar = Bar::new(a.quiet, "diagnose");
+    let outcome = makemore_model::train(&cfg, &ds, &data, &opts, &mut bar)?;
+    let d = outcome.diagnosis.expect("diagnostics were asked for");
+    if a.common.json {
+        print_json(&serde_json::json!({
+            "record": d.records.last(),
+            "first": d.records.first(),
+            "advice": d.advice,
+            "report": d.report.as_ref().map(|p| p.display().to_string()),
+            "summary": outcome.summary,
+        }));
+    } else {
+        print_diagnosis(&d);
+    }
+    Ok(())
+}

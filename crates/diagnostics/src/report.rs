@@ -1,0 +1,170 @@
+//! The lecture's text tables and the self-contained HTML report.
+
+use crate::advice::Advice;
+use crate::fsio::write_atomic;
+use crate::plot::PlotSet;
+use crate::record::{DiagnosticRecord, LayerKind};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Writing the report failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct ReportError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// The per-layer tables the lecture prints, for one record:
+///
+/// ```text
+/// activations (forward):
+/// layer 2 (Tanh): mean -0.00, std 0.63, saturated: 2.78%
+/// gradients at the activations (backward):
+/// layer 2 (Tanh): mean +0.000000, std 3.68e-03
+/// ```
+pub fn layer_table(r: &DiagnosticRecord) -> String {
+    let mut out = String::new();
+    let acts = r
+        .layers
+        .iter()
+        .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }));
+    let _ = writeln!(out, "step {}: loss {:.4}, lr {}", r.step, r.loss, r.lr);
+    if let (Some(e), 0) = (r.expected_loss, r.step) {
+        let _ = writeln!(
+            out,
+            "first loss {:.4} vs ln(vocab) {e:.4}; rescaling the logits alone would give {:.4} ({:.1}% of the loss is overconfidence)",
+            r.loss,
+            r.rescaled_loss.unwrap_or(f64::NAN),
+            100.0 * r.overconfidence_share()
+        );
+    }
+    let _ = writeln!(out, "activations (forward):");
+    for l in acts.clone() {
+        let s = &l.output.summary;
+        let sat = l
+            .output
+            .saturated_frac
+            .map(|f| format!(", saturated: {:.2}%", 100.0 * f))
+            .unwrap_or_default();
+        let dead = l
+            .output
+            .dead_units
+            .filter(|&d| d > 0)
+            .map(|d| format!(", dead units: {d}/{}", l.output.units))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}: mean {:+.2}, std {:.2}{sat}{dead}",
+            l.name, s.mean, s.std
+        );
+    }
+    let _ = writeln!(out, "gradients at the activations (backward):");
+    for l in acts {
+        if let Some(g) = &l.grad {
+            let _ = writeln!(out, "{}: mean {:+.6}, std {:.2e}", l.name, g.mean, g.std);
+        }
+    }
+    out
+}
+
+/// The lecture's parameter table: shape, gradient mean and std, grad:data ratio, and the log10
+/// update ratio.
+pub fn param_table(r: &DiagnosticRecord) -> String {
+    let mut out = String::from("weights (grad:data, log10 update:data):\n");
+    for p in r.params.iter().filter(|p| p.is_matrix()) {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} | mean {:+.6} | std {:.2e} | grad:data ratio {:.2e} | update {:+.2}",
+            p.name,
+            format!("{:?}", p.shape),
+            p.grad_mean,
+            p.grad_std,
+            p.grad_data_ratio,
+            p.log10_update_ratio
+        );
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Writes `report.html` into `dir`: the plots inlined as SVG (the page needs no network and no
+/// other file), the tables of the first and last record, and the advice.
+pub fn write_report(
+    dir: &Path,
+    title: &str,
+    records: &[DiagnosticRecord],
+    plots: &PlotSet,
+    advice: &[Advice],
+) -> Result<PathBuf, ReportError> {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}figure{{margin:1.5em 0}}.advice li{{margin:.4em 0}}.ok{{color:#175}}</style></head><body>\n<h1>{t}</h1>\n",
+        t = escape(title)
+    );
+    html.push_str("<h2>Advice</h2>\n");
+    if advice.is_empty() {
+        html.push_str("<p class=\"ok\" id=\"no-advice\">Nothing looks wrong: no rule fired.</p>\n");
+    } else {
+        html.push_str("<ul class=\"advice\">\n");
+        for a in advice {
+            let _ = writeln!(
+                html,
+                "<li data-rule=\"{}\">{}</li>",
+                escape(&a.rule),
+                escape(&a.message)
+            );
+        }
+        html.push_str("</ul>\n");
+    }
+    html.push_str("<h2>Plots</h2>\n");
+    for (name, title, svg, _) in &plots.plots {
+        let body = std::fs::read_to_string(svg).map_err(|source| ReportError {
+            path: svg.clone(),
+            source,
+        })?;
+        let body = body.trim_start_matches(|c| c != '<');
+        let body = body
+            .strip_prefix("<?xml")
+            .map(|rest| rest.split_once("?>").map_or(rest, |(_, b)| b))
+            .unwrap_or(body);
+        let _ = writeln!(
+            html,
+            "<figure class=\"plot\" id=\"plot-{}\">{}<figcaption>{}</figcaption></figure>",
+            escape(name),
+            body,
+            escape(title)
+        );
+    }
+    let mut tables: Vec<&DiagnosticRecord> = records.first().into_iter().collect();
+    if let Some(last) = records
+        .last()
+        .filter(|l| records.len() > 1 && l.step != records[0].step)
+    {
+        tables.push(last);
+    }
+    html.push_str("<h2>Per-layer statistics</h2>\n");
+    for r in tables {
+        let _ = writeln!(
+            html,
+            "<pre>{}\n{}</pre>",
+            escape(&layer_table(r)),
+            escape(&param_table(r))
+        );
+    }
+    html.push_str("</body></html>\n");
+    let path = dir.join("report.html");
+    write_atomic(&path, html.as_bytes()).map_err(|source| ReportError {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
