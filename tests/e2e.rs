@@ -2,91 +2,12 @@
 //!
 //! The corpus is `../shared/data/names.txt` beside the repository (or `MAKEMORE_DATA`).
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn corpus() -> PathBuf {
-    let p = std::env::var_os("MAKEMORE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/data/names.txt"));
-    assert!(
-        p.is_file(),
-        "the corpus {} is missing: set MAKEMORE_DATA",
-        p.display()
-    );
-    p
-}
-
-fn makemore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_makemore"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("MAKEMORE_DATA")
-        .env_remove("MAKEMORE_BACKEND")
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        text.trim().lines().count(),
-        1,
-        "stdout must be one JSON object: {text}"
-    );
-    serde_json::from_str(&text).expect("stdout is JSON")
-}
-
-/// Asserts exit status 2 and one `error: ...` line on stderr containing every fragment.
-fn assert_input_error(out: &Output, fragments: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit status for {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one line on stderr, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for f in fragments {
-        assert!(err.contains(f), "stderr {err:?} lacks {f:?}");
-    }
-    assert!(out.stdout.is_empty(), "nothing on stdout after an error");
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("makemore-e2e-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn file(&self, name: &str, bytes: &[u8]) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p.display().to_string()
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn near(a: &Value, b: f64, tol: f64) -> bool {
-    a.as_f64().is_some_and(|a| (a - b).abs() <= tol)
-}
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn data_stats_reproduces_the_lecture_split() {
@@ -150,50 +71,6 @@ fn data_stats_text_mode_and_env_var() {
         text.contains("32033 items") && text.contains("182625 windows"),
         "{text}"
     );
-}
-
-#[test]
-fn corpus_errors_name_the_file_and_line() {
-    let t = TempDir::new("corpus");
-    let missing = t.path("nope.txt");
-    let dir = t.path("");
-    let cases: Vec<(String, Vec<String>)> = vec![
-        (
-            missing.clone(),
-            vec![format!("{missing}: no such file"), "--data".into()],
-        ),
-        (dir.clone(), vec!["is a directory".into()]),
-        (
-            "/proc/self/mem".into(),
-            vec!["/proc/self/mem: cannot read".into()],
-        ),
-        (
-            t.file("bad.txt", b"anna\nbob\nc\xffd\n"),
-            vec!["bad.txt: line 3: invalid UTF-8 at byte offset 10".into()],
-        ),
-        (t.file("empty.txt", b""), vec!["empty.txt: no items".into()]),
-        (
-            t.file("blank.txt", b"\n  \n\r\n"),
-            vec!["blank.txt: no items".into()],
-        ),
-        (
-            t.file("dot.txt", b"anna\nmr.x\n"),
-            vec!["dot.txt: line 2".into(), "boundary token".into()],
-        ),
-        (
-            t.file("long.txt", format!("ok\n{}\n", "a".repeat(1001)).as_bytes()),
-            vec![
-                "long.txt: line 2".into(),
-                "1001 characters".into(),
-                "limit of 1000".into(),
-            ],
-        ),
-    ];
-    for (path, fragments) in cases {
-        let out = makemore(&["data", "stats", "--data", &path, "--json"]);
-        let f: Vec<&str> = fragments.iter().map(String::as_str).collect();
-        assert_input_error(&out, &f);
-    }
 }
 
 #[test]
@@ -520,69 +397,4 @@ fn deep_stack_has_the_lecture_parameter_count() {
     ]));
     assert_eq!(s["parameters"], 47_024);
     assert!(near(&s["first_loss"], 3.2958, 0.15), "{s}");
-}
-
-#[test]
-fn bad_configs_fail_with_the_field_named() {
-    let c = corpus();
-    let c = c.to_str().unwrap();
-    let t = TempDir::new("cfg");
-    let cases: [(&str, &[&str]); 7] = [
-        ("[model]\nwidth = 3\n", &["line 2", "unknown field `width`"]),
-        (
-            "[model]\nhidden = [200, 0]\n",
-            &["model.hidden[1]: width must be >= 1"],
-        ),
-        (
-            "[train]\nlr = -0.1\n",
-            &["train.lr: learning rate must be finite and > 0"],
-        ),
-        (
-            "[model]\nblock_size = 0\n",
-            &["model.block_size: must be >= 1"],
-        ),
-        (
-            "[train]\nbatch_size = 0\n",
-            &["train.batch_size: must be >= 1"],
-        ),
-        (
-            "[model]\nactivation = \"swish\"\n",
-            &["unknown variant `swish`", "tanh"],
-        ),
-        (
-            "[init.hidden]\nscheme = \"glorot\"\n",
-            &["unknown variant `glorot`", "kaiming_normal"],
-        ),
-    ];
-    for (i, (text, fragments)) in cases.iter().enumerate() {
-        let path = t.file(&format!("c{i}.toml"), text.as_bytes());
-        let out = makemore(&[
-            "train",
-            "--data",
-            c,
-            "--config",
-            &path,
-            "--steps",
-            "1",
-            "--out",
-            &t.path("never"),
-        ]);
-        let mut f = fragments.to_vec();
-        f.push(&path);
-        assert_input_error(&out, &f);
-        assert!(
-            !Path::new(&t.path("never")).exists(),
-            "no output after a config error"
-        );
-    }
-    let out = makemore(&["train", "--data", c, "--set", "train.lr=0", "--steps", "1"]);
-    assert_input_error(&out, &["train.lr"]);
-    let out = makemore(&["train", "--data", c, "--config", &t.path("missing.toml")]);
-    assert_input_error(&out, &["missing.toml", "cannot read"]);
-}
-
-#[test]
-fn usage_errors_are_one_line_with_status_2() {
-    let out = makemore(&["train", "--no-such-flag"]);
-    assert_input_error(&out, &["--no-such-flag"]);
 }

@@ -34,7 +34,7 @@ impl Saturation {
 
 /// What a tapped layer is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "type")]
 pub enum LayerKind {
     /// A Linear (or any affine) layer's output.
     Linear,

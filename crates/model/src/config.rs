@@ -315,6 +315,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Read the loss back from the device every this many steps (no per-step sync).
     pub log_every: u64,
+    /// A minibatch loss above this many times ln(vocab) (a uniform guess) counts as divergence,
+    /// like a non-finite one. 100 x ln(27) = 330 nats: no healthy run, not even the lecture's
+    /// confidently wrong original init (27), comes near it.
+    pub divergence_factor: f64,
 }
 
 impl Default for TrainConfig {
@@ -329,6 +333,7 @@ impl Default for TrainConfig {
             ]),
             seed: 2_147_483_647,
             log_every: 1_000,
+            divergence_factor: 100.0,
         }
     }
 }
@@ -476,6 +481,12 @@ impl RunConfig {
         }
         if t.batch_size == 0 {
             return bad("train.batch_size", "must be >= 1".into());
+        }
+        if !(t.divergence_factor.is_finite() && t.divergence_factor > 1.0) {
+            return bad(
+                "train.divergence_factor",
+                format!("must be a finite number > 1, got {}", t.divergence_factor),
+            );
         }
         if t.log_every == 0 {
             return bad("train.log_every", "must be >= 1".into());

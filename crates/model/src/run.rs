@@ -17,7 +17,7 @@ use makemore_data::{
 use makemore_diagnostics::record::{best_rescaled_loss, to_host};
 use makemore_diagnostics::{
     advise, param_record, render_plots, window_means, write_atomic, write_report, Advice,
-    AdviceConfig, DiagnosticRecord, Recorder, StatsConfig,
+    AdviceConfig, DiagnosticRecord, LayerRecord, Recorder, StatsConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -114,13 +114,15 @@ pub enum RunError {
     /// Writing plots or the report.
     #[error("{0}")]
     Report(String),
-    /// The loss stopped being finite.
-    #[error("training diverged at step {step} (lr {lr}): the loss is not finite; first non-finite: {culprit}; {kept}; lower train.lr")]
+    /// The loss stopped being finite, or blew up.
+    #[error("training diverged at step {step} (lr {}): the loss is {loss}; first non-finite: {culprit}; {kept}; lower train.lr", short(*lr))]
     Diverged {
         /// The step.
         step: u64,
         /// Its learning rate.
         lr: f64,
+        /// The loss, in words (`NaN`, `inf`, or `41843.9, above the limit 329.6`).
+        loss: String,
         /// The first layer whose activations or gradients were not finite.
         culprit: String,
         /// What was kept.
@@ -142,6 +144,15 @@ pub enum RunError {
         /// How to resume.
         resume: String,
     },
+}
+
+/// A number as people write it: `0.1`, `1000`, `1e38`.
+fn short(x: f64) -> String {
+    if x != 0.0 && (x.abs() >= 1e6 || x.abs() < 1e-4) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
 
 /// What a finished run reports (and writes as `summary.json`).
@@ -315,6 +326,8 @@ pub struct Checkpoint {
     pub diagnostics: Vec<DiagnosticRecord>,
     /// Per-step losses so far (kept only when diagnostics are recorded, for the loss plot).
     pub losses: Vec<f32>,
+    /// Losses read back since the last log point.
+    pub unlogged: Vec<f32>,
 }
 
 /// The checkpoint's file name in a run directory.
@@ -531,6 +544,7 @@ impl Hooks for RunHooks<'_> {
                 .map(|r| r.records.clone())
                 .unwrap_or_default(),
             losses: self.losses.clone(),
+            unlogged: trainer.unlogged.clone(),
         };
         let result = write_run_file(&dir.join("metrics.jsonl"), self.metrics.as_bytes())
             .and_then(|_| write_run_file(&dir.join(CHECKPOINT), ckpt.to_text().as_bytes()));
@@ -572,7 +586,15 @@ fn localize_divergence(mut snapshot: Trainer, step: u64) -> String {
     {
         return format!("the gradient at {}", l.name);
     }
-    "the loss (every layer output and gradient was finite)".into()
+    let magnitude = |l: &LayerRecord| l.output.summary.min.abs().max(l.output.summary.max.abs());
+    match layers.iter().max_by(|a, b| magnitude(a).total_cmp(&magnitude(b))) {
+        Some(l) => format!(
+            "none yet (every output and gradient is finite; the largest outputs are at {}, |x| up to {:.3e})",
+            l.name,
+            magnitude(l)
+        ),
+        None => "none yet".into(),
+    }
 }
 
 /// Trains `cfg` on `ds` and evaluates every split; writes the run directory when asked, with
@@ -649,8 +671,14 @@ pub fn train(
         sampler,
         step,
     );
+    trainer.unlogged = resumed
+        .as_ref()
+        .map(|c| c.unlogged.clone())
+        .unwrap_or_default();
+    let max_loss = cfg.train.divergence_factor * (ds.vocab.len() as f64).ln();
     let steps = cfg.train.steps;
     let loop_opts = LoopOptions {
+        max_loss,
         log_every: cfg.train.log_every,
         checkpoint_every: dir.map(|_| opts.checkpoint_every.unwrap_or((steps / 10).max(1))),
         pause_at: opts.pause_at,
@@ -715,7 +743,14 @@ pub fn train(
                 resume: resume_hint(dir),
             })
         }
-        Stop::Diverged { step, lr } => {
+        Stop::Diverged { step, lr, loss } => {
+            let loss = if loss.is_finite() {
+                format!(
+                    "{loss}, above the limit {max_loss:.1} (train.divergence_factor x ln(vocab))"
+                )
+            } else {
+                loss.to_string()
+            };
             let culprit = match hooks.snapshot.take() {
                 Some(s) => localize_divergence(s, step),
                 None => "unknown".into(),
@@ -730,6 +765,7 @@ pub fn train(
             return Err(RunError::Diverged {
                 step,
                 lr,
+                loss,
                 culprit,
                 kept,
             });

@@ -24,6 +24,8 @@ pub struct Trainer {
     pub step: u64,
     /// The recipe.
     pub config: TrainConfig,
+    /// Losses read back from the device but not yet part of a log point.
+    pub unlogged: Vec<f32>,
     data: DeviceWindows,
     batch: Vec<i64>,
 }
@@ -62,6 +64,7 @@ impl Trainer {
             sampler,
             step,
             config,
+            unlogged: Vec::new(),
             data,
             batch,
         }
@@ -76,6 +79,7 @@ impl Trainer {
             sampler: self.sampler.clone(),
             step: self.step,
             config: self.config.clone(),
+            unlogged: self.unlogged.clone(),
             data: self.data.clone(),
             batch: self.batch.clone(),
         }
@@ -151,18 +155,22 @@ pub enum Stop {
     Paused,
     /// A hook asked to stop (it keeps the reason).
     Aborted,
-    /// A loss was not finite.
+    /// A loss was not finite, or above [`LoopOptions::max_loss`].
     Diverged {
-        /// The step (0-based) whose loss was first non-finite.
+        /// The step (0-based) whose loss was first out of bounds.
         step: u64,
         /// Its learning rate.
         lr: f64,
+        /// The loss.
+        loss: f32,
     },
 }
 
 /// When the loop reads losses back and checkpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoopOptions {
+    /// A minibatch loss above this counts as divergence, like a non-finite one.
+    pub max_loss: f64,
     /// Read the losses back every this many steps.
     pub log_every: u64,
     /// Call [`Hooks::checkpoint`] every this many steps (and at the end, on a pause or an
@@ -189,7 +197,9 @@ pub trait Hooks {
 
 /// Runs `trainer` until `config.steps`. Losses stay on the device and are read back every
 /// `log_every` steps (and right after the very first step, so the first loss is known), at
-/// checkpoints, and when stopping.
+/// checkpoints, and when stopping. Log points fall on the same steps whatever the checkpoint
+/// interval and however often the run was stopped and resumed: losses read back between log
+/// points wait in [`Trainer::unlogged`] (which checkpoints keep).
 pub fn run(
     trainer: &mut Trainer,
     opts: LoopOptions,
@@ -198,34 +208,42 @@ pub fn run(
 ) -> Stop {
     let total = trainer.config.steps;
     let mut pending: Vec<Tensor<1>> = Vec::with_capacity(opts.log_every as usize);
-    let mut window_start = trainer.step;
     while trainer.step < total {
         let lr = trainer.lr();
         let loss = hooks.step(trainer).unwrap_or_else(|| trainer.step());
         pending.push(loss);
         let step = trainer.step;
-        let due = |every: Option<u64>| every.is_some_and(|e| step.is_multiple_of(e));
-        let checkpoint = due(opts.checkpoint_every) || step == total;
+        let due = |every: u64| step.is_multiple_of(every);
+        let log = step == 1 || due(opts.log_every) || step == total;
+        let checkpoint = opts.checkpoint_every.is_some_and(due) || step == total;
         let paused = opts.pause_at == Some(step);
         let interrupted = stop.load(Ordering::Relaxed);
         let stopping = paused || interrupted;
-        if step == 1 || due(Some(opts.log_every)) || checkpoint || stopping {
-            let losses = to_host(Tensor::cat(std::mem::take(&mut pending), 0));
-            if let Some(bad) = losses.iter().position(|l| !l.is_finite()) {
-                let step = window_start + bad as u64;
+        if log || checkpoint || stopping {
+            let fresh = to_host(Tensor::cat(std::mem::take(&mut pending), 0));
+            let first = step - fresh.len() as u64;
+            if let Some(bad) = fresh
+                .iter()
+                .position(|&l| !l.is_finite() || f64::from(l) > opts.max_loss)
+            {
+                let step = first + bad as u64;
                 return Stop::Diverged {
                     step,
                     lr: trainer.config.lr.lr_at(step, total),
+                    loss: fresh[bad],
                 };
             }
-            let point = LogPoint {
-                step,
-                loss: losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64,
-                lr,
-                losses,
-            };
-            hooks.logged(trainer, &point);
-            window_start = step;
+            trainer.unlogged.extend(fresh);
+            if log {
+                let losses = std::mem::take(&mut trainer.unlogged);
+                let point = LogPoint {
+                    step,
+                    loss: losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64,
+                    lr,
+                    losses,
+                };
+                hooks.logged(trainer, &point);
+            }
             if (checkpoint || stopping) && hooks.checkpoint(trainer).is_break() {
                 return Stop::Aborted;
             }

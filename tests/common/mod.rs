@@ -1,0 +1,117 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The names corpus: `MAKEMORE_DATA`, else `../shared/data/names.txt` beside the repository.
+pub fn corpus() -> PathBuf {
+    let p = std::env::var_os("MAKEMORE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data/names.txt"));
+    assert!(
+        p.is_file(),
+        "the corpus {} is missing: set MAKEMORE_DATA",
+        p.display()
+    );
+    p
+}
+
+/// Runs the binary from the repository root with a clean environment for its own variables.
+pub fn makemore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("MAKEMORE_DATA")
+        .env_remove("MAKEMORE_BACKEND")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Asserts success and one JSON object on stdout, and returns it.
+pub fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "stdout must be one JSON object: {text}"
+    );
+    serde_json::from_str(&text).expect("stdout is JSON")
+}
+
+/// Asserts exit status 2, one `error: ...` line on stderr containing every fragment, no panic,
+/// nothing on stdout.
+pub fn check_input_error(case: &str, out: &Output, fragments: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{case}: exit status; stderr: {err}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{case}: one line on stderr, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{case}: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{case}: {err}"
+    );
+    for f in fragments {
+        assert!(err.contains(f), "{case}: stderr {err:?} lacks {f:?}");
+    }
+    assert!(
+        out.stdout.is_empty(),
+        "{case}: nothing on stdout after an error"
+    );
+}
+
+/// [`check_input_error`] without a case name.
+pub fn assert_input_error(out: &Output, fragments: &[&str]) {
+    check_input_error("", out, fragments)
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory for one test.
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("makemore-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    /// Writes a file and returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    }
+
+    /// A path inside (not created).
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether a JSON number is within `tol` of `b`.
+pub fn near(a: &Value, b: f64, tol: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() <= tol)
+}

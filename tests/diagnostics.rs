@@ -1,0 +1,232 @@
+//! Diagnostics, end to end: the lecture's deep stack looks healthy, the un-normalized stack and
+//! the original init get the advice they deserve, and the report opens in a browser.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn diagnose(config: &str, steps: &str, out: &str) -> Value {
+    let c = corpus();
+    let cfg = repo().join("configs/lecture").join(config);
+    stdout_json(&makemore(&[
+        "diagnose",
+        "--data",
+        c.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--steps",
+        steps,
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+    ]))
+}
+
+fn activations(record: &Value) -> Vec<&Value> {
+    record["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["layer"]["kind"]["type"] == "activation")
+        .collect()
+}
+
+#[test]
+fn deep_batchnorm_is_healthy_at_step_1000() {
+    let t = TempDir::new("diag-deep");
+    let out = t.path("run");
+    let j = diagnose("deep-batchnorm.toml", "1000", &out);
+    let last = &j["record"];
+    assert_eq!(last["step"], 999, "the last step is always recorded");
+    let tanh = activations(last);
+    assert_eq!(tanh.len(), 5);
+    let mut grad_stds = vec![];
+    for l in &tanh {
+        let std = l["output"]["std"].as_f64().unwrap();
+        let sat = l["output"]["saturated_frac"].as_f64().unwrap();
+        assert!((0.55..=0.75).contains(&std), "{}: std {std}", l["name"]);
+        assert!(sat < 0.05, "{}: saturated {sat}", l["name"]);
+        grad_stds.push(l["grad"]["std"].as_f64().unwrap());
+    }
+    let (lo, hi) = grad_stds
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+    assert!(
+        hi / lo < 2.0,
+        "activation-gradient std within a factor of 2 across layers: {grad_stds:?}"
+    );
+    // PyTorch's reference at the same step (pytorch_lecture.py --model deep --steps 1000
+    // --diagnose-at 999) has log10 update ratios -2.34 .. -2.51 for the hidden weight matrices.
+    for p in last["params"].as_array().unwrap().iter().filter(|p| {
+        p["name"].as_str().unwrap().starts_with("blocks.")
+            && p["shape"].as_array().unwrap().len() == 2
+    }) {
+        let r = p["log10_update_ratio"].as_f64().unwrap();
+        assert!(
+            (-2.51 - 0.3..=-2.34 + 0.3).contains(&r),
+            "{}: {r}",
+            p["name"]
+        );
+    }
+    assert_eq!(
+        j["advice"],
+        serde_json::json!([]),
+        "no advice for a healthy network"
+    );
+    for f in [
+        "diagnostics.jsonl",
+        "report.html",
+        "activations.svg",
+        "activations.png",
+        "activation-grads.png",
+        "weight-grads.png",
+        "update-ratios.png",
+        "loss.png",
+    ] {
+        assert!(Path::new(&out).join(f).is_file(), "{f} missing");
+    }
+    let lines = std::fs::read_to_string(Path::new(&out).join("diagnostics.jsonl")).unwrap();
+    let steps: Vec<u64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 999]);
+}
+
+#[test]
+fn unnormalized_deep_tanh_is_saturated_and_told_so() {
+    let t = TempDir::new("diag-bad");
+    let j = diagnose("deep-tanh-no-norm.toml", "300", &t.path("run"));
+    let worst = activations(&j["record"])
+        .into_iter()
+        .max_by(|a, b| {
+            a["output"]["saturated_frac"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["output"]["saturated_frac"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert!(
+        worst["output"]["saturated_frac"].as_f64().unwrap() > 0.5,
+        "{worst}"
+    );
+    let name = worst["name"].as_str().unwrap();
+    let advice = j["advice"].as_array().unwrap();
+    assert!(
+        advice.iter().any(|a| a["rule"] == "saturation"
+            && a["layer"] == name
+            && a["message"].as_str().unwrap().contains(name)),
+        "{advice:?}"
+    );
+}
+
+#[test]
+fn original_init_gets_the_overconfident_output_advice() {
+    let t = TempDir::new("diag-orig");
+    let j = diagnose("original.toml", "100", &t.path("run"));
+    assert!(j["first"]["loss"].as_f64().unwrap() > 15.0);
+    let advice = j["advice"].as_array().unwrap();
+    let a = advice
+        .iter()
+        .find(|a| a["rule"] == "overconfident_output")
+        .expect("overconfident-output advice");
+    assert!(a["message"].as_str().unwrap().contains("step 0"), "{a}");
+    assert!(
+        j["first"]["rescaled_loss"].as_f64().unwrap() < 4.0,
+        "rescaling the logits fixes most of it"
+    );
+}
+
+#[test]
+fn train_can_record_diagnostics_too() {
+    let c = corpus();
+    let t = TempDir::new("diag-train");
+    let r = t.path("r");
+    let s = stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "200",
+        "--diagnose-every",
+        "50",
+        "--out",
+        &r,
+        "--json",
+        "--quiet",
+    ]));
+    assert!(s["advice"].is_array());
+    let n = std::fs::read_to_string(Path::new(&r).join("diagnostics.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(n, 5, "steps 0, 50, 100, 150, 199");
+}
+
+/// The report opens in headless Chromium (Debian's `chromium`, which `.ci/run` installs): the page
+/// parses, logs no console error, and every plot is in the DOM as an SVG.
+#[test]
+fn report_opens_in_headless_chromium() {
+    let t = TempDir::new("diag-browser");
+    let out = t.path("run");
+    diagnose("deep-batchnorm.toml", "200", &out);
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("headless Chromium is needed for this test: apt-get install chromium (.ci/run installs it)");
+    let report = Path::new(&out).join("report.html").canonicalize().unwrap();
+    let profile = t.path("profile");
+    let result = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            &format!("--user-data-dir={profile}"),
+            "--dump-dom",
+            &format!("file://{}", report.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let dom = String::from_utf8_lossy(&result.stdout);
+    let log = String::from_utf8_lossy(&result.stderr);
+    assert!(!log.contains(":CONSOLE("), "console messages: {log}");
+    for plot in [
+        "activations",
+        "activation-grads",
+        "weight-grads",
+        "update-ratios",
+        "loss",
+    ] {
+        let at = dom
+            .find(&format!("id=\"plot-{plot}\""))
+            .unwrap_or_else(|| panic!("plot {plot} missing from the page"));
+        let figure = &dom[at..at + dom[at..].find("</figure>").unwrap()];
+        assert!(
+            figure.contains("<svg") && figure.contains("<polyline"),
+            "plot {plot} has no drawn curve"
+        );
+    }
+    assert!(
+        dom.contains("id=\"no-advice\""),
+        "the healthy stack gets no advice"
+    );
+}

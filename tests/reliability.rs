@@ -1,0 +1,524 @@
+//! Reliability, end to end: every kind of bad input as one table, checkpoints and exact resume,
+//! pausing, interruption, divergence, and run directories that must not be overwritten.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// Every bad input the binary must refuse: one line on stderr naming the file, line, field or
+/// flag, exit status 2, no panic, nothing on stdout, no run directory left behind.
+#[test]
+fn bad_input_table() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("table");
+    // A finished short run, for the run-directory and sampling cases.
+    let run = t.path("run");
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "20", "--out", &run, "--json", "--quiet",
+    ]));
+    let ckpt = Path::new(&run).join("checkpoint.json");
+    let text = std::fs::read_to_string(&ckpt).unwrap();
+    let truncated = t.path("truncated");
+    copy_dir(&run, &truncated);
+    std::fs::write(
+        Path::new(&truncated).join("checkpoint.json"),
+        &text[..text.len() / 2],
+    )
+    .unwrap();
+    let corrupted = t.path("corrupted");
+    copy_dir(&run, &corrupted);
+    std::fs::write(
+        Path::new(&corrupted).join("checkpoint.json"),
+        text.replacen("\"step\":20", "\"step\":21", 1),
+    )
+    .unwrap();
+    let no_ckpt = t.path("no-ckpt");
+    copy_dir(&run, &no_ckpt);
+    std::fs::remove_file(Path::new(&no_ckpt).join("checkpoint.json")).unwrap();
+    let other_cfg = t.path("other-config");
+    copy_dir(&run, &other_cfg);
+    let cfg_path = Path::new(&other_cfg).join("config.toml");
+    let cfg_text = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        cfg_text.replace("batch_size = 32", "batch_size = 64"),
+    )
+    .unwrap();
+    let corrupt_model = t.path("corrupt-model");
+    copy_dir(&run, &corrupt_model);
+    let model = Path::new(&corrupt_model).join("model.json");
+    let m = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, m.replacen("0.", "9.", 1)).unwrap();
+
+    let cfg = |name: &str, text: &str| t.file(name, text.as_bytes());
+    let out = t.path("never");
+    let train_cfg = |file: String| -> Vec<String> {
+        vec![
+            "train".into(),
+            "--data".into(),
+            c.into(),
+            "--config".into(),
+            file,
+            "--steps".into(),
+            "1".into(),
+            "--out".into(),
+            out.clone(),
+        ]
+    };
+    let stats = |file: String| -> Vec<String> {
+        vec!["data".into(), "stats".into(), "--data".into(), file]
+    };
+    let train_data = |file: String| -> Vec<String> {
+        vec![
+            "train".into(),
+            "--data".into(),
+            file,
+            "--steps".into(),
+            "1".into(),
+            "--out".into(),
+            out.clone(),
+        ]
+    };
+    let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
+
+    let missing = t.path("missing.txt");
+    let cases: Vec<(&str, Vec<String>, Vec<String>)> = vec![
+        // corpus
+        (
+            "corpus missing",
+            stats(missing.clone()),
+            s(&[&format!("{missing}: no such file")]),
+        ),
+        (
+            "corpus missing (train)",
+            train_data(missing.clone()),
+            s(&["no such file", "--data"]),
+        ),
+        (
+            "corpus is a directory",
+            stats(t.path("")),
+            s(&["is a directory"]),
+        ),
+        (
+            "corpus unreadable",
+            stats("/proc/self/mem".into()),
+            s(&["/proc/self/mem: cannot read"]),
+        ),
+        (
+            "corpus empty",
+            stats(t.file("empty.txt", b"")),
+            s(&["empty.txt: no items"]),
+        ),
+        (
+            "corpus only blank lines",
+            train_data(t.file("blank.txt", b"\n \n\t\n")),
+            s(&["blank.txt: no items"]),
+        ),
+        (
+            "corpus invalid UTF-8",
+            stats(t.file("bad.txt", b"anna\nbob\nc\xffd\n")),
+            s(&["bad.txt: line 3: invalid UTF-8 at byte offset 10"]),
+        ),
+        (
+            "corpus boundary token",
+            train_data(t.file("dot.txt", b"anna\nmr.x\n")),
+            s(&["dot.txt: line 2", "contains the boundary token"]),
+        ),
+        (
+            "corpus item too long",
+            stats(t.file("long.txt", format!("ok\n{}\n", "a".repeat(1001)).as_bytes())),
+            s(&["long.txt: line 2", "1001 characters", "limit of 1000"]),
+        ),
+        // config
+        (
+            "config unknown field",
+            train_cfg(cfg("c1.toml", "[model]\nwidth = 3\n")),
+            s(&["c1.toml: line 2", "unknown field `width`", "block_size"]),
+        ),
+        (
+            "config wrong type",
+            train_cfg(cfg("c2.toml", "[model]\nn_embd = \"ten\"\n")),
+            s(&["c2.toml: line 2", "invalid type"]),
+        ),
+        (
+            "config zero width",
+            train_cfg(cfg("c3.toml", "[model]\nhidden = [200, 0]\n")),
+            s(&["c3.toml: model.hidden[1]: width must be >= 1"]),
+        ),
+        (
+            "config negative size",
+            train_cfg(cfg("c4.toml", "[model]\nn_embd = -3\n")),
+            s(&["c4.toml: line 2", "-3"]),
+        ),
+        (
+            "config block_size 0",
+            train_cfg(cfg("c5.toml", "[model]\nblock_size = 0\n")),
+            s(&["c5.toml: model.block_size: must be >= 1"]),
+        ),
+        (
+            "config batch size 0",
+            train_cfg(cfg("c6.toml", "[train]\nbatch_size = 0\n")),
+            s(&["c6.toml: train.batch_size: must be >= 1"]),
+        ),
+        (
+            "config lr 0",
+            train_cfg(cfg("c7.toml", "[train]\nlr = 0.0\n")),
+            s(&["c7.toml: train.lr: learning rate must be finite and > 0, got 0"]),
+        ),
+        (
+            "config lr negative",
+            train_cfg(cfg("c8.toml", "[train]\nlr = -0.1\n")),
+            s(&["train.lr", "got -0.1"]),
+        ),
+        (
+            "config lr not finite",
+            train_cfg(cfg("c9.toml", "[train]\nlr = nan\n")),
+            s(&["train.lr", "got NaN"]),
+        ),
+        (
+            "config unknown activation",
+            train_cfg(cfg("c10.toml", "[model]\nactivation = \"swish\"\n")),
+            s(&["c10.toml: line 2", "unknown variant `swish`", "tanh"]),
+        ),
+        (
+            "config unknown scheme",
+            train_cfg(cfg("c11.toml", "[init.hidden]\nscheme = \"glorot\"\n")),
+            s(&["c11.toml", "unknown variant `glorot`", "kaiming_normal"]),
+        ),
+        (
+            "config unknown optimizer",
+            train_cfg(cfg("c12.toml", "[train]\noptimizer = \"rmsprop\"\n")),
+            s(&["c12.toml: line 2", "rmsprop", "sgd"]),
+        ),
+        (
+            "config schedule out of order",
+            train_cfg(cfg(
+                "c13.toml",
+                "[train]\nlr = [[0, 0.1], [500, 0.01], [400, 0.001]]\n",
+            )),
+            s(&["c13.toml: train.lr: schedule steps must increase"]),
+        ),
+        (
+            "config missing file",
+            train_cfg(t.path("nope.toml")),
+            s(&["nope.toml: cannot read"]),
+        ),
+        (
+            "config --set bad value",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--set",
+                "train.lr=0",
+                "--steps",
+                "1",
+                "--out",
+                &out,
+            ]),
+            s(&["train.lr"]),
+        ),
+        (
+            "config --set malformed",
+            s(&["train", "--data", c, "--set", "train.lr", "--out", &out]),
+            s(&["--set train.lr: expected KEY=VALUE"]),
+        ),
+        (
+            "unknown backend",
+            s(&["train", "--data", c, "--backend", "cuda9", "--out", &out]),
+            s(&["unknown backend 'cuda9'; expected one of: flex, ndarray, wgpu, tch"]),
+        ),
+        (
+            "unknown flag",
+            s(&["train", "--no-such-flag"]),
+            s(&["--no-such-flag"]),
+        ),
+        // run directory
+        (
+            "run dir missing (eval)",
+            s(&["eval", "--run", &t.path("nowhere")]),
+            s(&["nowhere: no such run directory"]),
+        ),
+        (
+            "run dir missing (resume)",
+            s(&["train", "--resume", &t.path("nowhere")]),
+            s(&["nowhere: no run to resume here"]),
+        ),
+        (
+            "no checkpoint",
+            s(&["train", "--resume", &no_ckpt]),
+            s(&["no-ckpt: no checkpoint to resume from"]),
+        ),
+        (
+            "truncated checkpoint",
+            s(&["train", "--resume", &truncated]),
+            s(&["truncated/checkpoint.json", "truncated or corrupted"]),
+        ),
+        (
+            "corrupted checkpoint",
+            s(&["train", "--resume", &corrupted]),
+            s(&["corrupted/checkpoint.json: checksum mismatch"]),
+        ),
+        (
+            "checkpoint from another config",
+            s(&["train", "--resume", &other_cfg]),
+            s(&["other-config/checkpoint.json: was written for another config"]),
+        ),
+        (
+            "corrupted model",
+            s(&["eval", "--run", &corrupt_model]),
+            s(&["corrupt-model/model.json: checksum mismatch"]),
+        ),
+        (
+            "run dir holds a run",
+            s(&["train", "--data", c, "--steps", "20", "--out", &run]),
+            s(&["already holds a run of this config", "--resume", "--force"]),
+        ),
+        (
+            "run dir holds another config",
+            s(&["train", "--data", c, "--steps", "30", "--out", &run]),
+            s(&["already holds a run with a different config"]),
+        ),
+        (
+            "resume with a config",
+            s(&["train", "--resume", &run, "--steps", "40"]),
+            s(&["--resume continues a run with its saved config"]),
+        ),
+        // sampling
+        (
+            "sample n 0",
+            s(&["sample", "--run", &run, "-n", "0"]),
+            s(&["-n: must be >= 1"]),
+        ),
+        (
+            "sample temperature 0",
+            s(&["sample", "--run", &run, "--temperature", "0"]),
+            s(&["--temperature: must be a finite number > 0"]),
+        ),
+        (
+            "sample temperature negative",
+            s(&["sample", "--run", &run, "--temperature=-1"]),
+            s(&["--temperature"]),
+        ),
+        (
+            "sample top-k 0",
+            s(&["sample", "--run", &run, "--top-k", "0"]),
+            s(&["--top-k: must be >= 1"]),
+        ),
+    ];
+    for (name, args, fragments) in &cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let result = makemore(&a);
+        let f: Vec<&str> = fragments.iter().map(String::as_str).collect();
+        check_input_error(name, &result, &f);
+        assert!(
+            !Path::new(&out).exists(),
+            "{name}: left a run directory behind"
+        );
+    }
+    // The refused runs did not touch the run that was there.
+    assert_eq!(std::fs::read_to_string(&ckpt).unwrap(), text);
+}
+
+fn copy_dir(from: &str, to: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), Path::new(to).join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn resume_is_bit_identical_to_an_uninterrupted_run() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("resume");
+    let (a, b) = (t.path("a"), t.path("b"));
+    let common = [
+        "--data",
+        c,
+        "--steps",
+        "600",
+        "--set",
+        "train.log_every=100",
+        "--checkpoint-every",
+        "100",
+        "--json",
+        "--quiet",
+    ];
+    let full = stdout_json(&makemore(&[&["train", "--out", &a][..], &common].concat()));
+    let paused = makemore(&[&["train", "--out", &b, "--pause-at", "300"][..], &common].concat());
+    assert_eq!(
+        paused.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    let msg = String::from_utf8_lossy(&paused.stderr);
+    assert!(
+        msg.contains("paused at step 300") && msg.contains(&format!("makemore train --resume {b}")),
+        "{msg}"
+    );
+    assert!(
+        !Path::new(&b).join("model.json").exists(),
+        "a paused run has no final model yet"
+    );
+    let resumed = stdout_json(&makemore(&["train", "--resume", &b, "--json", "--quiet"]));
+    let read = |d: &str, f: &str| std::fs::read_to_string(Path::new(d).join(f)).unwrap();
+    assert_eq!(
+        read(&a, "metrics.jsonl"),
+        read(&b, "metrics.jsonl"),
+        "the loss trace after resuming is identical"
+    );
+    assert_eq!(
+        read(&a, "model.json"),
+        read(&b, "model.json"),
+        "the final weights are identical"
+    );
+    for k in ["first_loss", "train_loss", "val_loss", "test_loss", "steps"] {
+        assert_eq!(full[k], resumed[k], "{k}");
+    }
+    assert_eq!(
+        read(&a, "metrics.jsonl").lines().count(),
+        7,
+        "points at steps 1, 100, ..., 600"
+    );
+}
+
+#[test]
+fn force_starts_over() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("force");
+    let r = t.path("r");
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "20", "--out", &r, "--json", "--quiet",
+    ]));
+    let s = stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "30", "--out", &r, "--json", "--quiet", "--force",
+    ]));
+    assert_eq!(s["steps"], 30);
+}
+
+#[test]
+fn divergence_stops_with_status_3_and_names_the_layer() {
+    let c = corpus();
+    let t = TempDir::new("diverge");
+    let train = |lr: &str, dir: &str| {
+        makemore(&[
+            "train",
+            "--data",
+            c.to_str().unwrap(),
+            "--steps",
+            "2000",
+            "--set",
+            &format!("train.lr={lr}"),
+            "--checkpoint-every",
+            "1",
+            "--out",
+            dir,
+            "--quiet",
+        ])
+    };
+    // lr 1000 on the default config: BatchNorm keeps every number finite, but the loss explodes
+    // far past 100 x ln(27).
+    let r = t.path("r");
+    let out = train("1000", &r);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: training diverged at step "),
+        "{err}"
+    );
+    assert!(
+        err.contains("(lr 1000)")
+            && err.contains("above the limit 329.6")
+            && err.contains("largest outputs are at layer "),
+        "{err}"
+    );
+    assert!(err.contains("the last good checkpoint (step "), "{err}");
+    // The kept checkpoint is a good one: it resumes, and diverges again the same way.
+    assert!(Path::new(&r).join("checkpoint.json").is_file());
+    let again = makemore(&["train", "--resume", &r, "--quiet"]);
+    assert_eq!(again.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&again.stderr), err);
+    // lr 1e38: the weights overflow; the first non-finite output is named.
+    let out = train("1e38", &t.path("nan"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("(lr 1e38)")
+            && err.contains("the loss is NaN")
+            && err.contains("first non-finite: the output of layer 0 (Linear)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigint_writes_a_checkpoint_and_exits_130() {
+    let c = corpus();
+    let t = TempDir::new("sigint");
+    let r = t.path("r");
+    let child = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args([
+            "train",
+            "--data",
+            c.to_str().unwrap(),
+            "--steps",
+            "100000000",
+            "--out",
+            &r,
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training has really started (the run directory has its config), then Ctrl-C.
+    let start = std::time::Instant::now();
+    while !Path::new(&r).join("vocab.json").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted at step")
+            && err.contains(&format!("makemore train --resume {r}")),
+        "{err}"
+    );
+    assert!(Path::new(&r).join("checkpoint.json").is_file());
+    let step: u64 = err
+        .split("interrupted at step ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let resumed = makemore(&[
+        "train",
+        "--resume",
+        &r,
+        "--pause-at",
+        &(step + 5).to_string(),
+        "--quiet",
+    ]);
+    let msg = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        msg.contains(&format!("paused at step {}", step + 5)),
+        "{msg}"
+    );
+}
