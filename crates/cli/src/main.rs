@@ -6,6 +6,11 @@
 //! makemore sample --run runs/bn -n 20
 //! ```
 
+/// Training allocates and frees thousands of small tensors per second; mimalloc serves them
+/// faster than glibc's allocator (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod commands;
 mod exit;
 mod progress;
@@ -70,6 +75,8 @@ enum Command {
     Lecture(commands::lecture::LectureArgs),
     /// Train while recording activations, gradients and updates; write plots, a report and advice.
     Diagnose(commands::diagnose::DiagnoseArgs),
+    /// Time training, evaluation and sampling of one model on one backend.
+    Bench(commands::bench::BenchArgs),
 }
 
 impl Common {
@@ -95,6 +102,7 @@ fn main() {
         Command::Sample(args) => commands::sample::run(args),
         Command::Lecture(args) => commands::lecture::run(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(f) = result {
         f.exit();

@@ -5,7 +5,7 @@ use crate::data::DeviceWindows;
 use crate::mlp::{nll_sum, Mlp};
 
 /// Rows per forward pass when evaluating (bounded memory: 8,192 x 200 floats per layer).
-pub const EVAL_CHUNK: usize = 8_192;
+pub const EVAL_CHUNK: usize = 4096;
 
 /// Mean cross-entropy of `model` (a no-autodiff copy: `Module::valid`) over `data`.
 pub fn split_loss(model: &Mlp, data: &DeviceWindows) -> f64 {

@@ -32,6 +32,7 @@ pub mod weights;
 
 pub use backend::{BackendError, BackendKind};
 pub use batchnorm::{BatchNorm, NormMode};
+pub use burn::module::Module;
 pub use burn::tensor::Device;
 pub use config::{ConfigError, ModelConfig, RunConfig, TrainConfig};
 pub use mlp::{Mlp, NamedTensor, Source};

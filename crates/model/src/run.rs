@@ -567,6 +567,55 @@ impl RunHooks<'_> {
     }
 }
 
+/// A trainer for `cfg` on `ds`'s training windows: at step 0, with fresh weights drawn from
+/// `cfg.init` and `cfg.train.seed`, or where `from` left off.
+pub fn trainer(
+    cfg: &RunConfig,
+    ds: &Dataset,
+    device: &Device,
+    from: Option<&Checkpoint>,
+) -> Result<Trainer, RunError> {
+    let ad = device.clone().autodiff();
+    let data = DeviceWindows::new(&ds.windows[0], &ad);
+    let vocab = ds.vocab.len();
+    Ok(match from {
+        Some(c) => {
+            let model = Mlp::build(&cfg.model, vocab, Source::Saved(&c.weights.by_path()), &ad)?;
+            let optimizer = Optimizer::restore(cfg.train.optimizer, &c.optimizer, &ad);
+            let mut t = Trainer::new(
+                model,
+                cfg.train.clone(),
+                data,
+                optimizer,
+                BatchSampler::from_state(c.sampler),
+                c.step,
+            );
+            t.unlogged = c.unlogged.clone();
+            t
+        }
+        None => {
+            let model = Mlp::build(
+                &cfg.model,
+                vocab,
+                Source::Init {
+                    roles: &cfg.init,
+                    seed: cfg.train.seed,
+                },
+                &ad,
+            )?;
+            let sampler = BatchSampler::new(cfg.train.seed, ds.windows[0].len());
+            Trainer::new(
+                model,
+                cfg.train.clone(),
+                data,
+                Optimizer::new(cfg.train.optimizer),
+                sampler,
+                0,
+            )
+        }
+    })
+}
+
 /// Replays the steps from `snapshot` up to `step` and names the first layer whose output (in
 /// forward order) or output gradient (from the loss backwards) is not finite.
 fn localize_divergence(mut snapshot: Trainer, step: u64) -> String {
@@ -611,35 +660,8 @@ pub fn train(
         Some(d) => check_run_dir(d, cfg, &ds.vocab, opts)?,
         None => None,
     };
-    let ad = opts.device.clone().autodiff();
-    let (model, optimizer, sampler, step) = match &resumed {
-        Some(c) => (
-            Mlp::build(
-                &cfg.model,
-                ds.vocab.len(),
-                Source::Saved(&c.weights.by_path()),
-                &ad,
-            )?,
-            Optimizer::restore(cfg.train.optimizer, &c.optimizer, &ad),
-            BatchSampler::from_state(c.sampler),
-            c.step,
-        ),
-        None => (
-            Mlp::build(
-                &cfg.model,
-                ds.vocab.len(),
-                Source::Init {
-                    roles: &cfg.init,
-                    seed: cfg.train.seed,
-                },
-                &ad,
-            )?,
-            Optimizer::new(cfg.train.optimizer),
-            BatchSampler::new(cfg.train.seed, ds.windows[0].len()),
-            0,
-        ),
-    };
-    let parameters = model.num_trainable();
+    let mut trainer = trainer(cfg, ds, &opts.device, resumed.as_ref())?;
+    let parameters = trainer.model().num_trainable();
     let config_text = cfg.to_toml();
     if let (Some(d), None) = (dir, &resumed) {
         std::fs::create_dir_all(d).map_err(io(d))?;
@@ -662,19 +684,6 @@ pub fn train(
                 .as_bytes(),
         )?;
     }
-    let train_data = DeviceWindows::new(&ds.windows[0], &ad);
-    let mut trainer = Trainer::new(
-        model,
-        cfg.train.clone(),
-        train_data,
-        optimizer,
-        sampler,
-        step,
-    );
-    trainer.unlogged = resumed
-        .as_ref()
-        .map(|c| c.unlogged.clone())
-        .unwrap_or_default();
     let max_loss = cfg.train.divergence_factor * (ds.vocab.len() as f64).ln();
     let steps = cfg.train.steps;
     let loop_opts = LoopOptions {
@@ -712,7 +721,7 @@ pub fn train(
         error: None,
         last_checkpoint: resumed.as_ref().map(|c| c.step),
     };
-    hooks.observer.started(steps, step, parameters);
+    hooks.observer.started(steps, trainer.step, parameters);
     let stop = run(&mut trainer, loop_opts, opts.stop, &mut hooks);
     let seconds = hooks.seconds();
     hooks.observer.finished();

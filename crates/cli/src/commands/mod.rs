@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses its flags, calls the library crates, and reports.
 
 pub mod backends;
+pub mod bench;
 pub mod data;
 pub mod diagnose;
 pub mod eval;

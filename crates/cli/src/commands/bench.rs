@@ -1,0 +1,162 @@
+//! `makemore bench`: how fast one model trains, evaluates and samples on one backend.
+//! `cargo xtask bench` runs it for every compiled backend and model, next to PyTorch.
+
+use super::open_backend;
+use super::train::load_config;
+use crate::exit::{print_json, Failure};
+use crate::Common;
+use makemore_model::data::DeviceWindows;
+use makemore_model::eval::split_loss;
+use makemore_model::run::trainer;
+use makemore_model::sample::{sample, SampleOptions};
+use makemore_model::Dataset;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Flags of `makemore bench`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  makemore bench --config configs/lecture/deep-batchnorm.toml --steps 2000 --repeats 5 --json"
+)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The model (default: the lecture's BatchNorm model).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Timed steps per repeat.
+    #[arg(long, default_value_t = 2_000)]
+    steps: u64,
+    /// Untimed steps before each repeat.
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+    /// Repeats; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Names to sample.
+    #[arg(long, default_value_t = 1_000)]
+    samples: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    backend: &'static str,
+    config: String,
+    parameters: usize,
+    batch_size: usize,
+    /// Median over the repeats.
+    us_per_step: f64,
+    steps_per_s: f64,
+    us_per_step_runs: Vec<f64>,
+    /// Forward passes over all 228,146 windows of the three splits.
+    eval_all_ms: f64,
+    eval_windows: usize,
+    /// Drawing `samples` names, in one batch per character position.
+    sample_ms: f64,
+    samples: usize,
+    /// Peak resident memory of the process after training (VmHWM).
+    peak_rss_mb_after_training: Option<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs `makemore bench`.
+pub fn run(a: BenchArgs) -> Result<(), Failure> {
+    if a.steps == 0 || a.repeats == 0 || a.samples == 0 {
+        return Err(Failure::input(
+            "--steps, --repeats and --samples must be >= 1",
+        ));
+    }
+    let cfg = load_config(a.config.as_deref(), &[], Some(a.warmup + a.steps), None)?;
+    let (backend, device) = open_backend(&a.common.backend)?;
+    let data = a.common.data_path();
+    let ds = Dataset::load(&data, &cfg.data, cfg.model.block_size)?;
+    let mut runs = Vec::new();
+    let mut last = None;
+    for _ in 0..a.repeats {
+        let mut t = trainer(&cfg, &ds, &device, None)?;
+        for _ in 0..a.warmup {
+            t.step();
+        }
+        let _ = makemore_diagnostics::record::to_host(t.step()); // drain the queue before timing
+        let start = Instant::now();
+        let mut loss = None;
+        for _ in 0..a.steps {
+            loss = Some(t.step());
+        }
+        if let Some(l) = loss {
+            let _ = makemore_diagnostics::record::to_host(l); // wait for the device
+        }
+        runs.push(start.elapsed().as_secs_f64() * 1e6 / a.steps as f64);
+        last = Some(t);
+    }
+    let rss = peak_rss_mb();
+    let t = last.expect("at least one repeat");
+    let model = makemore_model::Module::valid(t.model());
+    let splits: Vec<DeviceWindows> = ds
+        .windows
+        .iter()
+        .map(|w| DeviceWindows::new(w, &device))
+        .collect();
+    let start = Instant::now();
+    for s in &splits {
+        split_loss(&model, s);
+    }
+    let eval_all_ms = start.elapsed().as_secs_f64() * 1e3;
+    let opts = SampleOptions {
+        n: a.samples,
+        seed: 1,
+        temperature: 1.0,
+        top_k: None,
+        max_len: 64,
+    };
+    let start = Instant::now();
+    let names = sample(&model, &ds.vocab, cfg.model.block_size, &opts, &device);
+    let sample_ms = start.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(names.len(), a.samples);
+    let us = median(&runs);
+    let report = Report {
+        backend: backend.name(),
+        config: a
+            .config
+            .as_ref()
+            .map_or("configs/default.toml".into(), |p| p.display().to_string()),
+        parameters: t.model().num_trainable(),
+        batch_size: cfg.train.batch_size,
+        us_per_step: us,
+        steps_per_s: 1e6 / us,
+        us_per_step_runs: runs,
+        eval_all_ms,
+        eval_windows: splits.iter().map(|s| s.len).sum(),
+        sample_ms,
+        samples: a.samples,
+        peak_rss_mb_after_training: rss,
+    };
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!(
+            "{} on {}: {:.0} us/step ({:.0} steps/s), eval of {} windows {:.0} ms, {} samples {:.1} ms, peak RSS {:.0} MB",
+            report.config, report.backend, report.us_per_step, report.steps_per_s, report.eval_windows, report.eval_all_ms, report.samples, report.sample_ms,
+            report.peak_rss_mb_after_training.unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}
