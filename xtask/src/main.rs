@@ -8,13 +8,24 @@
 //! Every command builds in release with the same feature set, so Burn compiles once and the
 //! tests, the binary and clippy share one target directory.
 
+mod bench;
+mod compare;
+
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test [--features F]      cargo fmt --check, clippy -D warnings, all tests in release
+  test [--features F]      cargo fmt --check, clippy -D warnings, all tests in release, then
+                           `compare` on every compiled backend
   train [ARGS]             build makemore (with --backend's feature) and run `makemore train ARGS`
+  bench [--features F] [--repeats N] [--steps N] [--lecture]
+                           time every compiled backend on bn1 and deep, next to PyTorch eager
+                           (when `python3 -c \"import torch\"` works; $MAKEMORE_PYTHON picks the
+                           interpreter); writes target/bench/latest.json
+  compare [--features F] [--steps N] [--json]
+                           train every compiled backend N steps (200) on bn1 and deep from the
+                           same weights and batches; fail unless their losses agree with flex
 
 Features default to $MAKEMORE_FEATURES, else \"flex\".";
 
@@ -23,6 +34,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("train") => train(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("compare") => compare::compare(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -40,20 +53,20 @@ fn main() -> ExitCode {
 }
 
 /// The repository root (xtask's manifest is one level down).
-fn root() -> std::path::PathBuf {
+pub(crate) fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits inside the workspace")
         .to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     c
 }
 
-fn run(mut cmd: Command) -> Result<(), String> {
+pub(crate) fn run(mut cmd: Command) -> Result<(), String> {
     let shown = format!("{cmd:?}");
     eprintln!("$ {shown}");
     let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
@@ -65,7 +78,7 @@ fn run(mut cmd: Command) -> Result<(), String> {
 }
 
 /// `--features F` from the arguments, else $MAKEMORE_FEATURES, else flex.
-fn features(args: &[String]) -> Result<String, String> {
+pub(crate) fn features(args: &[String]) -> Result<String, String> {
     if let Some(i) = args.iter().position(|a| a == "--features") {
         return args
             .get(i + 1)
@@ -95,7 +108,20 @@ fn test(args: &[String]) -> Result<(), String> {
     run(clippy)?;
     let mut test = cargo();
     test.args(["test", "--workspace", "--release", "--features", &features]);
-    run(test)
+    run(test)?;
+    compare::compare(&["--features".to_string(), features])
+}
+
+/// The target directory (`$CARGO_TARGET_DIR`, else `target/`).
+pub(crate) fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// The release `makemore` binary.
+pub(crate) fn binary() -> std::path::PathBuf {
+    target_dir().join("release").join("makemore")
 }
 
 /// The value of `--backend` in `args` (`--backend X` or `--backend=X`), else $MAKEMORE_BACKEND.

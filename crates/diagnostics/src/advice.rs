@@ -1,6 +1,6 @@
 //! Plain-language advice: rules with thresholds, each naming the layer and the measurement.
 
-use crate::record::{DiagnosticRecord, LayerKind};
+use crate::record::{DiagnosticRecord, LayerKind, Saturation};
 use serde::{Deserialize, Serialize};
 
 /// The thresholds of the rules.
@@ -81,11 +81,23 @@ pub fn advise(
         .collect();
     for l in &acts {
         if let Some(s) = l.output.saturated_frac.filter(|&s| s > cfg.saturation) {
+            let flat_side = matches!(
+                l.layer.kind,
+                LayerKind::Activation {
+                    saturation: Saturation::Zero | Saturation::Negative,
+                    ..
+                }
+            );
+            let what = if flat_side {
+                "on the flat, zero-gradient side"
+            } else {
+                "saturated"
+            };
             out.push(Advice {
                 rule: "saturation".into(),
                 layer: Some(l.name.clone()),
                 message: format!(
-                    "{} (step {}): {} of outputs saturated (std {:.2}); their gradients vanish: scale down the weights feeding it (init.hidden) or add BatchNorm before it",
+                    "{} (step {}): {} of outputs {what} (std {:.2}); their gradients vanish: scale down the weights feeding it (init.hidden) or add BatchNorm before it",
                     l.name,
                     last.step,
                     pct(s),

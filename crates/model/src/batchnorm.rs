@@ -86,30 +86,28 @@ impl BatchNorm {
                 } else {
                     1.0
                 };
-                let mean = out.mean.detach().without_autodiff();
-                let var = out
-                    .variance
-                    .detach()
-                    .without_autodiff()
-                    .mul_scalar(unbiased);
                 let m = if mode == NormMode::Calibrate {
                     1.0
                 } else {
                     self.momentum
                 };
+                // new = (1 - m) old + m batch, with the batch variance made unbiased in the same
+                // multiply (three tensor ops per statistic).
                 let old_mean = self.running_mean.value_sync();
                 let old_var = self.running_var.value_sync();
                 let device = old_mean.device();
-                self.running_mean.update(
-                    old_mean
-                        .mul_scalar(1.0 - m)
-                        .add(mean.to_device(&device).mul_scalar(m)),
-                );
-                self.running_var.update(
-                    old_var
-                        .mul_scalar(1.0 - m)
-                        .add(var.to_device(&device).mul_scalar(m)),
-                );
+                let blend = |old: Tensor<1>, batch: Tensor<1>, weight: f64| {
+                    old.mul_scalar(1.0 - m).add(
+                        batch
+                            .detach()
+                            .without_autodiff()
+                            .to_device(&device)
+                            .mul_scalar(weight),
+                    )
+                };
+                self.running_mean.update(blend(old_mean, out.mean, m));
+                self.running_var
+                    .update(blend(old_var, out.variance, m * unbiased));
                 out.output
             }
         }

@@ -383,7 +383,7 @@ impl Inspect for Mlp {
 /// Whether `device` is one of Burn's pure-Rust CPU backends: tensors live in host memory, and
 /// their `tanh` is a scalar libm call (`tanhf`, an `expm1f` inside) that the autodiff backward
 /// evaluates a second time.
-fn host_memory(device: &Device) -> bool {
+pub(crate) fn host_memory(device: &Device) -> bool {
     let plain = device.clone().without_autodiff();
     [crate::BackendKind::Flex, crate::BackendKind::Ndarray]
         .iter()
@@ -434,12 +434,7 @@ pub fn tanh_f32(x: f32) -> f32 {
         2.000_188e-13,
         -2.760_768_5e-16,
     ];
-    const B: [f32; 4] = [
-        4.893_525e-3,
-        2.268_434_6e-3,
-        1.185_347_1e-4,
-        1.198_258_4e-6,
-    ];
+    const B: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
     let x = x.clamp(-CLAMP, CLAMP); // NaN stays NaN, so divergence is still seen
     let x2 = x * x;
     let p = x
@@ -463,7 +458,11 @@ pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
 
 /// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    nll_sum(logits, targets.clone()).div_scalar(targets.dims()[0] as f64)
+    let [batch, _] = logits.dims();
+    activation::log_softmax(logits, 1)
+        .gather(1, targets.reshape([batch, 1]))
+        .mean()
+        .neg()
 }
 
 /// Summed negative log-likelihood of `[batch, vocab]` logits against `[batch]` targets.

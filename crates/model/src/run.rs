@@ -160,6 +160,8 @@ fn short(x: f64) -> String {
 pub struct Summary {
     /// Loss of the very first minibatch.
     pub first_loss: f64,
+    /// Loss of the last minibatch.
+    pub final_loss: f64,
     /// ln(vocab): the loss of a uniform prediction.
     pub expected_first_loss: f64,
     /// Mean loss over the whole training split after training.
@@ -494,6 +496,7 @@ struct RunHooks<'a> {
     config_sha256: String,
     observer: &'a mut dyn Observer,
     first_loss: f64,
+    final_loss: f64,
     metrics: String,
     losses: Vec<f32>,
     recording: Option<Recording>,
@@ -514,6 +517,7 @@ impl Hooks for RunHooks<'_> {
         if self.first_loss.is_nan() {
             self.first_loss = f64::from(p.losses[0]);
         }
+        self.final_loss = p.losses.last().map_or(f64::NAN, |&l| f64::from(l));
         self.metrics
             .push_str(&serde_json::to_string(p).unwrap_or_default());
         self.metrics.push('\n');
@@ -697,6 +701,7 @@ pub fn train(
         config_sha256: sha256_hex(config_text.as_bytes()),
         observer,
         first_loss: resumed.as_ref().map_or(f64::NAN, |c| c.first_loss),
+        final_loss: f64::NAN,
         metrics: resumed
             .as_ref()
             .map(|c| c.metrics.clone())
@@ -784,6 +789,7 @@ pub fn train(
     let losses = evaluate(&model, ds, &opts.device);
     let summary = Summary {
         first_loss: hooks.first_loss,
+        final_loss: hooks.final_loss,
         expected_first_loss: (ds.vocab.len() as f64).ln(),
         train_loss: losses[0],
         val_loss: losses[1],

@@ -1,0 +1,241 @@
+//! `cargo xtask bench`: every compiled backend on the lecture's two models, interleaved with
+//! PyTorch eager on the same machine, as a markdown table and `target/bench/latest.json`.
+
+use crate::{binary, cargo, features, root, target_dir};
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Instant;
+
+const MODELS: [(&str, &str); 2] = [
+    ("bn1", "configs/lecture/batchnorm.toml"),
+    ("deep", "configs/lecture/deep-batchnorm.toml"),
+];
+
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name} needs a number")),
+        None => Ok(default),
+    }
+}
+
+fn json_of(mut cmd: Command) -> Result<Value, String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().map_err(|e| format!("{shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{shown}: not JSON: {e}"))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn data() -> String {
+    std::env::var("MAKEMORE_DATA")
+        .unwrap_or_else(|_| root().join("data/names.txt").display().to_string())
+}
+
+fn python() -> Option<String> {
+    let py = std::env::var("MAKEMORE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(py)
+}
+
+fn cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown CPU")
+        .trim()
+        .to_string();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{model}, {cores} cores")
+}
+
+/// Runs the benchmark.
+pub fn bench(args: &[String]) -> Result<(), String> {
+    let features = features(args)?;
+    let repeats: usize = flag(args, "--repeats", 5)?;
+    let steps: u64 = flag(args, "--steps", 2000)?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "makemore-cli",
+        "--features",
+        &features,
+    ]);
+    crate::run(build)?;
+    let mut backends_cmd = Command::new(binary());
+    backends_cmd.args(["backends", "--json"]);
+    let backends: Vec<String> = json_of(backends_cmd)?["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["usable"] == true)
+        .filter_map(|b| b["name"].as_str().map(String::from))
+        .collect();
+    let py = python();
+    let data = data();
+    let mut rows = Vec::new();
+    for (model, config) in MODELS {
+        // Interleave: one repeat of each contender in turn, so drift in the machine's speed
+        // hits all of them alike.
+        let mut ours: Vec<Vec<Value>> = vec![Vec::new(); backends.len()];
+        let mut torch: Vec<Value> = Vec::new();
+        for r in 0..repeats {
+            for (i, b) in backends.iter().enumerate() {
+                eprintln!("bench: {model} on {b} ({}/{repeats})", r + 1);
+                let mut cmd = Command::new(binary());
+                cmd.current_dir(root()).args([
+                    "bench",
+                    "--json",
+                    "--backend",
+                    b,
+                    "--config",
+                    config,
+                    "--data",
+                    &data,
+                    "--repeats",
+                    "1",
+                    "--steps",
+                    &steps.to_string(),
+                ]);
+                ours[i].push(json_of(cmd)?);
+            }
+            if let Some(py) = &py {
+                eprintln!("bench: {model} on PyTorch eager ({}/{repeats})", r + 1);
+                let mut cmd = Command::new(py);
+                cmd.current_dir(root()).args([
+                    "xtask/pytorch_bench.py",
+                    "--model",
+                    model,
+                    "--data",
+                    &data,
+                    "--repeats",
+                    "1",
+                    "--steps",
+                    &steps.to_string(),
+                ]);
+                torch.push(json_of(cmd)?);
+            }
+        }
+        let med = |runs: &[Value], key: &str| {
+            median(
+                &mut runs
+                    .iter()
+                    .filter_map(|r| r[key].as_f64())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let torch_us = (!torch.is_empty()).then(|| med(&torch, "us_per_step"));
+        let torch_eval = (!torch.is_empty()).then(|| med(&torch, "eval_all_ms"));
+        for (b, runs) in backends.iter().zip(&ours) {
+            let us = med(runs, "us_per_step");
+            let eval = med(runs, "eval_all_ms");
+            rows.push(json!({
+                "model": model, "backend": b, "us_per_step": us, "steps_per_s": 1e6 / us,
+                "eval_all_ms": eval, "sample_ms": med(runs, "sample_ms"),
+                "peak_rss_mb": runs.iter().filter_map(|r| r["peak_rss_mb_after_training"].as_f64()).fold(0.0, f64::max),
+                "pytorch_us_per_step": torch_us, "speedup_vs_pytorch": torch_us.map(|t| t / us),
+                "pytorch_eval_all_ms": torch_eval, "eval_speedup_vs_pytorch": torch_eval.map(|t| t / eval),
+                "runs": runs,
+            }));
+        }
+        if !torch.is_empty() {
+            rows.push(json!({
+                "model": model, "backend": "pytorch-eager", "us_per_step": torch_us, "steps_per_s": torch_us.map(|t| 1e6 / t),
+                "eval_all_ms": torch_eval, "sample_ms": med(&torch, "sample_ms"), "runs": torch,
+            }));
+        }
+    }
+    let mut lecture = Value::Null;
+    if args.iter().any(|a| a == "--lecture") {
+        let mut times = serde_json::Map::new();
+        for jobs in ["1", "2"] {
+            eprintln!("bench: the full lecture (five runs of 200,000 steps) with --jobs {jobs}");
+            let start = Instant::now();
+            let mut cmd = Command::new(binary());
+            cmd.current_dir(root()).args([
+                "lecture", "--json", "--quiet", "--data", &data, "--jobs", jobs,
+            ]);
+            let table = json_of(cmd)?;
+            times.insert(
+                format!("jobs_{jobs}"),
+                json!({ "seconds": start.elapsed().as_secs_f64(), "table": table }),
+            );
+        }
+        lecture = Value::Object(times);
+    }
+    let report = json!({
+        "machine": cpu(), "features": features, "steps": steps, "repeats": repeats,
+        "pytorch": py.is_some(), "rows": rows, "lecture": lecture,
+    });
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("latest.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    print_table(&report);
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn print_table(r: &Value) {
+    println!("Machine: {}. Release build, features `{}`; median of {} interleaved runs of {} steps (batch 32) after 200 warm-up steps.", r["machine"].as_str().unwrap_or(""), r["features"].as_str().unwrap_or(""), r["repeats"], r["steps"]);
+    if r["pytorch"] != true {
+        println!(
+            "PyTorch was not available (`python3 -c \"import torch\"` failed): no comparison."
+        );
+    }
+    println!();
+    println!("| model | backend | us/step | steps/s | vs PyTorch | eval all splits (ms) | eval vs PyTorch | sample 1,000 (ms) | peak RSS (MB) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let num = |v: &Value, digits: usize| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{x:.digits$}"))
+    };
+    let ratio = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}x"));
+    for row in r["rows"].as_array().into_iter().flatten() {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row["model"].as_str().unwrap_or(""),
+            row["backend"].as_str().unwrap_or(""),
+            num(&row["us_per_step"], 0),
+            num(&row["steps_per_s"], 0),
+            ratio(&row["speedup_vs_pytorch"]),
+            num(&row["eval_all_ms"], 0),
+            ratio(&row["eval_speedup_vs_pytorch"]),
+            num(&row["sample_ms"], 1),
+            num(&row["peak_rss_mb"], 0),
+        );
+    }
+    if let Some(l) = r["lecture"].as_object() {
+        for (k, v) in l {
+            println!(
+                "\nfull `makemore lecture` ({}): {:.0} s",
+                k.replace('_', " "),
+                v["seconds"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `cargo xtask compare`: every compiled backend trains the same models from the same weights on
+//! the same batches; their losses must agree.
+//!
+//! Tolerances: the first loss comes from identical weights and an identical batch, so backends
+//! may differ only by float summation order: 1e-5. After N steps of SGD those rounding
+//! differences have been fed back through N updates; at N = 200 on these models they stay near
+//! 1e-5..1e-4, so the last minibatch loss must agree to 2e-3 (relative), and the validation loss,
+//! an average over 22,655 windows, to 1e-3.
+
+use crate::{binary, cargo, features, root, target_dir};
+use serde_json::{json, Value};
+use std::process::Command;
+
+const MODELS: [(&str, &str); 2] = [
+    ("bn1", "configs/lecture/batchnorm.toml"),
+    ("deep", "configs/lecture/deep-batchnorm.toml"),
+];
+const FIRST_LOSS_TOL: f64 = 1e-5;
+const FINAL_LOSS_REL_TOL: f64 = 2e-3;
+const VAL_LOSS_TOL: f64 = 1e-3;
+
+/// Runs the comparison.
+pub fn compare(args: &[String]) -> Result<(), String> {
+    let features = features(args)?;
+    let steps: u64 = match args.iter().position(|a| a == "--steps") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or("--steps needs a number")?,
+        None => 200,
+    };
+    let as_json = args.iter().any(|a| a == "--json");
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "makemore-cli",
+        "--features",
+        &features,
+    ]);
+    crate::run(build)?;
+    let out = Command::new(binary())
+        .args(["backends", "--json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let listed: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("makemore backends: {e}"))?;
+    let mut backends = Vec::new();
+    for b in listed["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["compiled_in"] == true)
+    {
+        let name = b["name"].as_str().unwrap_or("?").to_string();
+        if b["usable"] != true {
+            return Err(format!(
+                "backend {name} is compiled in but unusable: {}",
+                b["error"]
+            ));
+        }
+        backends.push(name);
+    }
+    if !backends.iter().any(|b| b == "flex") {
+        return Err("compare needs the flex backend as the reference".into());
+    }
+    let data = std::env::var("MAKEMORE_DATA")
+        .unwrap_or_else(|_| root().join("data/names.txt").display().to_string());
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for (model, config) in MODELS {
+        let mut results = Vec::new();
+        for b in &backends {
+            eprintln!("compare: {model} on {b}, {steps} steps");
+            let dir = target_dir().join("compare").join(format!("{model}-{b}"));
+            let out = Command::new(binary())
+                .current_dir(root())
+                .args([
+                    "train",
+                    "--backend",
+                    b,
+                    "--config",
+                    config,
+                    "--data",
+                    &data,
+                    "--steps",
+                    &steps.to_string(),
+                    "--out",
+                ])
+                .arg(&dir)
+                .args(["--force", "--quiet", "--json"])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{model} on {b}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            let s: Value =
+                serde_json::from_slice(&out.stdout).map_err(|e| format!("{model} on {b}: {e}"))?;
+            results.push((b.clone(), s));
+        }
+        let f = |s: &Value, k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+        let reference = results[0].1.clone();
+        for (b, s) in &results {
+            let d_first = (f(s, "first_loss") - f(&reference, "first_loss")).abs();
+            let d_final = (f(s, "final_loss") - f(&reference, "final_loss")).abs();
+            let d_val = (f(s, "val_loss") - f(&reference, "val_loss")).abs();
+            let ok = d_first <= FIRST_LOSS_TOL
+                && d_final <= FINAL_LOSS_REL_TOL * f(&reference, "final_loss")
+                && d_val <= VAL_LOSS_TOL;
+            if !ok {
+                failures.push(format!("{model} on {b}: first loss differs by {d_first:.2e}, loss at step {steps} by {d_final:.2e}, val loss by {d_val:.2e}"));
+            }
+            rows.push(json!({
+                "model": model, "backend": b, "first_loss": f(s, "first_loss"), "final_loss": f(s, "final_loss"), "val_loss": f(s, "val_loss"),
+                "diff_first": d_first, "diff_final": d_final, "diff_val": d_val, "us_per_step": f(s, "us_per_step"), "agrees": ok,
+            }));
+        }
+    }
+    let report = json!({ "steps": steps, "features": features, "reference": "flex",
+        "tolerances": { "first_loss": FIRST_LOSS_TOL, "final_loss_relative": FINAL_LOSS_REL_TOL, "val_loss": VAL_LOSS_TOL }, "rows": rows });
+    let dir = target_dir().join("compare");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("latest.json"),
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    if as_json {
+        println!("{report}");
+    } else {
+        println!("{steps} steps, reference flex; tolerances: first loss {FIRST_LOSS_TOL:e}, loss at step {steps} {FINAL_LOSS_REL_TOL:e} relative, val loss {VAL_LOSS_TOL:e}");
+        println!("| model | backend | first loss | loss at {steps} | val loss | max diff from flex | us/step |");
+        println!("|---|---|---|---|---|---|---|");
+        for r in &rows {
+            let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let max = g("diff_first").max(g("diff_final")).max(g("diff_val"));
+            println!(
+                "| {} | {} | {:.6} | {:.6} | {:.6} | {:.1e} | {:.0} |",
+                r["model"].as_str().unwrap_or(""),
+                r["backend"].as_str().unwrap_or(""),
+                g("first_loss"),
+                g("final_loss"),
+                g("val_loss"),
+                max,
+                g("us_per_step")
+            );
+        }
+    }
+    if failures.is_empty() {
+        eprintln!("compare: {} backend(s) agree", backends.len());
+        Ok(())
+    } else {
+        Err(format!("backends disagree:\n{}", failures.join("\n")))
+    }
+}
