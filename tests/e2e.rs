@@ -398,3 +398,28 @@ fn deep_stack_has_the_lecture_parameter_count() {
     assert_eq!(s["parameters"], 47_024);
     assert!(near(&s["first_loss"], 3.2958, 0.15), "{s}");
 }
+
+#[test]
+fn data_fetch_writes_the_checked_file_or_says_what_to_do() {
+    let t = TempDir::new("fetch");
+    let out = t.path("sub/names.txt");
+    let r = makemore(&["data", "fetch", "--out", &out, "--json"]);
+    if r.status.success() {
+        let j = stdout_json(&r);
+        assert_eq!(
+            j["sha256"],
+            "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+        );
+        assert_eq!(std::fs::read(&out).unwrap().len(), 228_145);
+    } else {
+        // No network (as in CI): one line that says how to go on, and nothing written.
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("cannot download") && err.contains("pass --data PATH"),
+            "{err}"
+        );
+        assert!(!Path::new(&out).exists() && !Path::new(&format!("{out}.tmp")).exists());
+    }
+}

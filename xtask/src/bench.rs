@@ -165,6 +165,37 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             }));
         }
     }
+    // The cost of recording diagnostics every 100 steps, measured on the training loop of
+    // `makemore train` (the plots and the report are written after the loop's clock stops).
+    let mut diagnostics = Vec::new();
+    for (model, config) in MODELS {
+        let mut plain = Vec::new();
+        let mut recorded = Vec::new();
+        for r in 0..repeats {
+            eprintln!(
+                "bench: {model} with and without diagnostics every 100 steps ({}/{repeats})",
+                r + 1
+            );
+            for (every, into) in [(None, &mut plain), (Some("100"), &mut recorded)] {
+                let dir = target_dir()
+                    .join("bench")
+                    .join(format!("{model}-diagnostics-{}", every.unwrap_or("off")));
+                let mut cmd = Command::new(binary());
+                cmd.current_dir(root())
+                    .args([
+                        "train", "--config", config, "--data", &data, "--steps", "5000", "--quiet",
+                        "--json", "--force", "--out",
+                    ])
+                    .arg(&dir);
+                if let Some(k) = every {
+                    cmd.args(["--diagnose-every", k]);
+                }
+                into.push(json_of(cmd)?["us_per_step"].as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        let (p, d) = (median(&mut plain), median(&mut recorded));
+        diagnostics.push(json!({ "model": model, "us_per_step": p, "us_per_step_diagnose_every_100": d, "overhead_percent": (d / p - 1.0) * 100.0 }));
+    }
     let mut lecture = Value::Null;
     if args.iter().any(|a| a == "--lecture") {
         let mut times = serde_json::Map::new();
@@ -185,7 +216,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     }
     let report = json!({
         "machine": cpu(), "features": features, "steps": steps, "repeats": repeats,
-        "pytorch": py.is_some(), "rows": rows, "lecture": lecture,
+        "pytorch": py.is_some(), "rows": rows, "diagnostics_overhead": diagnostics, "lecture": lecture,
     });
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -227,6 +258,17 @@ fn print_table(r: &Value) {
             ratio(&row["eval_speedup_vs_pytorch"]),
             num(&row["sample_ms"], 1),
             num(&row["peak_rss_mb"], 0),
+        );
+    }
+    for d in r["diagnostics_overhead"].as_array().into_iter().flatten() {
+        println!(
+            "\ndiagnostics every 100 steps on {}: {:.0} -> {:.0} us/step ({:+.1}%)",
+            d["model"].as_str().unwrap_or(""),
+            d["us_per_step"].as_f64().unwrap_or(f64::NAN),
+            d["us_per_step_diagnose_every_100"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            d["overhead_percent"].as_f64().unwrap_or(f64::NAN)
         );
     }
     if let Some(l) = r["lecture"].as_object() {

@@ -3,6 +3,14 @@ use serde::{Deserialize, Serialize};
 /// A nonlinearity that follows a layer; it decides the layer's `auto` gain.
 ///
 /// In TOML: `activation = "tanh"` or `activation = { leaky_relu = { slope = 0.01 } }`.
+///
+/// ```
+/// use makemore_init::Activation;
+/// let a = Activation::parse("leaky_relu:0.2").unwrap();
+/// assert_eq!(a.name(), "leaky_relu");
+/// assert_eq!(a.apply(-1.0), -0.2);
+/// assert!(Activation::Tanh.saturates() && !Activation::Relu.saturates());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
@@ -25,7 +33,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The name used in configs and reports.
+    /// The name used in configs and reports: `Activation::Gelu.name() == "gelu"`.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Tanh => "tanh",
@@ -39,6 +47,12 @@ impl Activation {
 
     /// Parses a name as given on the command line (`leaky_relu` takes slope 0.01, PyTorch's
     /// default; `leaky_relu:0.2` sets it).
+    ///
+    /// ```
+    /// use makemore_init::Activation;
+    /// assert_eq!(Activation::parse("leaky_relu"), Some(Activation::LeakyRelu { slope: 0.01 }));
+    /// assert_eq!(Activation::parse("swish"), None);
+    /// ```
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "tanh" => Activation::Tanh,
@@ -54,7 +68,8 @@ impl Activation {
         })
     }
 
-    /// The names [`Activation::parse`] accepts.
+    /// The names [`Activation::parse`] accepts, for error messages:
+    /// `Activation::NAMES.contains(&"tanh")`.
     pub const NAMES: &'static [&'static str] = &[
         "tanh",
         "relu",
@@ -64,7 +79,7 @@ impl Activation {
         "identity",
     ];
 
-    /// The function itself, in f64.
+    /// The function itself, in f64: `Activation::Relu.apply(-2.0) == 0.0`.
     pub fn apply(&self, x: f64) -> f64 {
         match *self {
             Activation::Tanh => x.tanh(),
@@ -84,6 +99,12 @@ impl Activation {
 
     /// The gain `torch.nn.init.calculate_gain` gives. GELU has none in PyTorch; it gets its
     /// empirical gain (see [`empirical_gain`]).
+    ///
+    /// ```
+    /// use makemore_init::Activation;
+    /// assert_eq!(Activation::Tanh.pytorch_gain(), 5.0 / 3.0);
+    /// assert_eq!(Activation::Relu.pytorch_gain(), 2f64.sqrt());
+    /// ```
     pub fn pytorch_gain(&self) -> f64 {
         match *self {
             Activation::Identity | Activation::Sigmoid => 1.0,
@@ -95,7 +116,7 @@ impl Activation {
     }
 
     /// Whether the output saturates at both ends (tanh, sigmoid) rather than being clamped to
-    /// zero on one side (relu-like) or not at all.
+    /// zero on one side (relu-like) or not at all: `Activation::Sigmoid.saturates()`.
     pub fn saturates(&self) -> bool {
         matches!(self, Activation::Tanh | Activation::Sigmoid)
     }

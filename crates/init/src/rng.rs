@@ -35,18 +35,26 @@ pub(crate) fn unit_f64(rng: &mut ChaCha8Rng) -> f64 {
 
 /// Standard normal draws by the Box-Muller transform, computed in f64 (so they are the same on
 /// every machine that has IEEE `ln`, `sqrt`, `sin`, `cos`), two per pair of uniforms.
+///
+/// ```
+/// use makemore_init::{param_stream, Normal01};
+/// let mut n = Normal01::new(param_stream(0, "x"));
+/// let v: Vec<f64> = (0..10_000).map(|_| n.sample()).collect();
+/// let mean = v.iter().sum::<f64>() / v.len() as f64;
+/// assert!(mean.abs() < 0.05);
+/// ```
 pub struct Normal01 {
     rng: ChaCha8Rng,
     spare: Option<f64>,
 }
 
 impl Normal01 {
-    /// Wraps a stream.
+    /// Wraps a stream (see [`param_stream`]).
     pub fn new(rng: ChaCha8Rng) -> Self {
         Self { rng, spare: None }
     }
 
-    /// The next N(0, 1) value.
+    /// The next N(0, 1) value; the second value of each Box-Muller pair is kept for the next call.
     pub fn sample(&mut self) -> f64 {
         if let Some(z) = self.spare.take() {
             return z;

@@ -2,6 +2,11 @@ use crate::{FanMode, Gain, Scheme};
 use serde::{Deserialize, Serialize};
 
 /// The part a tensor plays in the model; each role has its own scheme.
+///
+/// ```
+/// use makemore_init::{InitRoles, Role};
+/// assert_eq!(InitRoles::default().get(Role::OutputBias).name(), "zeros");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -67,7 +72,7 @@ impl Default for InitRoles {
 }
 
 impl InitRoles {
-    /// The scheme for a role.
+    /// The scheme for a role (see [`Role`]'s example).
     pub fn get(&self, role: Role) -> &Scheme {
         match role {
             Role::Embedding => &self.embedding,

@@ -3,6 +3,13 @@ use crate::Activation;
 use serde::{Deserialize, Serialize};
 
 /// Fan-in and fan-out of a weight tensor (for a Linear layer: inputs and outputs).
+///
+/// ```
+/// use makemore_init::{Activation, Fans, Scheme};
+/// let fans = Fans { fan_in: 100, fan_out: 300 };
+/// let r = Scheme::XavierNormal { gain: Default::default(), scale: 1.0 }.resolve(fans, Activation::Identity).unwrap();
+/// assert!((r.std() - (2.0f64 / 400.0).sqrt()).abs() < 1e-12);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fans {
     /// Number of inputs each output sees.
@@ -12,6 +19,12 @@ pub struct Fans {
 }
 
 /// Which fan Kaiming schemes divide by.
+///
+/// ```
+/// use makemore_init::FanMode;
+/// assert_eq!(FanMode::parse("fan_out"), Some(FanMode::FanOut));
+/// assert_eq!(FanMode::default(), FanMode::FanIn);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FanMode {
@@ -23,7 +36,7 @@ pub enum FanMode {
 }
 
 impl FanMode {
-    /// Parses `fan_in` / `fan_out`.
+    /// Parses `fan_in` / `fan_out`; anything else is `None`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "fan_in" => Some(FanMode::FanIn),
@@ -35,6 +48,13 @@ impl FanMode {
 
 /// The gain of a scheme: `"auto"` (the nonlinearity's PyTorch gain), `"empirical"` (the
 /// variance-preserving gain computed numerically) or a number.
+///
+/// ```
+/// use makemore_init::{Activation, Gain};
+/// assert_eq!(Gain::parse("auto").unwrap().value(Activation::Tanh), 5.0 / 3.0);
+/// assert!((Gain::parse("empirical").unwrap().value(Activation::Tanh) - 1.5925).abs() < 1e-3);
+/// assert_eq!(Gain::parse("2.5"), Some(Gain::Value(2.5)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Gain {
     /// The gain `torch.nn.init.calculate_gain` gives for the following nonlinearity.
@@ -82,7 +102,7 @@ impl<'de> Deserialize<'de> for Gain {
 }
 
 impl Gain {
-    /// Parses `auto`, `empirical` or a number.
+    /// Parses `auto`, `empirical` or a number; anything else is `None`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "auto" => Some(Gain::Auto),
@@ -91,7 +111,7 @@ impl Gain {
         }
     }
 
-    /// The number this gain stands for, given the following nonlinearity.
+    /// The number this gain stands for, given the following nonlinearity (see the type's example).
     pub fn value(&self, activation: Activation) -> f64 {
         match *self {
             Gain::Auto => activation.pytorch_gain(),
@@ -213,6 +233,14 @@ pub const SCHEME_NAMES: &[&str] = &[
 ];
 
 /// A scheme that cannot produce values.
+///
+/// ```
+/// use makemore_init::{Activation, Fans, Scheme};
+/// let e = Scheme::Uniform { bound: f64::NAN, scale: 1.0 }
+///     .resolve(Fans { fan_in: 1, fan_out: 1 }, Activation::Tanh)
+///     .unwrap_err();
+/// assert_eq!(e.to_string(), "uniform: bound must be a finite number >= 0, got NaN");
+/// ```
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum InitError {
     /// A standard deviation or bound is negative or not finite.
@@ -239,6 +267,12 @@ pub enum InitError {
 }
 
 /// A distribution with its numbers worked out.
+///
+/// ```
+/// use makemore_init::{Activation, Distribution, Fans, Scheme};
+/// let r = Scheme::PytorchDefault { scale: 1.0 }.resolve(Fans { fan_in: 4, fan_out: 9 }, Activation::Tanh).unwrap();
+/// assert_eq!(r.distribution, Distribution::Uniform { bound: 0.5 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Distribution {
@@ -260,6 +294,15 @@ pub enum Distribution {
 }
 
 /// A scheme resolved for one tensor: the gain it used and the distribution it draws from.
+///
+/// ```
+/// use makemore_init::{Activation, Fans, Scheme};
+/// let r = Scheme::KaimingUniform { gain: Default::default(), mode: Default::default(), scale: 1.0 }
+///     .resolve(Fans { fan_in: 3, fan_out: 5 }, Activation::Identity)
+///     .unwrap();
+/// assert_eq!(r.bound(), Some(1.0)); // sqrt(3 / 3)
+/// assert!(r.sample(1_000, 1, "w").iter().all(|v| v.abs() <= 1.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Resolved {
     /// The scheme's name.
@@ -271,7 +314,7 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// The theoretical standard deviation of the values.
+    /// The theoretical standard deviation of the values (bound / sqrt 3 for uniform ones).
     pub fn std(&self) -> f64 {
         match self.distribution {
             Distribution::Normal { std } => std,
@@ -280,7 +323,7 @@ impl Resolved {
         }
     }
 
-    /// The bound of a uniform distribution.
+    /// The bound of a uniform distribution, `None` for the others.
     pub fn bound(&self) -> Option<f64> {
         match self.distribution {
             Distribution::Uniform { bound } => Some(bound),
@@ -327,7 +370,7 @@ fn fan(scheme: &'static str, name: &'static str, value: usize) -> Result<f64, In
 }
 
 impl Scheme {
-    /// The scheme's name, as configs spell it.
+    /// The scheme's name, as configs spell it: `Scheme::Zeros.name() == "zeros"`.
     pub fn name(&self) -> &'static str {
         match self {
             Scheme::Normal { .. } => "normal",
@@ -345,6 +388,13 @@ impl Scheme {
 
     /// Builds a scheme from command-line parts: a name, plus the fields that apply to it.
     /// `std` / `bound` / `value` default to 1 / 1 / 0 where a scheme needs them.
+    ///
+    /// ```
+    /// use makemore_init::{FanMode, Gain, Scheme};
+    /// let s = Scheme::from_parts("normal", Gain::Auto, FanMode::FanIn, 0.2, Some(1.0), None, None).unwrap();
+    /// assert_eq!(s, Scheme::Normal { std: 1.0, scale: 0.2 });
+    /// assert!(Scheme::from_parts("he", Gain::Auto, FanMode::FanIn, 1.0, None, None, None).is_err());
+    /// ```
     pub fn from_parts(
         name: &str,
         gain: Gain,
@@ -378,7 +428,8 @@ impl Scheme {
         })
     }
 
-    /// Works out the distribution for a tensor with these fans, followed by `activation`.
+    /// Works out the distribution for a tensor with these fans, followed by `activation` (see
+    /// the crate's example).
     pub fn resolve(&self, fans: Fans, activation: Activation) -> Result<Resolved, InitError> {
         let name = self.name();
         let gain_of = |g: &Gain| check(name, "gain", g.value(activation));

@@ -9,9 +9,9 @@
 //! let ds = Dataset::load(data, &cfg.data, cfg.model.block_size).unwrap();
 //! let backend = BackendKind::Flex;
 //! let stop = AtomicBool::new(false);
-//! let opts = RunOptions { backend, device: backend.open().unwrap(), out: None, stop: &stop };
-//! let summary = makemore_model::train(&cfg, &ds, data, &opts, &mut Silent).unwrap();
-//! println!("val loss {:.4}", summary.val_loss);
+//! let opts = RunOptions::new(backend, backend.open().unwrap(), None, &stop);
+//! let outcome = makemore_model::train(&cfg, &ds, data, &opts, &mut Silent).unwrap();
+//! println!("val loss {:.4}", outcome.summary.val_loss);
 //! ```
 //!
 //! Model code has no backend type parameter: tensors carry their `Device`, and Burn dispatches
