@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: every compiled backend on the lecture's two models, interleaved with
 //! PyTorch eager on the same machine, as a markdown table and `target/bench/latest.json`.
 
-use crate::{binary, cargo, features, root, target_dir};
+use crate::{binary, features, root, target_dir};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Instant;
@@ -72,16 +72,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let features = features(args)?;
     let repeats: usize = flag(args, "--repeats", 5)?;
     let steps: u64 = flag(args, "--steps", 2000)?;
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "makemore-cli",
-        "--features",
-        &features,
-    ]);
-    crate::run(build)?;
+    crate::build_binary(&features)?;
     let mut backends_cmd = Command::new(binary());
     backends_cmd.args(["backends", "--json"]);
     let backends: Vec<String> = json_of(backends_cmd)?["backends"]

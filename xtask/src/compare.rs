@@ -7,7 +7,7 @@
 //! 1e-5..1e-4, so the last minibatch loss must agree to 2e-3 (relative), and the validation loss,
 //! an average over 22,655 windows, to 1e-3.
 
-use crate::{binary, cargo, features, root, target_dir};
+use crate::{binary, features, root, target_dir};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -30,16 +30,7 @@ pub fn compare(args: &[String]) -> Result<(), String> {
         None => 200,
     };
     let as_json = args.iter().any(|a| a == "--json");
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "makemore-cli",
-        "--features",
-        &features,
-    ]);
-    crate::run(build)?;
+    crate::build_binary(&features)?;
     let out = Command::new(binary())
         .args(["backends", "--json"])
         .output()

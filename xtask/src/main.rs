@@ -112,6 +112,23 @@ fn test(args: &[String]) -> Result<(), String> {
     compare::compare(&["--features".to_string(), features])
 }
 
+/// Builds `makemore` (and every test and example) in release with `features`: the same command
+/// shape as `cargo test --workspace`, so that Cargo resolves the same features and one build
+/// serves the tests, the binary, `compare` and `bench` (`cargo build -p makemore-cli` would
+/// resolve the dependencies' features differently and rebuild Burn).
+pub(crate) fn build_binary(features: &str) -> Result<(), String> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--workspace",
+        "--all-targets",
+        "--release",
+        "--features",
+        features,
+    ]);
+    run(build)
+}
+
 /// The target directory (`$CARGO_TARGET_DIR`, else `target/`).
 pub(crate) fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -146,16 +163,7 @@ fn train(args: &[String]) -> Result<(), String> {
             "unknown backend '{backend}'; expected one of: flex, ndarray, wgpu, tch"
         ));
     }
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "makemore-cli",
-        "--features",
-        &backend,
-    ]);
-    run(build)?;
+    build_binary(&backend)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
