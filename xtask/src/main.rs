@@ -79,13 +79,64 @@ pub(crate) fn run(mut cmd: Command) -> Result<(), String> {
 
 /// `--features F` from the arguments, else $MAKEMORE_FEATURES, else flex.
 pub(crate) fn features(args: &[String]) -> Result<String, String> {
-    if let Some(i) = args.iter().position(|a| a == "--features") {
-        return args
+    let features = match args.iter().position(|a| a == "--features") {
+        Some(i) => args
             .get(i + 1)
             .cloned()
-            .ok_or_else(|| "--features needs a value".to_string());
+            .ok_or_else(|| "--features needs a value".to_string())?,
+        None => std::env::var("MAKEMORE_FEATURES").unwrap_or_else(|_| "flex".into()),
+    };
+    if features.split(',').any(|f| f.trim() == "tch") {
+        libtorch_env()?;
     }
-    Ok(std::env::var("MAKEMORE_FEATURES").unwrap_or_else(|_| "flex".into()))
+    Ok(features)
+}
+
+/// Points the build (and the programs it runs) at libtorch for the `tch` feature: `$LIBTORCH`
+/// when set, else the PyTorch 2.9 wheel of `$MAKEMORE_PYTHON` (default `python3`), through
+/// `LIBTORCH_USE_PYTORCH=1`, that interpreter's folder first on `PATH`, and its `torch/lib` on
+/// `LD_LIBRARY_PATH`.
+fn libtorch_env() -> Result<(), String> {
+    if std::env::var_os("LIBTORCH").is_some() {
+        return Ok(());
+    }
+    let python = std::env::var("MAKEMORE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args(["-c", "import os, sys, torch; print(torch.__version__); print(os.path.dirname(torch.__file__)); print(os.path.dirname(sys.executable))"])
+        .output();
+    let out = match probe {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).to_string(),
+        _ => {
+            return Err(format!(
+                "the tch feature needs libtorch 2.9.0, and `{python} -c \"import torch\"` failed: \
+                 python3 -m venv VENV && VENV/bin/pip install torch==2.9.0, then set MAKEMORE_PYTHON=VENV/bin/python \
+                 (or set LIBTORCH to an unpacked libtorch)"
+            ))
+        }
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    let [version, torch_dir, bin_dir] = lines[..] else {
+        return Err(format!("{python}: unexpected answer about torch: {out}"));
+    };
+    if !version.starts_with("2.9.") {
+        return Err(format!(
+            "tch 0.22 needs PyTorch 2.9, {python} has {version}: pip install torch==2.9.0"
+        ));
+    }
+    let join = |var: &str, first: &str| match std::env::var(var) {
+        Ok(rest) if !rest.is_empty() => format!("{first}:{rest}"),
+        _ => first.to_string(),
+    };
+    let (path, ld) = (
+        join("PATH", bin_dir),
+        join("LD_LIBRARY_PATH", &format!("{torch_dir}/lib")),
+    );
+    // Set before any child process starts; xtask is single-threaded.
+    std::env::set_var("LIBTORCH_USE_PYTORCH", "1");
+    std::env::set_var("PATH", path);
+    std::env::set_var("LD_LIBRARY_PATH", ld);
+    eprintln!("xtask: tch uses PyTorch {version} from {torch_dir}");
+    Ok(())
 }
 
 fn test(args: &[String]) -> Result<(), String> {
@@ -158,6 +209,9 @@ fn backend(args: &[String]) -> String {
 
 fn train(args: &[String]) -> Result<(), String> {
     let backend = backend(args);
+    if backend == "tch" {
+        libtorch_env()?;
+    }
     if !["flex", "ndarray", "wgpu", "tch"].contains(&backend.as_str()) {
         return Err(format!(
             "unknown backend '{backend}'; expected one of: flex, ndarray, wgpu, tch"
