@@ -1,7 +1,7 @@
 //! `makemore diagnose`: train for a while, recording what happens inside, and say what looks wrong.
 
 use super::open_backend;
-use super::train::{at_least_one, default_out, load_config, stop_flag};
+use super::train::{at_least_one, default_out, load_config, stop_flag, ConfigArgs};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use crate::Common;
@@ -17,12 +17,8 @@ use std::path::PathBuf;
 pub struct DiagnoseArgs {
     #[command(flatten)]
     common: Common,
-    /// A TOML config (default: the lecture's BatchNorm model).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override a config field, e.g. --set train.lr=0.05 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    cfg: ConfigArgs,
     /// Steps to train.
     #[arg(long, default_value_t = 1_000)]
     steps: u64,
@@ -69,7 +65,7 @@ pub fn print_diagnosis(d: &Diagnosis) {
 /// Runs `makemore diagnose`.
 pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
     at_least_one("--every", Some(a.every))?;
-    let cfg = load_config(a.config.as_deref(), &a.set, Some(a.steps), a.seed)?;
+    let cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, Some(a.steps), a.seed)?;
     let (backend, device) = open_backend(&a.common.backend)?;
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;

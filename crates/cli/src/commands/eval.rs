@@ -9,36 +9,40 @@ use makemore_model::run::SPLITS;
 use makemore_model::{Dataset, SavedRun};
 use std::path::{Path, PathBuf};
 
+/// Which saved run to load, with which corpus and backend, and how to report.
+#[derive(clap::Args)]
+pub struct SavedRunArgs {
+    /// The run directory written by `makemore train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The corpus (default: the one the run was trained on).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// flex, ndarray, wgpu or tch.
+    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
+    pub backend: String,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Flags of `makemore eval`.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  makemore eval --run runs/bn --split all --calibrate")]
 pub struct EvalArgs {
-    /// The run directory written by `makemore train`.
-    #[arg(long)]
-    run: PathBuf,
+    #[command(flatten)]
+    saved: SavedRunArgs,
     /// train, val, test or all.
     #[arg(long, default_value = "all")]
     split: String,
     /// Also recompute the BatchNorm statistics over the whole training split and report both.
     #[arg(long)]
     calibrate: bool,
-    /// The corpus (default: the one the run was trained on).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// flex, ndarray, wgpu or tch.
-    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
-    backend: String,
-    /// One JSON object on stdout.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Loads a run and its corpus, re-split exactly as in training.
-pub fn load_run(
-    run: &Path,
-    data: Option<&Path>,
-    backend: &str,
-) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
+pub fn load_run(a: &SavedRunArgs) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
+    let (run, data, backend) = (&a.run, a.data.as_deref(), &a.backend);
     let (_, device) = open_backend(backend)?;
     let saved = SavedRun::load(run, &device)?;
     let path = data
@@ -70,7 +74,7 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
             ))
         })?],
     };
-    let (saved, ds, device) = load_run(&a.run, a.data.as_deref(), &a.backend)?;
+    let (saved, ds, device) = load_run(&a.saved)?;
     let data: Vec<DeviceWindows> = ds
         .windows
         .iter()
@@ -95,8 +99,10 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
         }
         report.insert(SPLITS[i].into(), entry);
     }
-    if a.json {
-        print_json(&serde_json::json!({ "run": a.run.display().to_string(), "splits": report }));
+    if a.saved.json {
+        print_json(
+            &serde_json::json!({ "run": a.saved.run.display().to_string(), "splits": report }),
+        );
     } else {
         for (k, &i) in wanted.iter().enumerate() {
             match &calibrated {

@@ -1,18 +1,16 @@
 //! `makemore sample`.
 
-use super::eval::load_run;
+use super::eval::{load_run, SavedRunArgs};
 use crate::exit::{print_json, Failure};
 use makemore_model::sample::{sample, SampleOptions};
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 /// Flags of `makemore sample`.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  makemore sample --run runs/bn -n 20 --temperature 0.8")]
 pub struct SampleArgs {
-    /// The run directory written by `makemore train`.
-    #[arg(long)]
-    run: PathBuf,
+    #[command(flatten)]
+    saved: SavedRunArgs,
     /// How many items.
     #[arg(short = 'n', default_value_t = 20)]
     n: usize,
@@ -28,15 +26,6 @@ pub struct SampleArgs {
     /// Cut an item after this many characters.
     #[arg(long, default_value_t = 64)]
     max_len: usize,
-    /// The corpus, to mark samples that are in the training split (default: the run's).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// flex, ndarray, wgpu or tch.
-    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
-    backend: String,
-    /// One JSON object on stdout.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Runs `makemore sample`.
@@ -56,7 +45,7 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
     if a.max_len == 0 {
         return Err(Failure::input("--max-len: must be >= 1"));
     }
-    let (saved, ds, device) = load_run(&a.run, a.data.as_deref(), &a.backend)?;
+    let (saved, ds, device) = load_run(&a.saved)?;
     let opts = SampleOptions {
         n: a.n,
         seed: a.seed,
@@ -79,7 +68,7 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
             (s, new)
         })
         .collect();
-    if a.json {
+    if a.saved.json {
         let samples: Vec<_> = marked
             .iter()
             .map(|(s, new)| serde_json::json!({ "text": s, "new": new }))

@@ -16,12 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct TrainArgs {
     #[command(flatten)]
     common: Common,
-    /// A TOML config (default: the lecture's BatchNorm model, configs/default.toml).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override a config field, e.g. --set train.lr=0.05 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    cfg: ConfigArgs,
     /// Number of steps (overrides train.steps).
     #[arg(long)]
     steps: Option<u64>,
@@ -49,6 +45,17 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Which config to run: a file (or the built-in default) and `--set` overrides.
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// A TOML config (default: the lecture's BatchNorm model, configs/default.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a config field, e.g. --set train.lr=0.05 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// `Some(0)` for a flag that must be >= 1 is bad input.
@@ -106,7 +113,11 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
     at_least_one("--diagnose-every", a.diagnose_every)?;
     let (cfg, data, out) = match &a.resume {
         Some(dir) => {
-            if a.config.is_some() || !a.set.is_empty() || a.steps.is_some() || a.seed.is_some() {
+            if a.cfg.config.is_some()
+                || !a.cfg.set.is_empty()
+                || a.steps.is_some()
+                || a.seed.is_some()
+            {
                 return Err(Failure::input("--resume continues a run with its saved config; drop --config, --set, --steps and --seed"));
             }
             if a.out.as_ref().is_some_and(|o| o != dir) {
@@ -131,7 +142,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             (cfg, data, dir.clone())
         }
         None => {
-            let cfg = load_config(a.config.as_deref(), &a.set, a.steps, a.seed)?;
+            let cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, a.steps, a.seed)?;
             (
                 cfg,
                 a.common.data_path(),
