@@ -287,6 +287,51 @@ fn bad_input_table() {
             s(&["train", "--resume", &run, "--steps", "40"]),
             s(&["--resume continues a run with its saved config"]),
         ),
+        // other commands' flags
+        (
+            "diagnose every 0",
+            s(&["diagnose", "--data", c, "--every", "0", "--out", &out]),
+            s(&["--every: must be >= 1"]),
+        ),
+        (
+            "train checkpoint-every 0",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--checkpoint-every",
+                "0",
+                "--out",
+                &out,
+            ]),
+            s(&["--checkpoint-every: must be >= 1"]),
+        ),
+        (
+            "lecture seeds 0",
+            s(&["lecture", "--data", c, "--seeds", "0"]),
+            s(&["--seeds: must be >= 1"]),
+        ),
+        (
+            "bench steps 0",
+            s(&["bench", "--data", c, "--steps", "0"]),
+            s(&["--steps, --repeats and --samples must be >= 1"]),
+        ),
+        (
+            "init show unknown mode",
+            s(&[
+                "init",
+                "show",
+                "--scheme",
+                "kaiming_normal",
+                "--fan-in",
+                "3",
+                "--fan-out",
+                "3",
+                "--mode",
+                "fan_avg",
+            ]),
+            s(&["--mode: unknown \"fan_avg\""]),
+        ),
         // sampling
         (
             "sample n 0",
