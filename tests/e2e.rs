@@ -81,6 +81,20 @@ fn crlf_blank_lines_and_unicode_are_accepted() {
     assert_eq!(j["items"], 3);
     assert_eq!(j["blank_lines"], 1);
     assert_eq!(j["vocabulary"], ".abnozë"); // sorted by code point: z < ë
+                                            // Three items: 80/10/10 leaves the validation split empty; its loss is null, not 0.
+    let s = stdout_json(&makemore(&[
+        "train",
+        "--data",
+        &p,
+        "--steps",
+        "20",
+        "--out",
+        &t.path("run"),
+        "--json",
+        "--quiet",
+    ]));
+    assert!(s["val_loss"].is_null(), "{s}");
+    assert!(s["train_loss"].as_f64().unwrap().is_finite());
 }
 
 #[test]

@@ -7,8 +7,12 @@ use crate::mlp::{nll_sum, Mlp};
 /// Rows per forward pass when evaluating (bounded memory: 8,192 x 200 floats per layer).
 pub const EVAL_CHUNK: usize = 4096;
 
-/// Mean cross-entropy of `model` (a no-autodiff copy: `Module::valid`) over `data`.
+/// Mean cross-entropy of `model` (a no-autodiff copy: `Module::valid`) over `data`; NaN (`null`
+/// in JSON) for an empty split, which a tiny corpus can have.
 pub fn split_loss(model: &Mlp, data: &DeviceWindows) -> f64 {
+    if data.len == 0 {
+        return f64::NAN;
+    }
     let mut total = 0.0f64;
     let mut start = 0;
     while start < data.len {
@@ -18,7 +22,7 @@ pub fn split_loss(model: &Mlp, data: &DeviceWindows) -> f64 {
         total += f64::from(nll_sum(logits, y).into_scalar::<f32>());
         start = end;
     }
-    total / data.len.max(1) as f64
+    total / data.len as f64
 }
 
 /// Recomputes every BatchNorm's running statistics over all of `data` in one pass (the lecture's
