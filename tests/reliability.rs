@@ -440,12 +440,34 @@ fn force_starts_over() {
     let t = TempDir::new("force");
     let r = t.path("r");
     stdout_json(&makemore(&[
-        "train", "--data", c, "--steps", "20", "--out", &r, "--json", "--quiet",
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--diagnose-every",
+        "10",
+        "--out",
+        &r,
+        "--json",
+        "--quiet",
     ]));
+    assert!(Path::new(&r).join("report.html").is_file());
     let s = stdout_json(&makemore(&[
         "train", "--data", c, "--steps", "30", "--out", &r, "--json", "--quiet", "--force",
     ]));
     assert_eq!(s["steps"], 30);
+    for stale in [
+        "report.html",
+        "diagnostics.jsonl",
+        "activations.png",
+        "loss.svg",
+    ] {
+        assert!(
+            !Path::new(&r).join(stale).exists(),
+            "{stale} of the old run is left behind"
+        );
+    }
 }
 
 #[test]

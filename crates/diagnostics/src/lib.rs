@@ -41,7 +41,7 @@ mod stats;
 
 pub use advice::{advise, Advice, AdviceConfig};
 pub use fsio::write_atomic;
-pub use plot::{render_plots, window_means, PlotError, PlotSet};
+pub use plot::{render_plots, window_means, PlotError, PlotSet, PLOT_NAMES};
 pub use record::{
     param_record, DiagnosticRecord, Inspect, LayerInfo, LayerKind, LayerRecord, ParamRecord,
     Recorder, Saturation, StatsConfig, Tap,

@@ -28,6 +28,15 @@ pub enum PlotError {
     },
 }
 
+/// The file stems of every plot [`render_plots`] writes (`NAME.svg`, `NAME.png`).
+pub const PLOT_NAMES: [&str; 5] = [
+    "activations",
+    "activation-grads",
+    "weight-grads",
+    "update-ratios",
+    "loss",
+];
+
 /// The plots written for a run: `(name, title, svg path, png path)`.
 #[derive(Debug, Clone, Default)]
 pub struct PlotSet {
@@ -196,7 +205,7 @@ pub fn render_plots(
             .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
             .collect();
         add(
-            "activations",
+            PLOT_NAMES[0],
             Chart {
                 title: format!("activation distribution (step {})", last.step),
                 x_label: "activation",
@@ -221,7 +230,7 @@ pub fn render_plots(
             },
         )?;
         add(
-            "activation-grads",
+            PLOT_NAMES[1],
             Chart {
                 title: format!(
                     "gradient distribution at the activations (step {})",
@@ -244,7 +253,7 @@ pub fn render_plots(
             },
         )?;
         add(
-            "weight-grads",
+            PLOT_NAMES[2],
             Chart {
                 title: format!("weight gradient distribution (step {})", last.step),
                 x_label: "gradient",
@@ -273,7 +282,7 @@ pub fn render_plots(
             .map(|p| p.name.as_str())
             .collect();
         add(
-            "update-ratios",
+            PLOT_NAMES[3],
             Chart {
                 title: "update:data ratio over time".into(),
                 x_label: "step",
@@ -299,7 +308,7 @@ pub fn render_plots(
     }
     if !losses.is_empty() {
         add(
-            "loss",
+            PLOT_NAMES[4],
             Chart {
                 title: "training loss".into(),
                 x_label: "step",

@@ -415,6 +415,11 @@ fn check_run_dir(
         ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
+        for name in makemore_diagnostics::PLOT_NAMES {
+            for ext in ["svg", "png"] {
+                let _ = std::fs::remove_file(dir.join(format!("{name}.{ext}")));
+            }
+        }
     }
     Ok(None)
 }
