@@ -190,7 +190,7 @@ pub fn print_summary(s: &Summary) {
         s.first_loss, s.vocab_size, s.expected_first_loss
     );
     println!(
-        "{} parameters, {} steps in {:.1} s ({:.0} us/step) on {}, seed {}",
+        "{} parameters, {} steps in {:.2} s ({:.0} us/step) on {}, seed {}",
         s.parameters, s.steps, s.seconds, s.us_per_step, s.backend, s.seed
     );
     if let Some(dir) = &s.run_dir {
