@@ -90,41 +90,31 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         // hits all of them alike.
         let mut ours: Vec<Vec<Value>> = vec![Vec::new(); backends.len()];
         let mut torch: Vec<Value> = Vec::new();
+        // Both contenders take one repeat of `steps` steps on the same corpus.
+        let steps_arg = steps.to_string();
+        let one_repeat = |mut cmd: Command| {
+            cmd.current_dir(root()).args([
+                "--data",
+                &data,
+                "--repeats",
+                "1",
+                "--steps",
+                &steps_arg,
+            ]);
+            json_of(cmd)
+        };
         for r in 0..repeats {
             for (i, b) in backends.iter().enumerate() {
                 eprintln!("bench: {model} on {b} ({}/{repeats})", r + 1);
                 let mut cmd = Command::new(binary());
-                cmd.current_dir(root()).args([
-                    "bench",
-                    "--json",
-                    "--backend",
-                    b,
-                    "--config",
-                    config,
-                    "--data",
-                    &data,
-                    "--repeats",
-                    "1",
-                    "--steps",
-                    &steps.to_string(),
-                ]);
-                ours[i].push(json_of(cmd)?);
+                cmd.args(["bench", "--json", "--backend", b, "--config", config]);
+                ours[i].push(one_repeat(cmd)?);
             }
             if let Some(py) = &py {
                 eprintln!("bench: {model} on PyTorch eager ({}/{repeats})", r + 1);
                 let mut cmd = Command::new(py);
-                cmd.current_dir(root()).args([
-                    "xtask/pytorch_bench.py",
-                    "--model",
-                    model,
-                    "--data",
-                    &data,
-                    "--repeats",
-                    "1",
-                    "--steps",
-                    &steps.to_string(),
-                ]);
-                torch.push(json_of(cmd)?);
+                cmd.args(["xtask/pytorch_bench.py", "--model", model]);
+                torch.push(one_repeat(cmd)?);
             }
         }
         let med = |runs: &[Value], key: &str| {

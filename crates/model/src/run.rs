@@ -7,7 +7,7 @@ use crate::eval::split_loss;
 use crate::mlp::{BuildError, Mlp, Source};
 use crate::optim::{Optimizer, OptimizerState};
 use crate::train::{run, Hooks, LogPoint, LoopOptions, Stop, Trainer};
-use crate::weights::WeightsFile;
+use crate::weights::{sha256_hex, WeightsFile};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use makemore_data::{
@@ -296,14 +296,6 @@ pub fn write_run_file(path: &Path, contents: &[u8]) -> Result<(), RunError> {
     write_atomic(path, contents).map_err(io(path))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Everything needed to continue a run exactly where it stopped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -361,7 +353,7 @@ impl Checkpoint {
         }
         let c: Checkpoint = serde_json::from_str(body)
             .map_err(|e| bad(&path, format!("malformed checkpoint: {e}")))?;
-        let weights = WeightsFile::from_json(&c.weights.to_json(), &path.display().to_string())?;
+        let weights = c.weights.verify(&path.display().to_string())?;
         Ok(Checkpoint { weights, ..c })
     }
 }

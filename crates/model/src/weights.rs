@@ -67,7 +67,17 @@ pub fn digest(tensors: &[NamedTensor]) -> String {
             h.update(v.to_le_bytes());
         }
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 impl WeightsFile {
@@ -91,6 +101,12 @@ impl WeightsFile {
             path: path.into(),
             message: e.to_string(),
         })?;
+        f.verify(path)
+    }
+
+    /// Checks the format tag and the digest of parsed contents; `path` is for messages.
+    pub fn verify(self, path: &str) -> Result<Self, WeightsError> {
+        let f = self;
         if f.format != FORMAT {
             return Err(WeightsError::Malformed {
                 path: path.into(),

@@ -6,7 +6,6 @@ use makemore_data::Corpus;
 use makemore_model::config::DataConfig;
 use makemore_model::Dataset;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 /// Where the corpus is when neither `--data` nor `MAKEMORE_DATA` says.
@@ -185,10 +184,7 @@ fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
         .limit(16 * 1024 * 1024)
         .read_to_vec()
         .map_err(|e| fail(e.to_string()))?;
-    let digest: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = makemore_model::weights::sha256_hex(&bytes);
     if digest != NAMES_SHA256 {
         return Err(fail(format!(
             "SHA-256 {digest} does not match the expected {NAMES_SHA256}"
