@@ -54,7 +54,12 @@ fn main() -> ExitCode {
 
 /// The repository root (xtask's manifest is one level down).
 pub(crate) fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` sets CARGO_MANIFEST_DIR for the process too: prefer that to the path compiled
+    // in, which is stale when a shared target directory served another checkout.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest
         .parent()
         .expect("xtask sits inside the workspace")
         .to_path_buf()

@@ -59,6 +59,35 @@ impl BatchNorm {
         }
     }
 
+    /// The weight of a new batch in the running statistics in `mode`.
+    fn momentum_in(&self, mode: NormMode) -> f64 {
+        if mode == NormMode::Calibrate {
+            1.0
+        } else {
+            self.momentum
+        }
+    }
+
+    /// This layer's tensors for a fused block in `mode` (Train or Calibrate).
+    #[cfg(feature = "flex")]
+    pub(crate) fn fused_inputs(&self, mode: NormMode) -> crate::fused::NormInputs {
+        crate::fused::NormInputs {
+            gamma: self.gamma.val(),
+            beta: self.beta.val(),
+            running_mean: self.running_mean.value_sync(),
+            running_var: self.running_var.value_sync(),
+            eps: self.eps,
+            momentum: self.momentum_in(mode),
+        }
+    }
+
+    /// Replaces the running statistics with ones a fused block computed.
+    #[cfg(feature = "flex")]
+    pub(crate) fn set_running(&self, (mean, var): crate::fused::RunningStats) {
+        self.running_mean.update(mean);
+        self.running_var.update(var);
+    }
+
     /// Normalizes `[batch, features] -> [batch, features]`.
     pub fn forward(&self, input: Tensor<2>, mode: NormMode) -> Tensor<2> {
         match mode {
@@ -86,11 +115,7 @@ impl BatchNorm {
                 } else {
                     1.0
                 };
-                let m = if mode == NormMode::Calibrate {
-                    1.0
-                } else {
-                    self.momentum
-                };
+                let m = self.momentum_in(mode);
                 // new = (1 - m) old + m batch, with the batch variance made unbiased in the same
                 // multiply (three tensor ops per statistic).
                 let old_mean = self.running_mean.value_sync();

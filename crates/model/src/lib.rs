@@ -23,6 +23,8 @@ pub mod batchnorm;
 pub mod config;
 pub mod data;
 pub mod eval;
+#[cfg(feature = "flex")]
+mod fused;
 pub mod mlp;
 pub mod optim;
 pub mod run;

@@ -280,8 +280,11 @@ impl Mlp {
     }
 
     /// Logits for a batch of contexts: `[batch, block_size]` token ids -> `[batch, vocab]`.
+    ///
+    /// In training and calibration mode on flex, each block runs as one fused op
+    /// (see `fused`); elsewhere, and whenever a tap is given, with Burn's ops.
     pub fn forward(&self, contexts: Tensor<2, Int>, mode: NormMode) -> Tensor<2> {
-        self.forward_tapped(contexts, mode, &mut |_: LayerInfo, t: Tensor<2>| t)
+        self.layers(contexts, mode, None)
     }
 
     /// Like [`Mlp::forward`], passing every layer's output through `tap`, which returns the
@@ -294,6 +297,16 @@ impl Mlp {
         mode: NormMode,
         tap: &mut dyn Tap,
     ) -> Tensor<2> {
+        self.layers(contexts, mode, Some(tap))
+    }
+
+    /// The forward pass; without a tap, blocks may be fused.
+    pub(crate) fn layers(
+        &self,
+        contexts: Tensor<2, Int>,
+        mode: NormMode,
+        mut tap: Option<&mut dyn Tap>,
+    ) -> Tensor<2> {
         let [batch, block] = contexts.dims();
         let [_, n_embd] = self.embedding.dims();
         // [batch, block] -> [batch * block] -> [batch * block, n_embd] -> [batch, block * n_embd]
@@ -302,18 +315,32 @@ impl Mlp {
             .val()
             .select(0, contexts.reshape([batch * block]))
             .reshape([batch, block * n_embd]);
+        let fusable = tap.is_none() && mode != NormMode::Eval;
         let mut layer = 0;
         let mut emit = |kind, t| {
-            let out = tap.tap(LayerInfo::new(layer, kind), t);
+            let out = match tap.as_deref_mut() {
+                Some(tap) => tap.tap(LayerInfo::new(layer, kind), t),
+                None => t,
+            };
             layer += 1;
             out
         };
         for b in &self.blocks {
+            let act = Some(self.activation);
+            let norm = b.norm.as_ref();
+            if let Some(Some(y)) = fusable.then(|| fused_layer(&x, &b.linear, norm, act, mode)) {
+                x = y; // [batch, width]
+                continue;
+            }
             x = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
             if let Some(norm) = &b.norm {
                 x = emit(LayerKind::Norm, norm.forward(x, mode));
             }
             x = emit(activation_kind(self.activation), apply(self.activation, x));
+        }
+        let out = self.output_norm.as_ref();
+        if let Some(Some(y)) = fusable.then(|| fused_layer(&x, &self.output, out, None, mode)) {
+            return y; // [batch, vocab]
         }
         x = emit(LayerKind::Linear, self.output.forward(x)); // [batch, vocab]
         if let Some(norm) = &self.output_norm {
@@ -443,6 +470,44 @@ pub fn tanh_f32(x: f32) -> f32 {
     p / q
 }
 
+/// Linear -> BatchNorm? -> activation? (`None`: identity) as one fused op, updating the running
+/// statistics as [`BatchNorm::forward`] does; `None` (nothing done) where no fused op applies.
+#[cfg(feature = "flex")]
+fn fused_layer(
+    x: &Tensor<2>,
+    linear: &Linear,
+    norm: Option<&BatchNorm>,
+    act: Option<Activation>,
+    mode: NormMode,
+) -> Option<Tensor<2>> {
+    use crate::fused;
+    let act = match act {
+        None | Some(Activation::Identity) => fused::Act::Identity,
+        Some(Activation::Tanh) => fused::Act::Tanh,
+        Some(_) => return None,
+    };
+    let inputs = norm.map(|n| n.fused_inputs(mode));
+    let bias = linear.bias.as_ref().map(|b| b.val());
+    let (y, running) =
+        fused::block_train(x, &linear.weight.val(), bias.as_ref(), inputs.as_ref(), act)?;
+    if let (Some(n), Some(stats)) = (norm, running) {
+        n.set_running(stats);
+    }
+    Some(y)
+}
+
+/// Without flex, nothing is fused.
+#[cfg(not(feature = "flex"))]
+fn fused_layer(
+    _: &Tensor<2>,
+    _: &Linear,
+    _: Option<&BatchNorm>,
+    _: Option<Activation>,
+    _: NormMode,
+) -> Option<Tensor<2>> {
+    None
+}
+
 /// Applies a nonlinearity.
 pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
     match a {
@@ -457,7 +522,13 @@ pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
 }
 
 /// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
+///
+/// On flex with autodiff logits this is one fused op (`fused::cross_entropy`).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    #[cfg(feature = "flex")]
+    if let Some(loss) = crate::fused::cross_entropy(&logits, &targets) {
+        return loss;
+    }
     let [batch, _] = logits.dims();
     activation::log_softmax(logits, 1)
         .gather(1, targets.reshape([batch, 1]))

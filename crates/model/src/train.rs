@@ -9,7 +9,7 @@ use crate::optim::{Optimizer, Update};
 use burn::tensor::{Gradients, Tensor};
 use makemore_data::BatchSampler;
 use makemore_diagnostics::record::to_host;
-use makemore_diagnostics::{LayerInfo, Tap};
+use makemore_diagnostics::Tap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -99,13 +99,17 @@ impl Trainer {
 
     /// One step. Returns the minibatch loss without reading it back.
     pub fn step(&mut self) -> Tensor<1> {
-        self.step_tapped(&mut |_: LayerInfo, t: Tensor<2>| t, false)
-            .loss
+        self.step_inner(None, false).loss
     }
 
     /// One step with every layer output passed through `tap` and, with `record`, each
     /// parameter's update kept.
     pub fn step_tapped(&mut self, tap: &mut dyn Tap, record: bool) -> Inspected {
+        self.step_inner(Some(tap), record)
+    }
+
+    /// One step; without a tap the forward pass may use fused ops.
+    fn step_inner(&mut self, tap: Option<&mut dyn Tap>, record: bool) -> Inspected {
         let lr = self.lr();
         self.sampler.fill_batch(&mut self.batch);
         let (x, y) = self.data.gather(&self.batch);
@@ -113,7 +117,7 @@ impl Trainer {
             .model
             .take()
             .expect("the model is present between steps");
-        let logits = model.forward_tapped(x, NormMode::Train, tap); // [batch, vocab]
+        let logits = model.layers(x, NormMode::Train, tap); // [batch, vocab]
         let loss = cross_entropy(logits.clone(), y.clone());
         let grads = loss.backward();
         let (model, updates) = self.optimizer.step(model, &grads, lr, record);
