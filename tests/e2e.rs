@@ -361,6 +361,7 @@ fn lecture_short_run_has_five_rows() {
         "--jobs",
         "2",
     ]));
+    assert_eq!(j["jobs"], 2, "--jobs is honoured and reported");
     let rows = j["rows"].as_array().unwrap();
     let names: Vec<&str> = rows
         .iter()
