@@ -471,8 +471,8 @@ pub fn tanh_f32(x: f32) -> f32 {
 }
 
 /// Linear -> BatchNorm? -> activation? (`None`: identity) as one fused op, updating the running
-/// statistics as [`BatchNorm::forward`] does; `None` (nothing done) where no fused op applies.
-#[cfg(feature = "flex")]
+/// statistics as [`BatchNorm::forward`] does; `None` (nothing done) where no fused op applies,
+/// which is everywhere in a build without flex.
 fn fused_layer(
     x: &Tensor<2>,
     linear: &Linear,
@@ -480,32 +480,28 @@ fn fused_layer(
     act: Option<Activation>,
     mode: NormMode,
 ) -> Option<Tensor<2>> {
-    use crate::fused;
-    let act = match act {
-        None | Some(Activation::Identity) => fused::Act::Identity,
-        Some(Activation::Tanh) => fused::Act::Tanh,
-        Some(_) => return None,
-    };
-    let inputs = norm.map(|n| n.fused_inputs(mode));
-    let bias = linear.bias.as_ref().map(|b| b.val());
-    let (y, running) =
-        fused::block_train(x, &linear.weight.val(), bias.as_ref(), inputs.as_ref(), act)?;
-    if let (Some(n), Some(stats)) = (norm, running) {
-        n.set_running(stats);
+    #[cfg(feature = "flex")]
+    {
+        use crate::fused;
+        let act = match act {
+            None | Some(Activation::Identity) => fused::Act::Identity,
+            Some(Activation::Tanh) => fused::Act::Tanh,
+            Some(_) => return None,
+        };
+        let inputs = norm.map(|n| n.fused_inputs(mode));
+        let bias = linear.bias.as_ref().map(|b| b.val());
+        let (y, running) =
+            fused::block_train(x, &linear.weight.val(), bias.as_ref(), inputs.as_ref(), act)?;
+        if let (Some(n), Some(stats)) = (norm, running) {
+            n.set_running(stats);
+        }
+        Some(y)
     }
-    Some(y)
-}
-
-/// Without flex, nothing is fused.
-#[cfg(not(feature = "flex"))]
-fn fused_layer(
-    _: &Tensor<2>,
-    _: &Linear,
-    _: Option<&BatchNorm>,
-    _: Option<Activation>,
-    _: NormMode,
-) -> Option<Tensor<2>> {
-    None
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, linear, norm, act, mode);
+        None
+    }
 }
 
 /// Applies a nonlinearity.
