@@ -574,4 +574,71 @@ mod tests {
             "NaN propagates, so divergence is still seen"
         );
     }
+
+    /// The training forward pass on flex is fused, and agrees with the tapped forward pass
+    /// (Burn's ops) in logits, every parameter's gradient and the running statistics.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_fused_training_forward_agrees_with_burns_ops() {
+        use super::{fused_layer, Linear, Mlp, NormMode, Source};
+        use crate::config::RunConfig;
+        use burn::tensor::{Distribution, Int, Tensor, TensorData};
+        use makemore_diagnostics::{LayerInfo, Tap};
+
+        let device = crate::BackendKind::Flex.device().expect("flex").autodiff();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/lecture/");
+        for name in ["deep-batchnorm", "original"] {
+            let path = std::path::PathBuf::from(format!("{root}{name}.toml"));
+            let cfg = RunConfig::from_file(&path, &[]).expect("lecture config");
+            let build = || {
+                let roles = &cfg.init;
+                let source = Source::Init { roles, seed: 7 };
+                Mlp::build(&cfg.model, 27, source, &device).expect("model")
+            };
+            let (fused, reference) = (build(), build());
+            let ids: Vec<i64> = (0..32 * 3).map(|i| (i * 11 % 27) as i64).collect();
+            let contexts = Tensor::<2, Int>::from_data(TensorData::new(ids, [32, 3]), &device);
+            let x = Tensor::<2>::random([32, 30], Distribution::Default, &device).require_grad();
+            let (b0, act) = (&fused.blocks[0], Some(fused.activation));
+            let applies = fused_layer(&x, &b0.linear, None, act, NormMode::Train);
+            assert!(
+                applies.is_some(),
+                "{name}: the fused path applies to the model's tensors"
+            );
+
+            let y = fused.forward(contexts.clone(), NormMode::Train);
+            let mut identity = |_: LayerInfo, t: Tensor<2>| t;
+            let tap: &mut dyn Tap = &mut identity;
+            let y_ref = reference.forward_tapped(contexts, NormMode::Train, tap);
+            let weights = Tensor::<2>::random([32, 27], Distribution::Normal(0.0, 1.0), &device);
+            let close = |what: &str, a: &[f32], b: &[f32]| {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    let tol = 1e-4 * (1.0 + x.abs().max(y.abs()));
+                    assert!((x - y).abs() <= tol, "{name} {what}[{i}]: {x} vs {y}");
+                }
+            };
+            let host = |t: Tensor<2>| makemore_diagnostics::record::to_host(t.without_autodiff());
+            close("logits", &host(y.clone()), &host(y_ref.clone()));
+            let g = y.mul(weights.clone()).sum().backward();
+            let g_ref = y_ref.mul(weights).sum().backward();
+            let grad = |m: &Mlp, g| host(m.embedding.val().grad(g).expect("embedding gradient"));
+            close(
+                "embedding grad",
+                &grad(&fused, &g),
+                &grad(&reference, &g_ref),
+            );
+            for (i, (a, b)) in fused.blocks.iter().zip(&reference.blocks).enumerate() {
+                let dw = |l: &Linear, g| host(l.weight.val().grad(g).expect("weight gradient"));
+                close(
+                    &format!("blocks.{i} weight grad"),
+                    &dw(&a.linear, &g),
+                    &dw(&b.linear, &g_ref),
+                );
+            }
+            let (a, b) = (fused.tensors(), reference.tensors());
+            for (a, b) in a.iter().zip(&b) {
+                close(&a.path, &a.data, &b.data); // running statistics updated alike
+            }
+        }
+    }
 }
