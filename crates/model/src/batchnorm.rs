@@ -16,6 +16,18 @@ pub enum NormMode {
     Calibrate,
 }
 
+/// The weights of an update of the running statistics: `new = keep * old + mean * batch_mean`,
+/// and likewise with `var` for the variance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Blend {
+    /// Weight of the old statistic, `1 - momentum`.
+    pub keep: f64,
+    /// Weight of the batch mean, `momentum`.
+    pub mean: f64,
+    /// Weight of the biased batch variance, `momentum * n / (n - 1)`.
+    pub var: f64,
+}
+
 /// Batch normalization over the feature axis of `[batch, features]`.
 ///
 /// Convention (PyTorch's): the output uses the biased batch variance, the running variance is
@@ -59,25 +71,37 @@ impl BatchNorm {
         }
     }
 
-    /// The weight of a new batch in the running statistics in `mode`.
-    fn momentum_in(&self, mode: NormMode) -> f64 {
-        if mode == NormMode::Calibrate {
+    /// How a batch of `batch` rows updates the running statistics in `mode` (Train or
+    /// Calibrate): `new = keep * old + weight * batch statistic`, with the batch variance made
+    /// unbiased (`n / (n - 1)`) in its weight.
+    fn blend(&self, mode: NormMode, batch: usize) -> Blend {
+        let m = if mode == NormMode::Calibrate {
             1.0
         } else {
             self.momentum
+        };
+        let unbiased = if batch > 1 {
+            batch as f64 / (batch as f64 - 1.0)
+        } else {
+            1.0
+        };
+        Blend {
+            keep: 1.0 - m,
+            mean: m,
+            var: m * unbiased,
         }
     }
 
-    /// This layer's tensors for a fused block in `mode` (Train or Calibrate).
+    /// This layer's tensors for a fused block over `batch` rows in `mode` (Train or Calibrate).
     #[cfg(feature = "flex")]
-    pub(crate) fn fused_inputs(&self, mode: NormMode) -> crate::fused::NormInputs {
+    pub(crate) fn fused_inputs(&self, mode: NormMode, batch: usize) -> crate::fused::NormInputs {
         crate::fused::NormInputs {
             gamma: self.gamma.val(),
             beta: self.beta.val(),
             running_mean: self.running_mean.value_sync(),
             running_var: self.running_var.value_sync(),
             eps: self.eps,
-            momentum: self.momentum_in(mode),
+            blend: self.blend(mode, batch),
         }
     }
 
@@ -110,19 +134,13 @@ impl BatchNorm {
                     self.beta.val(),
                     self.eps,
                 );
-                let unbiased = if batch > 1 {
-                    batch as f64 / (batch as f64 - 1.0)
-                } else {
-                    1.0
-                };
-                let m = self.momentum_in(mode);
-                // new = (1 - m) old + m batch, with the batch variance made unbiased in the same
-                // multiply (three tensor ops per statistic).
+                let w = self.blend(mode, batch);
+                // Three tensor ops per statistic.
                 let old_mean = self.running_mean.value_sync();
                 let old_var = self.running_var.value_sync();
                 let device = old_mean.device();
                 let blend = |old: Tensor<1>, batch: Tensor<1>, weight: f64| {
-                    old.mul_scalar(1.0 - m).add(
+                    old.mul_scalar(w.keep).add(
                         batch
                             .detach()
                             .without_autodiff()
@@ -130,9 +148,8 @@ impl BatchNorm {
                             .mul_scalar(weight),
                     )
                 };
-                self.running_mean.update(blend(old_mean, out.mean, m));
-                self.running_var
-                    .update(blend(old_var, out.variance, m * unbiased));
+                self.running_mean.update(blend(old_mean, out.mean, w.mean));
+                self.running_var.update(blend(old_var, out.variance, w.var));
                 out.output
             }
         }

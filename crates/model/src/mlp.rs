@@ -328,7 +328,10 @@ impl Mlp {
         for b in &self.blocks {
             let act = Some(self.activation);
             let norm = b.norm.as_ref();
-            if let Some(Some(y)) = fusable.then(|| fused_layer(&x, &b.linear, norm, act, mode)) {
+            if let Some(y) = fusable
+                .then(|| fused_layer(&x, &b.linear, norm, act, mode))
+                .flatten()
+            {
                 x = y; // [batch, width]
                 continue;
             }
@@ -339,7 +342,10 @@ impl Mlp {
             x = emit(activation_kind(self.activation), apply(self.activation, x));
         }
         let out = self.output_norm.as_ref();
-        if let Some(Some(y)) = fusable.then(|| fused_layer(&x, &self.output, out, None, mode)) {
+        if let Some(y) = fusable
+            .then(|| fused_layer(&x, &self.output, out, None, mode))
+            .flatten()
+        {
             return y; // [batch, vocab]
         }
         x = emit(LayerKind::Linear, self.output.forward(x)); // [batch, vocab]
@@ -488,7 +494,8 @@ fn fused_layer(
             Some(Activation::Tanh) => fused::Act::Tanh,
             Some(_) => return None,
         };
-        let inputs = norm.map(|n| n.fused_inputs(mode));
+        let [batch, _] = x.dims();
+        let inputs = norm.map(|n| n.fused_inputs(mode, batch));
         let bias = linear.bias.as_ref().map(|b| b.val());
         let (y, running) =
             fused::block_train(x, &linear.weight.val(), bias.as_ref(), inputs.as_ref(), act)?;

@@ -95,7 +95,8 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
         return Err(Failure::input("--jobs: must be >= 1"));
     }
     let (backend, device) = open_backend(&a.common.backend)?;
-    let runs = builtin::LECTURE.len() * usize::try_from(a.seeds).unwrap_or(usize::MAX);
+    let seeds = usize::try_from(a.seeds).unwrap_or(usize::MAX);
+    let runs = builtin::LECTURE.len().saturating_mul(seeds);
     let jobs = a.jobs.unwrap_or_else(|| default_jobs(backend, runs));
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;

@@ -81,8 +81,8 @@ pub(crate) struct NormInputs {
     pub running_var: Tensor<1>,
     /// Added to the variance.
     pub eps: f64,
-    /// Weight of this batch in the new running statistics.
-    pub momentum: f64,
+    /// How this batch updates the running statistics.
+    pub blend: crate::batchnorm::Blend,
 }
 
 /// The new running mean and variance of a fused block's BatchNorm.
@@ -102,7 +102,7 @@ enum Input {
 struct BlockSaved {
     x: FlexTensor,
     w: FlexTensor,
-    gamma: Option<Vec<f32>>,
+    gamma: Option<FlexTensor>,
     kernel: kernel::Saved,
     inputs: Vec<Input>,
     /// `(n, k, m)`: batch, fan-in, width.
@@ -123,6 +123,10 @@ impl<const N: usize> Backward<Flex, N> for BlockOp<N> {
         let (Some(dy), Some(x), Some(w)) = (host(&dy), host(&s.x), host(&s.w)) else {
             unreachable!("the forward pass checked every tensor is f32");
         };
+        let gamma = s
+            .gamma
+            .as_ref()
+            .map(|g| host(g).expect("checked f32 in the forward pass"));
         let mut wanted = Wanted::default();
         for (parent, input) in ops.parents.iter().zip(&s.inputs) {
             let flag = match input {
@@ -138,7 +142,7 @@ impl<const N: usize> Backward<Flex, N> for BlockOp<N> {
             &dy,
             View::rows(&x, n, k),
             View::rows(&w, k, m),
-            s.gamma.as_deref(),
+            gamma.as_deref(),
             &s.kernel,
             wanted,
         );
@@ -226,20 +230,15 @@ pub(crate) fn block_train(
     );
     let running = match (norm, &affine) {
         (Some(p), Some((_, _, rm, rv))) => {
-            // new = (1 - m) old + m batch, the batch variance made unbiased (n / (n - 1)).
-            let unbiased = if n > 1 {
-                n as f64 / (n as f64 - 1.0)
-            } else {
-                1.0
-            };
+            let keep = p.blend.keep as f32;
             let blend = |old: &[f32], batch: &[f32], weight: f64| -> Tensor<1> {
-                let (keep, weight) = ((1.0 - p.momentum) as f32, weight as f32);
+                let weight = weight as f32;
                 let v = old.iter().zip(batch).map(|(&o, &b)| o * keep + b * weight);
                 Tensor::from_primitive::<Flex>(flex(v.collect(), &[m]))
             };
             Some((
-                blend(rm, &fwd.mean, p.momentum),
-                blend(rv, &fwd.var, p.momentum * unbiased),
+                blend(rm, &fwd.mean, p.blend.mean),
+                blend(rv, &fwd.var, p.blend.var),
             ))
         }
         _ => None,
@@ -255,7 +254,7 @@ pub(crate) fn block_train(
     let saved = BlockSaved {
         x: x_ad.primitive().clone(),
         w: w_ad.primitive().clone(),
-        gamma: affine.as_ref().map(|(g, ..)| g.to_vec()),
+        gamma: norm_ad.as_ref().map(|(g, ..)| g.primitive().clone()),
         kernel: fwd.saved,
         inputs: list.iter().map(|&(_, i)| i).collect(),
         dims: (n, k, m),
@@ -280,7 +279,9 @@ impl Backward<Flex, 1> for CrossEntropyOp {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [Some(node)] = ops.parents else { return };
         let upstream = grads.consume::<Flex>(&ops.node);
-        let scale = host(&upstream).map_or(1.0, |g| g.first().copied().unwrap_or(1.0));
+        let Some(&scale) = host(&upstream).as_deref().and_then(<[f32]>::first) else {
+            unreachable!("the gradient of the f32 [1] loss is an f32 [1] tensor");
+        };
         let (grad, shape) = &*ops.state;
         let grad = grad.iter().map(|&g| g * scale).collect();
         grads.register::<Flex>(node.id, flex(grad, shape));
@@ -393,7 +394,11 @@ mod tests {
                 running_mean: running_mean.clone().without_autodiff(),
                 running_var: running_var.clone().without_autodiff(),
                 eps: 1e-5,
-                momentum: 0.1,
+                blend: crate::batchnorm::Blend {
+                    keep: 0.9,
+                    mean: 0.1,
+                    var: 0.1 * n as f64 / (n as f64 - 1.0),
+                },
             };
             let (y, running) = block_train(&x, &w, b.as_ref(), norm.then_some(&inputs), act)
                 .expect("autodiff f32 tensors on flex take the fused path");
