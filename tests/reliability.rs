@@ -312,6 +312,11 @@ fn bad_input_table() {
             s(&["--seeds: must be >= 1"]),
         ),
         (
+            "lecture jobs 0",
+            s(&["lecture", "--data", c, "--jobs", "0"]),
+            s(&["--jobs: must be >= 1"]),
+        ),
+        (
             "bench steps 0",
             s(&["bench", "--data", c, "--steps", "0"]),
             s(&["--steps, --repeats and --samples must be >= 1"]),

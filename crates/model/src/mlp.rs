@@ -281,8 +281,9 @@ impl Mlp {
 
     /// Logits for a batch of contexts: `[batch, block_size]` token ids -> `[batch, vocab]`.
     ///
-    /// In training and calibration mode on flex, each block runs as one fused op
-    /// (see `fused`); elsewhere, and whenever a tap is given, with Burn's ops.
+    /// In training and calibration mode on flex with autodiff tensors, each block runs as one
+    /// fused op (see `fused`); elsewhere (evaluation, a `valid()` model, other backends) and
+    /// whenever a tap is given, with Burn's ops.
     pub fn forward(&self, contexts: Tensor<2, Int>, mode: NormMode) -> Tensor<2> {
         self.layers(contexts, mode, None)
     }
