@@ -390,7 +390,10 @@ fn lecture_short_run_has_five_rows() {
         .map(|r| r["parameters"].as_u64().unwrap())
         .collect();
     assert_eq!(params, [11_897, 11_897, 11_897, 11_897, 12_097]);
-    assert!(near(&rows[4]["lecture_val"], 2.1048, 1e-9));
+    for r in rows {
+        let diff = r["val"].as_f64().unwrap() - r["lecture_val"].as_f64().unwrap();
+        assert!(near(&r["val_minus_lecture"], diff, 1e-9), "{r}");
+    }
 }
 
 #[test]
@@ -414,27 +417,63 @@ fn deep_stack_has_the_lecture_parameter_count() {
     assert!(near(&s["first_loss"], 3.2958, 0.15), "{s}");
 }
 
+/// Serves `body` over HTTP on a loopback port, to `connections` requests; returns the URL.
+fn serve(body: Vec<u8>, connections: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/names.txt", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let mut s = stream.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = s.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    url
+}
+
 #[test]
 fn data_fetch_writes_the_checked_file_or_says_what_to_do() {
     let t = TempDir::new("fetch");
+    let corpus_bytes = std::fs::read(corpus()).unwrap();
+    // A mirror that serves the corpus: written, checked.
     let out = t.path("sub/names.txt");
-    let r = makemore(&["data", "fetch", "--out", &out, "--json"]);
-    if r.status.success() {
-        let j = stdout_json(&r);
-        assert_eq!(
-            j["sha256"],
-            "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
-        );
-        assert_eq!(std::fs::read(&out).unwrap().len(), 228_145);
-    } else {
-        // No network (as in CI): one line that says how to go on, and nothing written.
-        let err = String::from_utf8_lossy(&r.stderr);
-        assert_eq!(r.status.code(), Some(1), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.contains("cannot download") && err.contains("pass --data PATH"),
-            "{err}"
-        );
-        assert!(!Path::new(&out).exists() && !Path::new(&format!("{out}.tmp")).exists());
-    }
+    let url = serve(corpus_bytes.clone(), 1);
+    let j = stdout_json(&makemore(&[
+        "data", "fetch", "--out", &out, "--url", &url, "--json",
+    ]));
+    assert_eq!(
+        j["sha256"],
+        "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+    );
+    assert_eq!(std::fs::read(&out).unwrap().len(), 228_145);
+    // A mirror that serves something else: refused, nothing written.
+    let mut tampered = corpus_bytes;
+    tampered[0] ^= 1;
+    let bad = t.path("bad/names.txt");
+    let r = makemore(&["data", "fetch", "--out", &bad, "--url", &serve(tampered, 1)]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not match the expected"), "{err}");
+    assert!(!Path::new(&bad).exists() && !Path::new(&format!("{bad}.tmp")).exists());
+    // No server at all (as offline): one line that says how to go on, and nothing written.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/names.txt", closed.local_addr().unwrap());
+    drop(closed);
+    let none = t.path("none/names.txt");
+    let r = makemore(&["data", "fetch", "--out", &none, "--url", &url]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot download") && err.contains("pass --data PATH"),
+        "{err}"
+    );
+    assert!(!Path::new(&none).exists() && !Path::new(&format!("{none}.tmp")).exists());
 }

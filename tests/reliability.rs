@@ -53,6 +53,32 @@ fn bad_input_table() {
     let m = std::fs::read_to_string(&model).unwrap();
     std::fs::write(&model, m.replacen("0.", "9.", 1)).unwrap();
 
+    // The same characters, fewer names; a paused run; a run another process holds.
+    let names = std::fs::read_to_string(c).unwrap();
+    let fewer: Vec<&str> = names.lines().skip(100).collect();
+    let small = t.file("fewer.txt", fewer.join("\n").as_bytes());
+    let paused = t.path("paused");
+    let p = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "40",
+        "--pause-at",
+        "20",
+        "--out",
+        &paused,
+        "--quiet",
+    ]);
+    assert_eq!(p.status.code(), Some(0));
+    let locked = t.path("locked");
+    copy_dir(&run, &locked);
+    std::fs::write(
+        Path::new(&locked).join(".lock"),
+        std::process::id().to_string(),
+    )
+    .unwrap();
+
     let cfg = |name: &str, text: &str| t.file(name, text.as_bytes());
     let out = t.path("never");
     let train_cfg = |file: String| -> Vec<String> {
@@ -358,6 +384,136 @@ fn bad_input_table() {
             s(&["sample", "--run", &run, "--top-k", "0"]),
             s(&["--top-k: must be >= 1"]),
         ),
+        // another corpus than the run's
+        (
+            "resume on another corpus",
+            s(&["train", "--resume", &run, "--data", &small]),
+            s(&[
+                "run.json: the run was trained on another corpus (32033 items",
+                "(31933 items",
+                "--data",
+            ]),
+        ),
+        (
+            "eval on another corpus",
+            s(&["eval", "--run", &run, "--data", &small]),
+            s(&["trained on another corpus", "--other-corpus"]),
+        ),
+        (
+            "sample on another corpus",
+            s(&["sample", "--run", &run, "--data", &small]),
+            s(&["trained on another corpus", "--other-corpus"]),
+        ),
+        // a paused run, a run another process writes
+        (
+            "sample a paused run",
+            s(&["sample", "--run", &paused]),
+            s(&[
+                "paused at step 20 of 40",
+                &format!("makemore train --resume {paused}"),
+                "--checkpoint",
+            ]),
+        ),
+        (
+            "run dir locked",
+            s(&["train", "--resume", &locked]),
+            s(&[&format!(
+                "another makemore (pid {}) is writing this run",
+                std::process::id()
+            )]),
+        ),
+        // sizes beyond the machine, and numbers that would overflow
+        (
+            "hidden too wide",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--set",
+                "model.hidden=[100000000000]",
+                "--out",
+                &out,
+            ]),
+            s(&["model.hidden", "bytes) of memory, more than the"]),
+        ),
+        (
+            "block size too long",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--set",
+                "model.block_size=1000000000000",
+                "--out",
+                &out,
+            ]),
+            s(&["model.block_size: this needs about"]),
+        ),
+        (
+            "batch too large",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--set",
+                "train.batch_size=10000000000000",
+                "--out",
+                &out,
+            ]),
+            s(&["train.batch_size: this needs about"]),
+        ),
+        (
+            "sample too many",
+            s(&["sample", "--run", &run, "-n", "100000000000000"]),
+            s(&["-n: this needs about"]),
+        ),
+        (
+            "init show too large",
+            s(&[
+                "init",
+                "show",
+                "--scheme",
+                "kaiming_normal",
+                "--fan-in",
+                "10000000000",
+                "--fan-out",
+                "10000000000",
+            ]),
+            s(&["--fan-in x --fan-out: this needs about"]),
+        ),
+        (
+            "lecture seed overflow",
+            s(&[
+                "lecture",
+                "--data",
+                c,
+                "--seed",
+                "18446744073709551615",
+                "--seeds",
+                "2",
+            ]),
+            s(&["--seed 18446744073709551615 with --seeds 2"]),
+        ),
+        (
+            "max memory too small",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--steps",
+                "5",
+                "--max-memory",
+                "1M",
+                "--out",
+                &out,
+            ]),
+            s(&["this needs about", "allowed by --max-memory"]),
+        ),
+        (
+            "max memory malformed",
+            s(&["train", "--data", c, "--max-memory", "lots", "--out", &out]),
+            s(&["--max-memory", "expected a size such as 512M"]),
+        ),
     ];
     for (name, args, fragments) in &cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -593,4 +749,212 @@ fn sigint_writes_a_checkpoint_and_exits_130() {
         msg.contains(&format!("paused at step {}", step + 5)),
         "{msg}"
     );
+    // The interrupted and resumed run is the uninterrupted one, bit for bit.
+    let whole = t.path("whole");
+    let straight = makemore(&[
+        "train",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "100000000",
+        "--out",
+        &whole,
+        "--pause-at",
+        &(step + 5).to_string(),
+        "--quiet",
+    ]);
+    assert_eq!(straight.status.code(), Some(0));
+    let weights = |dir: &str| {
+        let text = std::fs::read_to_string(Path::new(dir).join("checkpoint.json")).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+        (
+            body["weights"]["sha256"].clone(),
+            body["metrics"].clone(),
+            body["sampler"].clone(),
+        )
+    };
+    assert_eq!(weights(&r), weights(&whole));
+}
+
+#[test]
+fn a_checkpoint_never_holds_a_non_finite_number() {
+    // lr 1e39 is beyond f32: the first update makes the weights infinite while the loss of that
+    // step was still finite. The checkpoint due right after it must not be written.
+    let c = corpus();
+    let t = TempDir::new("inf-weights");
+    let r = t.path("r");
+    let out = makemore(&[
+        "train",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "50",
+        "--set",
+        "train.lr=1e39",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        &r,
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("training diverged at step 1 ")
+            && err.contains("(still finite), but the weights are not")
+            && err.contains("first non-finite: ")
+            && err.contains("no checkpoint was written"),
+        "{err}"
+    );
+    assert!(!Path::new(&r).join("checkpoint.json").exists());
+}
+
+#[test]
+fn a_diagnosed_run_resumes_bit_identically_diagnostics_included() {
+    // At step 0 a fresh BatchNorm gamma, beta and bias have std 0: their ratios have no value
+    // (null in JSON), which a checkpoint must carry through a resume.
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("diag-resume");
+    let (whole, paused) = (t.path("whole"), t.path("paused"));
+    let args = |out: &str| {
+        vec![
+            "train".to_string(),
+            "--data".into(),
+            c.into(),
+            "--steps".into(),
+            "300".into(),
+            "--diagnose-every".into(),
+            "100".into(),
+            "--out".into(),
+            out.into(),
+            "--quiet".into(),
+        ]
+    };
+    let run = |a: Vec<String>| makemore(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run(args(&whole)).status.code(), Some(0));
+    let mut first = args(&paused);
+    first.extend(["--pause-at".into(), "150".into()]);
+    assert_eq!(run(first).status.code(), Some(0));
+    let resumed = makemore(&["train", "--resume", &paused, "--quiet"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let read = |dir: &str, f: &str| std::fs::read_to_string(Path::new(dir).join(f)).unwrap();
+    let diagnostics = read(&whole, "diagnostics.jsonl");
+    assert!(
+        diagnostics.contains("\"grad_data_ratio\":null"),
+        "step 0 has undefined ratios"
+    );
+    assert_eq!(read(&paused, "diagnostics.jsonl"), diagnostics);
+    assert_eq!(read(&paused, "model.json"), read(&whole, "model.json"));
+    assert_eq!(
+        read(&paused, "metrics.jsonl"),
+        read(&whole, "metrics.jsonl")
+    );
+}
+
+#[test]
+fn a_huge_log_interval_just_logs_at_the_ends() {
+    let c = corpus();
+    let t = TempDir::new("log-every");
+    let r = t.path("r");
+    stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "30",
+        "--set",
+        "train.log_every=1000000000000",
+        "--out",
+        &r,
+        "--json",
+        "--quiet",
+    ]));
+    let metrics = std::fs::read_to_string(Path::new(&r).join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [1, 30]);
+}
+
+#[test]
+fn a_second_process_on_the_same_run_is_refused_and_a_stale_lock_is_taken_over() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("lock");
+    let r = t.path("r");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args([
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "100000000",
+            "--out",
+            &r,
+            "--quiet",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !Path::new(&r).join("vocab.json").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = makemore(&[
+        "train", "--data", c, "--steps", "10", "--out", &r, "--force",
+    ]);
+    check_input_error(
+        "second writer",
+        &second,
+        &[&format!(
+            "another makemore (pid {}) is writing this run",
+            first.id()
+        )],
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Killed without a chance to clean up: its lock is stale, and the next run takes it over.
+    assert!(Path::new(&r).join(".lock").exists());
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "10", "--out", &r, "--force", "--json", "--quiet",
+    ]));
+    assert!(
+        !Path::new(&r).join(".lock").exists(),
+        "the lock goes with its run"
+    );
+}
+
+#[test]
+fn lecture_keeps_the_exit_status_of_what_stopped_it() {
+    // Ctrl-C during the lecture's runs: 130, as `train` gives, not "bad input".
+    let c = corpus();
+    let child = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["lecture", "--data", c.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains(": interrupted at step "), "{err}");
+    assert!(out.stdout.is_empty());
 }

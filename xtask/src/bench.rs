@@ -1,24 +1,25 @@
 //! `cargo xtask bench`: every compiled backend on the lecture's two models, interleaved with
 //! PyTorch eager on the same machine, as a markdown table and `target/bench/latest.json`.
 
-use crate::{binary, features, root, target_dir};
+use crate::{binary, features, root, target_dir, FeatureArgs, MODELS};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Instant;
 
-const MODELS: [(&str, &str); 2] = [
-    ("bn1", "configs/lecture/batchnorm.toml"),
-    ("deep", "configs/lecture/deep-batchnorm.toml"),
-];
-
-fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{name} needs a number")),
-        None => Ok(default),
-    }
+/// Flags of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    features: FeatureArgs,
+    /// Interleaved runs per contender (the table shows medians).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Timed steps per run.
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
+    /// Also time the full `makemore lecture`.
+    #[arg(long)]
+    lecture: bool,
 }
 
 fn json_of(mut cmd: Command) -> Result<Value, String> {
@@ -68,10 +69,9 @@ fn cpu() -> String {
 }
 
 /// Runs the benchmark.
-pub fn bench(args: &[String]) -> Result<(), String> {
-    let features = features(args)?;
-    let repeats: usize = flag(args, "--repeats", 5)?;
-    let steps: u64 = flag(args, "--steps", 2000)?;
+pub fn bench(args: &BenchArgs) -> Result<(), String> {
+    let features = features(&args.features)?;
+    let (repeats, steps) = (args.repeats, args.steps);
     crate::build_binary(&features)?;
     let mut backends_cmd = Command::new(binary());
     backends_cmd.args(["backends", "--json"]);
@@ -178,7 +178,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         diagnostics.push(json!({ "model": model, "us_per_step": p, "us_per_step_diagnose_every_100": d, "overhead_percent": (d / p - 1.0) * 100.0 }));
     }
     let mut lecture = Value::Null;
-    if args.iter().any(|a| a == "--lecture") {
+    if args.lecture {
         let mut times = serde_json::Map::new();
         for jobs in ["1", "2"] {
             eprintln!("bench: the full lecture (five runs of 200,000 steps) with --jobs {jobs}");

@@ -7,29 +7,34 @@
 //! 1e-5..1e-4, so the last minibatch loss must agree to 2e-3 (relative), and the validation loss,
 //! an average over 22,655 windows, to 1e-3.
 
-use crate::{binary, features, root, target_dir};
+use crate::{binary, features, root, target_dir, FeatureArgs, MODELS};
 use serde_json::{json, Value};
 use std::process::Command;
 
-const MODELS: [(&str, &str); 2] = [
-    ("bn1", "configs/lecture/batchnorm.toml"),
-    ("deep", "configs/lecture/deep-batchnorm.toml"),
-];
 const FIRST_LOSS_TOL: f64 = 1e-5;
 const FINAL_LOSS_REL_TOL: f64 = 2e-3;
 const VAL_LOSS_TOL: f64 = 1e-3;
 
+/// Steps each backend trains by default.
+pub const DEFAULT_STEPS: u64 = 200;
+
+/// Flags of `cargo xtask compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// Steps each backend trains.
+    #[arg(long, default_value_t = DEFAULT_STEPS)]
+    pub steps: u64,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Runs the comparison.
-pub fn compare(args: &[String]) -> Result<(), String> {
-    let features = features(args)?;
-    let steps: u64 = match args.iter().position(|a| a == "--steps") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .ok_or("--steps needs a number")?,
-        None => 200,
-    };
-    let as_json = args.iter().any(|a| a == "--json");
+pub fn compare(args: &CompareArgs) -> Result<(), String> {
+    let features = features(&args.features)?;
+    let (steps, as_json) = (args.steps, args.json);
     crate::build_binary(&features)?;
     let out = Command::new(binary())
         .args(["backends", "--json"])
@@ -55,6 +60,19 @@ pub fn compare(args: &[String]) -> Result<(), String> {
     }
     if !backends.iter().any(|b| b == "flex") {
         return Err("compare needs the flex backend as the reference".into());
+    }
+    let missing: Vec<&str> = features
+        .split(',')
+        .map(str::trim)
+        .filter(|f| ["flex", "ndarray", "wgpu", "tch"].contains(f))
+        .filter(|f| !backends.iter().any(|b| b == f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the features name {} but the binary has only {} compiled in",
+            missing.join(", "),
+            backends.join(", ")
+        ));
     }
     let data = std::env::var("MAKEMORE_DATA")
         .unwrap_or_else(|_| root().join("data/names.txt").display().to_string());
@@ -115,11 +133,8 @@ pub fn compare(args: &[String]) -> Result<(), String> {
         "tolerances": { "first_loss": FIRST_LOSS_TOL, "final_loss_relative": FINAL_LOSS_REL_TOL, "val_loss": VAL_LOSS_TOL }, "rows": rows });
     let dir = target_dir().join("compare");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(
-        dir.join("latest.json"),
-        serde_json::to_string_pretty(&report).unwrap_or_default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("latest.json"), text).map_err(|e| e.to_string())?;
     if as_json {
         println!("{report}");
     } else {
@@ -141,8 +156,11 @@ pub fn compare(args: &[String]) -> Result<(), String> {
             );
         }
     }
-    if failures.is_empty() {
-        eprintln!("compare: {} backend(s) agree", backends.len());
+    if backends.len() == 1 {
+        eprintln!("compare: nothing was compared: only flex is compiled in (build with --features flex,ndarray,... to compare backends)");
+        Ok(())
+    } else if failures.is_empty() {
+        eprintln!("compare: {} backends agree with flex", backends.len() - 1);
         Ok(())
     } else {
         Err(format!("backends disagree:\n{}", failures.join("\n")))

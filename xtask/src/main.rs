@@ -5,43 +5,67 @@
 //! cargo xtask train --backend wgpu ...  # build makemore with that backend's feature, run `train`
 //! ```
 //!
-//! Every command builds in release with the same feature set, so Burn compiles once and the
+//! `cargo xtask --help` lists the commands. Every command builds in release with the same feature set, so Burn compiles once and the
 //! tests, the binary and clippy share one target directory.
 
 mod bench;
 mod compare;
 
+use clap::{Parser, Subcommand};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <command>
+/// The project's automation. Every command builds in release with one feature set.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Xtask {
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-commands:
-  test [--features F]      cargo fmt --check, clippy -D warnings, all tests in release, then
-                           `compare` on every compiled backend
-  train [ARGS]             build makemore (with --backend's feature) and run `makemore train ARGS`
-  bench [--features F] [--repeats N] [--steps N] [--lecture]
-                           time every compiled backend on bn1 and deep, next to PyTorch eager
-                           (when `python3 -c \"import torch\"` works; $MAKEMORE_PYTHON picks the
-                           interpreter); writes target/bench/latest.json
-  compare [--features F] [--steps N] [--json]
-                           train every compiled backend N steps (200) on bn1 and deep from the
-                           same weights and batches; fail unless their losses agree with flex
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what the tests need and is missing: Mesa's software Vulkan driver (for wgpu) and
+    /// Chromium (Debian packages, as root), and a Python virtual environment with TensorBoard.
+    Setup(FeatureArgs),
+    /// `setup`, then cargo fmt --check, clippy -D warnings, all tests in release, then `compare` on every
+    /// compiled backend.
+    Test(FeatureArgs),
+    /// Build makemore (with --backend's feature) and run `makemore train ARGS`.
+    Train {
+        /// Everything `makemore train` takes; `--backend B` also picks the feature to build.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Time every compiled backend on bn1 and deep, next to PyTorch eager (when `python3 -c
+    /// "import torch"` works; $MAKEMORE_PYTHON picks the interpreter); writes
+    /// target/bench/latest.json.
+    Bench(bench::BenchArgs),
+    /// Train every compiled backend N steps on bn1 and deep from the same weights and batches;
+    /// fail unless their losses agree with flex.
+    Compare(compare::CompareArgs),
+}
 
-Features default to $MAKEMORE_FEATURES, else \"flex\".";
+/// The Cargo features to build with.
+#[derive(clap::Args, Clone)]
+pub(crate) struct FeatureArgs {
+    /// Comma-separated backend features.
+    #[arg(long, env = "MAKEMORE_FEATURES", default_value = "flex")]
+    pub features: String,
+}
+
+/// The models that `bench` and `compare` run: (name, config).
+pub(crate) const MODELS: [(&str, &str); 2] = [
+    ("bn1", "configs/lecture/batchnorm.toml"),
+    ("deep", "configs/lecture/deep-batchnorm.toml"),
+];
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
-        Some("train") => train(&args[1..]),
-        Some("bench") => bench::bench(&args[1..]),
-        Some("compare") => compare::compare(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command '{other}'\n\n{USAGE}")),
-        None => Err(USAGE.to_string()),
+    let result = match Xtask::parse().command {
+        Cmd::Setup(f) => setup(&f).map(|_| ()),
+        Cmd::Test(f) => test(&f),
+        Cmd::Train { args } => train(&args),
+        Cmd::Bench(a) => bench::bench(&a),
+        Cmd::Compare(a) => compare::compare(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,15 +106,9 @@ pub(crate) fn run(mut cmd: Command) -> Result<(), String> {
     }
 }
 
-/// `--features F` from the arguments, else $MAKEMORE_FEATURES, else flex.
-pub(crate) fn features(args: &[String]) -> Result<String, String> {
-    let features = match args.iter().position(|a| a == "--features") {
-        Some(i) => args
-            .get(i + 1)
-            .cloned()
-            .ok_or_else(|| "--features needs a value".to_string())?,
-        None => std::env::var("MAKEMORE_FEATURES").unwrap_or_else(|_| "flex".into()),
-    };
+/// The features asked for, with libtorch set up when they include tch.
+pub(crate) fn features(args: &FeatureArgs) -> Result<String, String> {
+    let features = args.features.clone();
     if features.split(',').any(|f| f.trim() == "tch") {
         libtorch_env()?;
     }
@@ -144,7 +162,95 @@ fn libtorch_env() -> Result<(), String> {
     Ok(())
 }
 
-fn test(args: &[String]) -> Result<(), String> {
+/// The TensorBoard version the tests were verified against (`tests/tensorboard_read.py`).
+const TENSORBOARD: &str = "tensorboard==2.21.0";
+
+/// Installs what the tests need; returns the Python interpreter that has TensorBoard.
+fn setup(args: &FeatureArgs) -> Result<std::path::PathBuf, String> {
+    let mut packages = Vec::new();
+    let wgpu = args.features.split(',').any(|f| f.trim() == "wgpu");
+    let has_icd = std::fs::read_dir("/usr/share/vulkan/icd.d")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd"));
+    if wgpu && !has_icd {
+        packages.push("mesa-vulkan-drivers");
+    }
+    let ldconfig = Command::new("ldconfig").arg("-p").output();
+    let has_vulkan =
+        ldconfig.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("libvulkan.so.1"));
+    if wgpu && !has_vulkan {
+        packages.push("libvulkan1");
+    }
+    let has = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("chromium") {
+        packages.push("chromium");
+    }
+    if !has("python3") {
+        packages.extend(["python3", "python3-venv"]);
+    }
+    if !packages.is_empty() {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if !root {
+            return Err(format!(
+                "the tests need these Debian packages: sudo apt-get install {}",
+                packages.join(" ")
+            ));
+        }
+        eprintln!("xtask setup: installing {}", packages.join(" "));
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-qq"]);
+        run(update)?;
+        let mut install = Command::new("apt-get");
+        install
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&packages);
+        run(install)?;
+    }
+    let venv = target_dir().join("tb-venv");
+    let python = venv.join("bin").join("python");
+    let works = Command::new(&python)
+        .args(["-c", "import tensorboard"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        eprintln!(
+            "xtask setup: a Python virtual environment with {TENSORBOARD} in {}",
+            venv.display()
+        );
+        run({
+            let mut c = Command::new("python3");
+            c.args(["-m", "venv"]).arg(&venv);
+            c
+        })?;
+        run({
+            let mut c = Command::new(&python);
+            c.args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                TENSORBOARD,
+            ]);
+            c
+        })?;
+    }
+    Ok(python)
+}
+
+fn test(args: &FeatureArgs) -> Result<(), String> {
+    let python = setup(args)?;
     let features = features(args)?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
@@ -163,9 +269,14 @@ fn test(args: &[String]) -> Result<(), String> {
     ]);
     run(clippy)?;
     let mut test = cargo();
-    test.args(["test", "--workspace", "--release", "--features", &features]);
+    test.args(["test", "--workspace", "--release", "--features", &features])
+        .env("MAKEMORE_TB_PYTHON", &python);
     run(test)?;
-    compare::compare(&["--features".to_string(), features])
+    compare::compare(&compare::CompareArgs {
+        features: FeatureArgs { features },
+        steps: compare::DEFAULT_STEPS,
+        json: false,
+    })
 }
 
 /// Builds `makemore` (and every test and example) in release with `features`: the same command

@@ -50,9 +50,50 @@ impl From<RunError> for Failure {
         };
         Self {
             code,
-            message: e.to_string(),
+            message: run_error_message(&e),
         }
     }
+}
+
+/// The library's message, with what to do next in this program's flags.
+fn run_error_message(e: &RunError) -> String {
+    let hint = match e {
+        RunError::Interrupted { step, dir } | RunError::Paused { step, dir } => {
+            let what = match e {
+                RunError::Interrupted { .. } => "interrupted",
+                _ => "paused",
+            };
+            return match dir {
+                Some(d) => format!(
+                    "{what} at step {step}; checkpoint written; resume with: makemore train --resume {}",
+                    d.display()
+                ),
+                None => e.to_string(),
+            };
+        }
+        RunError::RunExists { .. } => {
+            "pass --resume to continue it, --force to start over, or another --out"
+        }
+        RunError::ConfigDiffers { .. } => {
+            "resume without --config/--set, or pass --force to start over"
+        }
+        RunError::VocabularyDiffers { .. } | RunError::CorpusDiffers { .. } => {
+            "pass the corpus it was trained on (--data)"
+        }
+        RunError::Unfinished { dir, step, .. } => {
+            return format!(
+                "{e}; continue it with: makemore train --resume {}, or pass --checkpoint to use its weights at step {step}",
+                dir.display()
+            )
+        }
+        RunError::OutputExists { .. } => "pass --force to replace it",
+        RunError::Locked { .. } => "wait for it to finish, or stop it",
+        RunError::TooLarge { explicit: false, .. } => {
+            "make it smaller, or raise the limit with --max-memory"
+        }
+        _ => return e.to_string(),
+    };
+    format!("{e}; {hint}")
 }
 
 macro_rules! input_errors {

@@ -14,6 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod commands;
 mod exit;
 mod progress;
+mod report;
 
 use clap::{Parser, Subcommand};
 use exit::Failure;
@@ -39,11 +40,13 @@ pub struct Common {
     #[arg(long, env = "MAKEMORE_DATA")]
     pub data: Option<PathBuf>,
     /// flex, ndarray, wgpu or tch (compiled-in ones only; see `makemore backends`).
-    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
-    pub backend: String,
+    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex", value_parser = commands::common::BackendParser)]
+    pub backend: makemore_model::BackendKind,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub memory: commands::common::MemoryArgs,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +80,11 @@ enum Command {
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// Time training, evaluation and sampling of one model on one backend.
     Bench(commands::bench::BenchArgs),
+    /// Write a run's records in other tools' formats (TensorBoard).
+    Export {
+        #[command(subcommand)]
+        command: commands::export::ExportCommand,
+    },
 }
 
 impl Common {
@@ -103,6 +111,7 @@ fn main() {
         Command::Lecture(args) => commands::lecture::run(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Export { command } => commands::export::run(command),
     };
     if let Err(f) = result {
         f.exit();

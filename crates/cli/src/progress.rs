@@ -1,8 +1,8 @@
 //! The progress bar: step, smoothed loss, steps/s and ETA on stderr, only on a terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use makemore_model::run::Observer;
-use makemore_model::train::LogPoint;
+use makemore_model::trainer::LogPoint;
+use makemore_model::Observer;
 use std::io::IsTerminal;
 
 /// Shows training progress on stderr.

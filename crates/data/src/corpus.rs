@@ -1,3 +1,6 @@
+//! Reading a one-item-per-line corpus: UTF-8, `\r\n`, trimming, blank lines, item length, and
+//! every error naming the file and line.
+
 use std::path::{Path, PathBuf};
 
 /// The longest item (in characters) a corpus may hold. Names are a few dozen characters; a

@@ -15,6 +15,8 @@
 //! crate moves to a device once, and batch indices come from a host-side RNG so that a seed gives
 //! the same batches on every backend.
 
+#![warn(missing_docs)]
+
 mod corpus;
 mod pyrandom;
 mod sampler;

@@ -1,3 +1,6 @@
+//! Minibatch indices drawn on the host from a seeded stream, with a state small enough for a
+//! checkpoint.
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};

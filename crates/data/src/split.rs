@@ -1,3 +1,5 @@
+//! The train / val / test split, shuffled exactly as Python's `random.shuffle` does.
+
 use crate::PyRandom;
 use serde::{Deserialize, Serialize};
 

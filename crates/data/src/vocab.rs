@@ -1,3 +1,5 @@
+//! The character vocabulary: the boundary token at 0, the rest sorted; encoding and decoding.
+
 use serde::{Deserialize, Serialize};
 
 /// Character-level vocabulary: the boundary token at index 0, then every other character that

@@ -1,3 +1,5 @@
+//! Context windows and their targets, built from items and a vocabulary.
+
 use crate::{Vocabulary, VocabularyError};
 
 /// Context windows and their targets, as the lecture builds them: each item starts with

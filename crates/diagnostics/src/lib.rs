@@ -32,15 +32,16 @@
 //! assert!(layers[0].grad.is_some()); // the gradient with respect to each output
 //! ```
 
+#![warn(missing_docs)]
+
 mod advice;
-mod fsio;
 mod plot;
 pub mod record;
 mod report;
 mod stats;
+pub mod tensorboard;
 
-pub use advice::{advise, Advice, AdviceConfig};
-pub use fsio::write_atomic;
+pub use advice::{advise, Advice, AdviceConfig, Remedy};
 pub use plot::{render_plots, window_means, PlotError, PlotSet, PLOT_NAMES};
 pub use record::{
     param_record, DiagnosticRecord, Inspect, LayerInfo, LayerKind, LayerRecord, ParamRecord,

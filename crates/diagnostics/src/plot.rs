@@ -1,8 +1,8 @@
 //! Plots as SVG and PNG: activation, activation-gradient and weight-gradient histograms (one curve
 //! per layer, as in the lecture), update ratios over time with a guide at -3, and the loss curve.
 
-use crate::fsio::write_atomic;
-use crate::record::{DiagnosticRecord, LayerKind};
+use crate::record::{show_ratio, DiagnosticRecord, LayerKind};
+use makemore_files::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -265,8 +265,11 @@ pub fn render_plots(
                     .map(|p| {
                         (
                             format!(
-                                "{} {:?}: std {:.2e}, grad:data {:.2e}",
-                                p.name, p.shape, p.grad_std, p.grad_data_ratio
+                                "{} {:?}: std {:.2e}, grad:data {}",
+                                p.name,
+                                p.shape,
+                                p.grad_std,
+                                show_ratio(p.grad_data_ratio, |r| format!("{r:.2e}"))
                             ),
                             p.grad_histogram.density(),
                         )
@@ -296,7 +299,8 @@ pub fn render_plots(
                                 r.params
                                     .iter()
                                     .find(|p| p.name == *n)
-                                    .map(|p| (r.step as f64, p.log10_update_ratio))
+                                    .and_then(|p| p.log10_update_ratio)
+                                    .map(|u| (r.step as f64, u))
                             })
                             .collect();
                         (n.to_string(), pts)

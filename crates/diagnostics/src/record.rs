@@ -21,6 +21,15 @@ pub enum Saturation {
 }
 
 impl Saturation {
+    /// Whether the gradient through a saturated output vanishes: true for tanh, sigmoid and
+    /// relu's zeros; false for leaky relu's negative side (its gradient is the slope).
+    pub fn gradient_vanishes(&self) -> bool {
+        matches!(
+            self,
+            Saturation::Tanh | Saturation::Sigmoid | Saturation::Zero
+        )
+    }
+
     fn is_saturated(&self, t: f32, threshold: f32) -> Option<bool> {
         match self {
             Saturation::Tanh => Some(t.abs() > threshold),
@@ -204,7 +213,9 @@ impl Recorder {
                     values.iter().filter(|&&v| sat(v) == Some(true)).count() as f64
                         / values.len().max(1) as f64
                 });
-                let dead_units = saturated_frac.map(|_| {
+                // A unit is dead when no example of the batch gets a gradient through it.
+                let vanishes = saturation.is_some_and(|s| s.gradient_vanishes());
+                let dead_units = saturated_frac.filter(|_| vanishes).map(|_| {
                     (0..units)
                         .filter(|&u| (0..batch).all(|b| sat(values[b * units + u]) == Some(true)))
                         .count()
@@ -246,18 +257,36 @@ pub struct ParamRecord {
     pub name: String,
     /// Its shape.
     pub shape: Vec<usize>,
+    /// Mean of its values.
+    #[serde(default)]
+    pub data_mean: f64,
     /// std of its values.
     pub data_std: f64,
     /// Mean of its gradient.
     pub grad_mean: f64,
     /// std of its gradient.
     pub grad_std: f64,
-    /// std(grad) / std(data).
-    pub grad_data_ratio: f64,
-    /// log10(std(update) / std(data)); the lecture's rule of thumb is about -3.
-    pub log10_update_ratio: f64,
+    /// std(grad) / std(data); `None` (`null` in JSON, "n/a" in tables) where it has no value:
+    /// a parameter whose values are all equal (a fresh BatchNorm gamma, a zero bias) has std 0.
+    pub grad_data_ratio: Option<f64>,
+    /// log10(std(update) / std(data)); the lecture's rule of thumb is about -3. `None` where it
+    /// has no value (std(data) = 0, or no update at all).
+    pub log10_update_ratio: Option<f64>,
+    /// Histogram of the values.
+    #[serde(default)]
+    pub data_histogram: Histogram,
     /// Histogram of the gradient.
     pub grad_histogram: Histogram,
+}
+
+/// `x` where it is a number, `None` where it is NaN or infinite.
+fn defined(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// A ratio for a table: the number in `format`, or "n/a" where it has no value.
+pub fn show_ratio(x: Option<f64>, format: fn(f64) -> String) -> String {
+    x.map_or_else(|| "n/a".into(), format)
 }
 
 impl ParamRecord {
@@ -282,11 +311,13 @@ pub fn param_record(
     ParamRecord {
         name: name.to_owned(),
         shape: shape.to_vec(),
+        data_mean: d.mean,
         data_std: d.std,
         grad_mean: g.mean,
         grad_std: g.std,
-        grad_data_ratio: g.std / d.std,
-        log10_update_ratio: (u.std / d.std).log10(),
+        grad_data_ratio: defined(g.std / d.std),
+        log10_update_ratio: defined((u.std / d.std).log10()),
+        data_histogram: histogram(data, cfg.bins),
         grad_histogram: histogram(grad, cfg.bins),
     }
 }

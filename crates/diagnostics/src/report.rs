@@ -1,9 +1,9 @@
 //! The lecture's text tables and the self-contained HTML report.
 
 use crate::advice::Advice;
-use crate::fsio::write_atomic;
 use crate::plot::PlotSet;
-use crate::record::{DiagnosticRecord, LayerKind};
+use crate::record::{show_ratio, DiagnosticRecord, LayerKind};
+use makemore_files::write_atomic;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -77,13 +77,13 @@ pub fn param_table(r: &DiagnosticRecord) -> String {
     for p in r.params.iter().filter(|p| p.is_matrix()) {
         let _ = writeln!(
             out,
-            "{:<24} {:>10} | mean {:+.6} | std {:.2e} | grad:data ratio {:.2e} | update {:+.2}",
+            "{:<24} {:>10} | mean {:+.6} | std {:.2e} | grad:data ratio {} | update {}",
             p.name,
             format!("{:?}", p.shape),
             p.grad_mean,
             p.grad_std,
-            p.grad_data_ratio,
-            p.log10_update_ratio
+            show_ratio(p.grad_data_ratio, |r| format!("{r:.2e}")),
+            show_ratio(p.log10_update_ratio, |u| format!("{u:+.2}"))
         );
     }
     out

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A histogram with equal-width bins over `[lo, hi]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Histogram {
     /// Left edge of the first bin.
     pub lo: f64,

@@ -1,3 +1,6 @@
+//! The nonlinearities a layer may feed: their names, their values on the host, PyTorch's gain
+//! for each, and the empirical variance-preserving gain by quadrature.
+
 use serde::{Deserialize, Serialize};
 
 /// A nonlinearity that follows a layer; it decides the layer's `auto` gain.

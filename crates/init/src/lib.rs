@@ -19,6 +19,8 @@
 //! tensor on whatever device it runs on, which is why one seed gives identical initial weights
 //! on every backend.
 
+#![warn(missing_docs)]
+
 mod activation;
 mod rng;
 mod roles;

@@ -1,3 +1,6 @@
+//! The host-side random streams: one ChaCha8 stream per parameter, keyed by the seed and the
+//! FNV-1a hash of the parameter's path, and the normal and uniform draws taken from it.
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 

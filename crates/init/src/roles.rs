@@ -1,3 +1,6 @@
+//! The roles a tensor plays (embedding, hidden, hidden bias, output, output bias) and the
+//! per-role config that picks a scheme for each.
+
 use crate::{FanMode, Gain, Scheme};
 use serde::{Deserialize, Serialize};
 

@@ -1,3 +1,6 @@
+//! The schemes by name (normal, uniform, constants, Xavier, Kaiming, PyTorch's default), their
+//! gains and fans, resolving a scheme to a distribution, and sampling it.
+
 use crate::rng::{param_stream, unit_f64, Normal01};
 use crate::Activation;
 use serde::{Deserialize, Serialize};
@@ -55,7 +58,8 @@ impl FanMode {
 /// assert!((Gain::parse("empirical").unwrap().value(Activation::Tanh) - 1.5925).abs() < 1e-3);
 /// assert_eq!(Gain::parse("2.5"), Some(Gain::Value(2.5)));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "GainRepr", into = "GainRepr")]
 pub enum Gain {
     /// The gain `torch.nn.init.calculate_gain` gives for the following nonlinearity.
     #[default]
@@ -66,38 +70,33 @@ pub enum Gain {
     Value(f64),
 }
 
-impl Serialize for Gain {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Gain::Auto => s.serialize_str("auto"),
-            Gain::Empirical => s.serialize_str("empirical"),
-            Gain::Value(v) => s.serialize_f64(*v),
+/// How a gain is written in TOML or JSON: a number, or a word.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum GainRepr {
+    Number(f64),
+    Word(String),
+}
+
+impl TryFrom<GainRepr> for Gain {
+    type Error = String;
+    fn try_from(r: GainRepr) -> Result<Self, String> {
+        match r {
+            GainRepr::Number(v) => Ok(Gain::Value(v)),
+            GainRepr::Word(w) => Gain::parse(&w).ok_or_else(|| {
+                format!(r#"invalid value: string {w:?}, expected a number, "auto" or "empirical""#)
+            }),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Gain {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Gain;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"a number, "auto" or "empirical""#)
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Gain, E> {
-                Ok(Gain::Value(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Gain, E> {
-                Ok(Gain::Value(v as f64))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Gain, E> {
-                Ok(Gain::Value(v as f64))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Gain, E> {
-                Gain::parse(v).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
-            }
+impl From<Gain> for GainRepr {
+    fn from(g: Gain) -> Self {
+        match g {
+            Gain::Auto => GainRepr::Word("auto".into()),
+            Gain::Empirical => GainRepr::Word("empirical".into()),
+            Gain::Value(v) => GainRepr::Number(v),
         }
-        d.deserialize_any(V)
     }
 }
 

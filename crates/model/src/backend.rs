@@ -130,3 +130,12 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or("")
         .to_owned()
 }
+/// Whether `device` is one of Burn's pure-Rust CPU backends: tensors live in host memory, and
+/// their `tanh` is a scalar libm call (`tanhf`, an `expm1f` inside) that the autodiff backward
+/// evaluates a second time.
+pub(crate) fn host_memory(device: &Device) -> bool {
+    let plain = device.clone().without_autodiff();
+    [crate::BackendKind::Flex, crate::BackendKind::Ndarray]
+        .iter()
+        .any(|b| b.device().is_ok_and(|d| d == plain))
+}

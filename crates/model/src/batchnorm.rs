@@ -28,6 +28,27 @@ pub(crate) struct Blend {
     pub var: f64,
 }
 
+/// A BatchNorm layer's part in a fused block.
+#[cfg(feature = "flex")]
+pub(crate) struct NormInputs {
+    /// `[m]` scale.
+    pub gamma: Tensor<1>,
+    /// `[m]` shift.
+    pub beta: Tensor<1>,
+    /// `[m]` running mean (no autodiff).
+    pub running_mean: Tensor<1>,
+    /// `[m]` running (unbiased) variance (no autodiff).
+    pub running_var: Tensor<1>,
+    /// Added to the variance.
+    pub eps: f64,
+    /// How this batch updates the running statistics.
+    pub blend: Blend,
+}
+
+/// The new running mean and variance of a fused block's BatchNorm.
+#[cfg(feature = "flex")]
+pub(crate) type RunningStats = (Tensor<1>, Tensor<1>);
+
 /// Batch normalization over the feature axis of `[batch, features]`.
 ///
 /// Convention (PyTorch's): the output uses the biased batch variance, the running variance is
@@ -94,8 +115,8 @@ impl BatchNorm {
 
     /// This layer's tensors for a fused block over `batch` rows in `mode` (Train or Calibrate).
     #[cfg(feature = "flex")]
-    pub(crate) fn fused_inputs(&self, mode: NormMode, batch: usize) -> crate::fused::NormInputs {
-        crate::fused::NormInputs {
+    pub(crate) fn fused_inputs(&self, mode: NormMode, batch: usize) -> NormInputs {
+        NormInputs {
             gamma: self.gamma.val(),
             beta: self.beta.val(),
             running_mean: self.running_mean.value_sync(),
@@ -107,7 +128,7 @@ impl BatchNorm {
 
     /// Replaces the running statistics with ones a fused block computed.
     #[cfg(feature = "flex")]
-    pub(crate) fn set_running(&self, (mean, var): crate::fused::RunningStats) {
+    pub(crate) fn set_running(&self, (mean, var): RunningStats) {
         self.running_mean.update(mean);
         self.running_var.update(var);
     }

@@ -28,6 +28,28 @@ pub struct RunConfig {
     pub init: InitRoles,
     /// The optimization recipe.
     pub train: TrainConfig,
+    /// What a run writes besides its own files.
+    #[serde(skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
+}
+
+/// What a run records and writes besides its model and losses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Record diagnostics every this many steps (and the first and last step), and write
+    /// diagnostics.jsonl, the plots and report.html.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnose_every: Option<u64>,
+    /// TensorBoard event files in `RUN/tb/`: the loss at every log point, the diagnostics at
+    /// every recorded step, the split losses at the end.
+    pub tensorboard: bool,
+}
+
+impl LogConfig {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// How the corpus is split and tokenized.
@@ -86,7 +108,8 @@ impl Default for BatchNormConfig {
 }
 
 /// Whether Linear layers have a bias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "BiasRepr", into = "BiasRepr")]
 pub enum BiasMode {
     /// A bias except where BatchNorm follows (BatchNorm subtracts it anyway).
     #[default]
@@ -97,35 +120,35 @@ pub enum BiasMode {
     Never,
 }
 
-impl Serialize for BiasMode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            BiasMode::Auto => s.serialize_str("auto"),
-            BiasMode::Always => s.serialize_bool(true),
-            BiasMode::Never => s.serialize_bool(false),
+/// How a bias mode is written: `"auto"`, `true` or `false`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum BiasRepr {
+    Fixed(bool),
+    Word(String),
+}
+
+impl TryFrom<BiasRepr> for BiasMode {
+    type Error = String;
+    fn try_from(r: BiasRepr) -> Result<Self, String> {
+        match r {
+            BiasRepr::Fixed(true) => Ok(BiasMode::Always),
+            BiasRepr::Fixed(false) => Ok(BiasMode::Never),
+            BiasRepr::Word(w) if w == "auto" => Ok(BiasMode::Auto),
+            BiasRepr::Word(w) => Err(format!(
+                r#"invalid value: string {w:?}, expected "auto", true or false"#
+            )),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for BiasMode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = BiasMode;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#""auto", true or false"#)
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<BiasMode, E> {
-                Ok(if v { BiasMode::Always } else { BiasMode::Never })
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BiasMode, E> {
-                match v {
-                    "auto" => Ok(BiasMode::Auto),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
-                }
-            }
+impl From<BiasMode> for BiasRepr {
+    fn from(b: BiasMode) -> Self {
+        match b {
+            BiasMode::Auto => BiasRepr::Word("auto".into()),
+            BiasMode::Always => BiasRepr::Fixed(true),
+            BiasMode::Never => BiasRepr::Fixed(false),
         }
-        d.deserialize_any(V)
     }
 }
 
@@ -211,7 +234,8 @@ impl Default for AdamConfig {
 }
 
 /// Where a learning-rate point starts: an absolute step or a percentage of the run (`"50%"`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StepRepr", into = "StepRepr")]
 pub enum StepPoint {
     /// At this step.
     Step(u64),
@@ -229,40 +253,37 @@ impl StepPoint {
     }
 }
 
-impl Serialize for StepPoint {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            StepPoint::Step(v) => s.serialize_u64(*v),
-            StepPoint::Percent(p) => s.serialize_str(&format!("{p}%")),
+/// How a step point is written: a step number, or a percentage string.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StepRepr {
+    Step(u64),
+    Percent(String),
+}
+
+impl TryFrom<StepRepr> for StepPoint {
+    type Error = String;
+    fn try_from(r: StepRepr) -> Result<Self, String> {
+        match r {
+            StepRepr::Step(s) => Ok(StepPoint::Step(s)),
+            StepRepr::Percent(p) => p
+                .strip_suffix('%')
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && (0.0..=100.0).contains(v))
+                .map(StepPoint::Percent)
+                .ok_or_else(|| {
+                    format!(r#"invalid value: string {p:?}, expected a step number >= 0 or a percentage such as "50%""#)
+                }),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for StepPoint {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = StepPoint;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"a step number >= 0 or a percentage such as "50%""#)
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StepPoint, E> {
-                u64::try_from(v)
-                    .map(StepPoint::Step)
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StepPoint, E> {
-                Ok(StepPoint::Step(v))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepPoint, E> {
-                v.strip_suffix('%')
-                    .and_then(|p| p.trim().parse::<f64>().ok())
-                    .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
-                    .map(StepPoint::Percent)
-                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
-            }
+impl From<StepPoint> for StepRepr {
+    fn from(p: StepPoint) -> Self {
+        match p {
+            StepPoint::Step(s) => StepRepr::Step(s),
+            StepPoint::Percent(v) => StepRepr::Percent(format!("{v}%")),
         }
-        d.deserialize_any(V)
     }
 }
 
@@ -490,6 +511,9 @@ impl RunConfig {
         }
         if t.log_every == 0 {
             return bad("train.log_every", "must be >= 1".into());
+        }
+        if self.log.diagnose_every == Some(0) {
+            return bad("log.diagnose_every", "must be >= 1".into());
         }
         let points = t.lr.points(t.steps);
         if points.is_empty() {

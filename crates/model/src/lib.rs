@@ -16,20 +16,30 @@
 //!
 //! Model code has no backend type parameter: tensors carry their `Device`, and Burn dispatches
 //! at run time. Initial weights and minibatch indices come from host-side seeded RNGs, so a seed
-//! gives the same run on every backend.
+//! gives the same run on every backend. ARCHITECTURE.md draws the modules' graph.
+#![warn(missing_docs)]
 
+pub mod activation;
 pub mod backend;
 pub mod batchnorm;
+pub mod budget;
 pub mod config;
 pub mod data;
+pub mod error;
 pub mod eval;
 #[cfg(feature = "flex")]
 mod fused;
+pub mod host;
+pub mod loss;
+pub mod math;
 pub mod mlp;
 pub mod optim;
+mod recording;
 pub mod run;
+pub mod run_dir;
 pub mod sample;
-pub mod train;
+pub mod tb;
+pub mod trainer;
 pub mod weights;
 
 pub use backend::{BackendError, BackendKind};
@@ -37,7 +47,11 @@ pub use batchnorm::{BatchNorm, NormMode};
 pub use burn::module::Module;
 pub use burn::tensor::Device;
 pub use config::{ConfigError, ModelConfig, RunConfig, TrainConfig};
-pub use mlp::{Mlp, NamedTensor, Source};
-pub use run::{
-    train, Dataset, Diagnosis, Observer, Outcome, RunError, RunOptions, SavedRun, Silent, Summary,
-};
+pub use data::{Dataset, SPLITS};
+pub use error::RunError;
+pub use host::NamedTensor;
+pub use mlp::{Mlp, Source};
+pub use recording::{config_hint, Diagnosis};
+pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
+pub use run_dir::{Checkpoint, RunDir, RunInfo, RunSummary};
+pub use trainer::Trainer;

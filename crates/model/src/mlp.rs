@@ -1,13 +1,14 @@
 //! The character-level MLP: embedding -> flatten -> [Linear -> BatchNorm? -> activation] x L ->
 //! Linear -> BatchNorm? -> logits.
 
+use crate::activation::{activation_kind, apply};
 use crate::batchnorm::{BatchNorm, NormMode};
 use crate::config::{ModelConfig, Norm};
+use crate::host::NamedTensor;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{activation, Device, Int, Tensor, TensorData};
-use makemore_diagnostics::record::to_host;
-use makemore_diagnostics::{Inspect, LayerInfo, LayerKind, Saturation, Tap};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use makemore_diagnostics::{Inspect, LayerInfo, LayerKind, Tap};
 use makemore_init::{Activation, Fans, InitError, InitRoles, Role};
 
 /// A hidden block: Linear, optional BatchNorm; the activation is the model's.
@@ -33,32 +34,6 @@ pub struct Mlp {
     /// Nonlinearity after each hidden block.
     #[module(skip)]
     pub activation: Activation,
-}
-
-/// How the lecture prints a nonlinearity, and how its saturation is counted.
-pub fn activation_kind(a: Activation) -> LayerKind {
-    let (name, saturation) = match a {
-        Activation::Tanh => ("Tanh", Saturation::Tanh),
-        Activation::Relu => ("ReLU", Saturation::Zero),
-        Activation::LeakyRelu { .. } => ("LeakyReLU", Saturation::Negative),
-        Activation::Gelu => ("GELU", Saturation::Never),
-        Activation::Sigmoid => ("Sigmoid", Saturation::Sigmoid),
-        Activation::Identity => ("Identity", Saturation::Never),
-    };
-    LayerKind::activation(name, saturation)
-}
-
-/// One named tensor of a model, on the host.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NamedTensor {
-    /// Dotted path, e.g. `blocks.0.linear.weight`.
-    pub path: String,
-    /// Dimensions.
-    pub shape: Vec<usize>,
-    /// Whether the optimizer trains it (running statistics are not trained).
-    pub trainable: bool,
-    /// Row-major values.
-    pub data: Vec<f32>,
 }
 
 /// Where a layer's initial values come from: an initializer, or saved tensors.
@@ -358,22 +333,38 @@ impl Mlp {
 
     /// Every tensor, with its path, on the host (running statistics included).
     pub fn tensors(&self) -> Vec<NamedTensor> {
-        let mut out = vec![host("embedding".into(), self.embedding.val(), true)];
+        let mut out = vec![NamedTensor::read(
+            "embedding".into(),
+            self.embedding.val(),
+            true,
+        )];
         let linear = |out: &mut Vec<NamedTensor>, path: &str, l: &Linear| {
-            out.push(host(format!("{path}.weight"), l.weight.val(), true));
+            out.push(NamedTensor::read(
+                format!("{path}.weight"),
+                l.weight.val(),
+                true,
+            ));
             if let Some(b) = &l.bias {
-                out.push(host(format!("{path}.bias"), b.val(), true));
+                out.push(NamedTensor::read(format!("{path}.bias"), b.val(), true));
             }
         };
         let norm = |out: &mut Vec<NamedTensor>, path: &str, n: &BatchNorm| {
-            out.push(host(format!("{path}.gamma"), n.gamma.val(), true));
-            out.push(host(format!("{path}.beta"), n.beta.val(), true));
-            out.push(host(
+            out.push(NamedTensor::read(
+                format!("{path}.gamma"),
+                n.gamma.val(),
+                true,
+            ));
+            out.push(NamedTensor::read(
+                format!("{path}.beta"),
+                n.beta.val(),
+                true,
+            ));
+            out.push(NamedTensor::read(
                 format!("{path}.running_mean"),
                 n.running_mean.value_sync(),
                 false,
             ));
-            out.push(host(
+            out.push(NamedTensor::read(
                 format!("{path}.running_var"),
                 n.running_var.value_sync(),
                 false,
@@ -414,69 +405,6 @@ impl Inspect for Mlp {
     }
 }
 
-/// Whether `device` is one of Burn's pure-Rust CPU backends: tensors live in host memory, and
-/// their `tanh` is a scalar libm call (`tanhf`, an `expm1f` inside) that the autodiff backward
-/// evaluates a second time.
-pub(crate) fn host_memory(device: &Device) -> bool {
-    let plain = device.clone().without_autodiff();
-    [crate::BackendKind::Flex, crate::BackendKind::Ndarray]
-        .iter()
-        .any(|b| b.device().is_ok_and(|d| d == plain))
-}
-
-/// tanh on a CPU backend, computed on the host with [`tanh_f32`] (vectorized), and with its
-/// derivative `1 - y^2` from the output instead of a second evaluation. For an autodiff input `x`
-/// the result is `x * c + (y - x * c)` with `c = 1 - y^2` and `y - x * c` constants: its value is
-/// `y` (to one rounding) and its gradient is `c`, so the graph holds one multiply and one add.
-/// This is what brings a training step of the lecture's models on flex to a third of its time
-/// with Burn's `tanh` (README, Performance).
-fn host_tanh(x: Tensor<2>) -> Tensor<2> {
-    let device = x.device();
-    let shape = x.dims();
-    let data = x.clone().without_autodiff().into_data();
-    let Ok(xs) = data.as_slice::<f32>() else {
-        return activation::tanh(x); // not f32: no fast path
-    };
-    let plain = device.clone().without_autodiff();
-    let tensor = |v: Vec<f32>, d: &Device| Tensor::<2>::from_data(TensorData::new(v, shape), d);
-    if !x.is_autodiff() {
-        return tensor(xs.iter().map(|&v| tanh_f32(v)).collect(), &device);
-    }
-    // Three simple passes rather than one with two pushes: each of these vectorizes.
-    let y: Vec<f32> = xs.iter().map(|&v| tanh_f32(v)).collect();
-    let c: Vec<f32> = y.iter().map(|&y| 1.0 - y * y).collect();
-    let rest: Vec<f32> = xs
-        .iter()
-        .zip(&y)
-        .zip(&c)
-        .map(|((&v, &y), &c)| y - v * c)
-        .collect();
-    x.mul(tensor(c, &plain)).add(tensor(rest, &plain))
-}
-
-/// tanh in f32 by the rational approximation Eigen uses (a 13/6-degree odd/even pair on
-/// `[-7.905, 7.905]`, where tanh rounds to +-1 beyond), branch-free so it vectorizes; within
-/// 5e-7 of the exact value.
-pub fn tanh_f32(x: f32) -> f32 {
-    const CLAMP: f32 = 7.905_311;
-    const A: [f32; 7] = [
-        4.893_524_6e-3,
-        6.372_619_3e-4,
-        1.485_722_4e-5,
-        5.122_297e-8,
-        -8.604_672e-11,
-        2.000_188e-13,
-        -2.760_768_5e-16,
-    ];
-    const B: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
-    let x = x.clamp(-CLAMP, CLAMP); // NaN stays NaN, so divergence is still seen
-    let x2 = x * x;
-    let p = x
-        * (A[0] + x2 * (A[1] + x2 * (A[2] + x2 * (A[3] + x2 * (A[4] + x2 * (A[5] + x2 * A[6]))))));
-    let q = B[0] + x2 * (B[1] + x2 * (B[2] + x2 * B[3]));
-    p / q
-}
-
 /// Linear -> BatchNorm? -> activation? (`None`: identity) as one fused op, updating the running
 /// statistics as [`BatchNorm::forward`] does; `None` (nothing done) where no fused op applies,
 /// which is everywhere in a build without flex.
@@ -512,75 +440,42 @@ fn fused_layer(
     }
 }
 
-/// Applies a nonlinearity.
-pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
-    match a {
-        Activation::Tanh if host_memory(&x.device()) => host_tanh(x),
-        Activation::Tanh => activation::tanh(x),
-        Activation::Relu => activation::relu(x),
-        Activation::LeakyRelu { slope } => activation::leaky_relu(x, slope),
-        Activation::Gelu => activation::gelu(x),
-        Activation::Sigmoid => activation::sigmoid(x),
-        Activation::Identity => x,
-    }
-}
-
-/// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
-///
-/// On flex with autodiff logits this is one fused op (`fused::cross_entropy`).
-pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    #[cfg(feature = "flex")]
-    if let Some(loss) = crate::fused::cross_entropy(&logits, &targets) {
-        return loss;
-    }
-    let [batch, _] = logits.dims();
-    activation::log_softmax(logits, 1)
-        .gather(1, targets.reshape([batch, 1]))
-        .mean()
-        .neg()
-}
-
-/// Summed negative log-likelihood of `[batch, vocab]` logits against `[batch]` targets.
-pub fn nll_sum(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let [batch, _] = logits.dims();
-    activation::log_softmax(logits, 1)
-        .gather(1, targets.reshape([batch, 1]))
-        .sum()
-        .neg()
-}
-
-/// Reads a tensor back to the host as a [`NamedTensor`].
-pub fn host<const D: usize>(path: String, t: Tensor<D>, trainable: bool) -> NamedTensor {
-    let shape = t.dims().to_vec();
-    let data = to_host(t);
-    NamedTensor {
-        path,
-        shape,
-        trainable,
-        data,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::tanh_f32;
-
-    #[test]
-    fn tanh_f32_is_accurate_everywhere() {
-        let mut worst = 0f64;
-        let mut x = -20.0f64;
-        while x <= 20.0 {
-            let err = (f64::from(tanh_f32(x as f32)) - (x as f32 as f64).tanh()).abs();
-            worst = worst.max(err);
-            x += 1e-4;
+    /// Every trained parameter's gradient, by path, on the host.
+    #[cfg(feature = "flex")]
+    fn gradients(m: &super::Mlp, g: &burn::tensor::Gradients) -> Vec<(String, Vec<f32>)> {
+        use super::{BatchNorm, Linear};
+        use crate::host::to_host;
+        let grad = |p: &burn::module::Param<burn::tensor::Tensor<1>>| {
+            to_host(p.val().grad(g).expect("gradient"))
+        };
+        let mut out = vec![(
+            "embedding".to_string(),
+            to_host(m.embedding.val().grad(g).expect("gradient")),
+        )];
+        let linear = |out: &mut Vec<(String, Vec<f32>)>, path: &str, l: &Linear| {
+            out.push((
+                format!("{path}.weight"),
+                to_host(l.weight.val().grad(g).expect("gradient")),
+            ));
+            if let Some(b) = &l.bias {
+                out.push((format!("{path}.bias"), grad(b)));
+            }
+        };
+        let norm = |out: &mut Vec<(String, Vec<f32>)>, path: &str, n: &Option<BatchNorm>| {
+            if let Some(n) = n {
+                out.push((format!("{path}.gamma"), grad(&n.gamma)));
+                out.push((format!("{path}.beta"), grad(&n.beta)));
+            }
+        };
+        for (i, b) in m.blocks.iter().enumerate() {
+            linear(&mut out, &format!("blocks.{i}.linear"), &b.linear);
+            norm(&mut out, &format!("blocks.{i}.norm"), &b.norm);
         }
-        assert!(worst < 5e-7, "max error {worst}");
-        assert_eq!(tanh_f32(0.0), 0.0);
-        assert!(tanh_f32(f32::INFINITY) > 0.999_999 && tanh_f32(-1e30) < -0.999_999);
-        assert!(
-            tanh_f32(f32::NAN).is_nan(),
-            "NaN propagates, so divergence is still seen"
-        );
+        linear(&mut out, "output", &m.output);
+        norm(&mut out, "output_norm", &m.output_norm);
+        out
     }
 
     /// The training forward pass on flex is fused, and agrees with the tapped forward pass
@@ -588,7 +483,7 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn the_fused_training_forward_agrees_with_burns_ops() {
-        use super::{fused_layer, Linear, Mlp, NormMode, Source};
+        use super::{fused_layer, Mlp, NormMode, Source};
         use crate::config::RunConfig;
         use burn::tensor::{Distribution, Int, Tensor, TensorData};
         use makemore_diagnostics::{LayerInfo, Tap};
@@ -625,23 +520,15 @@ mod tests {
                     assert!((x - y).abs() <= tol, "{name} {what}[{i}]: {x} vs {y}");
                 }
             };
-            let host = |t: Tensor<2>| makemore_diagnostics::record::to_host(t.without_autodiff());
+            let host = |t: Tensor<2>| crate::host::to_host(t.without_autodiff());
             close("logits", &host(y.clone()), &host(y_ref.clone()));
             let g = y.mul(weights.clone()).sum().backward();
             let g_ref = y_ref.mul(weights).sum().backward();
-            let grad = |m: &Mlp, g| host(m.embedding.val().grad(g).expect("embedding gradient"));
-            close(
-                "embedding grad",
-                &grad(&fused, &g),
-                &grad(&reference, &g_ref),
-            );
-            for (i, (a, b)) in fused.blocks.iter().zip(&reference.blocks).enumerate() {
-                let dw = |l: &Linear, g| host(l.weight.val().grad(g).expect("weight gradient"));
-                close(
-                    &format!("blocks.{i} weight grad"),
-                    &dw(&a.linear, &g),
-                    &dw(&b.linear, &g_ref),
-                );
+            let (ga, gb) = (gradients(&fused, &g), gradients(&reference, &g_ref));
+            let trained = fused.tensors().iter().filter(|t| t.trainable).count();
+            assert_eq!(ga.len(), trained, "{name}: a gradient for every parameter");
+            for ((path, a), (_, b)) in ga.iter().zip(&gb) {
+                close(&format!("{path} grad"), a, b);
             }
             let (a, b) = (fused.tensors(), reference.tensors());
             for (a, b) in a.iter().zip(&b) {

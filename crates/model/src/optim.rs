@@ -84,7 +84,7 @@ impl Optimizer {
 
     /// The state on the host.
     pub fn state(&self) -> OptimizerState {
-        let read = |t: &Tensor<1>| makemore_diagnostics::record::to_host(t.clone());
+        let read = |t: &Tensor<1>| crate::host::to_host(t.clone());
         OptimizerState {
             steps: self.steps,
             moments: self

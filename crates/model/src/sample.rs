@@ -1,10 +1,10 @@
 //! Drawing new items from a trained model, many at a time.
 
 use crate::batchnorm::NormMode;
+use crate::host::to_host;
 use crate::mlp::Mlp;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use makemore_data::Vocabulary;
-use makemore_diagnostics::record::to_host;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 

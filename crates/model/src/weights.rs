@@ -1,8 +1,8 @@
 //! The saved-model format: JSON with every tensor and a SHA-256 digest of their contents.
 
-use crate::mlp::NamedTensor;
+use crate::host::NamedTensor;
+use makemore_files::Sha256Hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 const FORMAT: &str = "makemore-weights-v1";
@@ -54,7 +54,7 @@ pub enum WeightsError {
 
 /// SHA-256 over paths, shapes and values, in order.
 pub fn digest(tensors: &[NamedTensor]) -> String {
-    let mut h = Sha256::new();
+    let mut h = Sha256Hex::new();
     for t in tensors {
         h.update((t.path.len() as u64).to_le_bytes());
         h.update(t.path.as_bytes());
@@ -67,17 +67,7 @@ pub fn digest(tensors: &[NamedTensor]) -> String {
             h.update(v.to_le_bytes());
         }
     }
-    hex(&h.finalize())
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of `bytes`, in hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    h.finish()
 }
 
 impl WeightsFile {

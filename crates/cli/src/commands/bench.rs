@@ -1,15 +1,13 @@
 //! `makemore bench`: how fast one model trains, evaluates and samples on one backend.
 //! `cargo xtask bench` runs it for every compiled backend and model, next to PyTorch.
 
-use super::open_backend;
-use super::train::load_config;
+use super::common::{load_config, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::Common;
 use makemore_model::data::DeviceWindows;
 use makemore_model::eval::split_loss;
-use makemore_model::run::trainer;
 use makemore_model::sample::{sample, SampleOptions};
-use makemore_model::Dataset;
+use makemore_model::{Dataset, Trainer};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -84,14 +82,18 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             "--steps, --repeats and --samples must be >= 1",
         ));
     }
-    let cfg = load_config(a.config.as_deref(), &[], Some(a.warmup + a.steps), None)?;
-    let (backend, device) = open_backend(&a.common.backend)?;
+    let total = a
+        .warmup
+        .checked_add(a.steps)
+        .ok_or_else(|| Failure::input("--warmup + --steps: more steps than a counter holds"))?;
+    let cfg = load_config(a.config.as_deref(), &[], Some(total), None)?;
+    let (backend, device) = open_backend(a.common.backend)?;
     let data = a.common.data_path();
-    let ds = Dataset::load(&data, &cfg.data, cfg.model.block_size)?;
+    let ds = Dataset::for_run(&data, &cfg, &a.common.memory.budget())?;
     let mut runs = Vec::new();
     let mut last = None;
     for _ in 0..a.repeats {
-        let mut t = trainer(&cfg, &ds, &device, None)?;
+        let mut t = Trainer::start(&cfg, &ds, &device, None)?;
         for _ in 0..a.warmup {
             t.step();
         }

@@ -43,6 +43,9 @@ pub enum DataCommand {
         /// Where to write it.
         #[arg(long, default_value = "data/names.txt")]
         out: PathBuf,
+        /// Where to download it from (a mirror); the SHA-256 must still match.
+        #[arg(long, env = "MAKEMORE_NAMES_URL", default_value = NAMES_URL)]
+        url: String,
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -81,7 +84,7 @@ pub fn run(cmd: DataCommand) -> Result<(), Failure> {
             seed,
             json,
         } => stats(data, block_size, seed, json),
-        DataCommand::Fetch { out, json } => fetch(out, json),
+        DataCommand::Fetch { out, url, json } => fetch(out, &url, json),
     }
 }
 
@@ -96,7 +99,7 @@ fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), 
     let corpus = Corpus::load(&data, cfg.boundary, None)?;
     let ds = Dataset::from_corpus(corpus, &cfg, block_size)?;
     let items = [&ds.split.train, &ds.split.val, &ds.split.test];
-    let splits = makemore_model::run::SPLITS
+    let splits = makemore_model::SPLITS
         .iter()
         .zip(items.iter().zip(&ds.windows))
         .map(|(name, (items, w))| {
@@ -151,8 +154,8 @@ fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), 
     Ok(())
 }
 
-fn fetch(out: PathBuf, json: bool) -> Result<(), Failure> {
-    let (bytes, digest) = download(&out)?;
+fn fetch(out: PathBuf, url: &str, json: bool) -> Result<(), Failure> {
+    let (bytes, digest) = download(&out, url)?;
     if json {
         print_json(
             &serde_json::json!({ "path": out.display().to_string(), "bytes": bytes, "sha256": digest }),
@@ -163,12 +166,13 @@ fn fetch(out: PathBuf, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Downloads the corpus to `out` through a temporary file; returns its size and digest.
-fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
+/// Downloads the corpus from `url` to `out` through a temporary file; returns its size and
+/// digest.
+fn download(out: &std::path::Path, url: &str) -> Result<(usize, String), Failure> {
     let fail = |e: String| {
         Failure {
         code: 1,
-        message: format!("cannot download {NAMES_URL}: {e}; without network access, pass --data PATH (or set MAKEMORE_DATA) to a local copy"),
+        message: format!("cannot download {url}: {e}; without network access, pass --data PATH (or set MAKEMORE_DATA) to a local copy"),
     }
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -176,7 +180,7 @@ fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
         .build()
         .into();
     let bytes = agent
-        .get(NAMES_URL)
+        .get(url)
         .call()
         .map_err(|e| fail(e.to_string()))?
         .body_mut()
@@ -184,7 +188,7 @@ fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
         .limit(16 * 1024 * 1024)
         .read_to_vec()
         .map_err(|e| fail(e.to_string()))?;
-    let digest = makemore_model::weights::sha256_hex(&bytes);
+    let digest = makemore_files::sha256_hex(&bytes);
     if digest != NAMES_SHA256 {
         return Err(fail(format!(
             "SHA-256 {digest} does not match the expected {NAMES_SHA256}"
@@ -194,7 +198,7 @@ fn download(out: &std::path::Path) -> Result<(usize, String), Failure> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
     }
-    makemore_diagnostics::write_atomic(out, &bytes).map_err(|e| Failure {
+    makemore_files::write_atomic(out, &bytes).map_err(|e| Failure {
         code: 1,
         message: format!("{}: {e}", out.display()),
     })?;
@@ -210,7 +214,7 @@ pub fn ensure_default_corpus(path: &std::path::Path) -> Result<(), Failure> {
         "{} is missing; downloading it (pass --data PATH to use another file)",
         path.display()
     );
-    let (bytes, _) = download(path)?;
+    let (bytes, _) = download(path, NAMES_URL)?;
     eprintln!("wrote {} ({bytes} bytes, SHA-256 ok)", path.display());
     Ok(())
 }

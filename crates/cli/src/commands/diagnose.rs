@@ -1,12 +1,10 @@
 //! `makemore diagnose`: train for a while, recording what happens inside, and say what looks wrong.
 
-use super::open_backend;
-use super::train::{at_least_one, default_out, load_config, stop_flag, ConfigArgs};
+use super::common::{at_least_one, default_out, load_config, open_backend, stop_flag, ConfigArgs};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use crate::Common;
-use makemore_diagnostics::{layer_table, param_table};
-use makemore_model::{Dataset, Diagnosis, RunOptions};
+use makemore_model::{Dataset, RunOptions};
 use std::path::PathBuf;
 
 /// Flags of `makemore diagnose`.
@@ -34,45 +32,26 @@ pub struct DiagnoseArgs {
     /// Start over even if the run directory already holds a run.
     #[arg(long)]
     force: bool,
+    /// Write TensorBoard event files into RUN/tb (sets log.tensorboard).
+    #[arg(long)]
+    tensorboard: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
 }
 
-/// The lecture's tables for the first and last record, then the advice.
-pub fn print_diagnosis(d: &Diagnosis) {
-    let first = d.records.first();
-    let last = d.records.last();
-    for r in first
-        .into_iter()
-        .chain(last.filter(|l| Some(l.step) != first.map(|f| f.step)))
-    {
-        println!("{}{}", layer_table(r), param_table(r));
-    }
-    if d.advice.is_empty() {
-        println!("advice: none, nothing looks wrong");
-    } else {
-        println!("advice:");
-        for a in &d.advice {
-            println!("- {}", a.message);
-        }
-    }
-    if let Some(p) = &d.report {
-        println!("report: {}", p.display());
-    }
-}
-
 /// Runs `makemore diagnose`.
 pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
     at_least_one("--every", Some(a.every))?;
-    let cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, Some(a.steps), a.seed)?;
-    let (backend, device) = open_backend(&a.common.backend)?;
+    let mut cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, Some(a.steps), a.seed)?;
+    cfg.log.tensorboard |= a.tensorboard;
+    cfg.log.diagnose_every = Some(a.every);
+    let (backend, device) = open_backend(a.common.backend)?;
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;
-    let ds = Dataset::load(&data, &cfg.data, cfg.model.block_size)?;
+    let ds = Dataset::for_run(&data, &cfg, &a.common.memory.budget())?;
     let out = a.out.clone().unwrap_or_else(|| default_out("diagnose"));
     let opts = RunOptions {
-        diagnose_every: Some(a.every),
         force: a.force,
         ..RunOptions::new(backend, device, Some(out), stop_flag())
     };
@@ -88,7 +67,7 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
             "summary": outcome.summary,
         }));
     } else {
-        print_diagnosis(&d);
+        crate::report::print_diagnosis(&d);
     }
     Ok(())
 }

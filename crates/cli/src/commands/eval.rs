@@ -1,13 +1,12 @@
 //! `makemore eval`.
 
-use super::open_backend;
+use super::common::open_backend;
 use crate::exit::{print_json, Failure};
 use makemore_data::Corpus;
 use makemore_model::data::DeviceWindows;
 use makemore_model::eval::{calibrate, split_loss};
-use makemore_model::run::SPLITS;
-use makemore_model::{Dataset, SavedRun};
-use std::path::{Path, PathBuf};
+use makemore_model::{Dataset, RunDir, SavedRun, SPLITS};
+use std::path::PathBuf;
 
 /// Which saved run to load, with which corpus and backend, and how to report.
 #[derive(clap::Args)]
@@ -19,11 +18,20 @@ pub struct SavedRunArgs {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// flex, ndarray, wgpu or tch.
-    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex")]
-    pub backend: String,
+    #[arg(long, env = "MAKEMORE_BACKEND", default_value = "flex", value_parser = super::common::BackendParser)]
+    pub backend: makemore_model::BackendKind,
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Use another corpus than the run was trained on (its characters must be in the run's
+    /// vocabulary).
+    #[arg(long)]
+    pub other_corpus: bool,
+    /// Use the weights of the run's last checkpoint (a paused or interrupted run has no others).
+    #[arg(long)]
+    pub checkpoint: bool,
+    #[command(flatten)]
+    pub memory: super::common::MemoryArgs,
 }
 
 /// Flags of `makemore eval`.
@@ -40,13 +48,14 @@ pub struct EvalArgs {
     calibrate: bool,
 }
 
-/// Loads a run and its corpus, re-split exactly as in training.
+/// Loads a run and its corpus, re-split exactly as in training; refuses another corpus than the
+/// run's unless `--other-corpus`.
 pub fn load_run(a: &SavedRunArgs) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
-    let (run, data, backend) = (&a.run, a.data.as_deref(), &a.backend);
-    let (_, device) = open_backend(backend)?;
-    let saved = SavedRun::load(run, &device)?;
-    let path = data
-        .map(Path::to_path_buf)
+    let (_, device) = open_backend(a.backend)?;
+    let saved = SavedRun::load(&a.run, &device, a.checkpoint)?;
+    let path = a
+        .data
+        .clone()
         .unwrap_or_else(|| PathBuf::from(&saved.info.data));
     let corpus = Corpus::load(&path, saved.info.vocab.boundary(), None)?;
     let ds = Dataset::with_vocab(
@@ -61,6 +70,15 @@ pub fn load_run(a: &SavedRunArgs) -> Result<(SavedRun, Dataset, makemore_model::
             path.display()
         ))
     })?;
+    if !a.other_corpus {
+        let info = RunDir::new(&a.run).file(makemore_model::run_dir::RUN_INFO);
+        saved.info.check_corpus(&ds, &info).map_err(|e| {
+            let mut f = Failure::from(e);
+            f.message
+                .push_str(", or --other-corpus to use this one anyway");
+            f
+        })?;
+    }
     Ok((saved, ds, device))
 }
 

@@ -56,6 +56,8 @@ pub struct ShowArgs {
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    memory: super::common::MemoryArgs,
 }
 
 #[derive(Serialize)]
@@ -109,7 +111,14 @@ pub fn run(cmd: InitCommand) -> Result<(), Failure> {
         },
         activation,
     )?;
-    let n = a.fan_in * a.fan_out;
+    // The sample is fan_in x fan_out values, drawn and held as f32.
+    let bytes = (a.fan_in as u128)
+        .checked_mul(a.fan_out as u128)
+        .and_then(|n| n.checked_mul(4));
+    a.memory
+        .budget()
+        .check(&[("--fan-in x --fan-out".to_string(), bytes)])?;
+    let n = a.fan_in * a.fan_out; // fits: it passed the budget
     let v = resolved.sample(n, a.seed, "init-show");
     let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n.max(1) as f64;
     let var = v

@@ -1,9 +1,10 @@
 //! `makemore lecture`: the lecture's five experiments side by side with its numbers.
 
-use super::{builtin, open_backend};
+use super::builtin;
+use super::common::open_backend;
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
-use makemore_model::{Dataset, RunConfig, RunOptions, Summary};
+use makemore_model::{Dataset, RunConfig, RunOptions, RunSummary};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -32,6 +33,9 @@ pub struct LectureArgs {
     /// Also write each run's directory under this folder.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write TensorBoard event files into each run's directory (needs --out).
+    #[arg(long, requires = "out")]
+    tensorboard: bool,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -57,7 +61,7 @@ struct Row {
 type Finished = (
     usize,
     &'static str,
-    Result<Summary, makemore_model::RunError>,
+    Result<RunSummary, makemore_model::RunError>,
 );
 
 fn mean(v: &[f64]) -> f64 {
@@ -94,7 +98,7 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     if a.jobs == Some(0) {
         return Err(Failure::input("--jobs: must be >= 1"));
     }
-    let (backend, device) = open_backend(&a.common.backend)?;
+    let (backend, device) = open_backend(a.common.backend)?;
     let seeds = usize::try_from(a.seeds).unwrap_or(usize::MAX);
     let runs = builtin::LECTURE.len().saturating_mul(seeds);
     let jobs = a.jobs.unwrap_or_else(|| default_jobs(backend, runs));
@@ -102,20 +106,27 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     super::data::ensure_default_corpus(&data)?;
     let mut pending = Vec::new();
     for (name, text, _, _) in builtin::LECTURE {
-        let base = RunConfig::from_toml_str(
-            text,
-            &format!("configs/lecture/{name}.toml"),
-            &[format!("train.steps={}", a.steps)],
-        )?;
+        let source = format!("configs/lecture/{name}.toml");
+        let mut base = RunConfig::from_toml_str(text, &source, &[])?;
+        base.train.steps = a.steps;
+        base.log.tensorboard = a.tensorboard;
+        base.validate(&source)?;
         for k in 0..a.seeds {
             let mut cfg = base.clone();
-            cfg.train.seed = a.seed.unwrap_or(cfg.train.seed) + k;
+            let first = a.seed.unwrap_or(cfg.train.seed);
+            cfg.train.seed = first.checked_add(k).ok_or_else(|| {
+                Failure::input(format!(
+                    "--seed {first} with --seeds {}: the last seed would pass {}",
+                    a.seeds,
+                    u64::MAX
+                ))
+            })?;
             pending.push((name, cfg));
         }
     }
     let cfg0 = &pending[0].1;
-    let ds = Dataset::load(&data, &cfg0.data, cfg0.model.block_size)?;
-    let stop = super::train::stop_flag();
+    let ds = Dataset::for_run(&data, cfg0, &a.common.memory.budget())?;
+    let stop = super::common::stop_flag();
     let queue = Mutex::new(pending.into_iter().enumerate().collect::<Vec<_>>());
     let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -145,16 +156,29 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     });
     let mut results = results.into_inner().expect("results lock");
     results.sort_by_key(|r| r.0);
-    let mut rows = Vec::new();
-    for (name, _, lecture_train, lecture_val) in builtin::LECTURE {
-        let mut runs = Vec::new();
-        for (_, n, r) in results.iter().filter(|r| r.1 == name) {
-            match r {
-                Ok(s) => runs.push(s.clone()),
-                Err(e) => return Err(Failure::input(format!("{n}: {e}"))),
+    // The first run that failed decides the exit status, as `train` would: 130 for Ctrl-C, 3 for
+    // a divergence, 1 for I/O, 2 for bad input.
+    let mut done = Vec::new();
+    for (_, name, r) in results {
+        match r {
+            Ok(s) => done.push((name, s)),
+            Err(e) => {
+                let f = Failure::from(e);
+                return Err(Failure {
+                    message: format!("{name}: {}", f.message),
+                    ..f
+                });
             }
         }
-        let f = |g: fn(&Summary) -> f64| runs.iter().map(g).collect::<Vec<f64>>();
+    }
+    let mut rows = Vec::new();
+    for (name, _, lecture_train, lecture_val) in builtin::LECTURE {
+        let runs: Vec<RunSummary> = done
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, s)| s.clone())
+            .collect();
+        let f = |g: fn(&RunSummary) -> f64| runs.iter().map(g).collect::<Vec<f64>>();
         let (train, val) = (f(|s| s.train_loss), f(|s| s.val_loss));
         rows.push(Row {
             variant: name,

@@ -2,27 +2,21 @@
 
 pub mod backends;
 pub mod bench;
+pub mod common;
 pub mod data;
 pub mod diagnose;
 pub mod eval;
+pub mod export;
 pub mod init;
 pub mod lecture;
 pub mod sample;
 pub mod train;
 
-use crate::exit::Failure;
-use makemore_model::{BackendKind, Device};
-
-/// Parses a backend name and opens its device.
-pub fn open_backend(name: &str) -> Result<(BackendKind, Device), Failure> {
-    let kind = BackendKind::parse(name)?;
-    let device = kind.open()?;
-    Ok((kind, device))
-}
-
 /// The configs that ship inside the binary, so `makemore train` and `makemore lecture` work
 /// from any directory.
 pub mod builtin {
+    /// The default config's name in messages.
+    pub const DEFAULT_NAME: &str = "configs/default.toml";
     /// `configs/default.toml`.
     pub const DEFAULT: &str = include_str!("../../../../configs/default.toml");
     /// The lecture's five rows: (name, config, lecture train loss, lecture val loss).

@@ -2,6 +2,7 @@
 
 use super::eval::{load_run, SavedRunArgs};
 use crate::exit::{print_json, Failure};
+use makemore_model::budget::sampling_needs;
 use makemore_model::sample::{sample, SampleOptions};
 use std::collections::HashSet;
 
@@ -46,6 +47,8 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
         return Err(Failure::input("--max-len: must be >= 1"));
     }
     let (saved, ds, device) = load_run(&a.saved)?;
+    let needs = sampling_needs(&saved.config, ds.vocab.len(), a.n, a.max_len);
+    a.saved.memory.budget().check(&needs)?;
     let opts = SampleOptions {
         n: a.n,
         seed: a.seed,

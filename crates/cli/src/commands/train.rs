@@ -1,12 +1,11 @@
 //! `makemore train`.
 
-use super::{builtin, open_backend};
+use super::common::{at_least_one, default_out, load_config, open_backend, stop_flag, ConfigArgs};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use crate::Common;
-use makemore_model::{Dataset, RunConfig, RunOptions, Summary};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use makemore_model::{Dataset, RunDir, RunOptions};
+use std::path::PathBuf;
 
 /// Flags of `makemore train`.
 #[derive(clap::Args)]
@@ -39,71 +38,16 @@ pub struct TrainArgs {
     /// Stop after step N with a checkpoint (continue later with --resume).
     #[arg(long, value_name = "N")]
     pause_at: Option<u64>,
-    /// Record diagnostics every K steps and write diagnostics.jsonl, plots and report.html.
+    /// Record diagnostics every K steps and write diagnostics.jsonl, plots and report.html
+    /// (sets log.diagnose_every).
     #[arg(long, value_name = "K")]
     diagnose_every: Option<u64>,
+    /// Write TensorBoard event files into RUN/tb (sets log.tensorboard).
+    #[arg(long)]
+    tensorboard: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-}
-
-/// Which config to run: a file (or the built-in default) and `--set` overrides.
-#[derive(clap::Args)]
-pub struct ConfigArgs {
-    /// A TOML config (default: the lecture's BatchNorm model, configs/default.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Override a config field, e.g. --set train.lr=0.05 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-}
-
-/// `Some(0)` for a flag that must be >= 1 is bad input.
-pub fn at_least_one(flag: &str, v: Option<u64>) -> Result<(), Failure> {
-    match v {
-        Some(0) => Err(Failure::input(format!("{flag}: must be >= 1"))),
-        _ => Ok(()),
-    }
-}
-
-/// A fresh run directory name.
-pub fn default_out(prefix: &str) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    PathBuf::from(format!("runs/{prefix}-{secs}"))
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// The flag Ctrl-C and SIGTERM raise: training finishes its step and stops.
-pub fn stop_flag() -> &'static AtomicBool {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
-    });
-    &STOP
-}
-
-/// Reads the config (or the built-in default) with `--set`, `--steps` and `--seed` applied.
-pub fn load_config(
-    config: Option<&Path>,
-    set: &[String],
-    steps: Option<u64>,
-    seed: Option<u64>,
-) -> Result<RunConfig, Failure> {
-    let mut overrides = set.to_vec();
-    if let Some(s) = steps {
-        overrides.push(format!("train.steps={s}"));
-    }
-    if let Some(s) = seed {
-        overrides.push(format!("train.seed={s}"));
-    }
-    Ok(match config {
-        Some(path) => RunConfig::from_file(path, &overrides)?,
-        None => RunConfig::from_toml_str(builtin::DEFAULT, "configs/default.toml", &overrides)?,
-    })
 }
 
 /// Runs `makemore train`.
@@ -117,23 +61,19 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
                 || !a.cfg.set.is_empty()
                 || a.steps.is_some()
                 || a.seed.is_some()
+                || a.tensorboard
+                || a.diagnose_every.is_some()
             {
-                return Err(Failure::input("--resume continues a run with its saved config; drop --config, --set, --steps and --seed"));
+                return Err(Failure::input("--resume continues a run with its saved config; drop --config, --set, --steps, --seed, --diagnose-every and --tensorboard"));
             }
             if a.out.as_ref().is_some_and(|o| o != dir) {
                 return Err(Failure::input(
                     "--resume RUN_DIR writes into RUN_DIR; drop --out",
                 ));
             }
-            let cfg_path = dir.join("config.toml");
-            if !cfg_path.is_file() {
-                return Err(Failure::input(format!(
-                    "{}: no run to resume here (config.toml is missing)",
-                    dir.display()
-                )));
-            }
-            let cfg = RunConfig::from_file(&cfg_path, &[])?;
-            let info = makemore_model::run::RunInfo::load(dir)?;
+            let run = RunDir::new(dir);
+            let cfg = run.read_config()?;
+            let info = run.read_info()?;
             let data = a
                 .common
                 .data
@@ -142,7 +82,11 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             (cfg, data, dir.clone())
         }
         None => {
-            let cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, a.steps, a.seed)?;
+            let mut cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, a.steps, a.seed)?;
+            cfg.log.tensorboard |= a.tensorboard;
+            if a.diagnose_every.is_some() {
+                cfg.log.diagnose_every = a.diagnose_every;
+            }
             (
                 cfg,
                 a.common.data_path(),
@@ -150,11 +94,10 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             )
         }
     };
-    let (backend, device) = open_backend(&a.common.backend)?;
+    let (backend, device) = open_backend(a.common.backend)?;
     super::data::ensure_default_corpus(&data)?;
-    let ds = Dataset::load(&data, &cfg.data, cfg.model.block_size)?;
+    let ds = Dataset::for_run(&data, &cfg, &a.common.memory.budget())?;
     let opts = RunOptions {
-        diagnose_every: a.diagnose_every,
         checkpoint_every: a.checkpoint_every,
         pause_at: a.pause_at,
         resume: a.resume.is_some(),
@@ -172,28 +115,9 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         print_json(&v);
     } else {
         if let Some(d) = &outcome.diagnosis {
-            super::diagnose::print_diagnosis(d);
+            crate::report::print_diagnosis(d);
         }
-        print_summary(&outcome.summary);
+        crate::report::print_summary(&outcome.summary);
     }
     Ok(())
-}
-
-/// The text report of a run.
-pub fn print_summary(s: &Summary) {
-    println!(
-        "train {:.4}  val {:.4}  test {:.4}",
-        s.train_loss, s.val_loss, s.test_loss
-    );
-    println!(
-        "first loss {:.4} (ln {} = {:.4})",
-        s.first_loss, s.vocab_size, s.expected_first_loss
-    );
-    println!(
-        "{} parameters, {} steps in {:.2} s ({:.0} us/step) on {}, seed {}",
-        s.parameters, s.steps, s.seconds, s.us_per_step, s.backend, s.seed
-    );
-    if let Some(dir) = &s.run_dir {
-        println!("run directory: {dir}");
-    }
 }

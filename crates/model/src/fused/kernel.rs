@@ -88,7 +88,7 @@ pub(crate) fn matmul(out: &mut [f32], a: View<'_>, b: View<'_>) {
 /// The nonlinearities the fused block computes itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Act {
-    /// `tanh`, by [`crate::mlp::tanh_f32`].
+    /// `tanh`, by [`crate::math::tanh_f32`].
     Tanh,
     /// None (the output layer).
     Identity,
@@ -189,7 +189,7 @@ pub(crate) fn block_forward(
     let y = match act {
         Act::Identity => h,
         Act::Tanh => {
-            let y: Vec<f32> = h.iter().map(|&v| crate::mlp::tanh_f32(v)).collect();
+            let y: Vec<f32> = h.iter().map(|&v| crate::math::tanh_f32(v)).collect();
             saved.dact = y.iter().map(|&y| 1.0 - y * y).collect();
             y
         }

@@ -17,6 +17,7 @@ mod kernel;
 
 pub(crate) use kernel::Act;
 
+use crate::batchnorm::{NormInputs, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -68,25 +69,6 @@ fn indices(t: &FlexTensor, bound: usize) -> Option<Vec<usize>> {
         _ => None,
     }
 }
-
-/// A BatchNorm layer's part in a fused block.
-pub(crate) struct NormInputs {
-    /// `[m]` scale.
-    pub gamma: Tensor<1>,
-    /// `[m]` shift.
-    pub beta: Tensor<1>,
-    /// `[m]` running mean (no autodiff).
-    pub running_mean: Tensor<1>,
-    /// `[m]` running (unbiased) variance (no autodiff).
-    pub running_var: Tensor<1>,
-    /// Added to the variance.
-    pub eps: f64,
-    /// How this batch updates the running statistics.
-    pub blend: crate::batchnorm::Blend,
-}
-
-/// The new running mean and variance of a fused block's BatchNorm.
-pub(crate) type RunningStats = (Tensor<1>, Tensor<1>);
 
 /// Which input of a block a graph parent is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +313,7 @@ mod tests {
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        makemore_diagnostics::record::to_host(t.without_autodiff())
+        crate::host::to_host(t.without_autodiff())
     }
 
     fn assert_close(what: &str, a: &[f32], b: &[f32]) {

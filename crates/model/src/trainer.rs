@@ -1,14 +1,19 @@
-//! The training loop: host-drawn minibatches gathered on the device, one optimizer step each,
-//! the loss read back only every `log_every` steps.
+//! The training loop: a `Trainer` (model, optimizer, sampler, step) started fresh or from a
+//! checkpoint, host-drawn minibatches gathered on the device, one optimizer step each, the loss
+//! read back only every `log_every` steps, and the `Hooks` through which its owner records,
+//! logs and checkpoints. It knows nothing of files.
 
 use crate::batchnorm::NormMode;
-use crate::config::TrainConfig;
-use crate::data::DeviceWindows;
-use crate::mlp::{cross_entropy, Mlp};
+use crate::config::{RunConfig, TrainConfig};
+use crate::data::{Dataset, DeviceWindows};
+use crate::error::RunError;
+use crate::host::to_host;
+use crate::loss::cross_entropy;
+use crate::mlp::{Mlp, Source};
 use crate::optim::{Optimizer, Update};
-use burn::tensor::{Gradients, Tensor};
+use crate::run_dir::Checkpoint;
+use burn::tensor::{Device, Gradients, Tensor};
 use makemore_data::BatchSampler;
-use makemore_diagnostics::record::to_host;
 use makemore_diagnostics::Tap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +52,63 @@ pub struct Inspected {
 }
 
 impl Trainer {
+    /// A trainer for `cfg` on `ds`'s training windows: at step 0, with fresh weights drawn from
+    /// `cfg.init` and `cfg.train.seed`, or where `from` left off.
+    pub fn start(
+        cfg: &RunConfig,
+        ds: &Dataset,
+        device: &Device,
+        from: Option<&Checkpoint>,
+    ) -> Result<Self, RunError> {
+        let ad = device.clone().autodiff();
+        let data = DeviceWindows::new(&ds.windows[0], &ad);
+        let vocab = ds.vocab.len();
+        Ok(match from {
+            Some(c) if c.sampler.population != ds.windows[0].len() as u64 => {
+                return Err(RunError::CorpusDiffers {
+                    path: std::path::PathBuf::from(crate::run_dir::CHECKPOINT),
+                    run: format!("{} training windows", c.sampler.population),
+                    given: format!("{} training windows", ds.windows[0].len()),
+                })
+            }
+            Some(c) => {
+                let model =
+                    Mlp::build(&cfg.model, vocab, Source::Saved(&c.weights.by_path()), &ad)?;
+                let optimizer = Optimizer::restore(cfg.train.optimizer, &c.optimizer, &ad);
+                let mut t = Trainer::new(
+                    model,
+                    cfg.train.clone(),
+                    data,
+                    optimizer,
+                    BatchSampler::from_state(c.sampler),
+                    c.step,
+                );
+                t.unlogged = c.unlogged.clone();
+                t
+            }
+            None => {
+                let model = Mlp::build(
+                    &cfg.model,
+                    vocab,
+                    Source::Init {
+                        roles: &cfg.init,
+                        seed: cfg.train.seed,
+                    },
+                    &ad,
+                )?;
+                let sampler = BatchSampler::new(cfg.train.seed, ds.windows[0].len());
+                Trainer::new(
+                    model,
+                    cfg.train.clone(),
+                    data,
+                    Optimizer::new(cfg.train.optimizer),
+                    sampler,
+                    0,
+                )
+            }
+        })
+    }
+
     /// Starts (or resumes, given a restored optimizer and sampler) training `model`, which must
     /// live on an autodiff device, on `data`.
     pub fn new(
@@ -199,65 +261,65 @@ pub trait Hooks {
     }
 }
 
-/// Runs `trainer` until `config.steps`. Losses stay on the device and are read back every
-/// `log_every` steps (and right after the very first step, so the first loss is known), at
-/// checkpoints, and when stopping. Log points fall on the same steps whatever the checkpoint
-/// interval and however often the run was stopped and resumed: losses read back between log
-/// points wait in [`Trainer::unlogged`] (which checkpoints keep).
-pub fn run(
-    trainer: &mut Trainer,
-    opts: LoopOptions,
-    stop: &AtomicBool,
-    hooks: &mut dyn Hooks,
-) -> Stop {
-    let total = trainer.config.steps;
-    let mut pending: Vec<Tensor<1>> = Vec::with_capacity(opts.log_every as usize);
-    while trainer.step < total {
-        let lr = trainer.lr();
-        let loss = hooks.step(trainer).unwrap_or_else(|| trainer.step());
-        pending.push(loss);
-        let step = trainer.step;
-        let due = |every: u64| step.is_multiple_of(every);
-        let log = step == 1 || due(opts.log_every) || step == total;
-        let checkpoint = opts.checkpoint_every.is_some_and(due) || step == total;
-        let paused = opts.pause_at == Some(step);
-        let interrupted = stop.load(Ordering::Relaxed);
-        let stopping = paused || interrupted;
-        if log || checkpoint || stopping {
-            let fresh = to_host(Tensor::cat(std::mem::take(&mut pending), 0));
-            let first = step - fresh.len() as u64;
-            if let Some(bad) = fresh
-                .iter()
-                .position(|&l| !l.is_finite() || f64::from(l) > opts.max_loss)
-            {
-                let step = first + bad as u64;
-                return Stop::Diverged {
-                    step,
-                    lr: trainer.config.lr.lr_at(step, total),
-                    loss: fresh[bad],
-                };
+impl Trainer {
+    /// Runs until `config.steps`. Losses stay on the device and are read back every `log_every`
+    /// steps (and right after the very first step, so the first loss is known), at
+    /// checkpoints, and when stopping. Log points fall on the same steps whatever the
+    /// checkpoint interval and however often the run was stopped and resumed: losses read back
+    /// between log points wait in [`Trainer::unlogged`] (which checkpoints keep).
+    pub fn run(&mut self, opts: LoopOptions, stop: &AtomicBool, hooks: &mut dyn Hooks) -> Stop {
+        let trainer = self;
+        let total = trainer.config.steps;
+        // Bounded: log_every is a user's number, and the vector grows as losses arrive anyway.
+        let mut pending: Vec<Tensor<1>> = Vec::with_capacity(opts.log_every.min(1024) as usize);
+        while trainer.step < total {
+            let lr = trainer.lr();
+            let loss = hooks.step(trainer).unwrap_or_else(|| trainer.step());
+            pending.push(loss);
+            let step = trainer.step;
+            let due = |every: u64| step.is_multiple_of(every);
+            let log = step == 1 || due(opts.log_every) || step == total;
+            let checkpoint = opts.checkpoint_every.is_some_and(due) || step == total;
+            let paused = opts.pause_at == Some(step);
+            let interrupted = stop.load(Ordering::Relaxed);
+            let stopping = paused || interrupted;
+            if log || checkpoint || stopping {
+                let fresh = to_host(Tensor::cat(std::mem::take(&mut pending), 0));
+                let first = step - fresh.len() as u64;
+                if let Some(bad) = fresh
+                    .iter()
+                    .position(|&l| !l.is_finite() || f64::from(l) > opts.max_loss)
+                {
+                    let step = first + bad as u64;
+                    return Stop::Diverged {
+                        step,
+                        lr: trainer.config.lr.lr_at(step, total),
+                        loss: fresh[bad],
+                    };
+                }
+                trainer.unlogged.extend(fresh);
+                if log {
+                    let losses = std::mem::take(&mut trainer.unlogged);
+                    let point = LogPoint {
+                        step,
+                        loss: losses.iter().map(|&l| f64::from(l)).sum::<f64>()
+                            / losses.len() as f64,
+                        lr,
+                        losses,
+                    };
+                    hooks.logged(trainer, &point);
+                }
+                if (checkpoint || stopping) && hooks.checkpoint(trainer).is_break() {
+                    return Stop::Aborted;
+                }
             }
-            trainer.unlogged.extend(fresh);
-            if log {
-                let losses = std::mem::take(&mut trainer.unlogged);
-                let point = LogPoint {
-                    step,
-                    loss: losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64,
-                    lr,
-                    losses,
-                };
-                hooks.logged(trainer, &point);
+            if interrupted {
+                return Stop::Interrupted;
             }
-            if (checkpoint || stopping) && hooks.checkpoint(trainer).is_break() {
-                return Stop::Aborted;
+            if paused {
+                return Stop::Paused;
             }
         }
-        if interrupted {
-            return Stop::Interrupted;
-        }
-        if paused {
-            return Stop::Paused;
-        }
+        Stop::Finished
     }
-    Stop::Finished
 }

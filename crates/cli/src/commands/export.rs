@@ -1,0 +1,38 @@
+//! `makemore export`: a finished (or paused) run's records in other tools' formats.
+
+use crate::exit::{print_json, Failure};
+use clap::Subcommand;
+use makemore_model::RunDir;
+use std::path::PathBuf;
+
+/// What to export.
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// TensorBoard event files (RUN/tb) from the run's metrics.jsonl, diagnostics.jsonl and
+    /// summary.json.
+    #[command(
+        after_help = "Example:\n  makemore export tensorboard runs/bn && tensorboard --logdir runs/bn/tb"
+    )]
+    Tensorboard {
+        /// The run directory.
+        run: PathBuf,
+        /// Replace the event files the run already has.
+        #[arg(long)]
+        force: bool,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `makemore export`.
+pub fn run(c: ExportCommand) -> Result<(), Failure> {
+    let ExportCommand::Tensorboard { run, force, json } = c;
+    let path = makemore_model::tb::export(&RunDir::new(&run), force)?;
+    if json {
+        print_json(&serde_json::json!({ "event_file": path.display().to_string() }));
+    } else {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

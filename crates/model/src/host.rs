@@ -1,0 +1,39 @@
+//! Tensors read back to the host: plain `f32` values, and a model's tensors by path (what the
+//! weights file and checkpoints hold).
+
+use burn::tensor::Tensor;
+
+/// Reads a tensor's values back to the host as f32 (one device synchronization).
+pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("a tensor converted to f32 reads back as f32")
+}
+
+/// One named tensor of a model, on the host.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NamedTensor {
+    /// Dotted path, e.g. `blocks.0.linear.weight`.
+    pub path: String,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Whether the optimizer trains it (running statistics are not trained).
+    pub trainable: bool,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+impl NamedTensor {
+    /// Reads `t` back to the host under `path`.
+    pub fn read<const D: usize>(path: String, t: Tensor<D>, trainable: bool) -> Self {
+        let shape = t.dims().to_vec();
+        let data = to_host(t);
+        NamedTensor {
+            path,
+            shape,
+            trainable,
+            data,
+        }
+    }
+}

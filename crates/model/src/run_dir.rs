@@ -1,0 +1,448 @@
+//! The run-directory format: which files a run directory holds, what each contains, and reading
+//! and writing them (every write to a temporary name, fsynced and renamed). The checkpoint's
+//! format lives here too. Nothing else in the workspace names these files.
+
+use crate::config::RunConfig;
+use crate::data::{CorpusId, Dataset};
+use crate::error::RunError;
+use crate::optim::OptimizerState;
+use crate::weights::WeightsFile;
+use makemore_data::{SamplerState, Vocabulary};
+use makemore_diagnostics::DiagnosticRecord;
+use makemore_files::{sha256_hex, write_atomic};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The run's config, as TOML.
+pub const CONFIG: &str = "config.toml";
+/// [`RunInfo`], as JSON.
+pub const RUN_INFO: &str = "run.json";
+/// The vocabulary, as JSON.
+pub const VOCAB: &str = "vocab.json";
+/// The last [`Checkpoint`].
+pub const CHECKPOINT: &str = "checkpoint.json";
+/// The trained model ([`WeightsFile`]), written when the run finishes.
+pub const MODEL: &str = "model.json";
+/// The run's summary, written when the run finishes.
+pub const SUMMARY: &str = "summary.json";
+/// One JSON object per log point.
+pub const METRICS: &str = "metrics.jsonl";
+/// One JSON object per recorded step.
+pub const DIAGNOSTICS: &str = "diagnostics.jsonl";
+/// The diagnostics report.
+pub const REPORT: &str = "report.html";
+/// Held by the process writing the run (its pid inside).
+pub const LOCK: &str = ".lock";
+/// The folder of TensorBoard event files (see `tb`).
+pub const TB_DIR: &str = "tb";
+
+/// The metadata file of a run directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The corpus path used.
+    pub data: String,
+    /// The backend.
+    pub backend: String,
+    /// The vocabulary.
+    pub vocab: Vocabulary,
+    /// The corpus trained on (absent in runs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<CorpusId>,
+}
+
+impl RunInfo {
+    /// Parses `run.json`'s text and checks its vocabulary; `path` is for messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, RunError> {
+        let info: RunInfo =
+            serde_json::from_str(text).map_err(|e| RunError::bad(path, e.to_string()))?;
+        info.vocab.validate()?;
+        Ok(info)
+    }
+
+    /// Checks that `ds` is the corpus this run was trained on (`path` names `run.json`).
+    pub fn check_corpus(&self, ds: &Dataset, path: &Path) -> Result<(), RunError> {
+        if self.vocab != ds.vocab {
+            return Err(RunError::VocabularyDiffers {
+                path: path.to_owned(),
+            });
+        }
+        let given = ds.id();
+        match &self.corpus {
+            Some(run) if run != &given => Err(RunError::CorpusDiffers {
+                path: path.to_owned(),
+                run: run.to_string(),
+                given: given.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a finished run reports (and writes as `summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Loss of the very first minibatch.
+    pub first_loss: f64,
+    /// Loss of the last minibatch.
+    pub final_loss: f64,
+    /// ln(vocab): the loss of a uniform prediction.
+    pub expected_first_loss: f64,
+    /// Mean loss over the whole training split after training.
+    pub train_loss: f64,
+    /// Over the validation split.
+    pub val_loss: f64,
+    /// Over the test split.
+    pub test_loss: f64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Wall time of the training loop (all sessions of a resumed run).
+    pub seconds: f64,
+    /// Training-loop microseconds per step.
+    pub us_per_step: f64,
+    /// The backend.
+    pub backend: String,
+    /// Seed of the weights and batches.
+    pub seed: u64,
+    /// Trained parameters.
+    pub parameters: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// The run directory, when one was written.
+    pub run_dir: Option<String>,
+}
+
+/// Everything needed to continue a run exactly where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Steps completed.
+    pub step: u64,
+    /// SHA-256 of the run's config (as saved in `config.toml`).
+    pub config_sha256: String,
+    /// The model, running statistics included.
+    pub weights: WeightsFile,
+    /// The optimizer's state.
+    pub optimizer: OptimizerState,
+    /// The minibatch sampler's position.
+    pub sampler: SamplerState,
+    /// The very first minibatch loss.
+    pub first_loss: f64,
+    /// Training seconds so far.
+    pub seconds: f64,
+    /// `metrics.jsonl` so far.
+    pub metrics: String,
+    /// `diagnostics.jsonl` so far: the records as text, so that a resumed run writes the same
+    /// bytes as an uninterrupted one (a float read back from JSON may differ in its last bit).
+    #[serde(default)]
+    pub diagnostics_jsonl: String,
+    /// Diagnostic records, as checkpoints before `diagnostics_jsonl` held them (read only).
+    #[serde(default, skip_serializing)]
+    pub diagnostics: Vec<DiagnosticRecord>,
+    /// Per-step losses so far (kept only when diagnostics are recorded, for the loss plot).
+    pub losses: Vec<f32>,
+    /// Losses read back since the last log point.
+    pub unlogged: Vec<f32>,
+}
+
+impl Checkpoint {
+    /// `diagnostics.jsonl` so far (rebuilt from the records of an older checkpoint).
+    pub fn jsonl(&self) -> String {
+        if !self.diagnostics_jsonl.is_empty() {
+            return self.diagnostics_jsonl.clone();
+        }
+        self.diagnostics
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("a diagnostic record serializes") + "\n")
+            .collect()
+    }
+
+    /// The diagnostic records so far.
+    pub fn records(&self) -> Result<Vec<DiagnosticRecord>, RunError> {
+        if self.diagnostics_jsonl.is_empty() {
+            return Ok(self.diagnostics.clone());
+        }
+        self.diagnostics_jsonl
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| {
+                    RunError::bad(
+                        Path::new(CHECKPOINT),
+                        format!("diagnostic record {}: {e}", i + 1),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The first tensor (a parameter, a running statistic or an optimizer moment) holding a NaN
+    /// or an infinity, if any: such a checkpoint must not be written.
+    pub fn first_non_finite(&self) -> Option<String> {
+        let bad = |v: &[f32]| v.iter().any(|x| !x.is_finite());
+        if let Some(t) = self.weights.tensors.iter().find(|t| bad(&t.data)) {
+            return Some(t.path.clone());
+        }
+        let trained = self.weights.tensors.iter().filter(|t| t.trainable);
+        self.optimizer
+            .moments
+            .iter()
+            .zip(trained)
+            .find(|(m, _)| m.as_ref().is_some_and(|(a, b)| bad(a) || bad(b)))
+            .map(|(_, t)| format!("the optimizer's moments of {}", t.path))
+    }
+
+    /// The file's text: the SHA-256 of the JSON body on the first line, then the body.
+    pub fn to_text(&self) -> Result<String, serde_json::Error> {
+        let body = serde_json::to_string(self)?;
+        Ok(format!("{}\n{body}", sha256_hex(body.as_bytes())))
+    }
+
+    /// Parses and verifies a checkpoint's text; `path` is for messages.
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, RunError> {
+        let (digest, body) = text
+            .split_once('\n')
+            .ok_or_else(|| RunError::bad(path, "truncated checkpoint (no digest line)"))?;
+        let found = sha256_hex(body.as_bytes());
+        if found != digest {
+            return Err(RunError::bad(path, format!("checksum mismatch: the checkpoint is truncated or corrupted (expected {digest}, found {found})")));
+        }
+        let c: Checkpoint = serde_json::from_str(body)
+            .map_err(|e| RunError::bad(path, format!("malformed checkpoint: {e}")))?;
+        let weights = c.weights.verify(&path.display().to_string())?;
+        Ok(Checkpoint { weights, ..c })
+    }
+}
+
+/// The lock on a run directory (see [`RunDir::lock`]).
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    dir: PathBuf,
+    created: bool,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        if self.created {
+            let _ = std::fs::remove_dir(&self.dir); // only if empty
+        }
+    }
+}
+
+/// A run directory: its files by name, read and written whole.
+///
+/// ```no_run
+/// let dir = makemore_model::RunDir::new("runs/bn");
+/// let config = dir.read_config()?;
+/// let checkpoint = dir.read_checkpoint()?;
+/// println!("{} of {} steps done", checkpoint.step, config.train.steps);
+/// # Ok::<(), makemore_model::RunError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `path` (nothing is read or created yet).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of one of its files.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Whether a run was started here (its config is saved).
+    pub fn holds_run(&self) -> bool {
+        self.file(CONFIG).is_file()
+    }
+
+    /// The saved config's text.
+    pub fn read_config_text(&self) -> Result<String, RunError> {
+        if !self.holds_run() {
+            return Err(RunError::NothingToResume {
+                dir: self.path.clone(),
+            });
+        }
+        let path = self.file(CONFIG);
+        std::fs::read_to_string(&path).map_err(RunError::io(&path))
+    }
+
+    /// The saved config.
+    pub fn read_config(&self) -> Result<RunConfig, RunError> {
+        let text = self.read_config_text()?;
+        let path = self.file(CONFIG);
+        Ok(RunConfig::from_toml_str(
+            &text,
+            &path.display().to_string(),
+            &[],
+        )?)
+    }
+
+    /// `run.json`, with its vocabulary checked.
+    pub fn read_info(&self) -> Result<RunInfo, RunError> {
+        let path = self.file(RUN_INFO);
+        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        RunInfo::from_json(&text, &path)
+    }
+
+    /// The last checkpoint, verified.
+    pub fn read_checkpoint(&self) -> Result<Checkpoint, RunError> {
+        let path = self.file(CHECKPOINT);
+        if !path.is_file() {
+            return Err(RunError::bad(
+                &self.path,
+                "no checkpoint to resume from (checkpoint.json is missing)",
+            ));
+        }
+        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        Checkpoint::from_text(&text, &path)
+    }
+
+    /// The trained model, verified.
+    pub fn read_model(&self) -> Result<WeightsFile, RunError> {
+        Ok(WeightsFile::load(&self.file(MODEL))?)
+    }
+
+    /// Writes one file atomically.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), RunError> {
+        let path = self.file(name);
+        write_atomic(&path, bytes).map_err(RunError::io(&path))
+    }
+
+    /// Writes `value` as JSON (pretty-printed, or on one line), reporting a value that does not
+    /// serialize rather than writing an empty file.
+    pub fn write_json<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        pretty: bool,
+    ) -> Result<(), RunError> {
+        let text = if pretty {
+            serde_json::to_string_pretty(value)
+        } else {
+            serde_json::to_string(value)
+        };
+        let text = text.map_err(|e| RunError::bad(&self.file(name), e.to_string()))?;
+        self.write(name, text.as_bytes())
+    }
+
+    /// Writes a checkpoint.
+    pub fn write_checkpoint(&self, ckpt: &Checkpoint) -> Result<(), RunError> {
+        let text = ckpt
+            .to_text()
+            .map_err(|e| RunError::bad(&self.file(CHECKPOINT), e.to_string()))?;
+        self.write(CHECKPOINT, text.as_bytes())
+    }
+
+    /// Creates the directory if need be and takes its lock, so that no other process writes this
+    /// run at the same time; the lock goes when the guard is dropped (and with it the directory,
+    /// if it was created here and nothing was written into it). A lock whose process is gone is
+    /// taken over.
+    pub fn lock(&self) -> Result<RunLock, RunError> {
+        let created = !self.path.is_dir();
+        if created {
+            std::fs::create_dir_all(&self.path).map_err(RunError::io(&self.path))?;
+            let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty());
+            makemore_files::sync_dir(parent.unwrap_or(Path::new(".")));
+        }
+        let path = self.file(LOCK);
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(RunLock {
+                        path,
+                        dir: self.path.clone(),
+                        created,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let pid: Option<u32> = holder.trim().parse().ok();
+                    let alive = pid.is_some_and(|p| {
+                        !Path::new("/proc").is_dir() || Path::new(&format!("/proc/{p}")).exists()
+                    });
+                    if alive {
+                        return Err(RunError::Locked {
+                            dir: self.path.clone(),
+                            pid: pid.unwrap_or(0),
+                        });
+                    }
+                    let _ = std::fs::remove_file(&path); // stale: its process is gone
+                }
+                Err(e) => return Err(RunError::Io { path, source: e }),
+            }
+        }
+        Err(RunError::bad(
+            &path,
+            "could not take the run directory's lock",
+        ))
+    }
+
+    /// Creates the directory and writes what a new run starts with: its config, `run.json` and
+    /// the vocabulary.
+    pub fn create(&self, config_text: &str, info: &RunInfo) -> Result<(), RunError> {
+        std::fs::create_dir_all(&self.path).map_err(RunError::io(&self.path))?;
+        makemore_files::sync_dir(self.path.parent().unwrap_or(Path::new(".")));
+        self.write(CONFIG, config_text.as_bytes())?;
+        self.write_json(RUN_INFO, info, true)?;
+        self.write_json(VOCAB, &info.vocab, false)
+    }
+
+    /// Checks that a new run of `cfg` may start here: refuses a directory holding a run unless
+    /// `force`, and then removes the old run's outputs so nothing stale is taken for the new one's.
+    pub fn prepare_new(&self, cfg: &RunConfig, force: bool) -> Result<(), RunError> {
+        if !self.holds_run() {
+            return Ok(());
+        }
+        if !force {
+            let saved = std::fs::read_to_string(self.file(CONFIG)).unwrap_or_default();
+            return Err(RunError::RunExists {
+                dir: self.path.clone(),
+                same_config: saved == cfg.to_toml(),
+            });
+        }
+        let plots = makemore_diagnostics::PLOT_NAMES
+            .iter()
+            .flat_map(|name| ["svg", "png"].map(|ext| format!("{name}.{ext}")));
+        let outputs = [CHECKPOINT, MODEL, SUMMARY, METRICS, DIAGNOSTICS, REPORT].map(String::from);
+        for f in outputs.into_iter().chain(plots) {
+            let _ = std::fs::remove_file(self.file(&f));
+        }
+        let _ = std::fs::remove_dir_all(self.file(TB_DIR));
+        Ok(())
+    }
+
+    /// Checks that the run here is `cfg` on the corpus of `ds`, and returns its checkpoint.
+    pub fn prepare_resume(&self, cfg: &RunConfig, ds: &Dataset) -> Result<Checkpoint, RunError> {
+        let saved = self.read_config_text()?;
+        if saved != cfg.to_toml() {
+            return Err(RunError::ConfigDiffers {
+                path: self.file(CONFIG),
+            });
+        }
+        self.read_info()?.check_corpus(ds, &self.file(RUN_INFO))?;
+        let ckpt = self.read_checkpoint()?;
+        if ckpt.config_sha256 != sha256_hex(saved.as_bytes()) {
+            return Err(RunError::bad(
+                &self.file(CHECKPOINT),
+                "was written for another config",
+            ));
+        }
+        Ok(ckpt)
+    }
+}

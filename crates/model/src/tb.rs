@@ -1,0 +1,159 @@
+//! A run's TensorBoard event file (`RUN/tb/events.out.tfevents.*`): what a run puts in it (the
+//! loss and learning rate at every log point, the diagnostics at every recorded step, the split
+//! losses at the end), keeping it in step with the checkpoints, and exporting a finished run's
+//! files into one after the fact.
+
+use crate::error::RunError;
+use crate::run_dir::{RunDir, RunSummary, DIAGNOSTICS, METRICS, SUMMARY, TB_DIR};
+use crate::trainer::LogPoint;
+use makemore_diagnostics::tensorboard::{event_file_name, EventLog};
+use makemore_diagnostics::DiagnosticRecord;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A run's event log, kept in memory and written whole (atomically) with each checkpoint.
+pub struct TbLog {
+    log: EventLog,
+    /// The event file's path.
+    pub path: PathBuf,
+}
+
+/// The event files already in `dir/tb`.
+pub fn event_files(dir: &RunDir) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.file(TB_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("events.out.tfevents.") && !n.ends_with(".tmp"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+impl TbLog {
+    /// A new, empty event file for the run in `dir`.
+    pub fn start(dir: &RunDir) -> Result<Self, RunError> {
+        let tb = dir.file(TB_DIR);
+        std::fs::create_dir_all(&tb).map_err(RunError::io(&tb))?;
+        let wall = now();
+        let name = event_file_name(wall as u64, &host(), std::process::id());
+        Ok(Self {
+            log: EventLog::new(wall),
+            path: tb.join(name),
+        })
+    }
+
+    /// The run's event file as it was at the checkpoint of `step`: events of later steps (written
+    /// before an interruption) are dropped, so a resumed run appends without duplicating steps. A
+    /// run without an event file yet starts one.
+    pub fn resume(dir: &RunDir, step: u64) -> Result<Self, RunError> {
+        let Some(path) = event_files(dir).pop() else {
+            return Self::start(dir);
+        };
+        let bytes = std::fs::read(&path).map_err(RunError::io(&path))?;
+        let mut log =
+            EventLog::from_bytes(&bytes).map_err(|e| RunError::bad(&path, e.to_string()))?;
+        log.truncate_after(i64::try_from(step).unwrap_or(i64::MAX));
+        Ok(Self { log, path })
+    }
+
+    /// The minibatch loss and the learning rate at a log point.
+    pub fn log_point(&mut self, p: &LogPoint) {
+        let (step, wall) = (step_of(p.step), now());
+        self.log
+            .push_scalar("loss/minibatch", step, wall, p.loss as f32);
+        self.log.push_scalar("train/lr", step, wall, p.lr as f32);
+    }
+
+    /// Every statistic of a recorded step.
+    pub fn record(&mut self, r: &DiagnosticRecord) {
+        self.log.push_record(r, now());
+    }
+
+    /// The split losses of a finished run, at its last step.
+    pub fn finished(&mut self, s: &RunSummary) {
+        let (step, wall) = (step_of(s.steps), now());
+        for (name, loss) in [
+            ("train", s.train_loss),
+            ("val", s.val_loss),
+            ("test", s.test_loss),
+        ] {
+            if loss.is_finite() {
+                self.log
+                    .push_scalar(&format!("loss/{name}"), step, wall, loss as f32);
+            }
+        }
+    }
+
+    /// Writes the whole file atomically.
+    pub fn write(&self) -> Result<(), RunError> {
+        makemore_files::write_atomic(&self.path, self.log.as_bytes())
+            .map_err(RunError::io(&self.path))
+    }
+}
+
+fn step_of(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}
+
+/// Writes an event file for the run in `dir` from its `metrics.jsonl`, `diagnostics.jsonl` (when
+/// it has one) and `summary.json` (when it finished). Refuses to replace existing event files
+/// unless `force`. Returns the file written.
+pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
+    dir.read_config_text()?;
+    let existing = event_files(dir);
+    if !existing.is_empty() && !force {
+        return Err(RunError::OutputExists {
+            path: existing[0].clone(),
+        });
+    }
+    let metrics_path = dir.file(METRICS);
+    let metrics = std::fs::read_to_string(&metrics_path).map_err(RunError::io(&metrics_path))?;
+    let mut tb = TbLog::start(dir)?;
+    for (i, line) in metrics.lines().enumerate() {
+        let p: LogPoint = serde_json::from_str(line)
+            .map_err(|e| RunError::bad(&metrics_path, format!("line {}: {e}", i + 1)))?;
+        tb.log_point(&p);
+    }
+    let diag_path = dir.file(DIAGNOSTICS);
+    if diag_path.is_file() {
+        let text = std::fs::read_to_string(&diag_path).map_err(RunError::io(&diag_path))?;
+        for (i, line) in text.lines().enumerate() {
+            let r: DiagnosticRecord = serde_json::from_str(line)
+                .map_err(|e| RunError::bad(&diag_path, format!("line {}: {e}", i + 1)))?;
+            tb.record(&r);
+        }
+    }
+    let summary_path = dir.file(SUMMARY);
+    if summary_path.is_file() {
+        let text = std::fs::read_to_string(&summary_path).map_err(RunError::io(&summary_path))?;
+        let s: RunSummary =
+            serde_json::from_str(&text).map_err(|e| RunError::bad(&summary_path, e.to_string()))?;
+        tb.finished(&s);
+    }
+    tb.write()?;
+    for old in existing.into_iter().filter(|p| p != &tb.path) {
+        std::fs::remove_file(&old).map_err(RunError::io(&old))?;
+    }
+    Ok(tb.path)
+}
