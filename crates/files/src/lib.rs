@@ -54,6 +54,26 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Bytes as people read them.
+///
+/// ```
+/// assert_eq!(makemore_files::human_bytes(3_200_000), "3.2 MB");
+/// ```
+pub fn human_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// SHA-256 of `bytes`, in lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -101,6 +121,13 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         assert!(!dir.join("f.json.tmp").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn human_bytes_reads_like_people_write() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3_200_000), "3.2 MB");
+        assert_eq!(human_bytes(1_500_000_000_000), "1.5 TB");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 
 use crate::config::{Norm, RunConfig};
 use crate::error::RunError;
-use crate::eval::EVAL_CHUNK;
 
+/// Rows per forward pass when evaluating (bounded memory: 4,096 x 200 floats per layer).
+pub const EVAL_CHUNK: usize = 4096;
 /// Bytes per `f32`.
 const F32: u128 = 4;
 /// Copies of each parameter a training run keeps: the value, its gradient, up to two optimizer
@@ -73,30 +74,6 @@ pub fn available_memory() -> Option<u64> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
-}
-
-/// An estimate in words: `about 3.2 MB (3200000 bytes)`, or that it does not fit 128 bits.
-pub fn describe(bytes: Option<u128>) -> String {
-    match bytes {
-        Some(b) => format!("about {} ({b} bytes)", human_bytes(b)),
-        None => "more than 2^128 bytes".into(),
-    }
-}
-
-/// Bytes as people read them: `512 B`, `3.2 MB`, `1.5 TB`.
-pub fn human_bytes(bytes: u128) -> String {
-    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 fn mul(xs: &[u128]) -> Option<u128> {
@@ -203,6 +180,7 @@ pub fn sampling_needs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use makemore_files::human_bytes;
 
     fn lecture() -> RunConfig {
         RunConfig::default()
@@ -242,12 +220,5 @@ mod tests {
             .check(&training_needs(&cfg, 27, usize::MAX))
             .unwrap_err();
         assert!(matches!(err, RunError::TooLarge { .. }), "{err}");
-    }
-
-    #[test]
-    fn human_bytes_reads_like_people_write() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3_200_000), "3.2 MB");
-        assert_eq!(human_bytes(1_500_000_000_000), "1.5 TB");
     }
 }

@@ -51,7 +51,7 @@ pub enum RunError {
         same_config: bool,
     },
     /// What the input asks for would not fit in memory.
-    #[error("{field}: this needs {} of memory, more than the {} {}", crate::budget::describe(*needed), crate::budget::human_bytes(u128::from(*limit)), if *explicit { "allowed by --max-memory" } else { "available" })]
+    #[error("{field}: this needs {} of memory, more than the {} {}", describe(*needed), makemore_files::human_bytes(u128::from(*limit)), if *explicit { "allowed by --max-memory" } else { "available" })]
     TooLarge {
         /// The field (or flag) that costs the most.
         field: String,
@@ -188,5 +188,13 @@ fn short(x: f64) -> String {
         format!("{x:e}")
     } else {
         format!("{x}")
+    }
+}
+
+/// An estimate in words: `about 3.2 MB (3200000 bytes)`, or that it does not fit 128 bits.
+fn describe(bytes: Option<u128>) -> String {
+    match bytes {
+        Some(b) => format!("about {} ({b} bytes)", makemore_files::human_bytes(b)),
+        None => "more than 2^128 bytes".into(),
     }
 }

@@ -1,13 +1,11 @@
 //! Losses over whole splits, and BatchNorm calibration, on a model without autodiff.
 
 use crate::batchnorm::NormMode;
+use crate::budget::EVAL_CHUNK;
 use crate::data::{Dataset, DeviceWindows};
 use crate::loss::nll_sum;
 use crate::mlp::Mlp;
 use burn::tensor::Device;
-
-/// Rows per forward pass when evaluating (bounded memory: 4,096 x 200 floats per layer).
-pub const EVAL_CHUNK: usize = 4096;
 
 /// Mean cross-entropy of `model` (a no-autodiff copy: `Module::valid`) over `data`; NaN (`null`
 /// in JSON) for an empty split, which a tiny corpus can have.

@@ -38,6 +38,7 @@ mod recording;
 pub mod run;
 pub mod run_dir;
 pub mod sample;
+pub mod schedule;
 pub mod tb;
 pub mod trainer;
 pub mod weights;

@@ -1,8 +1,42 @@
-//! SGD and Adam over any Burn module, with state that can be saved and restored.
+//! The optimizers (SGD, Adam) over any Burn module: their config, their step, and their state
+//! saved and restored for checkpoints.
 
-use crate::config::OptimizerConfig;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Gradients, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// Plain SGD: `p -= lr * grad`.
+    #[default]
+    Sgd,
+    /// Adam (Kingma & Ba), bias-corrected.
+    Adam(AdamConfig),
+}
+
+/// Adam's constants.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamConfig {
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator guard.
+    pub eps: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
 
 /// Adam's moments for one parameter, flattened.
 #[derive(Clone)]

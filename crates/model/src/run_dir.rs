@@ -161,18 +161,7 @@ impl Checkpoint {
         if self.diagnostics_jsonl.is_empty() {
             return Ok(self.diagnostics.clone());
         }
-        self.diagnostics_jsonl
-            .lines()
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| {
-                    RunError::bad(
-                        Path::new(CHECKPOINT),
-                        format!("diagnostic record {}: {e}", i + 1),
-                    )
-                })
-            })
-            .collect()
+        parse_jsonl(&self.diagnostics_jsonl, Path::new(CHECKPOINT))
     }
 
     /// The first tensor (a parameter, a running statistic or an optimizer moment) holding a NaN
@@ -211,6 +200,19 @@ impl Checkpoint {
         let weights = c.weights.verify(&path.display().to_string())?;
         Ok(Checkpoint { weights, ..c })
     }
+}
+
+/// A value per line of `text`; errors name `path` and the line.
+fn parse_jsonl<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<Vec<T>, RunError> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| RunError::bad(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
 }
 
 /// The lock on a run directory (see [`RunDir::lock`]).
@@ -292,6 +294,23 @@ impl RunDir {
         let path = self.file(RUN_INFO);
         let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
         RunInfo::from_json(&text, &path)
+    }
+
+    /// A JSON file of the run.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, RunError> {
+        let path = self.file(name);
+        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        serde_json::from_str(&text).map_err(|e| RunError::bad(&path, e.to_string()))
+    }
+
+    /// A JSON-lines file of the run, a value per line.
+    pub fn read_jsonl<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Vec<T>, RunError> {
+        let path = self.file(name);
+        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        parse_jsonl(&text, &path)
     }
 
     /// The last checkpoint, verified.

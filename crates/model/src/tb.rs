@@ -127,29 +127,21 @@ pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
             path: existing[0].clone(),
         });
     }
-    let metrics_path = dir.file(METRICS);
-    let metrics = std::fs::read_to_string(&metrics_path).map_err(RunError::io(&metrics_path))?;
+    // Everything is read and checked before anything is written.
+    let points: Vec<LogPoint> = dir.read_jsonl(METRICS)?;
+    let records: Vec<DiagnosticRecord> = match dir.file(DIAGNOSTICS).is_file() {
+        true => dir.read_jsonl(DIAGNOSTICS)?,
+        false => Vec::new(),
+    };
+    let summary: Option<RunSummary> = match dir.file(SUMMARY).is_file() {
+        true => Some(dir.read_json(SUMMARY)?),
+        false => None,
+    };
     let mut tb = TbLog::start(dir)?;
-    for (i, line) in metrics.lines().enumerate() {
-        let p: LogPoint = serde_json::from_str(line)
-            .map_err(|e| RunError::bad(&metrics_path, format!("line {}: {e}", i + 1)))?;
-        tb.log_point(&p);
-    }
-    let diag_path = dir.file(DIAGNOSTICS);
-    if diag_path.is_file() {
-        let text = std::fs::read_to_string(&diag_path).map_err(RunError::io(&diag_path))?;
-        for (i, line) in text.lines().enumerate() {
-            let r: DiagnosticRecord = serde_json::from_str(line)
-                .map_err(|e| RunError::bad(&diag_path, format!("line {}: {e}", i + 1)))?;
-            tb.record(&r);
-        }
-    }
-    let summary_path = dir.file(SUMMARY);
-    if summary_path.is_file() {
-        let text = std::fs::read_to_string(&summary_path).map_err(RunError::io(&summary_path))?;
-        let s: RunSummary =
-            serde_json::from_str(&text).map_err(|e| RunError::bad(&summary_path, e.to_string()))?;
-        tb.finished(&s);
+    points.iter().for_each(|p| tb.log_point(p));
+    records.iter().for_each(|r| tb.record(r));
+    if let Some(s) = &summary {
+        tb.finished(s);
     }
     tb.write()?;
     for old in existing.into_iter().filter(|p| p != &tb.path) {
