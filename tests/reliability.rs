@@ -216,8 +216,13 @@ fn bad_input_table() {
         ),
         (
             "config unknown optimizer",
-            train_cfg(cfg("c12.toml", "[train]\noptimizer = \"rmsprop\"\n")),
-            s(&["c12.toml: line 2", "rmsprop", "sgd"]),
+            train_cfg(cfg("c12.toml", "[train]\noptimizer = \"lion\"\n")),
+            s(&[
+                "c12.toml: line 2",
+                "unknown optimizer \"lion\"",
+                "rmsprop",
+                "sgd",
+            ]),
         ),
         (
             "config schedule out of order",
@@ -492,7 +497,7 @@ fn bad_input_table() {
                 "--seeds",
                 "2",
             ]),
-            s(&["--seed 18446744073709551615 with --seeds 2"]),
+            s(&["--seed: train.seed: must be at most 9223372036854775807"]),
         ),
         (
             "max memory too small",
@@ -507,7 +512,42 @@ fn bad_input_table() {
                 "--out",
                 &out,
             ]),
-            s(&["this needs about", "allowed by --max-memory"]),
+            s(&["this needs about", "allowed; the limit is --max-memory's"]),
+        ),
+        (
+            "seed beyond a TOML integer",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--steps",
+                "5",
+                "--seed",
+                "18446744073709551615",
+                "--out",
+                &out,
+            ]),
+            s(&["train.seed: must be at most 9223372036854775807"]),
+        ),
+        (
+            "resume a finished run",
+            s(&["train", "--resume", &run]),
+            s(&["the run is finished (20 of 20 steps)"]),
+        ),
+        (
+            "bad init into a nested run directory",
+            s(&[
+                "train",
+                "--data",
+                c,
+                "--steps",
+                "5",
+                "--set",
+                "init.hidden.scale=-1",
+                "--out",
+                &t.path("nest/a/run"),
+            ]),
+            s(&["init.hidden"]),
         ),
         (
             "max memory malformed",
@@ -525,8 +565,36 @@ fn bad_input_table() {
             "{name}: left a run directory behind"
         );
     }
-    // The refused runs did not touch the run that was there.
+    // The refused runs did not touch the run that was there, nor leave folders behind.
     assert_eq!(std::fs::read_to_string(&ckpt).unwrap(), text);
+    assert!(
+        !Path::new(&t.path("nest")).exists(),
+        "a refused run leaves no folders"
+    );
+    // A forced run that is refused (its init is bad) keeps the old run whole.
+    let forced = t.path("forced");
+    copy_dir(&run, &forced);
+    let f = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "5",
+        "--set",
+        "init.hidden.scale=-1",
+        "--out",
+        &forced,
+        "--force",
+    ]);
+    check_input_error("forced with a bad init", &f, &["init.hidden"]);
+    for kept in [
+        "checkpoint.json",
+        "model.json",
+        "metrics.jsonl",
+        "summary.json",
+    ] {
+        assert!(Path::new(&forced).join(kept).exists(), "{kept} was removed");
+    }
 }
 
 fn copy_dir(from: &str, to: &str) {

@@ -91,6 +91,7 @@ fn run_error_message(e: &RunError) -> String {
         RunError::TooLarge { explicit: false, .. } => {
             "make it smaller, or raise the limit with --max-memory"
         }
+        RunError::TooLarge { explicit: true, .. } => "the limit is --max-memory's",
         _ => return e.to_string(),
     };
     format!("{e}; {hint}")

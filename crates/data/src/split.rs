@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The share of items that go to the training and validation splits; the test split gets the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SplitFractions {
     /// Fraction of items for training (the lecture: 0.8).
     pub train: f64,

@@ -209,7 +209,8 @@ impl Recorder {
                 };
                 let sat =
                     |v: f32| saturation.and_then(|s| s.is_saturated(v, cfg.saturation_threshold));
-                let saturated_frac = saturation.filter(|s| *s != Saturation::Never).map(|_| {
+                // Only where the gradient vanishes: a leaky relu's negative side still learns.
+                let saturated_frac = saturation.filter(|s| s.gradient_vanishes()).map(|_| {
                     values.iter().filter(|&&v| sat(v) == Some(true)).count() as f64
                         / values.len().max(1) as f64
                 });

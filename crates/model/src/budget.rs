@@ -148,9 +148,25 @@ pub fn training_needs(
     parts
 }
 
-/// What sampling `n` items from a model with these widths costs (`-n`): a batch of contexts,
-/// the logits and the activations of one forward pass, and the items themselves.
+/// What holding `windows` context windows of `block_size` tokens costs, charged to `field`.
+pub fn windows_needs(
+    field: &str,
+    windows: usize,
+    block_size: usize,
+) -> Vec<(String, Option<u128>)> {
+    let cost = mul(&[
+        windows as u128,
+        (block_size as u128).saturating_add(1),
+        WINDOW_TOKEN,
+    ]);
+    vec![(field.to_string(), cost)]
+}
+
+/// What sampling `n` items of at most `max_len` characters from a model with these widths
+/// costs, charged to `field`: a batch of contexts, the logits and the activations of one forward
+/// pass, and the items themselves.
 pub fn sampling_needs(
+    field: &str,
     cfg: &RunConfig,
     vocab: usize,
     n: usize,
@@ -172,7 +188,7 @@ pub fn sampling_needs(
             .checked_add((max_len as u128).checked_mul(F32)?)
     });
     vec![(
-        "-n".to_string(),
+        field.to_string(),
         per_item.and_then(|p| p.checked_mul(n as u128)),
     )]
 }

@@ -229,7 +229,7 @@ impl Default for TrainConfig {
         Self {
             steps: 200_000,
             batch_size: 32,
-            optimizer: OptimizerConfig::Sgd,
+            optimizer: OptimizerConfig::default(),
             lr: LrSchedule::Points(vec![
                 (StepPoint::Step(0), 0.1),
                 (StepPoint::Percent(50.0), 0.01),
@@ -335,6 +335,28 @@ impl RunConfig {
                 message,
             })
         };
+        // A saved config is TOML, whose integers are signed 64-bit.
+        let m = &self.model;
+        let integers = [
+            ("data.split_seed", self.data.split_seed),
+            ("train.steps", self.train.steps),
+            ("train.seed", self.train.seed),
+            ("train.log_every", self.train.log_every),
+            ("log.diagnose_every", self.log.diagnose_every.unwrap_or(0)),
+            ("model.block_size", m.block_size as u64),
+            ("model.n_embd", m.n_embd as u64),
+            ("train.batch_size", self.train.batch_size as u64),
+        ]
+        .into_iter()
+        .chain(m.hidden.iter().map(|&w| ("model.hidden", w as u64)));
+        for (field, v) in integers {
+            if i64::try_from(v).is_err() {
+                return bad(
+                    field,
+                    format!("must be at most {} (a TOML integer)", i64::MAX),
+                );
+            }
+        }
         let m = &self.model;
         if m.block_size == 0 {
             return bad(
@@ -421,16 +443,61 @@ impl RunConfig {
         if let Some(i) = points.windows(2).position(|w| w[1].0 <= w[0].0) {
             return bad("train.lr", format!("schedule steps must increase; point {} (step {}) is not after point {} (step {})", i + 2, points[i + 1].0, i + 1, points[i].0));
         }
-        if let OptimizerConfig::Adam(a) = t.optimizer {
-            let ok = |b: f64| b.is_finite() && (0.0..1.0).contains(&b);
-            if !ok(a.beta1) || !ok(a.beta2) {
-                return bad(
-                    "train.optimizer.adam",
-                    "beta1 and beta2 must be in [0, 1)".into(),
-                );
+        self.validate_optimizer(source_name)
+    }
+
+    /// Checks the optimizer's constants, as PyTorch does.
+    fn validate_optimizer(&self, source_name: &str) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                field: format!("train.optimizer.{field}"),
+                message: message.to_owned(),
+            })
+        };
+        let unit = |b: f64| b.is_finite() && (0.0..1.0).contains(&b);
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        let non_negative = |x: f64| x.is_finite() && x >= 0.0;
+        match self.train.optimizer {
+            OptimizerConfig::Sgd(c) => {
+                if !non_negative(c.momentum) || !non_negative(c.dampening) {
+                    return bad("sgd", "momentum and dampening must be finite and >= 0");
+                }
+                if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
+                    return bad("sgd.nesterov", "needs momentum > 0 and dampening = 0");
+                }
+                if !non_negative(c.weight_decay) {
+                    return bad("sgd.weight_decay", "must be finite and >= 0");
+                }
             }
-            if !(a.eps.is_finite() && a.eps > 0.0) {
-                return bad("train.optimizer.adam.eps", "must be > 0".into());
+            OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => {
+                let name = match self.train.optimizer {
+                    OptimizerConfig::AdamW(_) => "adamw",
+                    _ => "adam",
+                };
+                if !unit(a.beta1) || !unit(a.beta2) {
+                    return bad(name, "beta1 and beta2 must be in [0, 1)");
+                }
+                if !positive(a.eps) {
+                    return bad(&format!("{name}.eps"), "must be > 0");
+                }
+                if !non_negative(a.weight_decay) {
+                    return bad(&format!("{name}.weight_decay"), "must be finite and >= 0");
+                }
+            }
+            OptimizerConfig::Rmsprop(c) => {
+                if !unit(c.alpha) {
+                    return bad("rmsprop.alpha", "must be in [0, 1)");
+                }
+                if !positive(c.eps) {
+                    return bad("rmsprop.eps", "must be > 0");
+                }
+                if !non_negative(c.momentum) || !non_negative(c.weight_decay) {
+                    return bad(
+                        "rmsprop",
+                        "momentum and weight_decay must be finite and >= 0",
+                    );
+                }
             }
         }
         Ok(())
@@ -519,10 +586,21 @@ mod tests {
             e.contains("unknown variant `swish`") && e.contains("tanh"),
             "{e}"
         );
-        let e = parse("[train]\noptimizer = \"rmsprop\"")
+        let e = parse("[train]\noptimizer = \"lion\"")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("rmsprop") && e.contains("sgd"), "{e}");
+        assert!(
+            e.contains("lion") && e.contains("rmsprop") && e.contains("sgd"),
+            "{e}"
+        );
+        let e = parse("[train]\noptimizer = { adam = { bta1 = 0.9 } }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `bta1`"), "{e}");
+        let e = parse("[train]\noptimizer = { sgd = { nesterov = true } }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.optimizer.sgd.nesterov"), "{e}");
         let e = parse("[model]\nn_embd = \"ten\"").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("invalid type"), "{e}");
     }

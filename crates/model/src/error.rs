@@ -51,7 +51,7 @@ pub enum RunError {
         same_config: bool,
     },
     /// What the input asks for would not fit in memory.
-    #[error("{field}: this needs {} of memory, more than the {} {}", describe(*needed), makemore_files::human_bytes(u128::from(*limit)), if *explicit { "allowed by --max-memory" } else { "available" })]
+    #[error("{field}: this needs {} of memory, more than the {} {}", describe(*needed), makemore_files::human_bytes(u128::from(*limit)), if *explicit { "allowed" } else { "available" })]
     TooLarge {
         /// The field (or flag) that costs the most.
         field: String,

@@ -236,12 +236,16 @@ pub fn train(
     let resumed = match dir {
         Some(d) if opts.resume => Some(d.prepare_resume(cfg, ds)?),
         Some(d) => {
-            d.prepare_new(cfg, opts.force)?;
+            d.check_new(cfg, opts.force)?;
             None
         }
         None => None,
     };
+    // The model is built (its init checked) before a forced run removes the old one's files.
     let mut trainer = Trainer::start(cfg, ds, &opts.device, resumed.as_ref())?;
+    if let (Some(d), None) = (dir, &resumed) {
+        d.clear();
+    }
     let parameters = trainer.model().num_trainable();
     let config_text = cfg.to_toml();
     if let (Some(d), None) = (dir, &resumed) {

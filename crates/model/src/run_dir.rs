@@ -82,22 +82,30 @@ impl RunInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Loss of the very first minibatch.
+    #[serde(deserialize_with = "nan_if_null")]
     pub first_loss: f64,
     /// Loss of the last minibatch.
+    #[serde(deserialize_with = "nan_if_null")]
     pub final_loss: f64,
     /// ln(vocab): the loss of a uniform prediction.
+    #[serde(deserialize_with = "nan_if_null")]
     pub expected_first_loss: f64,
     /// Mean loss over the whole training split after training.
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
     /// Over the validation split.
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_loss: f64,
     /// Over the test split.
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_loss: f64,
     /// Steps taken.
     pub steps: u64,
     /// Wall time of the training loop (all sessions of a resumed run).
+    #[serde(deserialize_with = "nan_if_null")]
     pub seconds: f64,
     /// Training-loop microseconds per step.
+    #[serde(deserialize_with = "nan_if_null")]
     pub us_per_step: f64,
     /// The backend.
     pub backend: String,
@@ -109,6 +117,12 @@ pub struct RunSummary {
     pub vocab_size: usize,
     /// The run directory, when one was written.
     pub run_dir: Option<String>,
+}
+
+/// A number JSON wrote as `null` because it was NaN (an empty split's loss, say) reads back as
+/// NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Everything needed to continue a run exactly where it stopped.
@@ -171,12 +185,11 @@ impl Checkpoint {
         if let Some(t) = self.weights.tensors.iter().find(|t| bad(&t.data)) {
             return Some(t.path.clone());
         }
-        let trained = self.weights.tensors.iter().filter(|t| t.trainable);
         self.optimizer
             .moments
             .iter()
-            .zip(trained)
-            .find(|(m, _)| m.as_ref().is_some_and(|(a, b)| bad(a) || bad(b)))
+            .zip(&self.weights.tensors)
+            .find(|(m, _)| m.as_ref().is_some_and(|b| b.iter().any(|v| bad(v))))
             .map(|(_, t)| format!("the optimizer's moments of {}", t.path))
     }
 
@@ -198,6 +211,20 @@ impl Checkpoint {
         let c: Checkpoint = serde_json::from_str(body)
             .map_err(|e| RunError::bad(path, format!("malformed checkpoint: {e}")))?;
         let weights = c.weights.verify(&path.display().to_string())?;
+        // The optimizer indexes every tensor in visiting order, running statistics included.
+        let sizes: Vec<usize> = weights.tensors.iter().map(|t| t.data.len()).collect();
+        let fits = c.optimizer.moments.len() <= sizes.len()
+            && c.optimizer
+                .moments
+                .iter()
+                .zip(&sizes)
+                .all(|(m, &n)| m.as_ref().is_none_or(|b| b.iter().all(|v| v.len() == n)));
+        if !fits {
+            return Err(RunError::bad(
+                path,
+                "the optimizer's state does not fit the model's parameters",
+            ));
+        }
         Ok(Checkpoint { weights, ..c })
     }
 }
@@ -220,14 +247,20 @@ fn parse_jsonl<T: serde::de::DeserializeOwned>(
 pub struct RunLock {
     path: PathBuf,
     dir: PathBuf,
-    created: bool,
+    /// The highest folder that taking the lock created, if it created any.
+    created: Option<PathBuf>,
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
-        if self.created {
-            let _ = std::fs::remove_dir(&self.dir); // only if empty
+        if let Some(top) = &self.created {
+            // Only empty folders go, from the run directory up to the highest one created.
+            for dir in self.dir.ancestors() {
+                if std::fs::remove_dir(dir).is_err() || dir == top {
+                    break;
+                }
+            }
         }
     }
 }
@@ -368,6 +401,14 @@ impl RunDir {
     /// taken over.
     pub fn lock(&self) -> Result<RunLock, RunError> {
         let created = !self.path.is_dir();
+        // The highest folder this call creates, so that a refused run leaves none behind.
+        let mut top = self.path.clone();
+        while let Some(parent) = top
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+        {
+            top = parent.to_path_buf();
+        }
         if created {
             std::fs::create_dir_all(&self.path).map_err(RunError::io(&self.path))?;
             let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty());
@@ -386,7 +427,7 @@ impl RunDir {
                     return Ok(RunLock {
                         path,
                         dir: self.path.clone(),
-                        created,
+                        created: created.then_some(top),
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -423,18 +464,21 @@ impl RunDir {
     }
 
     /// Checks that a new run of `cfg` may start here: refuses a directory holding a run unless
-    /// `force`, and then removes the old run's outputs so nothing stale is taken for the new one's.
-    pub fn prepare_new(&self, cfg: &RunConfig, force: bool) -> Result<(), RunError> {
-        if !self.holds_run() {
-            return Ok(());
-        }
-        if !force {
+    /// `force` (then [`RunDir::clear`] removes the old run's outputs, once the new run is sure
+    /// to start).
+    pub fn check_new(&self, cfg: &RunConfig, force: bool) -> Result<(), RunError> {
+        if self.holds_run() && !force {
             let saved = std::fs::read_to_string(self.file(CONFIG)).unwrap_or_default();
             return Err(RunError::RunExists {
                 dir: self.path.clone(),
                 same_config: saved == cfg.to_toml(),
             });
         }
+        Ok(())
+    }
+
+    /// Removes an old run's outputs, so nothing stale is taken for the new run's.
+    pub fn clear(&self) {
         let plots = makemore_diagnostics::PLOT_NAMES
             .iter()
             .flat_map(|name| ["svg", "png"].map(|ext| format!("{name}.{ext}")));
@@ -443,7 +487,6 @@ impl RunDir {
             let _ = std::fs::remove_file(self.file(&f));
         }
         let _ = std::fs::remove_dir_all(self.file(TB_DIR));
-        Ok(())
     }
 
     /// Checks that the run here is `cfg` on the corpus of `ds`, and returns its checkpoint.
@@ -460,6 +503,15 @@ impl RunDir {
             return Err(RunError::bad(
                 &self.file(CHECKPOINT),
                 "was written for another config",
+            ));
+        }
+        if ckpt.step >= cfg.train.steps {
+            return Err(RunError::bad(
+                &self.path,
+                format!(
+                    "the run is finished ({} of {} steps); there is nothing to resume",
+                    ckpt.step, cfg.train.steps
+                ),
             ));
         }
         Ok(ckpt)

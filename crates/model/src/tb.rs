@@ -120,7 +120,18 @@ fn step_of(step: u64) -> i64 {
 /// it has one) and `summary.json` (when it finished). Refuses to replace existing event files
 /// unless `force`. Returns the file written.
 pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
-    dir.read_config_text()?;
+    if !dir.holds_run() {
+        return Err(RunError::bad(
+            dir.path(),
+            "not a run directory (config.toml is missing)",
+        ));
+    }
+    if !dir.file(METRICS).is_file() {
+        return Err(RunError::bad(
+            &dir.file(METRICS),
+            "missing: the run has not logged a step yet",
+        ));
+    }
     let existing = event_files(dir);
     if !existing.is_empty() && !force {
         return Err(RunError::OutputExists {

@@ -163,7 +163,7 @@ fn sgd_step_is_p_minus_lr_grad() {
     let loss = cross_entropy(m.forward(contexts(&d, 4), NormMode::Train), targets);
     let grads = loss.backward();
     let g = read_f32(m.embedding.val().grad(&grads).unwrap());
-    let mut opt = Optimizer::new(OptimizerConfig::Sgd);
+    let mut opt = Optimizer::new(OptimizerConfig::default());
     let (m, updates) = opt.step(m, &grads, 0.5, true);
     let after = m.tensors();
     for (i, (b, a)) in before[0].data.iter().zip(&after[0].data).enumerate() {

@@ -4,6 +4,7 @@
 use super::common::{load_config, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::Common;
+use makemore_model::budget::sampling_needs;
 use makemore_model::data::DeviceWindows;
 use makemore_model::eval::split_loss;
 use makemore_model::sample::{sample, SampleOptions};
@@ -122,6 +123,8 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         split_loss(&model, s);
     }
     let eval_all_ms = start.elapsed().as_secs_f64() * 1e3;
+    let needs = sampling_needs("--samples", &cfg, ds.vocab.len(), a.samples, 64);
+    a.common.memory.budget().check(&needs)?;
     let opts = SampleOptions {
         n: a.samples,
         seed: 1,

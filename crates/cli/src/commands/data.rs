@@ -97,6 +97,16 @@ fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), 
         ..DataConfig::default()
     };
     let corpus = Corpus::load(&data, cfg.boundary, None)?;
+    let windows = corpus
+        .items
+        .iter()
+        .map(|i| i.chars().count() + 1)
+        .fold(0usize, usize::saturating_add);
+    makemore_model::budget::Budget::new(None).check(&makemore_model::budget::windows_needs(
+        "--block-size",
+        windows,
+        block_size,
+    ))?;
     let ds = Dataset::from_corpus(corpus, &cfg, block_size)?;
     let items = [&ds.split.train, &ds.split.val, &ds.split.test];
     let splits = makemore_model::SPLITS

@@ -46,6 +46,7 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
     let mut cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, Some(a.steps), a.seed)?;
     cfg.log.tensorboard |= a.tensorboard;
     cfg.log.diagnose_every = Some(a.every);
+    cfg.validate("--every")?;
     let (backend, device) = open_backend(a.common.backend)?;
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;

@@ -92,8 +92,15 @@ fn default_jobs(backend: makemore_model::BackendKind, runs: usize) -> usize {
 
 /// Runs `makemore lecture`.
 pub fn run(a: LectureArgs) -> Result<(), Failure> {
+    /// More seeds than anyone would wait for; the configs for them are built up front.
+    const MAX_SEEDS: u64 = 10_000;
     if a.seeds == 0 {
         return Err(Failure::input("--seeds: must be >= 1"));
+    }
+    if a.seeds > MAX_SEEDS {
+        return Err(Failure::input(format!(
+            "--seeds: must be at most {MAX_SEEDS}"
+        )));
     }
     if a.jobs == Some(0) {
         return Err(Failure::input("--jobs: must be >= 1"));
@@ -101,7 +108,11 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     let (backend, device) = open_backend(a.common.backend)?;
     let seeds = usize::try_from(a.seeds).unwrap_or(usize::MAX);
     let runs = builtin::LECTURE.len().saturating_mul(seeds);
-    let jobs = a.jobs.unwrap_or_else(|| default_jobs(backend, runs));
+    // No more threads than runs: a thread without a run would only wait.
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| default_jobs(backend, runs))
+        .min(runs);
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;
     let mut pending = Vec::new();
@@ -121,6 +132,7 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
                     u64::MAX
                 ))
             })?;
+            cfg.validate("--seed")?;
             pending.push((name, cfg));
         }
     }

@@ -47,7 +47,7 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
         return Err(Failure::input("--max-len: must be >= 1"));
     }
     let (saved, ds, device) = load_run(&a.saved)?;
-    let needs = sampling_needs(&saved.config, ds.vocab.len(), a.n, a.max_len);
+    let needs = sampling_needs("-n", &saved.config, ds.vocab.len(), a.n, a.max_len);
     a.saved.memory.budget().check(&needs)?;
     let opts = SampleOptions {
         n: a.n,

@@ -86,6 +86,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             cfg.log.tensorboard |= a.tensorboard;
             if a.diagnose_every.is_some() {
                 cfg.log.diagnose_every = a.diagnose_every;
+                cfg.validate("--diagnose-every")?;
             }
             (
                 cfg,
