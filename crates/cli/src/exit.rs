@@ -77,6 +77,8 @@ fn run_error_message(e: &RunError) -> String {
         RunError::ConfigDiffers { .. } => {
             "resume without --config/--set, or pass --force to start over"
         }
+        RunError::Corpus(c) => return corpus_message(c),
+        RunError::Config(c) => return Failure::from(c.clone()).message,
         RunError::VocabularyDiffers { .. } | RunError::CorpusDiffers { .. } => {
             "pass the corpus it was trained on (--data)"
         }
@@ -106,12 +108,40 @@ macro_rules! input_errors {
         }
     )*};
 }
-input_errors!(
-    makemore_model::ConfigError,
-    makemore_model::BackendError,
-    makemore_data::CorpusError,
-    makemore_init::InitError
-);
+input_errors!(makemore_model::BackendError, makemore_init::InitError);
+
+impl From<makemore_data::CorpusError> for Failure {
+    fn from(e: makemore_data::CorpusError) -> Self {
+        Failure::input(corpus_message(&e))
+    }
+}
+
+impl From<makemore_model::ConfigError> for Failure {
+    fn from(e: makemore_model::ConfigError) -> Self {
+        use makemore_model::ConfigError;
+        Failure::input(match &e {
+            ConfigError::BadOverride(spec) => {
+                format!("--set {spec}: expected KEY=VALUE, e.g. train.lr=0.05")
+            }
+            ConfigError::Parse { source_name, .. } => e.to_string().replacen(
+                source_name.as_str(),
+                &source_name.replace("(with overrides)", "(with --set)"),
+                1,
+            ),
+            _ => e.to_string(),
+        })
+    }
+}
+
+/// The corpus's message, with how to get one when it is missing.
+fn corpus_message(e: &makemore_data::CorpusError) -> String {
+    match e {
+        makemore_data::CorpusError::NotFound { .. } => {
+            format!("{e} (pass --data PATH, or run `makemore data fetch`)")
+        }
+        _ => e.to_string(),
+    }
+}
 
 /// Reports a command-line parsing error on one line (help and version print as usual).
 pub fn clap_error(e: clap::Error) -> ! {

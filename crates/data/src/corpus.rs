@@ -29,7 +29,7 @@ pub struct Corpus {
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     /// The path does not exist.
-    #[error("{path}: no such file (pass --data PATH, or run `makemore data fetch`)")]
+    #[error("{path}: no such file")]
     NotFound {
         /// The path asked for.
         path: PathBuf,

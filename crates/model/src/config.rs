@@ -242,7 +242,7 @@ impl Default for TrainConfig {
 }
 
 /// A config that cannot be used. Messages name the field and what is expected.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// TOML syntax, an unknown field or a wrong type.
     #[error("{source_name}: {}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
@@ -264,8 +264,8 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         message: String,
     },
-    /// A `--set key=value` that does not parse.
-    #[error("--set {0}: expected KEY=VALUE, e.g. train.lr=0.05")]
+    /// A `key=value` override that does not parse.
+    #[error("override {0}: expected KEY=VALUE, e.g. train.lr=0.05")]
     BadOverride(String),
 }
 
@@ -301,7 +301,7 @@ impl RunConfig {
             cfg = table
                 .try_into()
                 .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    source_name: format!("{source_name} (with --set)"),
+                    source_name: format!("{source_name} (with overrides)"),
                     line: None,
                     message: one_line(e.message()),
                 })?;

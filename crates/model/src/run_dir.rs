@@ -400,6 +400,9 @@ impl RunDir {
     /// if it was created here and nothing was written into it). A lock whose process is gone is
     /// taken over.
     pub fn lock(&self) -> Result<RunLock, RunError> {
+        if self.path.exists() && !self.path.is_dir() {
+            return Err(RunError::bad(&self.path, "is not a directory"));
+        }
         let created = !self.path.is_dir();
         // The highest folder this call creates, so that a refused run leaves none behind.
         let mut top = self.path.clone();
@@ -433,9 +436,17 @@ impl RunDir {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(&path).unwrap_or_default();
                     let pid: Option<u32> = holder.trim().parse().ok();
-                    let alive = pid.is_some_and(|p| {
-                        !Path::new("/proc").is_dir() || Path::new(&format!("/proc/{p}")).exists()
-                    });
+                    // A lock without a pid yet was just taken by a process about to write it.
+                    let fresh = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 10));
+                    let alive = match pid {
+                        Some(p) => {
+                            !Path::new("/proc").is_dir()
+                                || Path::new(&format!("/proc/{p}")).exists()
+                        }
+                        None => fresh,
+                    };
                     if alive {
                         return Err(RunError::Locked {
                             dir: self.path.clone(),

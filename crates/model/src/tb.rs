@@ -126,6 +126,7 @@ pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
             "not a run directory (config.toml is missing)",
         ));
     }
+    let _lock = dir.lock()?; // not while a run writes here
     if !dir.file(METRICS).is_file() {
         return Err(RunError::bad(
             &dir.file(METRICS),
