@@ -111,7 +111,8 @@ fn bad_input_table() {
     let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
 
     let missing = t.path("missing.txt");
-    let cases: Vec<(&str, Vec<String>, Vec<String>)> = vec![
+    let cases: Vec<(&str, Vec<String>, Vec<String>)> =
+        vec![
         // corpus
         (
             "corpus missing",
@@ -513,6 +514,16 @@ fn bad_input_table() {
                 &out,
             ]),
             s(&["this needs about", "allowed; the limit is --max-memory's"]),
+        ),
+        (
+            "lr schedule point beyond 100%",
+            train_cfg(cfg("c20.toml", "[train]\nlr = [[0, 0.1], [\"150%\", 0.01]]\n")),
+            s(&["c20.toml: line 2: point 2", "\"150%\"", "a percentage such as \"50%\""]),
+        ),
+        (
+            "lr schedule of the wrong type",
+            train_cfg(cfg("c21.toml", "[train]\nlr = \"fast\"\n")),
+            s(&["c21.toml: line 2: expected a learning rate, or a list of [step, lr] points"]),
         ),
         (
             "seed beyond a TOML integer",

@@ -60,12 +60,71 @@ impl From<StepPoint> for StepRepr {
 /// The learning rate: a constant, or a list of `[step, lr]` points (each lr holds from its step
 /// until the next point).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "toml::Value", into = "LrRepr")]
 pub enum LrSchedule {
     /// The same rate for every step.
     Constant(f64),
     /// Piecewise-constant points, steps increasing, the first at 0.
     Points(Vec<(StepPoint, f64)>),
+}
+
+/// How a schedule is written out.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LrRepr {
+    Constant(f64),
+    Points(Vec<(StepPoint, f64)>),
+}
+
+impl From<LrSchedule> for LrRepr {
+    fn from(s: LrSchedule) -> Self {
+        match s {
+            LrSchedule::Constant(lr) => LrRepr::Constant(lr),
+            LrSchedule::Points(p) => LrRepr::Points(p),
+        }
+    }
+}
+
+/// Read through TOML's own value, so that a bad point is named with what is wrong with it.
+impl TryFrom<toml::Value> for LrSchedule {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+        let expected =
+            "a learning rate, or a list of [step, lr] points such as [[0, 0.1], [\"50%\", 0.01]]";
+        if let Some(lr) = number(&v) {
+            return Ok(LrSchedule::Constant(lr));
+        }
+        let toml::Value::Array(points) = v else {
+            return Err(format!("expected {expected}"));
+        };
+        let point = |(i, p): (usize, &toml::Value)| {
+            let bad = |what: &str| format!("point {}: {what}", i + 1);
+            let [step, lr] = p.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                return Err(bad("expected [step, lr]"));
+            };
+            let step = match step {
+                toml::Value::Integer(s) => {
+                    StepRepr::Step(u64::try_from(*s).map_err(|_| bad("the step must be >= 0"))?)
+                }
+                toml::Value::String(s) => StepRepr::Percent(s.clone()),
+                _ => {
+                    return Err(bad(
+                        "the step must be a number or a percentage such as \"50%\"",
+                    ))
+                }
+            };
+            let lr = number(lr).ok_or_else(|| bad("the learning rate must be a number"))?;
+            Ok((StepPoint::try_from(step).map_err(|e| bad(&e))?, lr))
+        };
+        Ok(LrSchedule::Points(
+            points
+                .iter()
+                .enumerate()
+                .map(point)
+                .collect::<Result<_, _>>()?,
+        ))
+    }
 }
 
 impl LrSchedule {
