@@ -1037,3 +1037,53 @@ fn lecture_keeps_the_exit_status_of_what_stopped_it() {
     assert!(err.contains(": interrupted at step "), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_last_checkpoint_stays_valid() {
+    let c = corpus();
+    let t = TempDir::new("sigint-twice");
+    let r = t.path("r");
+    let child = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args([
+            "train",
+            "--data",
+            c.to_str().unwrap(),
+            "--steps",
+            "100000000",
+            "--checkpoint-every",
+            "200",
+            "--out",
+            &r,
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !Path::new(&r).join("checkpoint.json").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for _ in 0..2 {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    // Whichever checkpoint is there (the last periodic one, or the one the first Ctrl-C wrote)
+    // is whole: its digest checks, and a model loads from it.
+    let samples = stdout_json(&makemore(&[
+        "sample",
+        "--run",
+        &r,
+        "--checkpoint",
+        "-n",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(samples["samples"].as_array().map(Vec::len), Some(3));
+}

@@ -103,6 +103,16 @@ impl WeightsFile {
                 message: format!("format {:?}, expected {FORMAT:?}", f.format),
             });
         }
+        if let Some(t) = f
+            .tensors
+            .iter()
+            .find(|t| t.data.iter().any(|v| !v.is_finite()))
+        {
+            return Err(WeightsError::Malformed {
+                path: path.into(),
+                message: format!("tensor {} holds a value that is not a finite number", t.path),
+            });
+        }
         let found = digest(&f.tensors);
         if found != f.sha256 {
             return Err(WeightsError::Digest {
