@@ -110,7 +110,10 @@ impl WeightsFile {
         {
             return Err(WeightsError::Malformed {
                 path: path.into(),
-                message: format!("tensor {} holds a value that is not a finite number", t.path),
+                message: format!(
+                    "tensor {} holds a value that is not a finite number",
+                    t.path
+                ),
             });
         }
         let found = digest(&f.tensors);
