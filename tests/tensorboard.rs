@@ -259,6 +259,30 @@ fn a_resumed_run_appends_without_repeating_a_step() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // As if a crash came after the event file went further than the checkpoint: keep the step-150
+    // checkpoint, run on to 250 (the event file now holds steps up to 250), put the step-150
+    // checkpoint back. The resume must drop the event file's steps after 150.
+    let dir = Path::new(&paused);
+    let saved: Vec<(String, Vec<u8>)> = ["checkpoint.json", "metrics.jsonl"]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect();
+    let ahead = makemore(&["train", "--resume", &paused, "--pause-at", "250", "--quiet"]);
+    assert_eq!(
+        ahead.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ahead.stderr)
+    );
+    let before = scalar(&tb_json(&dir.join("tb")), "loss/minibatch");
+    assert_eq!(
+        before.last().map(|p| p.0),
+        Some(250),
+        "the event file went ahead"
+    );
+    for (f, bytes) in &saved {
+        std::fs::write(dir.join(f), bytes).unwrap();
+    }
     stdout_json(&makemore(&[
         "train", "--resume", &paused, "--json", "--quiet",
     ]));
