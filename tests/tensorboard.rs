@@ -55,7 +55,8 @@ fn jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn train(out: &str, extra: &[&str]) -> Value {
+/// A short diagnosed run of the deep stack with TensorBoard files, logging every 50 steps.
+fn run(out: &str, extra: &[&str]) -> std::process::Output {
     let c = corpus();
     let mut args = vec![
         "train",
@@ -70,11 +71,17 @@ fn train(out: &str, extra: &[&str]) -> Value {
         "--tensorboard",
         "--out",
         out,
-        "--json",
         "--quiet",
     ];
     args.extend_from_slice(extra);
-    stdout_json(&makemore(&args))
+    makemore(&args)
+}
+
+/// [`run`], finished, with its JSON summary.
+fn train(out: &str, extra: &[&str]) -> Value {
+    let mut with_json = extra.to_vec();
+    with_json.push("--json");
+    stdout_json(&run(out, &with_json))
 }
 
 /// Scalar `tag` as (step, value) pairs.
@@ -233,26 +240,7 @@ fn a_resumed_run_appends_without_repeating_a_step() {
     let t = TempDir::new("tb-resume");
     let (whole, paused) = (t.path("whole"), t.path("paused"));
     train(&whole, &["--steps", "300"]);
-    let c = corpus();
-    let out = makemore(&[
-        "train",
-        "--data",
-        c.to_str().unwrap(),
-        "--config",
-        "configs/lecture/deep-batchnorm.toml",
-        "--set",
-        "train.log_every=50",
-        "--diagnose-every",
-        "100",
-        "--tensorboard",
-        "--out",
-        &paused,
-        "--steps",
-        "300",
-        "--pause-at",
-        "150",
-        "--quiet",
-    ]);
+    let out = run(&paused, &["--steps", "300", "--pause-at", "150"]);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -58,11 +58,7 @@ impl Dataset {
     pub fn for_run(path: &Path, cfg: &RunConfig, budget: &Budget) -> Result<Self, RunError> {
         let corpus = Corpus::load(path, cfg.data.boundary, None)?;
         let vocab = Vocabulary::from_items(&corpus.items, cfg.data.boundary)?;
-        let windows = corpus
-            .items
-            .iter()
-            .map(|i| i.chars().count() + 1)
-            .fold(0usize, usize::saturating_add);
+        let windows = corpus.total_chars().saturating_add(corpus.items.len()); // a window per character, one per item end
         budget.check(&training_needs(cfg, vocab.len(), windows))?;
         Self::with_vocab(corpus, vocab, &cfg.data, cfg.model.block_size)
     }

@@ -2,14 +2,9 @@
 //! weights file and checkpoints hold).
 
 use burn::tensor::Tensor;
-
-/// Reads a tensor's values back to the host as f32 (one device synchronization).
-pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("a tensor converted to f32 reads back as f32")
-}
+/// Reads a tensor's values back to the host as f32 (the diagnostics crate's reader, which every
+/// `Inspect` user already has).
+pub use makemore_diagnostics::record::to_host;
 
 /// One named tensor of a model, on the host.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

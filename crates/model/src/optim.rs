@@ -328,17 +328,12 @@ impl ModuleMapper for Stepper<'_> {
         let param = param.map(|value| {
             let value = value.without_autodiff();
             let shape = value.shape();
-            let delta: Tensor<D> = if config == OptimizerConfig::default() {
-                // Plain SGD, the lecture's: one op, no reshapes (the training loop's hot path).
-                grad.clone().mul_scalar(lr)
-            } else {
-                let n = shape.num_elements();
-                let p = value.clone().reshape([n]);
-                let g = grad.clone().reshape([n]);
-                let (d, buffers) = update(config, p, g, slot.take(), lr, t);
-                *slot = buffers;
-                d.reshape(shape.clone())
-            };
+            let n = shape.num_elements();
+            let p = value.clone().reshape([n]);
+            let g = grad.clone().reshape([n]);
+            let (d, buffers) = update(config, p, g, slot.take(), lr, t);
+            *slot = buffers;
+            let delta: Tensor<D> = d.reshape(shape.clone());
             if self.record {
                 let n = shape.num_elements();
                 recorded = Some((

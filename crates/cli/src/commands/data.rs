@@ -97,11 +97,7 @@ fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), 
         ..DataConfig::default()
     };
     let corpus = Corpus::load(&data, cfg.boundary, None)?;
-    let windows = corpus
-        .items
-        .iter()
-        .map(|i| i.chars().count() + 1)
-        .fold(0usize, usize::saturating_add);
+    let windows = corpus.total_chars().saturating_add(corpus.items.len()); // a window per character, one per item end
     makemore_model::budget::Budget::new(None).check(&makemore_model::budget::windows_needs(
         "--block-size",
         windows,
