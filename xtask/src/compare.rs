@@ -7,7 +7,7 @@
 //! 1e-5..1e-4, so the last minibatch loss must agree to 2e-3 (relative), and the validation loss,
 //! an average over 22,655 windows, to 1e-3.
 
-use crate::{binary, features, root, target_dir, FeatureArgs, MODELS};
+use crate::{binary, features, root, target_dir, FeatureArgs, MITIGATIONS, MODELS};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -78,7 +78,7 @@ pub fn compare(args: &CompareArgs) -> Result<(), String> {
         .unwrap_or_else(|_| root().join("data/names.txt").display().to_string());
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    for (model, config) in MODELS {
+    for (model, config) in MODELS.into_iter().chain(MITIGATIONS) {
         let mut results = Vec::new();
         for b in &backends {
             eprintln!("compare: {model} on {b}, {steps} steps");

@@ -59,6 +59,22 @@ pub(crate) const MODELS: [(&str, &str); 2] = [
     ("deep", "configs/lecture/deep-batchnorm.toml"),
 ];
 
+/// The sweep's layers and optimizers, which `compare` also runs on every backend.
+pub(crate) const MITIGATIONS: [(&str, &str); 3] = [
+    (
+        "ln-residual-adamw",
+        "configs/mitigations/deep-layernorm-residual.toml",
+    ),
+    (
+        "gn-rezero-rmsprop",
+        "configs/mitigations/deep-groupnorm-rmsprop.toml",
+    ),
+    (
+        "bn-plain-nesterov",
+        "configs/mitigations/deep-batchnorm-plain.toml",
+    ),
+];
+
 fn main() -> ExitCode {
     let result = match Xtask::parse().command {
         Cmd::Setup(f) => setup(&f).map(|_| ()),

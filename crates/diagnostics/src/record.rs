@@ -48,7 +48,14 @@ pub enum LayerKind {
     /// A Linear (or any affine) layer's output.
     Linear,
     /// A normalization layer's output.
-    Norm,
+    Norm {
+        /// `BatchNorm1d`, `LayerNorm`, `GroupNorm`, ... (records written before the name was
+        /// kept read as `BatchNorm1d`, the only one there was).
+        #[serde(default = "batch_norm_name")]
+        name: String,
+    },
+    /// The sum of a residual link, `h + block(h)`.
+    Residual,
     /// A nonlinearity's output.
     Activation {
         /// As the lecture prints it: `Tanh`, `ReLU`, ...
@@ -58,7 +65,18 @@ pub enum LayerKind {
     },
 }
 
+fn batch_norm_name() -> String {
+    "BatchNorm1d".into()
+}
+
 impl LayerKind {
+    /// A normalization layer, e.g. `LayerKind::norm("LayerNorm")`.
+    pub fn norm(name: &str) -> Self {
+        LayerKind::Norm {
+            name: name.to_owned(),
+        }
+    }
+
     /// A nonlinearity.
     pub fn activation(name: &str, saturation: Saturation) -> Self {
         LayerKind::Activation {
@@ -67,11 +85,13 @@ impl LayerKind {
         }
     }
 
-    /// `Linear`, `BatchNorm1d` or the activation's name.
+    /// `Linear`, the normalization's name (`BatchNorm1d`, ...), `Residual` or the activation's
+    /// name.
     pub fn label(&self) -> &str {
         match self {
             LayerKind::Linear => "Linear",
-            LayerKind::Norm => "BatchNorm1d",
+            LayerKind::Norm { name } => name,
+            LayerKind::Residual => "Residual",
             LayerKind::Activation { name, .. } => name,
         }
     }

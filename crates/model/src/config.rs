@@ -76,18 +76,53 @@ impl Default for DataConfig {
     }
 }
 
-/// Normalization after a Linear layer.
+/// Normalization after a Linear layer: `"none"`, `{ batch_norm = {} }`, `{ layer_norm = {} }`
+/// or `{ group_norm = { groups = 4 } }`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Norm {
     /// None.
     #[default]
     None,
-    /// BatchNorm1d.
+    /// BatchNorm1d: per feature, over the batch.
     BatchNorm(BatchNormConfig),
+    /// LayerNorm: per example, over all features.
+    LayerNorm(LayerNormConfig),
+    /// GroupNorm: per example, over each group of features.
+    GroupNorm(GroupNormConfig),
 }
 
-/// BatchNorm1d settings.
+impl Norm {
+    /// The layer's name in config keys: `batch_norm`, `layer_norm`, `group_norm`.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            Norm::None => None,
+            Norm::BatchNorm(_) => Some("batch_norm"),
+            Norm::LayerNorm(_) => Some("layer_norm"),
+            Norm::GroupNorm(_) => Some("group_norm"),
+        }
+    }
+
+    /// Its `eps`, `affine` and initial gamma.
+    pub fn common(&self) -> Option<(f64, bool, f64)> {
+        match self {
+            Norm::None => None,
+            Norm::BatchNorm(c) => Some((c.eps, c.affine, c.gamma)),
+            Norm::LayerNorm(c) => Some((c.eps, c.affine, 1.0)),
+            Norm::GroupNorm(c) => Some((c.eps, c.affine, 1.0)),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// BatchNorm1d settings (PyTorch's names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchNormConfig {
@@ -97,6 +132,15 @@ pub struct BatchNormConfig {
     pub eps: f64,
     /// Initial value of gamma (the lecture's deep stack scales the output one by 0.1).
     pub gamma: f64,
+    /// A learned scale and shift (gamma, beta) per feature.
+    #[serde(skip_serializing_if = "is_true")]
+    pub affine: bool,
+    /// Keep running statistics for evaluation. Without them evaluation normalizes with the
+    /// statistics of the batch it is given: a split is evaluated in chunks, and sampling one
+    /// name at a time normalizes a single row, which makes every output equal to beta (the
+    /// model then ignores its context).
+    #[serde(skip_serializing_if = "is_true")]
+    pub track_running_stats: bool,
 }
 
 impl Default for BatchNormConfig {
@@ -105,15 +149,55 @@ impl Default for BatchNormConfig {
             momentum: 0.1,
             eps: 1e-5,
             gamma: 1.0,
+            affine: true,
+            track_running_stats: true,
         }
     }
+}
+
+/// LayerNorm settings: per example, over the features.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayerNormConfig {
+    /// Added to the variance before the square root.
+    pub eps: f64,
+    /// A learned scale and shift per feature.
+    #[serde(skip_serializing_if = "is_true")]
+    pub affine: bool,
+}
+
+impl Default for LayerNormConfig {
+    fn default() -> Self {
+        Self {
+            eps: 1e-5,
+            affine: true,
+        }
+    }
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+
+/// GroupNorm settings: per example, over each of `groups` equal groups of features.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupNormConfig {
+    /// Number of groups; must divide the width of every layer it follows.
+    pub groups: usize,
+    /// Added to the variance before the square root.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// A learned scale and shift per feature.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub affine: bool,
 }
 
 /// Whether Linear layers have a bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "BiasRepr", into = "BiasRepr")]
 pub enum BiasMode {
-    /// A bias except where BatchNorm follows (BatchNorm subtracts it anyway).
+    /// A bias except where a normalization follows (BatchNorm subtracts it anyway).
     #[default]
     Auto,
     /// Always.
@@ -183,6 +267,28 @@ pub struct ModelConfig {
     pub output_norm: Norm,
     /// Whether Linear layers have a bias.
     pub bias: BiasMode,
+    /// Residual links: `h = h + block(h)` for every hidden block whose input and output widths
+    /// match (a block is Linear -> norm -> activation).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub residual: bool,
+    /// With `residual`, a learned scalar per block that multiplies the branch,
+    /// `h = h + alpha * block(h)`, starting at this value (1: plain; 0: ReZero / SkipInit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residual_scale: Option<f64>,
+}
+
+impl ModelConfig {
+    /// Indices of the hidden blocks that get a residual link (with `residual`): those whose
+    /// input width equals their output width.
+    pub fn residual_blocks(&self) -> impl Iterator<Item = usize> + '_ {
+        let input = self.n_embd.saturating_mul(self.block_size);
+        let inputs = std::iter::once(input).chain(self.hidden.iter().copied());
+        inputs
+            .zip(&self.hidden)
+            .enumerate()
+            .filter(|(_, (fan_in, &w))| *fan_in == w)
+            .map(|(i, _)| i)
+    }
 }
 
 impl Default for ModelConfig {
@@ -198,6 +304,8 @@ impl Default for ModelConfig {
             }),
             output_norm: Norm::None,
             bias: BiasMode::Auto,
+            residual: false,
+            residual_scale: None,
         }
     }
 }
@@ -375,30 +483,72 @@ impl RunConfig {
                 return bad("model.activation.leaky_relu.slope", "must be finite".into());
             }
         }
-        for (field, norm) in [
-            ("model.norm", &m.norm),
-            ("model.output_norm", &m.output_norm),
+        for (field, norm, hidden) in [
+            ("model.norm", &m.norm, true),
+            ("model.output_norm", &m.output_norm, false),
         ] {
+            let Some(kind) = norm.key() else { continue };
+            let key = format!("{field}.{kind}");
             if let Norm::BatchNorm(bn) = norm {
                 if !(bn.momentum.is_finite() && (0.0..=1.0).contains(&bn.momentum)) {
                     return bad(
-                        &format!("{field}.batch_norm.momentum"),
+                        &format!("{key}.momentum"),
                         format!("must be in [0, 1], got {}", bn.momentum),
                     );
                 }
-                if !(bn.eps.is_finite() && bn.eps > 0.0) {
-                    return bad(
-                        &format!("{field}.batch_norm.eps"),
-                        format!("must be > 0, got {}", bn.eps),
-                    );
+            }
+            if let Some((eps, _, gamma)) = norm.common() {
+                if !(eps.is_finite() && eps > 0.0) {
+                    return bad(&format!("{key}.eps"), format!("must be > 0, got {eps}"));
                 }
-                if !bn.gamma.is_finite() {
-                    return bad(
-                        &format!("{field}.batch_norm.gamma"),
-                        "must be finite".into(),
-                    );
+                if !gamma.is_finite() {
+                    return bad(&format!("{key}.gamma"), "must be finite".into());
                 }
             }
+            if let Norm::GroupNorm(g) = norm {
+                if g.groups == 0 {
+                    return bad(&format!("{key}.groups"), "must be >= 1".into());
+                }
+                // The hidden norm follows every hidden Linear; the output one, the logits
+                // (whose width, the vocabulary, is checked when the model is built).
+                if hidden {
+                    if let Some((i, w)) = m
+                        .hidden
+                        .iter()
+                        .enumerate()
+                        .find(|(_, &w)| !w.is_multiple_of(g.groups))
+                    {
+                        return bad(
+                            &format!("{key}.groups"),
+                            format!(
+                                "{} groups do not divide model.hidden[{i}] = {w}: groups must divide every hidden width",
+                                g.groups
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(s) = m.residual_scale {
+            if !m.residual {
+                return bad(
+                    "model.residual_scale",
+                    "needs model.residual = true (it scales the residual branch)".into(),
+                );
+            }
+            if !s.is_finite() {
+                return bad("model.residual_scale", format!("must be finite, got {s}"));
+            }
+        }
+        if m.residual && m.residual_blocks().next().is_none() {
+            return bad(
+                "model.residual",
+                format!(
+                    "no hidden layer has equal input and output widths (input {} = n_embd x block_size, hidden {:?}), so there is nothing to link",
+                    m.n_embd.saturating_mul(m.block_size),
+                    m.hidden
+                ),
+            );
         }
         let t = &self.train;
         if t.steps == 0 {

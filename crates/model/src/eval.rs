@@ -1,10 +1,10 @@
 //! Losses over whole splits, and BatchNorm calibration, on a model without autodiff.
 
-use crate::batchnorm::NormMode;
 use crate::budget::EVAL_CHUNK;
 use crate::data::{Dataset, DeviceWindows};
 use crate::loss::nll_sum;
 use crate::mlp::Mlp;
+use crate::norm::NormMode;
 use burn::tensor::Device;
 
 /// Mean cross-entropy of `model` (a no-autodiff copy: `Module::valid`) over `data`; NaN (`null`

@@ -21,7 +21,6 @@
 
 pub mod activation;
 pub mod backend;
-pub mod batchnorm;
 pub mod budget;
 pub mod config;
 pub mod data;
@@ -33,6 +32,7 @@ pub mod host;
 pub mod loss;
 pub mod math;
 pub mod mlp;
+pub mod norm;
 pub mod optim;
 mod recording;
 pub mod run;
@@ -44,7 +44,6 @@ pub mod trainer;
 pub mod weights;
 
 pub use backend::{BackendError, BackendKind};
-pub use batchnorm::{BatchNorm, NormMode};
 pub use burn::module::Module;
 pub use burn::tensor::Device;
 pub use config::{ConfigError, ModelConfig, RunConfig, TrainConfig};
@@ -52,6 +51,7 @@ pub use data::{Dataset, SPLITS};
 pub use error::RunError;
 pub use host::NamedTensor;
 pub use mlp::{Mlp, Source};
+pub use norm::{NormLayer, NormMode, NormOver, NormParts};
 pub use recording::{config_hint, Diagnosis};
 pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
 pub use run_dir::{Checkpoint, RunDir, RunInfo, RunSummary};

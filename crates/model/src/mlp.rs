@@ -1,23 +1,29 @@
-//! The character-level MLP: embedding -> flatten -> [Linear -> BatchNorm? -> activation] x L ->
-//! Linear -> BatchNorm? -> logits.
+//! The character-level MLP: embedding -> flatten -> [Linear -> norm? -> activation (+ residual
+//! link)] x L -> Linear -> norm? -> logits.
 
 use crate::activation::{activation_kind, apply};
-use crate::batchnorm::{BatchNorm, NormMode};
 use crate::config::{ModelConfig, Norm};
 use crate::host::NamedTensor;
+use crate::norm::{NormLayer, NormMode, NormParts};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use makemore_diagnostics::{Inspect, LayerInfo, LayerKind, Tap};
 use makemore_init::{Activation, Fans, InitError, InitRoles, Role};
 
-/// A hidden block: Linear, optional BatchNorm; the activation is the model's.
+/// A hidden block: Linear, optional normalization; the activation is the model's. With a
+/// residual link its output is `h + scale * act(norm(linear(h)))`.
 #[derive(Module, Debug)]
 pub struct Block {
     /// `[fan_in, width]` weight, optional bias.
     pub linear: Linear,
     /// Normalization of the Linear's output.
-    pub norm: Option<BatchNorm>,
+    pub norm: Option<NormLayer>,
+    /// `[1]` learned multiplier of the residual branch (`model.residual_scale`).
+    pub scale: Option<Param<Tensor<1>>>,
+    /// Whether the block's input is added to its output.
+    #[module(skip)]
+    pub residual: bool,
 }
 
 /// The makemore MLP.
@@ -30,7 +36,7 @@ pub struct Mlp {
     /// `[width, vocab]` output layer.
     pub output: Linear,
     /// Optional normalization of the logits.
-    pub output_norm: Option<BatchNorm>,
+    pub output_norm: Option<NormLayer>,
     /// Nonlinearity after each hidden block.
     #[module(skip)]
     pub activation: Activation,
@@ -63,6 +69,14 @@ pub enum BuildError {
     /// A saved tensor is missing or has the wrong shape.
     #[error("saved model: {0}")]
     Saved(String),
+    /// The config does not fit the vocabulary.
+    #[error("{field}: {message}")]
+    Config {
+        /// The config key.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -170,24 +184,39 @@ impl Builder<'_> {
         })
     }
 
-    fn norm(&self, path: &str, norm: &Norm, width: usize) -> Result<Option<BatchNorm>, BuildError> {
-        let Norm::BatchNorm(cfg) = norm else {
+    fn norm(&self, path: &str, norm: &Norm, width: usize) -> Result<Option<NormLayer>, BuildError> {
+        let Some((_, affine, gamma)) = norm.common() else {
             return Ok(None);
         };
-        let get = |name: &str, default: f32| -> Result<Vec<f32>, BuildError> {
+        let get = |name: &str, default: f64| -> Result<Vec<f32>, BuildError> {
             match &self.source {
-                Source::Init { .. } => Ok(vec![default; width]),
+                Source::Init { .. } => Ok(vec![default as f32; width]),
                 Source::Saved(map) => self.saved(map, &format!("{path}.{name}"), &[width]),
             }
         };
-        Ok(Some(BatchNorm::from_parts(
-            cfg,
-            get("gamma", cfg.gamma as f32)?,
-            get("beta", 0.0)?,
-            get("running_mean", 0.0)?,
-            get("running_var", 1.0)?,
-            self.device,
-        )))
+        let running = matches!(norm, Norm::BatchNorm(c) if c.track_running_stats);
+        let parts = NormParts {
+            affine: if affine {
+                Some((get("gamma", gamma)?, get("beta", 0.0)?))
+            } else {
+                None
+            },
+            running: if running {
+                Some((get("running_mean", 0.0)?, get("running_var", 1.0)?))
+            } else {
+                None
+            },
+        };
+        Ok(NormLayer::from_parts(norm, parts, self.device))
+    }
+
+    /// A block's residual scale, `[1]`.
+    fn scale(&self, path: &str, init: f64) -> Result<Param<Tensor<1>>, BuildError> {
+        let v = match &self.source {
+            Source::Init { .. } => vec![init as f32],
+            Source::Saved(map) => self.saved(map, path, &[1])?,
+        };
+        Ok(self.param(v, [1]))
     }
 }
 
@@ -197,7 +226,7 @@ impl Mlp {
     ///
     /// Parameter paths, which also key each tensor's random stream: `embedding`,
     /// `blocks.{i}.linear.{weight,bias}`, `blocks.{i}.norm.{gamma,beta,running_mean,running_var}`,
-    /// `output.{weight,bias}`, `output_norm.{...}`.
+    /// `blocks.{i}.scale`, `output.{weight,bias}`, `output_norm.{...}`.
     pub fn build(
         cfg: &ModelConfig,
         vocab: usize,
@@ -217,10 +246,31 @@ impl Mlp {
             Activation::Identity,
         )?;
         let mut blocks = Vec::with_capacity(cfg.hidden.len());
+        if let Norm::GroupNorm(g) = cfg.output_norm {
+            if g.groups == 0 || !vocab.is_multiple_of(g.groups) {
+                return Err(BuildError::Config {
+                    field: "model.output_norm.group_norm.groups",
+                    message: format!(
+                        "{} groups do not divide the vocabulary's {vocab} logits",
+                        g.groups
+                    ),
+                });
+            }
+        }
+        let residual: Vec<usize> = if cfg.residual {
+            cfg.residual_blocks().collect()
+        } else {
+            Vec::new()
+        };
         let mut fan_in = cfg.n_embd * cfg.block_size;
         for (i, &width) in cfg.hidden.iter().enumerate() {
             let path = format!("blocks.{i}");
             let bias = cfg.bias.has_bias(&cfg.norm);
+            let linked = residual.contains(&i);
+            let scale = match cfg.residual_scale {
+                Some(init) if linked => Some(b.scale(&format!("{path}.scale"), init)?),
+                _ => None,
+            };
             blocks.push(Block {
                 linear: b.linear(
                     &format!("{path}.linear"),
@@ -232,6 +282,8 @@ impl Mlp {
                     cfg.activation,
                 )?,
                 norm: b.norm(&format!("{path}.norm"), &cfg.norm, width)?,
+                scale,
+                residual: linked,
             });
             fan_in = width;
         }
@@ -302,20 +354,31 @@ impl Mlp {
             out
         };
         for b in &self.blocks {
+            let input = b.residual.then(|| x.clone()); // [batch, width]
             let act = Some(self.activation);
             let norm = b.norm.as_ref();
-            if let Some(y) = fusable
+            let fused = fusable
                 .then(|| fused_layer(&x, &b.linear, norm, act, mode))
-                .flatten()
-            {
-                x = y; // [batch, width]
-                continue;
-            }
-            x = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
-            if let Some(norm) = &b.norm {
-                x = emit(LayerKind::Norm, norm.forward(x, mode));
-            }
-            x = emit(activation_kind(self.activation), apply(self.activation, x));
+                .flatten();
+            let branch = match fused {
+                Some(y) => y, // [batch, width]
+                None => {
+                    let mut h = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
+                    if let Some(norm) = &b.norm {
+                        h = emit(LayerKind::norm(norm.label()), norm.forward(h, mode));
+                    }
+                    emit(activation_kind(self.activation), apply(self.activation, h))
+                }
+            };
+            x = match (input, &b.scale) {
+                (None, _) => branch,
+                (Some(h), None) => emit(LayerKind::Residual, h.add(branch)),
+                // [1] -> [1, 1], broadcast over [batch, width]
+                (Some(h), Some(s)) => emit(
+                    LayerKind::Residual,
+                    h.add(branch.mul(s.val().unsqueeze_dim(0))),
+                ),
+            };
         }
         let out = self.output_norm.as_ref();
         if let Some(y) = fusable
@@ -326,7 +389,7 @@ impl Mlp {
         }
         x = emit(LayerKind::Linear, self.output.forward(x)); // [batch, vocab]
         if let Some(norm) = &self.output_norm {
-            x = emit(LayerKind::Norm, norm.forward(x, mode));
+            x = emit(LayerKind::norm(norm.label()), norm.forward(x, mode));
         }
         x
     }
@@ -348,32 +411,28 @@ impl Mlp {
                 out.push(NamedTensor::read(format!("{path}.bias"), b.val(), true));
             }
         };
-        let norm = |out: &mut Vec<NamedTensor>, path: &str, n: &BatchNorm| {
-            out.push(NamedTensor::read(
-                format!("{path}.gamma"),
-                n.gamma.val(),
-                true,
-            ));
-            out.push(NamedTensor::read(
-                format!("{path}.beta"),
-                n.beta.val(),
-                true,
-            ));
-            out.push(NamedTensor::read(
-                format!("{path}.running_mean"),
-                n.running_mean.value_sync(),
-                false,
-            ));
-            out.push(NamedTensor::read(
-                format!("{path}.running_var"),
-                n.running_var.value_sync(),
-                false,
-            ));
+        let norm = |out: &mut Vec<NamedTensor>, path: &str, n: &NormLayer| {
+            if let (Some(g), Some(b)) = (&n.gamma, &n.beta) {
+                out.push(NamedTensor::read(format!("{path}.gamma"), g.val(), true));
+                out.push(NamedTensor::read(format!("{path}.beta"), b.val(), true));
+            }
+            if let (Some(m), Some(v)) = (&n.running_mean, &n.running_var) {
+                let stat = |name: &str, t| NamedTensor::read(format!("{path}.{name}"), t, false);
+                out.push(stat("running_mean", m.value_sync()));
+                out.push(stat("running_var", v.value_sync()));
+            }
         };
         for (i, b) in self.blocks.iter().enumerate() {
             linear(&mut out, &format!("blocks.{i}.linear"), &b.linear);
             if let Some(n) = &b.norm {
                 norm(&mut out, &format!("blocks.{i}.norm"), n);
+            }
+            if let Some(s) = &b.scale {
+                out.push(NamedTensor::read(
+                    format!("blocks.{i}.scale"),
+                    s.val(),
+                    true,
+                ));
             }
         }
         linear(&mut out, "output", &self.output);
@@ -389,9 +448,9 @@ impl Mlp {
         let lin = |l: &Linear| {
             l.weight.dims().iter().product::<usize>() + l.bias.as_ref().map_or(0, |b| b.dims()[0])
         };
-        let bn = |b: &Option<BatchNorm>| b.as_ref().map_or(0, |b| 2 * b.gamma.dims()[0]);
+        let bn = |b: &Option<NormLayer>| b.as_ref().map_or(0, NormLayer::num_trainable);
         for b in &self.blocks {
-            n += lin(&b.linear) + bn(&b.norm);
+            n += lin(&b.linear) + bn(&b.norm) + b.scale.as_ref().map_or(0, |_| 1);
         }
         n + lin(&self.output) + bn(&self.output_norm)
     }
@@ -406,12 +465,13 @@ impl Inspect for Mlp {
 }
 
 /// Linear -> BatchNorm? -> activation? (`None`: identity) as one fused op, updating the running
-/// statistics as [`BatchNorm::forward`] does; `None` (nothing done) where no fused op applies,
-/// which is everywhere in a build without flex.
+/// statistics as [`NormLayer::forward`] does; `None` (nothing done) where no fused op applies
+/// (LayerNorm, GroupNorm, activations other than tanh and identity), which is everywhere in a
+/// build without flex.
 fn fused_layer(
     x: &Tensor<2>,
     linear: &Linear,
-    norm: Option<&BatchNorm>,
+    norm: Option<&NormLayer>,
     act: Option<Activation>,
     mode: NormMode,
 ) -> Option<Tensor<2>> {
@@ -424,7 +484,11 @@ fn fused_layer(
             Some(_) => return None,
         };
         let [batch, _] = x.dims();
-        let inputs = norm.map(|n| n.fused_inputs(mode, batch));
+        let [_, width] = linear.weight.dims();
+        let inputs = match norm {
+            Some(n) => Some(n.fused_inputs(mode, batch, &x.device(), width)?),
+            None => None,
+        };
         let bias = linear.bias.as_ref().map(|b| b.val());
         let (y, running) =
             fused::block_train(x, &linear.weight.val(), bias.as_ref(), inputs.as_ref(), act)?;
@@ -445,7 +509,7 @@ mod tests {
     /// Every trained parameter's gradient, by path, on the host.
     #[cfg(feature = "flex")]
     fn gradients(m: &super::Mlp, g: &burn::tensor::Gradients) -> Vec<(String, Vec<f32>)> {
-        use super::{BatchNorm, Linear};
+        use super::{Linear, NormLayer};
         use crate::host::to_host;
         let grad = |p: &burn::module::Param<burn::tensor::Tensor<1>>| {
             to_host(p.val().grad(g).expect("gradient"))
@@ -463,15 +527,21 @@ mod tests {
                 out.push((format!("{path}.bias"), grad(b)));
             }
         };
-        let norm = |out: &mut Vec<(String, Vec<f32>)>, path: &str, n: &Option<BatchNorm>| {
-            if let Some(n) = n {
-                out.push((format!("{path}.gamma"), grad(&n.gamma)));
-                out.push((format!("{path}.beta"), grad(&n.beta)));
+        let norm = |out: &mut Vec<(String, Vec<f32>)>, path: &str, n: &Option<NormLayer>| {
+            if let Some((g, b)) = n
+                .as_ref()
+                .and_then(|n| n.gamma.as_ref().zip(n.beta.as_ref()))
+            {
+                out.push((format!("{path}.gamma"), grad(g)));
+                out.push((format!("{path}.beta"), grad(b)));
             }
         };
         for (i, b) in m.blocks.iter().enumerate() {
             linear(&mut out, &format!("blocks.{i}.linear"), &b.linear);
             norm(&mut out, &format!("blocks.{i}.norm"), &b.norm);
+            if let Some(s) = &b.scale {
+                out.push((format!("blocks.{i}.scale"), grad(s)));
+            }
         }
         linear(&mut out, "output", &m.output);
         norm(&mut out, "output_norm", &m.output_norm);
@@ -490,7 +560,13 @@ mod tests {
 
         let device = crate::BackendKind::Flex.device().expect("flex").autodiff();
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/lecture/");
-        for name in ["deep-batchnorm", "original"] {
+        let names = [
+            "deep-batchnorm",
+            "original",
+            "../mitigations/deep-batchnorm-plain",
+            "../mitigations/deep-layernorm-residual",
+        ];
+        for name in names {
             let path = std::path::PathBuf::from(format!("{root}{name}.toml"));
             let cfg = RunConfig::from_file(&path, &[]).expect("lecture config");
             let build = || {

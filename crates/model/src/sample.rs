@@ -1,8 +1,8 @@
 //! Drawing new items from a trained model, many at a time.
 
-use crate::batchnorm::NormMode;
 use crate::host::to_host;
 use crate::mlp::Mlp;
+use crate::norm::NormMode;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use makemore_data::Vocabulary;
 use rand_chacha::ChaCha8Rng;

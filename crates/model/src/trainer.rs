@@ -3,13 +3,13 @@
 //! read back only every `log_every` steps, and the `Hooks` through which its owner records,
 //! logs and checkpoints. It knows nothing of files.
 
-use crate::batchnorm::NormMode;
 use crate::config::{RunConfig, TrainConfig};
 use crate::data::{Dataset, DeviceWindows};
 use crate::error::RunError;
 use crate::host::to_host;
 use crate::loss::cross_entropy;
 use crate::mlp::{Mlp, Source};
+use crate::norm::NormMode;
 use crate::optim::{Optimizer, Update};
 use crate::run_dir::Checkpoint;
 use burn::tensor::{Device, Gradients, Tensor};

@@ -3,12 +3,12 @@
 
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData};
-use makemore_model::config::{BatchNormConfig, LrSchedule, OptimizerConfig, RunConfig};
+use makemore_model::config::{BatchNormConfig, LrSchedule, Norm, OptimizerConfig, RunConfig};
 use makemore_model::host::to_host as read_f32;
 use makemore_model::loss::cross_entropy;
 use makemore_model::optim::Optimizer;
 use makemore_model::weights::WeightsFile;
-use makemore_model::{BackendKind, BatchNorm, Mlp, NormMode, Source};
+use makemore_model::{BackendKind, Mlp, NormLayer, NormMode, NormParts, Source};
 
 fn cfg(text: &str) -> RunConfig {
     RunConfig::from_toml_str(text, "test", &[]).unwrap()
@@ -70,22 +70,23 @@ fn forward_shapes_and_first_loss() {
     );
 }
 
+/// A fresh normalization layer of `width` features: gamma 1, beta 0, running mean 0, var 1.
+fn batch_norm(cfg: &Norm, width: usize, device: &burn::tensor::Device) -> NormLayer {
+    let parts = NormParts {
+        affine: Some((vec![1.0; width], vec![0.0; width])),
+        running: Some((vec![0.0; width], vec![1.0; width])),
+    };
+    NormLayer::from_parts(cfg, parts, device).unwrap()
+}
+
 #[test]
 fn running_variance_uses_the_unbiased_batch_variance() {
     let d = flex();
-    let bn_cfg = BatchNormConfig {
+    let bn_cfg = Norm::BatchNorm(BatchNormConfig {
         momentum: 1.0,
-        eps: 1e-5,
-        gamma: 1.0,
-    };
-    let bn = BatchNorm::from_parts(
-        &bn_cfg,
-        vec![1.0; 2],
-        vec![0.0; 2],
-        vec![0.0; 2],
-        vec![1.0; 2],
-        &d.clone().autodiff(),
-    );
+        ..BatchNormConfig::default()
+    });
+    let bn = batch_norm(&bn_cfg, 2, &d.clone().autodiff());
     let x = Tensor::<2>::from_data(
         TensorData::new(vec![1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0, 6.0, 60.0], [4, 2]),
         &d.clone().autodiff(),
@@ -98,8 +99,8 @@ fn running_variance_uses_the_unbiased_batch_variance() {
         "{out:?}"
     );
     let valid = bn.valid();
-    let mean = read_f32(valid.running_mean.value());
-    let var = read_f32(valid.running_var.value());
+    let mean = read_f32(valid.running_mean.as_ref().unwrap().value());
+    let var = read_f32(valid.running_var.as_ref().unwrap().value());
     assert!((mean[0] - 3.0).abs() < 1e-6 && (mean[1] - 30.0).abs() < 1e-5);
     // Unbiased: 14 / 3, not 14 / 4.
     assert!((var[0] - 14.0 / 3.0).abs() < 1e-5, "{var:?}");
@@ -109,17 +110,15 @@ fn running_variance_uses_the_unbiased_batch_variance() {
 #[test]
 fn momentum_blends_running_statistics() {
     let d = flex().autodiff();
-    let bn_cfg = BatchNormConfig {
-        momentum: 0.1,
-        eps: 1e-5,
-        gamma: 1.0,
-    };
-    let bn = BatchNorm::from_parts(&bn_cfg, vec![1.0], vec![0.0], vec![0.0], vec![1.0], &d);
+    let bn_cfg = Norm::BatchNorm(BatchNormConfig::default());
+    let bn = batch_norm(&bn_cfg, 1, &d);
     let x = Tensor::<2>::from_data(TensorData::new(vec![2.0f32, 4.0], [2, 1]), &d);
     let _ = bn.forward(x, NormMode::Train);
     let v = bn.valid();
-    assert!((read_f32(v.running_mean.value())[0] - 0.3).abs() < 1e-6); // 0.9 * 0 + 0.1 * 3
-    assert!((read_f32(v.running_var.value())[0] - (0.9 + 0.1 * 2.0)).abs() < 1e-6);
+    assert!((read_f32(v.running_mean.as_ref().unwrap().value())[0] - 0.3).abs() < 1e-6); // 0.9 * 0 + 0.1 * 3
+    assert!(
+        (read_f32(v.running_var.as_ref().unwrap().value())[0] - (0.9 + 0.1 * 2.0)).abs() < 1e-6
+    );
     // unbiased var 2
 }
 
@@ -270,4 +269,177 @@ fn lr_schedule_points() {
     assert_eq!(c.train.lr.lr_at(500, 1000), 0.01);
     assert_eq!(c.train.lr.lr_at(950, 1000), 0.001);
     assert_eq!(LrSchedule::Constant(0.3).lr_at(5, 10), 0.3);
+}
+
+fn mitigation(name: &str) -> RunConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/mitigations/");
+    RunConfig::from_file(std::path::Path::new(&format!("{path}{name}.toml")), &[]).unwrap()
+}
+
+#[test]
+fn parameter_counts_of_the_new_layers() {
+    let d = flex();
+    // Embedding 27 x 10 = 270; block 0: 30 x 100 weights (no bias before a norm) + 200 gamma and
+    // beta; blocks 1-4: 100 x 100 + 200 each; output 100 x 27 + 27; one residual scale on each
+    // of the four 100 -> 100 blocks.
+    let blocks = 30 * 100 + 200 + 4 * (100 * 100 + 200);
+    let output = 100 * 27 + 27;
+    let ln = build(&mitigation("deep-layernorm-residual"), &d);
+    assert_eq!(ln.num_trainable(), 270 + blocks + output + 4);
+    assert_eq!(
+        build(&mitigation("deep-groupnorm-rmsprop"), &d).num_trainable(),
+        270 + blocks + output + 4
+    );
+    // affine = false: no gamma or beta; plain residual links: no scale.
+    let plain = build(&mitigation("deep-batchnorm-plain"), &d);
+    assert_eq!(plain.num_trainable(), 270 + blocks - 5 * 200 + output);
+    let paths: Vec<String> = plain.tensors().into_iter().map(|t| t.path).collect();
+    assert!(
+        !paths.iter().any(|p| p.contains("norm")),
+        "no norm tensors without affine or running statistics: {paths:?}"
+    );
+    let paths: Vec<String> = ln.tensors().into_iter().map(|t| t.path).collect();
+    assert!(paths.contains(&"blocks.4.scale".to_string()), "{paths:?}");
+    assert!(
+        !paths.contains(&"blocks.0.scale".to_string()),
+        "30 -> 100 has no link"
+    );
+    assert!(!paths.iter().any(|p| p.contains("running")), "{paths:?}");
+}
+
+#[test]
+fn layer_and_group_norm_use_each_examples_statistics() {
+    let d = flex();
+    let x = || Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 6.0], [1, 4]), &d);
+    let ln = batch_norm(
+        &cfg("[model]\nnorm = { layer_norm = {} }").model.norm,
+        4,
+        &d,
+    );
+    let out = read_f32(ln.forward(x(), NormMode::Eval));
+    // Mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5.
+    let want = [1.0f32, 2.0, 3.0, 6.0].map(|v| (v - 3.0) / (3.5f32 + 1e-5).sqrt());
+    for (a, b) in out.iter().zip(want) {
+        assert!((a - b).abs() < 1e-5, "{out:?} vs {want:?}");
+    }
+    let text = "[model]\nhidden = [4]\nnorm = { group_norm = { groups = 2 } }";
+    let gn = batch_norm(&cfg(text).model.norm, 4, &d);
+    let out = read_f32(gn.forward(x(), NormMode::Train));
+    // Groups [1, 2] (mean 1.5, var 0.25) and [3, 6] (mean 4.5, var 2.25).
+    let want = [
+        -0.5 / (0.25f32 + 1e-5).sqrt(),
+        0.5 / (0.25f32 + 1e-5).sqrt(),
+        -1.5 / (2.25f32 + 1e-5).sqrt(),
+        1.5 / (2.25f32 + 1e-5).sqrt(),
+    ];
+    for (a, b) in out.iter().zip(want) {
+        assert!((a - b).abs() < 1e-5, "{out:?} vs {want:?}");
+    }
+    assert_eq!((ln.label(), gn.label()), ("LayerNorm", "GroupNorm"));
+}
+
+#[test]
+fn group_norm_groups_must_divide_every_width() {
+    let text = "[model]\nhidden = [100, 30]\nnorm = { group_norm = { groups = 4 } }";
+    let e = RunConfig::from_toml_str(text, "sweep.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.norm.group_norm.groups") && e.contains("model.hidden[1] = 30"),
+        "{e}"
+    );
+    let text = "[model]\nhidden = [100]\noutput_norm = { group_norm = { groups = 4 } }";
+    let c = cfg(text);
+    let e = Mlp::build(
+        &c.model,
+        27,
+        Source::Init {
+            roles: &c.init,
+            seed: 1,
+        },
+        &flex(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("model.output_norm.group_norm.groups") && e.contains("27"),
+        "{e}"
+    );
+    let e = RunConfig::from_toml_str("[model]\nresidual_scale = 0.0", "x.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.residual_scale"), "{e}");
+    let e = RunConfig::from_toml_str("[model]\nhidden = [200]\nresidual = true", "x.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.residual") && e.contains("nothing to link"),
+        "{e}"
+    );
+}
+
+#[test]
+fn without_running_statistics_evaluation_uses_the_batchs() {
+    let d = flex();
+    let c = mitigation("deep-batchnorm-plain");
+    let m = build(&c, &d);
+    let x = contexts(&d, 64);
+    let eval = read_f32(m.forward(x.clone(), NormMode::Eval));
+    let train = read_f32(m.forward(x, NormMode::Train));
+    assert_eq!(eval, train, "eval normalizes with the batch's statistics");
+    // One row: every normalized value is 0, so the logits no longer depend on the context.
+    let one = |ids: Vec<i64>| {
+        let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, 3]), &d);
+        read_f32(m.forward(t, NormMode::Eval))
+    };
+    assert_eq!(one(vec![0, 0, 0]), one(vec![5, 9, 13]));
+}
+
+#[test]
+fn a_residual_scale_of_zero_makes_linked_blocks_the_identity() {
+    use makemore_diagnostics::{LayerInfo, LayerKind};
+    let d = flex();
+    let m = build(&mitigation("deep-groupnorm-rmsprop"), &d);
+    let mut outputs: Vec<(LayerInfo, Vec<f32>)> = Vec::new();
+    let mut tap = |l: LayerInfo, t: Tensor<2>| {
+        outputs.push((l, read_f32(t.clone())));
+        t
+    };
+    let _ = m.forward_tapped(contexts(&d, 8), NormMode::Train, &mut tap);
+    let labels: Vec<&str> = outputs.iter().map(|(l, _)| l.kind.label()).collect();
+    assert_eq!(
+        &labels[..7],
+        [
+            "Linear",
+            "GroupNorm",
+            "Tanh",
+            "Linear",
+            "GroupNorm",
+            "Tanh",
+            "Residual"
+        ]
+    );
+    let sums: Vec<&Vec<f32>> = outputs
+        .iter()
+        .filter(|(l, _)| l.kind == LayerKind::Residual)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(sums.len(), 4, "blocks 1-4 are linked");
+    let first_tanh = &outputs[2].1;
+    for s in sums {
+        assert_eq!(s, first_tanh, "h + 0 * block(h) = h");
+    }
+    // With the learned scale at 1 the branch is added.
+    let ln = build(&mitigation("deep-layernorm-residual"), &d);
+    let mut outputs: Vec<Vec<f32>> = Vec::new();
+    let mut tap = |_: LayerInfo, t: Tensor<2>| {
+        outputs.push(read_f32(t.clone()));
+        t
+    };
+    let _ = ln.forward_tapped(contexts(&d, 8), NormMode::Train, &mut tap);
+    // outputs: 0 Linear, 1 LayerNorm, 2 Tanh, 3 Linear, 4 LayerNorm, 5 Tanh, 6 Residual.
+    for (i, s) in outputs[6].iter().enumerate() {
+        let want = outputs[2][i] + outputs[5][i];
+        assert!((s - want).abs() < 1e-6, "[{i}] {s} vs {want}");
+    }
 }

@@ -17,7 +17,7 @@ mod kernel;
 
 pub(crate) use kernel::Act;
 
-use crate::batchnorm::{NormInputs, RunningStats};
+use crate::norm::{NormInputs, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -376,7 +376,7 @@ mod tests {
                 running_mean: running_mean.clone().without_autodiff(),
                 running_var: running_var.clone().without_autodiff(),
                 eps: 1e-5,
-                blend: crate::batchnorm::Blend {
+                blend: crate::norm::Blend {
                     keep: 0.9,
                     mean: 0.1,
                     var: 0.1 * n as f64 / (n as f64 - 1.0),

@@ -1,0 +1,304 @@
+//! Normalization layers: BatchNorm1d (PyTorch's running-variance convention), LayerNorm and
+//! GroupNorm, as one module whose parts are optional.
+
+use crate::config::Norm;
+use burn::module::{Module, Param, RunningState};
+use burn::tensor::{Device, Tensor};
+
+/// How a normalization layer uses statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormMode {
+    /// Normalize with the batch's statistics and update the running ones with momentum.
+    Train,
+    /// Normalize with the running statistics.
+    Eval,
+    /// Normalize with the batch's statistics and make them the running ones (momentum 1): a
+    /// forward pass over the whole training split in this mode is the lecture's calibration.
+    Calibrate,
+}
+
+/// The weights of an update of the running statistics: `new = keep * old + mean * batch_mean`,
+/// and likewise with `var` for the variance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Blend {
+    /// Weight of the old statistic, `1 - momentum`.
+    pub keep: f64,
+    /// Weight of the batch mean, `momentum`.
+    pub mean: f64,
+    /// Weight of the biased batch variance, `momentum * n / (n - 1)`.
+    pub var: f64,
+}
+
+/// A BatchNorm layer's part in a fused block.
+#[cfg(feature = "flex")]
+pub(crate) struct NormInputs {
+    /// `[m]` scale.
+    pub gamma: Tensor<1>,
+    /// `[m]` shift.
+    pub beta: Tensor<1>,
+    /// `[m]` running mean (no autodiff).
+    pub running_mean: Tensor<1>,
+    /// `[m]` running (unbiased) variance (no autodiff).
+    pub running_var: Tensor<1>,
+    /// Added to the variance.
+    pub eps: f64,
+    /// How this batch updates the running statistics.
+    pub blend: Blend,
+}
+
+/// The new running mean and variance of a fused block's BatchNorm.
+#[cfg(feature = "flex")]
+pub(crate) type RunningStats = (Tensor<1>, Tensor<1>);
+
+/// Which statistics a normalization layer uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NormOver {
+    /// Per feature, over the batch (BatchNorm1d).
+    Batch {
+        /// Weight of a new batch in the running statistics.
+        momentum: f64,
+    },
+    /// Per example, over the features of each of `groups` equal groups (GroupNorm; one group
+    /// is LayerNorm).
+    Features {
+        /// Number of groups; divides the width.
+        groups: usize,
+        /// `LayerNorm` or `GroupNorm`, as the tables name it.
+        layer_norm: bool,
+    },
+}
+
+/// A normalization layer over the feature axis of `[batch, features]`:
+/// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, with biased variances.
+///
+/// BatchNorm follows PyTorch: the output uses the biased batch variance, the running variance is
+/// updated with the unbiased one (`n / (n - 1)` times it); Burn's own `BatchNorm` uses the
+/// biased one for both (for batches of 32 they differ by 32/31). Without running statistics
+/// (`track_running_stats = false`) it normalizes with the batch's statistics in evaluation too.
+/// LayerNorm and GroupNorm use each example's own statistics and keep no state.
+#[derive(Module, Debug)]
+pub struct NormLayer {
+    /// Scale, `[features]`; absent without `affine`.
+    pub gamma: Option<Param<Tensor<1>>>,
+    /// Shift, `[features]`; absent without `affine`.
+    pub beta: Option<Param<Tensor<1>>>,
+    /// BatchNorm's running mean, `[features]`; never touched by the optimizer.
+    pub running_mean: Option<RunningState<Tensor<1>>>,
+    /// BatchNorm's running (unbiased) variance, `[features]`.
+    pub running_var: Option<RunningState<Tensor<1>>>,
+    /// Which statistics it uses.
+    #[module(skip)]
+    pub over: NormOver,
+    /// Added to the variance.
+    pub eps: f64,
+}
+
+/// The tensors of a normalization layer, on the host.
+pub struct NormParts {
+    /// Scale and shift (`affine`).
+    pub affine: Option<(Vec<f32>, Vec<f32>)>,
+    /// Running mean and variance (BatchNorm with `track_running_stats`).
+    pub running: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl NormLayer {
+    /// A layer of kind `cfg` (not `Norm::None`) from its parts; `None` for `Norm::None`.
+    pub fn from_parts(cfg: &Norm, parts: NormParts, device: &Device) -> Option<Self> {
+        let t = |v: Vec<f32>| {
+            let n = v.len();
+            Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [n]), device)
+        };
+        let (over, eps) = match cfg {
+            Norm::None => return None,
+            Norm::BatchNorm(c) => (
+                NormOver::Batch {
+                    momentum: c.momentum,
+                },
+                c.eps,
+            ),
+            Norm::LayerNorm(c) => (
+                NormOver::Features {
+                    groups: 1,
+                    layer_norm: true,
+                },
+                c.eps,
+            ),
+            Norm::GroupNorm(c) => (
+                NormOver::Features {
+                    groups: c.groups,
+                    layer_norm: false,
+                },
+                c.eps,
+            ),
+        };
+        let (gamma, beta) = match parts.affine {
+            Some((g, b)) => (
+                Some(Param::from_tensor(t(g))),
+                Some(Param::from_tensor(t(b))),
+            ),
+            None => (None, None),
+        };
+        let (running_mean, running_var) = match parts.running {
+            Some((m, v)) => (
+                Some(RunningState::new(t(m).without_autodiff())),
+                Some(RunningState::new(t(v).without_autodiff())),
+            ),
+            None => (None, None),
+        };
+        Some(Self {
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            over,
+            eps,
+        })
+    }
+
+    /// How the tables name it: `BatchNorm1d`, `LayerNorm` or `GroupNorm`.
+    pub fn label(&self) -> &'static str {
+        match self.over {
+            NormOver::Batch { .. } => "BatchNorm1d",
+            NormOver::Features {
+                layer_norm: true, ..
+            } => "LayerNorm",
+            NormOver::Features { .. } => "GroupNorm",
+        }
+    }
+
+    /// Number of trained values (gamma and beta).
+    pub fn num_trainable(&self) -> usize {
+        self.gamma.as_ref().map_or(0, |g| g.dims()[0])
+            + self.beta.as_ref().map_or(0, |b| b.dims()[0])
+    }
+
+    /// How a batch of `batch` rows updates the running statistics in `mode` (Train or
+    /// Calibrate): `new = keep * old + weight * batch statistic`, with the batch variance made
+    /// unbiased (`n / (n - 1)`) in its weight.
+    fn blend(momentum: f64, mode: NormMode, batch: usize) -> Blend {
+        let m = if mode == NormMode::Calibrate {
+            1.0
+        } else {
+            momentum
+        };
+        let unbiased = if batch > 1 {
+            batch as f64 / (batch as f64 - 1.0)
+        } else {
+            1.0
+        };
+        Blend {
+            keep: 1.0 - m,
+            mean: m,
+            var: m * unbiased,
+        }
+    }
+
+    /// Gamma and beta, or ones and zeros (untracked) on `device` without `affine`.
+    fn affine(&self, width: usize, device: &Device) -> (Tensor<1>, Tensor<1>) {
+        match (&self.gamma, &self.beta) {
+            (Some(g), Some(b)) => (g.val(), b.val()),
+            _ => (
+                Tensor::ones([width], device),
+                Tensor::zeros([width], device),
+            ),
+        }
+    }
+
+    /// This layer's tensors for a fused block over `batch` rows in `mode` (Train or Calibrate);
+    /// `None` unless it is a BatchNorm.
+    #[cfg(feature = "flex")]
+    pub(crate) fn fused_inputs(
+        &self,
+        mode: NormMode,
+        batch: usize,
+        device: &Device,
+        width: usize,
+    ) -> Option<NormInputs> {
+        let NormOver::Batch { momentum } = self.over else {
+            return None;
+        };
+        let (gamma, beta) = self.affine(width, device);
+        let stat = |s: &Option<RunningState<Tensor<1>>>, fill: f32| match s {
+            Some(s) => s.value_sync(),
+            None => Tensor::<1>::full([width], fill, device).without_autodiff(),
+        };
+        Some(NormInputs {
+            gamma,
+            beta,
+            running_mean: stat(&self.running_mean, 0.0),
+            running_var: stat(&self.running_var, 1.0),
+            eps: self.eps,
+            blend: Self::blend(momentum, mode, batch),
+        })
+    }
+
+    /// Replaces the running statistics (where it keeps any) with ones a fused block computed.
+    #[cfg(feature = "flex")]
+    pub(crate) fn set_running(&self, (mean, var): RunningStats) {
+        if let (Some(m), Some(v)) = (&self.running_mean, &self.running_var) {
+            m.update(mean);
+            v.update(var);
+        }
+    }
+
+    /// Normalizes `[batch, features] -> [batch, features]`.
+    pub fn forward(&self, input: Tensor<2>, mode: NormMode) -> Tensor<2> {
+        let [batch, width] = input.dims();
+        let device = input.device();
+        match self.over {
+            NormOver::Features { groups, .. } => {
+                // [batch, width] -> [batch, groups, width / groups]: statistics per group.
+                let x = input.reshape([batch, groups, width / groups]);
+                let (var, mean) = x.clone().var_mean_bias(2); // [batch, groups, 1] each
+                let x = x
+                    .sub(mean)
+                    .div(var.add_scalar(self.eps).sqrt())
+                    .reshape([batch, width]);
+                match (&self.gamma, &self.beta) {
+                    (Some(g), Some(b)) => x
+                        .mul(g.val().unsqueeze_dim(0))
+                        .add(b.val().unsqueeze_dim(0)),
+                    _ => x,
+                }
+            }
+            NormOver::Batch { momentum } => {
+                let (gamma, beta) = self.affine(width, &device);
+                let running = self.running_mean.as_ref().zip(self.running_var.as_ref());
+                match (mode, running) {
+                    (NormMode::Eval, Some((mean, var))) => burn::tensor::module::batch_norm(
+                        input,
+                        gamma,
+                        beta,
+                        mean.value_sync().to_device(&device),
+                        var.value_sync().to_device(&device),
+                        self.eps,
+                    ),
+                    (_, None) => {
+                        burn::tensor::module::batch_norm_train(input, gamma, beta, self.eps).output
+                    }
+                    (NormMode::Train | NormMode::Calibrate, Some((mean, var))) => {
+                        let out =
+                            burn::tensor::module::batch_norm_train(input, gamma, beta, self.eps);
+                        let w = Self::blend(momentum, mode, batch);
+                        // Three tensor ops per statistic.
+                        let old_mean = mean.value_sync();
+                        let old_var = var.value_sync();
+                        let stat_device = old_mean.device();
+                        let blend = |old: Tensor<1>, batch: Tensor<1>, weight: f64| {
+                            old.mul_scalar(w.keep).add(
+                                batch
+                                    .detach()
+                                    .without_autodiff()
+                                    .to_device(&stat_device)
+                                    .mul_scalar(weight),
+                            )
+                        };
+                        mean.update(blend(old_mean, out.mean, w.mean));
+                        var.update(blend(old_var, out.variance, w.var));
+                        out.output
+                    }
+                }
+            }
+        }
+    }
+}
