@@ -184,37 +184,8 @@ fn report_opens_in_headless_chromium() {
     let t = TempDir::new("diag-browser");
     let out = t.path("run");
     diagnose("deep-batchnorm.toml", "200", &out);
-    let browser = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
-        .expect("headless Chromium is needed for this test: apt-get install chromium (.ci/run installs it)");
-    let report = Path::new(&out).join("report.html").canonicalize().unwrap();
-    let profile = t.path("profile");
-    let result = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            &format!("--user-data-dir={profile}"),
-            "--dump-dom",
-            &format!("file://{}", report.display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let dom = String::from_utf8_lossy(&result.stdout);
-    let log = String::from_utf8_lossy(&result.stderr);
+    let report = Path::new(&out).join("report.html");
+    let (dom, log) = headless_dom(&report, &t.path("profile"));
     assert!(!log.contains(":CONSOLE("), "console messages: {log}");
     for plot in [
         "activations",

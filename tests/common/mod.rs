@@ -115,3 +115,40 @@ impl Drop for TempDir {
 pub fn near(a: &Value, b: f64, tol: f64) -> bool {
     a.as_f64().is_some_and(|a| (a - b).abs() <= tol)
 }
+
+/// Opens `page` in headless Chromium (Debian's `chromium`, which `.ci/run` installs) and returns
+/// the DOM after load and the browser's log; fails saying how to install it when it is missing.
+pub fn headless_dom(page: &Path, profile: &str) -> (String, String) {
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("headless Chromium is needed for this test: apt-get install chromium (.ci/run installs it)");
+    let page = page.canonicalize().expect("the page exists");
+    let result = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            &format!("--user-data-dir={profile}"),
+            "--dump-dom",
+            &format!("file://{}", page.display()),
+        ])
+        .output()
+        .expect("chromium runs");
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    (
+        String::from_utf8_lossy(&result.stdout).into_owned(),
+        String::from_utf8_lossy(&result.stderr).into_owned(),
+    )
+}

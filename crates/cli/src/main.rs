@@ -80,6 +80,8 @@ enum Command {
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// Time training, evaluation and sampling of one model on one backend.
     Bench(commands::bench::BenchArgs),
+    /// Train every combination of config values (a sweep file or a built-in sweep) and compare.
+    Sweep(commands::sweep::SweepArgs),
     /// Write a run's records in other tools' formats (TensorBoard).
     Export {
         #[command(subcommand)]
@@ -112,6 +114,7 @@ fn main() {
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Export { command } => commands::export::run(command),
+        Command::Sweep(args) => commands::sweep::run(args),
     };
     if let Err(f) = result {
         f.exit();

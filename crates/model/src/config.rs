@@ -418,6 +418,20 @@ impl RunConfig {
         Ok(cfg)
     }
 
+    /// A config from a parsed TOML table (unknown fields and wrong types are errors naming the
+    /// field), validated; `source_name` names it in errors.
+    pub fn from_table(table: toml::Table, source_name: &str) -> Result<Self, ConfigError> {
+        let cfg: RunConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                source_name: source_name.to_owned(),
+                line: None,
+                message: one_line(e.message()),
+            })?;
+        cfg.validate(source_name)?;
+        Ok(cfg)
+    }
+
     /// Reads and parses a config file.
     pub fn from_file(path: &std::path::Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let name = path.display().to_string();
@@ -663,10 +677,19 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ConfigError
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
-    let parts: Vec<&str> = key.trim().split('.').collect();
-    let (last, parents) = parts
-        .split_last()
-        .ok_or_else(|| ConfigError::BadOverride(spec.to_owned()))?;
+    set_value(table, key.trim(), value)
+        .map_err(|why| ConfigError::BadOverride(format!("{spec} ({why})")))
+}
+
+/// Sets the dotted `key` (e.g. `init.hidden.scale`) of a config's TOML table to `value`,
+/// creating the tables on the way; `Err` says why it cannot (an empty part, or a part that is
+/// a value, not a table). Whether the key exists is checked when the table becomes a config.
+pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.trim().is_empty()) {
+        return Err(format!("{key:?} is not a dotted key such as train.lr"));
+    }
+    let (last, parents) = parts.split_last().ok_or("an empty key")?;
     let mut cur = table;
     for p in parents {
         let entry = cur
@@ -674,7 +697,7 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ConfigError
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = entry
             .as_table_mut()
-            .ok_or_else(|| ConfigError::BadOverride(format!("{spec} ({p} is not a table)")))?;
+            .ok_or_else(|| format!("{p} is not a table"))?;
     }
     cur.insert(last.to_string(), value);
     Ok(())

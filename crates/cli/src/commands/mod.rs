@@ -10,6 +10,7 @@ pub mod export;
 pub mod init;
 pub mod lecture;
 pub mod sample;
+pub mod sweep;
 pub mod train;
 
 /// The configs that ship inside the binary, so `makemore train` and `makemore lecture` work
@@ -52,4 +53,63 @@ pub mod builtin {
             2.1048,
         ),
     ];
+
+    /// Every shipped config by name, for a sweep's `base`.
+    pub const CONFIGS: [(&str, &str); 12] = [
+        ("default", DEFAULT),
+        ("original", LECTURE[0].1),
+        ("fix-softmax", LECTURE[1].1),
+        ("fix-tanh", LECTURE[2].1),
+        ("kaiming", LECTURE[3].1),
+        ("batchnorm", LECTURE[4].1),
+        (
+            "deep-batchnorm",
+            include_str!("../../../../configs/lecture/deep-batchnorm.toml"),
+        ),
+        (
+            "deep-tanh-no-norm",
+            include_str!("../../../../configs/lecture/deep-tanh-no-norm.toml"),
+        ),
+        (
+            "deep-tanh-kaiming",
+            include_str!("../../../../configs/lecture/deep-tanh-kaiming.toml"),
+        ),
+        (
+            "deep-layernorm-residual",
+            include_str!("../../../../configs/mitigations/deep-layernorm-residual.toml"),
+        ),
+        (
+            "deep-groupnorm-rmsprop",
+            include_str!("../../../../configs/mitigations/deep-groupnorm-rmsprop.toml"),
+        ),
+        (
+            "deep-batchnorm-plain",
+            include_str!("../../../../configs/mitigations/deep-batchnorm-plain.toml"),
+        ),
+    ];
+
+    /// The built-in sweeps (`configs/experiments/`), usable by name.
+    pub const EXPERIMENTS: [(&str, &str); 3] = [
+        (
+            "init-sensitivity",
+            include_str!("../../../../configs/experiments/init-sensitivity.toml"),
+        ),
+        (
+            "gain-by-activation",
+            include_str!("../../../../configs/experiments/gain-by-activation.toml"),
+        ),
+        (
+            "batchnorm-lr",
+            include_str!("../../../../configs/experiments/batchnorm-lr.toml"),
+        ),
+    ];
+
+    /// The config a sweep's `base` names: `(where it is, its text)`.
+    pub fn config(name: &str) -> Option<(String, String)> {
+        let name = name.trim_end_matches(".toml");
+        CONFIGS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| (format!("built-in config {n}"), text.to_string()))
+    }
 }

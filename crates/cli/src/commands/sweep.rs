@@ -1,0 +1,343 @@
+//! `makemore sweep`: plan, run and collect a sweep over config values.
+
+use super::builtin;
+use super::common::open_backend;
+use crate::exit::{print_json, Failure, INTERRUPTED};
+use makemore_model::Silent;
+use makemore_sweep::{collect, run_cell, CellOutcome, Datasets, Plan, SweepError, SweepSpec};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// The environment variables array-job engines set to a task's index, in the order read.
+const INDEX_VARS: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
+
+/// Flags of `makemore sweep`.
+#[derive(clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  makemore sweep init-sensitivity --out runs/sens --data ../shared/data/names.txt\n  makemore sweep my-sweep.toml --out runs/mine --jobs 2\n  makemore sweep plan init-sensitivity --out runs/sens   # then, per array task:\n  makemore sweep cell runs/sens                         # INDEX from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX\n  makemore sweep collect runs/sens\n\nBuilt-in sweeps: init-sensitivity, gain-by-activation, batchnorm-lr (configs/experiments/)."
+)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
+    /// A sweep file (TOML), or a built-in sweep's name.
+    #[arg(required = true)]
+    file: Option<String>,
+    /// The sweep directory: the plan, a run directory per cell, sweep.json and sweep.html.
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    /// Cells trained side by side (default: one per core on a CPU backend, else 1).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write TensorBoard event files in every cell (`tensorboard --logdir DIR` overlays them).
+    #[arg(long)]
+    tensorboard: bool,
+    /// No line per cell on stderr.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    common: crate::Common,
+}
+
+/// `makemore sweep plan|cell|collect`.
+#[derive(clap::Subcommand)]
+pub enum SweepCommand {
+    /// Write the plan (every cell and its config) without training.
+    Plan {
+        /// A sweep file, or a built-in sweep's name.
+        file: String,
+        /// The sweep directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write TensorBoard event files in every cell.
+        #[arg(long)]
+        tensorboard: bool,
+        #[command(flatten)]
+        common: crate::Common,
+    },
+    /// Run one cell (skipped when done, resumed when interrupted).
+    Cell {
+        /// The sweep directory.
+        dir: PathBuf,
+        /// The cell [default: $SLURM_ARRAY_TASK_ID, then $JOB_COMPLETION_INDEX].
+        index: Option<usize>,
+        #[command(flatten)]
+        common: crate::Common,
+    },
+    /// Build sweep.json, sweep.html and the table from the cells that are done.
+    Collect {
+        /// The sweep directory.
+        dir: PathBuf,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl From<SweepError> for Failure {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Spec { .. } | SweepError::Plan { .. } => Failure::input(e),
+            SweepError::Run { index, dir, source } => {
+                let f = Failure::from(*source);
+                Failure {
+                    message: format!("sweep cell {index} ({dir}): {}", f.message),
+                    ..f
+                }
+            }
+            SweepError::Io { .. } => Failure {
+                code: 1,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// The sweep file `file` names (a path, or a built-in sweep), parsed.
+fn spec(file: &str) -> Result<SweepSpec, Failure> {
+    let path = Path::new(file);
+    let (name, text) = if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("{file}: cannot read: {e}")))?;
+        (file.to_string(), text)
+    } else if let Some((n, text)) = builtin::EXPERIMENTS.iter().find(|(n, _)| *n == file) {
+        (format!("configs/experiments/{n}.toml"), text.to_string())
+    } else {
+        let names: Vec<&str> = builtin::EXPERIMENTS.iter().map(|(n, _)| *n).collect();
+        return Err(Failure::input(format!(
+            "{file}: no such sweep file, and not a built-in sweep ({})",
+            names.join(", ")
+        )));
+    };
+    Ok(SweepSpec::parse(&text, &name, &builtin::config)?)
+}
+
+/// The plan of `file`, written to `out` (kept if the same plan is there).
+fn plan(file: &str, out: &Path, data: &Path, tensorboard: bool) -> Result<Plan, Failure> {
+    let mut spec = spec(file)?;
+    spec.tensorboard |= tensorboard;
+    let plan = Plan::new(&spec, data)?;
+    plan.write(out)?;
+    Ok(plan)
+}
+
+/// Runs `makemore sweep`.
+pub fn run(a: SweepArgs) -> Result<(), Failure> {
+    match a.command {
+        Some(SweepCommand::Plan {
+            file,
+            out,
+            tensorboard,
+            common,
+        }) => {
+            let data = common.data_path();
+            let p = plan(&file, &out, &data, tensorboard)?;
+            if common.json {
+                print_json(&serde_json::json!({ "dir": out, "cells": p.cells.len() }));
+            } else {
+                println!(
+                    "planned {} cells in {}; run each with `makemore sweep cell {} INDEX` (INDEX 0..={}, or from {}), then `makemore sweep collect {}`",
+                    p.cells.len(),
+                    out.display(),
+                    out.display(),
+                    p.cells.len() - 1,
+                    INDEX_VARS.join(" or "),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Some(SweepCommand::Cell { dir, index, common }) => cell(&dir, index, &common),
+        Some(SweepCommand::Collect { dir, json }) => report(&dir, json),
+        None => {
+            let (Some(file), Some(out)) = (a.file.as_deref(), a.out.as_deref()) else {
+                return Err(Failure::input("sweep: give a sweep FILE and --out DIR"));
+            };
+            run_all(file, out, &a)
+        }
+    }
+}
+
+/// The cell index: the argument, else the first array-job variable that is set.
+fn cell_index(index: Option<usize>) -> Result<usize, Failure> {
+    if let Some(i) = index {
+        return Ok(i);
+    }
+    for var in INDEX_VARS {
+        if let Ok(v) = std::env::var(var) {
+            return v.trim().parse().map_err(|_| {
+                Failure::input(format!("{var}={v:?}: expected a cell index (0, 1, ...)"))
+            });
+        }
+    }
+    Err(Failure::input(format!(
+        "sweep cell: no INDEX given and neither {} is set",
+        INDEX_VARS.join(" nor ")
+    )))
+}
+
+fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), Failure> {
+    let index = cell_index(index)?;
+    let plan = Plan::read(dir)?;
+    let c = plan.cell(index, dir)?.clone();
+    let data = common
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&plan.data));
+    let (backend, device) = open_backend(common.backend)?;
+    let datasets = Datasets::new(&data, common.memory.budget());
+    let stop = super::common::stop_flag();
+    let outcome = run_cell(
+        &plan,
+        dir,
+        index,
+        &datasets,
+        (backend, &device),
+        stop,
+        &mut Silent,
+    )?;
+    let word = match &outcome {
+        CellOutcome::Trained => "trained".to_string(),
+        CellOutcome::AlreadyDone => "already done".to_string(),
+        CellOutcome::Diverged { step } => format!("diverged at step {step} (recorded)"),
+        CellOutcome::Interrupted => {
+            return Err(Failure {
+                code: INTERRUPTED,
+                message: format!(
+                    "cell {index} interrupted; `makemore sweep cell {} {index}` resumes it",
+                    dir.display()
+                ),
+            })
+        }
+    };
+    if common.json {
+        print_json(&serde_json::json!({ "index": index, "dir": c.dir, "outcome": word }));
+    } else {
+        println!("cell {index} ({}): {word}", c.dir);
+    }
+    Ok(())
+}
+
+fn report(dir: &Path, json: bool) -> Result<(), Failure> {
+    let c = collect(dir)?;
+    c.write(dir)?;
+    if json {
+        print_json(&c);
+    } else {
+        print!("{}", c.table());
+        println!(
+            "wrote {} and {}",
+            dir.join(makemore_sweep::SWEEP_JSON).display(),
+            dir.join(makemore_sweep::SWEEP_HTML).display()
+        );
+    }
+    for (i, d) in &c.missing {
+        eprintln!("missing: cell {i} ({d})");
+    }
+    Ok(())
+}
+
+/// Runs side by side by default on a CPU backend (a deep-stack run keeps one core busy).
+fn default_jobs(backend: makemore_model::BackendKind, cells: usize) -> usize {
+    use makemore_model::BackendKind::{Flex, Ndarray};
+    if !matches!(backend, Flex | Ndarray) {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, cells.max(1))
+}
+
+fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
+    if a.jobs == Some(0) {
+        return Err(Failure::input("--jobs: must be >= 1"));
+    }
+    let data = a.common.data_path();
+    super::data::ensure_default_corpus(&data)?;
+    let p = plan(file, out, &data, a.tensorboard)?;
+    let (backend, device) = open_backend(a.common.backend)?;
+    let datasets = Datasets::new(&data, a.common.memory.budget());
+    let todo: Vec<usize> = p
+        .cells
+        .iter()
+        .filter(|c| !makemore_sweep::cell_is_done(&out.join(&c.dir)))
+        .map(|c| c.index)
+        .collect();
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| default_jobs(backend, todo.len()))
+        .clamp(1, todo.len().max(1));
+    if !a.quiet && todo.len() < p.cells.len() {
+        eprintln!(
+            "sweep: {} of {} cells already done; running the other {}",
+            p.cells.len() - todo.len(),
+            p.cells.len(),
+            todo.len()
+        );
+    }
+    let stop = super::common::stop_flag();
+    let failed = AtomicBool::new(false);
+    let queue = Mutex::new(todo.into_iter().rev().collect::<Vec<_>>());
+    let errors: Mutex<Vec<SweepError>> = Mutex::new(Vec::new());
+    let interrupted = AtomicBool::new(false);
+    let total = p.cells.len();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                if failed.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                    break;
+                };
+                let started = std::time::Instant::now();
+                match run_cell(&p, out, i, &datasets, (backend, &device), stop, &mut Silent) {
+                    Ok(CellOutcome::Interrupted) => interrupted.store(true, Ordering::SeqCst),
+                    Ok(outcome) => {
+                        if !a.quiet {
+                            let what = match outcome {
+                                CellOutcome::Diverged { step } => {
+                                    format!("diverged at step {step}")
+                                }
+                                _ => "done".into(),
+                            };
+                            eprintln!(
+                                "sweep: cell {i}/{total} {}: {what} in {:.0} s",
+                                p.cells[i].dir.trim_start_matches("cells/"),
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = errors
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .next()
+    {
+        return Err(e.into());
+    }
+    if interrupted.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+        // The cells done so far are collected, so the page shows them.
+        let c = collect(out)?;
+        c.write(out)?;
+        return Err(Failure {
+            code: INTERRUPTED,
+            message: format!(
+                "sweep interrupted with {} of {} cells done; rerun the same command to continue",
+                c.cells.len(),
+                total
+            ),
+        });
+    }
+    report(out, a.common.json)
+}

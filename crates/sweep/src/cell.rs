@@ -1,0 +1,138 @@
+//! Running one cell: an ordinary run directory that is skipped when done, resumed from its
+//! checkpoint when interrupted, and marked (not failed) when training diverges.
+
+use crate::plan::Plan;
+use crate::SweepError;
+use makemore_model::budget::Budget;
+use makemore_model::run_dir::{CHECKPOINT, SUMMARY};
+use makemore_model::{BackendKind, Dataset, Device, Observer, RunConfig, RunError, RunOptions};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// The file that marks a cell whose training diverged: the divergence is its result.
+pub const DIVERGED: &str = "diverged.json";
+
+/// What running a cell did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellOutcome {
+    /// It trained to the end now.
+    Trained,
+    /// It was already done (finished or diverged) and was left as it is.
+    AlreadyDone,
+    /// Training diverged at `step`; the cell is marked and counts as done.
+    Diverged {
+        /// The step.
+        step: u64,
+    },
+    /// Stopped (Ctrl-C, SIGTERM) with a checkpoint; the next run resumes it.
+    Interrupted,
+}
+
+/// The record a diverged cell keeps in [`DIVERGED`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivergedRecord {
+    /// The step whose loss was not finite or too large.
+    pub step: u64,
+    /// The learning rate then.
+    pub lr: f64,
+    /// The loss, in words.
+    pub loss: String,
+    /// The first tensor that went non-finite.
+    pub culprit: String,
+}
+
+/// The datasets of a sweep's cells, built once per distinct data config and context length.
+pub struct Datasets {
+    path: std::path::PathBuf,
+    budget: Budget,
+    built: Mutex<Vec<(String, Arc<Dataset>)>>,
+}
+
+impl Datasets {
+    /// Datasets from the corpus at `path`, each checked against `budget`.
+    pub fn new(path: &Path, budget: Budget) -> Self {
+        Self {
+            path: path.to_owned(),
+            budget,
+            built: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The corpus path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The dataset `cfg` trains on.
+    pub fn get(&self, cfg: &RunConfig) -> Result<Arc<Dataset>, RunError> {
+        let key = format!("{:?} {}", cfg.data, cfg.model.block_size);
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, ds)) = built.iter().find(|(k, _)| *k == key) {
+            return Ok(ds.clone());
+        }
+        let ds = Arc::new(Dataset::for_run(&self.path, cfg, &self.budget)?);
+        built.push((key, ds.clone()));
+        Ok(ds)
+    }
+}
+
+/// Whether the cell in `dir` is done: it finished (its summary is written) or diverged.
+pub fn is_done(dir: &Path) -> bool {
+    dir.join(SUMMARY).is_file() || dir.join(DIVERGED).is_file()
+}
+
+/// Runs cell `index` of the sweep in `sweep_dir` on `device`: skipped when done, resumed from
+/// its checkpoint when one is there, started (over) otherwise.
+pub fn run_cell(
+    plan: &Plan,
+    sweep_dir: &Path,
+    index: usize,
+    datasets: &Datasets,
+    (backend, device): (BackendKind, &Device),
+    stop: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<CellOutcome, SweepError> {
+    let cell = plan.cell(index, sweep_dir)?;
+    let dir = sweep_dir.join(&cell.dir);
+    if is_done(&dir) {
+        return Ok(CellOutcome::AlreadyDone);
+    }
+    let wrap = |source: RunError| SweepError::Run {
+        index,
+        dir: cell.dir.clone(),
+        source: Box::new(source),
+    };
+    let cfg = RunConfig::from_toml_str(&cell.config, &format!("{}/{}", cell.dir, "plan"), &[])
+        .map_err(|e| wrap(RunError::Config(e)))?;
+    let ds = datasets.get(&cfg).map_err(wrap)?;
+    let mut opts = RunOptions::new(backend, device.clone(), Some(dir.clone()), stop);
+    // With a checkpoint, continue; without one (killed before its first), start over.
+    opts.resume = dir.join(CHECKPOINT).is_file();
+    opts.force = !opts.resume;
+    match makemore_model::train(&cfg, &ds, datasets.path(), &opts, observer) {
+        Ok(_) => Ok(CellOutcome::Trained),
+        Err(RunError::Diverged {
+            step,
+            lr,
+            loss,
+            culprit,
+            ..
+        }) => {
+            let record = DivergedRecord {
+                step,
+                lr,
+                loss,
+                culprit,
+            };
+            let path = dir.join(DIVERGED);
+            let text = serde_json::to_string_pretty(&record).expect("a record serializes");
+            makemore_files::write_atomic(&path, text.as_bytes())
+                .map_err(|e| SweepError::io(&path, e))?;
+            Ok(CellOutcome::Diverged { step })
+        }
+        Err(RunError::Interrupted { .. }) => Ok(CellOutcome::Interrupted),
+        Err(e) => Err(wrap(e)),
+    }
+}

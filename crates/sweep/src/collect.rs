@@ -1,0 +1,326 @@
+//! Collecting a sweep: each cell's result from its run directory, the mean over seeds of each
+//! combination, `sweep.json`, a text table and `sweep.html`.
+
+use crate::cell::{is_done, DivergedRecord, DIVERGED};
+use crate::plan::Plan;
+use crate::SweepError;
+use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord, LayerKind};
+use makemore_model::run_dir::{DIAGNOSTICS, REPORT, SUMMARY};
+use makemore_model::RunSummary;
+use serde::Serialize;
+use std::path::Path;
+
+/// `sweep.json`: a row per cell.
+pub const SWEEP_JSON: &str = "sweep.json";
+/// `sweep.html`: the heatmaps and curves.
+pub const SWEEP_HTML: &str = "sweep.html";
+
+/// One cell's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellRow {
+    /// Its index in the plan.
+    pub index: usize,
+    /// Its run directory, relative to the sweep's.
+    pub dir: String,
+    /// Its label on each axis, in axis order.
+    pub labels: Vec<String>,
+    /// Its seed.
+    pub seed: u64,
+    /// Whether training diverged (then the losses and statistics are `null`).
+    pub diverged: bool,
+    /// The step it diverged at.
+    pub diverged_at: Option<u64>,
+    /// Loss of the first step.
+    pub first_loss: Option<f64>,
+    /// Train and validation loss at the end.
+    pub train_loss: Option<f64>,
+    /// Validation loss at the end.
+    pub val_loss: Option<f64>,
+    /// Largest share of saturated units in any squashing layer, at the last recorded step.
+    pub max_saturation: Option<f64>,
+    /// Std of the last activation layer's output over the first's: 1 keeps the scale through
+    /// the depth, far from 1 means it grows or shrinks.
+    pub act_std_ratio: Option<f64>,
+    /// Std of the gradient at the last activation layer over the first's.
+    pub grad_std_ratio: Option<f64>,
+    /// Median over the weight matrices of log10(update std / weight std) (lecture: about -3).
+    pub median_log10_update: Option<f64>,
+    /// The rules of the advice at the end (`saturation`, `update_ratio`, ...).
+    pub advice: Vec<String>,
+    /// Training time in seconds.
+    pub seconds: Option<f64>,
+    /// The cell's report, relative to the sweep directory.
+    pub report: Option<String>,
+}
+
+/// One combination of axis values: the mean over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComboRow {
+    /// Its label on each axis.
+    pub labels: Vec<String>,
+    /// Cells done (of the seeds planned).
+    pub runs: usize,
+    /// Of them, diverged.
+    pub diverged: usize,
+    /// Mean validation loss of the runs that did not diverge.
+    pub val_loss: Option<f64>,
+    /// Its sample standard deviation over seeds.
+    pub val_spread: Option<f64>,
+    /// Mean of [`CellRow::max_saturation`].
+    pub max_saturation: Option<f64>,
+    /// Mean of [`CellRow::act_std_ratio`].
+    pub act_std_ratio: Option<f64>,
+    /// Mean of [`CellRow::grad_std_ratio`].
+    pub grad_std_ratio: Option<f64>,
+    /// Mean of [`CellRow::median_log10_update`].
+    pub median_log10_update: Option<f64>,
+    /// Every advice rule any of its runs got.
+    pub advice: Vec<String>,
+    /// The first seed's report.
+    pub report: Option<String>,
+}
+
+/// What a sweep directory holds now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collected {
+    /// The sweep's name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// Axis names and their labels, slowest first.
+    pub axes: Vec<crate::plan::PlanAxis>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The two axes of the heatmaps.
+    pub heatmap: Vec<String>,
+    /// The cells that are done.
+    pub cells: Vec<CellRow>,
+    /// A row per combination of axis values.
+    pub combos: Vec<ComboRow>,
+    /// The cells not done yet: `(index, dir)`.
+    pub missing: Vec<(usize, String)>,
+}
+
+fn read(path: &Path) -> Result<String, SweepError> {
+    std::fs::read_to_string(path).map_err(|e| SweepError::io(path, e))
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// The statistics of the last record of a run's `diagnostics.jsonl`.
+fn statistics(records: &[DiagnosticRecord], row: &mut CellRow) {
+    let Some(last) = records.last() else { return };
+    let acts: Vec<_> = last
+        .layers
+        .iter()
+        .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
+        .collect();
+    row.max_saturation = acts
+        .iter()
+        .filter_map(|l| l.output.saturated_frac)
+        .reduce(f64::max);
+    if let (Some(first), Some(lastl)) = (acts.first(), acts.last()) {
+        row.act_std_ratio = finite(lastl.output.summary.std / first.output.summary.std);
+        if let (Some(a), Some(b)) = (&first.grad, &lastl.grad) {
+            row.grad_std_ratio = finite(b.std / a.std);
+        }
+    }
+    let mut ups: Vec<f64> = last
+        .params
+        .iter()
+        .filter(|p| p.is_matrix())
+        .filter_map(|p| p.log10_update_ratio)
+        .collect();
+    ups.sort_by(f64::total_cmp);
+    row.median_log10_update = match ups.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(ups[n / 2]),
+        n => Some((ups[n / 2 - 1] + ups[n / 2]) / 2.0),
+    };
+    let first = records.iter().find(|r| r.step == 0);
+    row.advice = advise(first, last, &AdviceConfig::default())
+        .into_iter()
+        .map(|a| a.rule)
+        .collect();
+    row.advice.dedup();
+}
+
+/// One done cell's row.
+fn cell_row(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<CellRow, SweepError> {
+    let dir = plan_dir.join(&cell.dir);
+    let mut row = CellRow {
+        index: cell.index,
+        dir: cell.dir.clone(),
+        labels: cell.labels.clone(),
+        seed: cell.seed,
+        diverged: false,
+        diverged_at: None,
+        first_loss: None,
+        train_loss: None,
+        val_loss: None,
+        max_saturation: None,
+        act_std_ratio: None,
+        grad_std_ratio: None,
+        median_log10_update: None,
+        advice: Vec::new(),
+        seconds: None,
+        report: None,
+    };
+    let bad = |path: &Path, e: serde_json::Error| SweepError::Plan {
+        dir: plan_dir.to_owned(),
+        message: format!("{}: {e}", path.display()),
+    };
+    if dir.join(DIVERGED).is_file() {
+        let path = dir.join(DIVERGED);
+        let d: DivergedRecord = serde_json::from_str(&read(&path)?).map_err(|e| bad(&path, e))?;
+        row.diverged = true;
+        row.diverged_at = Some(d.step);
+        return Ok(row);
+    }
+    let path = dir.join(SUMMARY);
+    let s: RunSummary = serde_json::from_str(&read(&path)?).map_err(|e| bad(&path, e))?;
+    row.first_loss = finite(s.first_loss);
+    row.train_loss = finite(s.train_loss);
+    row.val_loss = finite(s.val_loss);
+    row.seconds = Some(s.seconds);
+    let path = dir.join(DIAGNOSTICS);
+    if path.is_file() {
+        let mut records = Vec::new();
+        for line in read(&path)?.lines().filter(|l| !l.trim().is_empty()) {
+            records
+                .push(serde_json::from_str::<DiagnosticRecord>(line).map_err(|e| bad(&path, e))?);
+        }
+        statistics(&records, &mut row);
+    }
+    if dir.join(REPORT).is_file() {
+        row.report = Some(format!("{}/{REPORT}", cell.dir));
+    }
+    Ok(row)
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn spread(v: &[f64]) -> Option<f64> {
+    let m = mean(v)?;
+    (v.len() > 1)
+        .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt())
+}
+
+/// Reads every cell of the sweep in `dir` that is done.
+pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
+    let plan = Plan::read(dir)?;
+    let mut cells = Vec::new();
+    let mut missing = Vec::new();
+    for c in &plan.cells {
+        if is_done(&dir.join(&c.dir)) {
+            cells.push(cell_row(dir, c)?);
+        } else {
+            missing.push((c.index, c.dir.clone()));
+        }
+    }
+    let mut combos: Vec<ComboRow> = Vec::new();
+    let per = plan.seeds.len();
+    for chunk in plan.cells.chunks(per) {
+        let labels = chunk[0].labels.clone();
+        let runs: Vec<&CellRow> = cells.iter().filter(|r| r.labels == labels).collect();
+        let pick =
+            |f: fn(&CellRow) -> Option<f64>| runs.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
+        let vals = pick(|r| r.val_loss);
+        let mut advice: Vec<String> = runs.iter().flat_map(|r| r.advice.clone()).collect();
+        advice.sort();
+        advice.dedup();
+        combos.push(ComboRow {
+            labels,
+            runs: runs.len(),
+            diverged: runs.iter().filter(|r| r.diverged).count(),
+            val_loss: mean(&vals),
+            val_spread: spread(&vals),
+            max_saturation: mean(&pick(|r| r.max_saturation)),
+            act_std_ratio: mean(&pick(|r| r.act_std_ratio)),
+            grad_std_ratio: mean(&pick(|r| r.grad_std_ratio)),
+            median_log10_update: mean(&pick(|r| r.median_log10_update)),
+            advice,
+            report: runs.iter().find_map(|r| r.report.clone()),
+        });
+    }
+    Ok(Collected {
+        name: plan.name,
+        description: plan.description,
+        axes: plan.axes,
+        seeds: plan.seeds,
+        heatmap: plan.heatmap,
+        cells,
+        combos,
+        missing,
+    })
+}
+
+impl Collected {
+    /// Writes `sweep.json` and `sweep.html` into `dir` (each to a temporary name, then renamed).
+    pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
+        let json = serde_json::to_string_pretty(self).expect("a sweep serializes");
+        let path = dir.join(SWEEP_JSON);
+        makemore_files::write_atomic(&path, json.as_bytes())
+            .map_err(|e| SweepError::io(&path, e))?;
+        let path = dir.join(SWEEP_HTML);
+        let html = crate::html::page(self);
+        makemore_files::write_atomic(&path, html.as_bytes()).map_err(|e| SweepError::io(&path, e))
+    }
+
+    /// The table: a row per combination, the mean over seeds.
+    pub fn table(&self) -> String {
+        let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or_else(|| "-".into(), f);
+        let mut out = String::new();
+        let names: Vec<&str> = self.axes.iter().map(|a| a.name.as_str()).collect();
+        out.push_str(&format!(
+            "| {} | runs | val loss | max saturation | act std last/first | grad std last/first | median log10 update | advice |\n",
+            names.join(" | ")
+        ));
+        out.push_str(&format!("|{}\n", "---|".repeat(names.len() + 7)));
+        for c in &self.combos {
+            let val = match (c.val_loss, c.val_spread) {
+                (Some(v), Some(s)) => format!("{v:.4} ± {s:.4}"),
+                (Some(v), None) => format!("{v:.4}"),
+                _ => "-".into(),
+            };
+            let runs = if c.diverged > 0 {
+                format!("{} ({} diverged)", c.runs, c.diverged)
+            } else {
+                c.runs.to_string()
+            };
+            out.push_str(&format!(
+                "| {} | {runs} | {val} | {} | {} | {} | {} | {} |\n",
+                c.labels.join(" | "),
+                opt(c.max_saturation, &|x| format!("{:.1}%", 100.0 * x)),
+                opt(c.act_std_ratio, &|x| format!("{x:.2}")),
+                opt(c.grad_std_ratio, &|x| format!("{x:.2}")),
+                opt(c.median_log10_update, &|x| format!("{x:.2}")),
+                if c.advice.is_empty() {
+                    "-".into()
+                } else {
+                    c.advice.join(", ")
+                },
+            ));
+        }
+        if !self.missing.is_empty() {
+            let first: Vec<String> = self
+                .missing
+                .iter()
+                .take(5)
+                .map(|(i, _)| i.to_string())
+                .collect();
+            out.push_str(&format!(
+                "{} of {} cells not done yet (indices {}{})\n",
+                self.missing.len(),
+                self.missing.len() + self.cells.len(),
+                first.join(", "),
+                if self.missing.len() > 5 { ", ..." } else { "" }
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,38 @@
+//! Sweeps: train the Cartesian product of config values and compare the cells.
+//!
+//! ```no_run
+//! use makemore_sweep::{Plan, SweepSpec};
+//! let text = r#"
+//!     base = "deep-tanh-no-norm"
+//!     seeds = [1, 2]
+//!     steps = 2000
+//!     [[vary]]
+//!     key = "init.hidden.scale"
+//!     values = [0.2, 1, 5]
+//! "#;
+//! let resolve = |_: &str| -> Option<(String, String)> { None };
+//! let spec = SweepSpec::parse(text, "sweep.toml", &resolve).unwrap();
+//! let plan = Plan::new(&spec, "names.txt".as_ref()).unwrap();
+//! assert_eq!(plan.cells.len(), 6); // 3 scales x 2 seeds
+//! ```
+//!
+//! A sweep is planned once ([`Plan::write`] to `DIR/sweep-plan.json`); every cell is an ordinary
+//! run directory under `DIR/cells/`, named by its varied values, and runs on its own
+//! ([`run_cell`]), in any order and in any process, which is what array jobs on a cluster need;
+//! [`collect`] reads the cells that are done and writes `sweep.json` and `sweep.html`.
+#![warn(missing_docs)]
+
+mod cell;
+mod collect;
+mod error;
+mod html;
+mod plan;
+mod spec;
+
+pub use cell::{
+    is_done as cell_is_done, run_cell, CellOutcome, Datasets, DivergedRecord, DIVERGED,
+};
+pub use collect::{collect, CellRow, Collected, SWEEP_HTML, SWEEP_JSON};
+pub use error::SweepError;
+pub use plan::{Cell, Plan, PLAN_FILE};
+pub use spec::{Axis, SweepSpec};

@@ -1,0 +1,273 @@
+//! The plan: every cell of a sweep with its full config, written once to `DIR/sweep-plan.json`.
+
+use crate::spec::SweepSpec;
+use crate::SweepError;
+use makemore_model::config::set_value;
+use makemore_model::RunConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The plan's file in a sweep directory.
+pub const PLAN_FILE: &str = "sweep-plan.json";
+
+/// What a plan file says it is; a reader refuses other formats.
+const FORMAT: u32 = 1;
+
+/// Diagnostics are recorded this many times over a run when the sweep file does not say.
+const RECORDS_PER_RUN: u64 = 10;
+
+/// Every cell of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Format version.
+    pub format: u32,
+    /// The sweep's name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The sweep file it came from.
+    pub file: String,
+    /// The corpus every cell trains on (a cell may be given another with the same content).
+    pub data: String,
+    /// Axis names, slowest-varying first.
+    pub axes: Vec<PlanAxis>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The two axes the heatmaps span.
+    pub heatmap: Vec<String>,
+    /// The cells, in index order.
+    pub cells: Vec<Cell>,
+}
+
+/// An axis as the outputs need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanAxis {
+    /// Its name.
+    pub name: String,
+    /// The config keys it sets.
+    pub keys: Vec<String>,
+    /// Its points' labels, in order.
+    pub labels: Vec<String>,
+}
+
+/// One run of the sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Position in the plan (what `sweep cell DIR INDEX` takes).
+    pub index: usize,
+    /// Its run directory, relative to the sweep directory: `cells/scale=0.2,norm=none,seed=1`.
+    pub dir: String,
+    /// Its label on each axis, in axis order.
+    pub labels: Vec<String>,
+    /// Its seed.
+    pub seed: u64,
+    /// Its whole config, as TOML.
+    pub config: String,
+}
+
+/// Keeps a directory name portable: letters, digits and `.=+-_,` stay, the rest becomes `_`.
+fn portable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".=+-_,".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Plan {
+    /// Every cell of `spec` (axes in file order, the first varying slowest, seeds innermost),
+    /// with its config checked: a value that does not fit its key is an error naming the axis.
+    pub fn new(spec: &SweepSpec, data: &Path) -> Result<Self, SweepError> {
+        let err = |key: String, message: String| SweepError::Spec {
+            file: spec.file.clone(),
+            key,
+            message,
+        };
+        let fixed = |seed: u64| -> Result<toml::Table, SweepError> {
+            let mut t = spec.base.clone();
+            let mut set = |k: &str, v: toml::Value| {
+                set_value(&mut t, k, v).map_err(|m| err("base".into(), m))
+            };
+            if let Some(s) = spec.steps {
+                set("train.steps", toml::Value::Integer(s as i64))?;
+            }
+            set("train.seed", toml::Value::Integer(seed as i64))?;
+            Ok(t)
+        };
+        let config = |table: toml::Table, what: &str| RunConfig::from_table(table, what);
+        // The base alone, then each axis value alone, so that an error names its axis.
+        let base = config(fixed(spec.seeds[0])?, &spec.base_name)
+            .map_err(|e| err("base".into(), e.to_string()))?;
+        let steps = base.train.steps;
+        let diagnose_every = spec
+            .diagnose_every
+            .unwrap_or((steps / RECORDS_PER_RUN).max(1));
+        for (i, axis) in spec.axes.iter().enumerate() {
+            for (j, point) in axis.values.iter().enumerate() {
+                let mut t = fixed(spec.seeds[0])?;
+                for (k, v) in axis.keys.iter().zip(point) {
+                    set_value(&mut t, k, v.clone())
+                        .map_err(|m| err(format!("vary[{i}].key"), m))?;
+                }
+                config(t, "x").map_err(|e| {
+                    let why = e.to_string().trim_start_matches("x: ").to_string();
+                    err(
+                        format!("vary[{i}].values[{j}]"),
+                        format!("{} = {}: {why}", axis.keys.join(", "), axis.labels[j]),
+                    )
+                })?;
+            }
+        }
+        let mut cells = Vec::new();
+        let sizes: Vec<usize> = spec.axes.iter().map(|a| a.values.len()).collect();
+        let combos: usize = sizes.iter().product();
+        for c in 0..combos {
+            // Mixed-radix digits of c, the last axis fastest.
+            let mut rest = c;
+            let mut points = vec![0; sizes.len()];
+            for (p, &n) in points.iter_mut().zip(&sizes).rev() {
+                *p = rest % n;
+                rest /= n;
+            }
+            for &seed in &spec.seeds {
+                let mut t = fixed(seed)?;
+                let mut labels = Vec::new();
+                for (axis, &p) in spec.axes.iter().zip(&points) {
+                    for (k, v) in axis.keys.iter().zip(&axis.values[p]) {
+                        set_value(&mut t, k, v.clone()).map_err(|m| err("vary".into(), m))?;
+                    }
+                    labels.push(axis.labels[p].clone());
+                }
+                let mut cfg = config(t, "cell").map_err(|e| {
+                    let at: Vec<String> = spec
+                        .axes
+                        .iter()
+                        .zip(&labels)
+                        .map(|(a, l)| format!("{} = {l}", a.name))
+                        .collect();
+                    err("vary".into(), format!("the cell {}: {e}", at.join(", ")))
+                })?;
+                cfg.log.diagnose_every = Some(diagnose_every);
+                cfg.log.tensorboard |= spec.tensorboard;
+                let name: Vec<String> = spec
+                    .axes
+                    .iter()
+                    .zip(&labels)
+                    .map(|(a, l)| format!("{}={l}", a.name))
+                    .chain([format!("seed={seed}")])
+                    .collect();
+                cells.push(Cell {
+                    index: cells.len(),
+                    dir: format!("cells/{}", portable(&name.join(","))),
+                    labels,
+                    seed,
+                    config: cfg.to_toml(),
+                });
+            }
+        }
+        let mut dirs = std::collections::HashSet::new();
+        if let Some(dup) = cells.iter().find(|c| !dirs.insert(c.dir.clone())) {
+            return Err(err(
+                "vary".into(),
+                format!(
+                    "two cells would share the directory {}: give the values distinct labels",
+                    dup.dir
+                ),
+            ));
+        }
+        Ok(Plan {
+            format: FORMAT,
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            file: spec.file.clone(),
+            data: std::path::absolute(data)
+                .unwrap_or_else(|_| data.to_owned())
+                .display()
+                .to_string(),
+            axes: spec
+                .axes
+                .iter()
+                .map(|a| PlanAxis {
+                    name: a.name.clone(),
+                    keys: a.keys.clone(),
+                    labels: a.labels.clone(),
+                })
+                .collect(),
+            seeds: spec.seeds.clone(),
+            heatmap: spec.heatmap.clone(),
+            cells,
+        })
+    }
+
+    /// Writes the plan to `dir` (created if missing). A plan already there is kept when it has
+    /// the same cells (rerunning a sweep continues it) and is an error when it has others.
+    pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
+        let path = dir.join(PLAN_FILE);
+        if path.exists() {
+            let old = Self::read(dir)?;
+            if old.cells == self.cells {
+                return Ok(());
+            }
+            let differs = old
+                .cells
+                .iter()
+                .zip(&self.cells)
+                .find(|(a, b)| a != b)
+                .map(|(a, _)| format!("cell {} ({}) differs", a.index, a.dir))
+                .unwrap_or_else(|| {
+                    format!("{} cells there, {} now", old.cells.len(), self.cells.len())
+                });
+            return Err(SweepError::Plan {
+                dir: dir.to_owned(),
+                message: format!(
+                    "holds another sweep ({} from {}; {differs}); give another --out",
+                    old.name, old.file
+                ),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
+        let text = serde_json::to_string_pretty(self).expect("a plan serializes");
+        makemore_files::write_atomic(&path, text.as_bytes()).map_err(|e| SweepError::io(&path, e))
+    }
+
+    /// Reads the plan of the sweep in `dir`.
+    pub fn read(dir: &Path) -> Result<Self, SweepError> {
+        let path = dir.join(PLAN_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| SweepError::Plan {
+            dir: dir.to_owned(),
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => format!("no {PLAN_FILE}: not a sweep directory (create one with `makemore sweep plan FILE --out DIR`)"),
+                _ => format!("cannot read {PLAN_FILE}: {e}"),
+            },
+        })?;
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| SweepError::Plan {
+            dir: dir.to_owned(),
+            message: format!("{PLAN_FILE}: {e}"),
+        })?;
+        if plan.format != FORMAT {
+            return Err(SweepError::Plan {
+                dir: dir.to_owned(),
+                message: format!(
+                    "{PLAN_FILE} has format {}, this makemore reads {FORMAT}",
+                    plan.format
+                ),
+            });
+        }
+        Ok(plan)
+    }
+
+    /// The cell at `index`, or an error naming the range.
+    pub fn cell(&self, index: usize, dir: &Path) -> Result<&Cell, SweepError> {
+        self.cells.get(index).ok_or_else(|| SweepError::Plan {
+            dir: dir.to_owned(),
+            message: format!(
+                "cell index {index} is out of range: this sweep has cells 0..={}",
+                self.cells.len().saturating_sub(1)
+            ),
+        })
+    }
+}

@@ -1,0 +1,417 @@
+//! `makemore sweep`: the plan, cells run in any order and in parallel processes as array-job
+//! engines run them, resuming, divergence as a result, the outputs, and bad sweep files.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// A small sweep: the deep tanh stack at two scales, without and with LayerNorm, 60 steps,
+/// diagnostics every 20.
+const SMALL: &str = r#"
+name = "small"
+base = "deep-tanh-kaiming"
+seeds = [7]
+steps = 60
+diagnose_every = 20
+
+[[vary]]
+name = "scale"
+key = "init.hidden.scale"
+values = [0.5, 2.0]
+
+[[vary]]
+name = "norm"
+key = "model.norm"
+values = ["none", { layer_norm = {} }]
+labels = ["none", "layer"]
+"#;
+
+fn write(t: &TempDir, name: &str, text: &str) -> String {
+    let p = t.path(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `sweep.json`'s cells, without the fields that differ between two runs of the same cell
+/// (time, and where its report is).
+fn results(dir: &str) -> Vec<Value> {
+    let mut v = read_json(&Path::new(dir).join("sweep.json"));
+    let cells = v["cells"].as_array_mut().unwrap();
+    for c in cells.iter_mut() {
+        c.as_object_mut().unwrap().remove("seconds");
+    }
+    cells.clone()
+}
+
+#[test]
+fn a_sweep_runs_every_cell_and_a_rerun_continues() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-run");
+    let file = write(&t, "small.toml", SMALL);
+    let out = t.path("sweep");
+    let args = [
+        "sweep", &file, "--out", &out, "--data", c, "--json", "--quiet",
+    ];
+    let j = stdout_json(&makemore(&args));
+    let combos = j["combos"].as_array().unwrap();
+    assert_eq!(combos.len(), 4);
+    assert_eq!(j["cells"].as_array().unwrap().len(), 4);
+    assert!(j["missing"].as_array().unwrap().is_empty());
+    for cell in j["cells"].as_array().unwrap() {
+        let dir = Path::new(&out).join(cell["dir"].as_str().unwrap());
+        // Every cell is an ordinary run directory with its diagnostics.
+        for f in [
+            "config.toml",
+            "model.json",
+            "summary.json",
+            "diagnostics.jsonl",
+            "report.html",
+        ] {
+            assert!(dir.join(f).is_file(), "{} lacks {f}", dir.display());
+        }
+        let val = cell["val_loss"].as_f64().unwrap();
+        assert!(val > 2.0 && val < 3.4, "{val}");
+        assert!(cell["max_saturation"].as_f64().is_some());
+        assert!(cell["median_log10_update"].as_f64().is_some());
+        assert!(cell["act_std_ratio"].as_f64().is_some());
+        assert!(cell["grad_std_ratio"].as_f64().is_some());
+        assert_eq!(cell["diverged"], false);
+    }
+    let names: Vec<&str> = j["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dir"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cells/scale=0.5,norm=none,seed=7",
+            "cells/scale=0.5,norm=layer,seed=7",
+            "cells/scale=2,norm=none,seed=7",
+            "cells/scale=2,norm=layer,seed=7",
+        ]
+    );
+    // `eval` works on any cell.
+    let cell = Path::new(&out).join(names[1]);
+    let e = stdout_json(&makemore(&[
+        "eval",
+        "--run",
+        cell.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(e["splits"]["val"]["loss"], j["cells"][1]["val_loss"], "{e}");
+    let before = results(&out);
+    // The same command again trains nothing and gives the same results.
+    let again = makemore(&["sweep", &file, "--out", &out, "--data", c]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("4 of 4 cells already done"), "{err}");
+    assert_eq!(results(&out), before);
+    let table = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        table.contains("| scale | norm | runs | val loss |") && table.contains("| 2 | layer | 1 |"),
+        "{table}"
+    );
+    // Another sweep file into the same directory is refused.
+    let other = write(
+        &t,
+        "other.toml",
+        &SMALL.replace("values = [0.5, 2.0]", "values = [0.5, 3.0]"),
+    );
+    assert_input_error(
+        &makemore(&["sweep", &other, "--out", &out, "--data", c]),
+        &["holds another sweep", "cell 2"],
+    );
+}
+
+#[test]
+fn cells_run_as_array_tasks_in_any_order_and_match_one_machine() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-array");
+    let file = write(&t, "small.toml", SMALL);
+    let (single, array) = (t.path("single"), t.path("array"));
+    stdout_json(&makemore(&[
+        "sweep", &file, "--out", &single, "--data", c, "--json", "--quiet",
+    ]));
+    let p = stdout_json(&makemore(&[
+        "sweep", "plan", &file, "--out", &array, "--data", c, "--json",
+    ]));
+    assert_eq!(p["cells"], 4);
+    // Nothing done yet: collect names every missing cell.
+    let none = makemore(&["sweep", "collect", &array]);
+    assert!(none.status.success());
+    let err = String::from_utf8_lossy(&none.stderr);
+    for i in 0..4 {
+        assert!(err.contains(&format!("missing: cell {i}")), "{err}");
+    }
+    // Shuffled order, all at once, the index from the variable each engine sets.
+    let engines = [
+        (3, "SLURM_ARRAY_TASK_ID"),
+        (0, "JOB_COMPLETION_INDEX"),
+        (2, "SLURM_ARRAY_TASK_ID"),
+        (1, "JOB_COMPLETION_INDEX"),
+    ];
+    let children: Vec<_> = engines
+        .iter()
+        .map(|(i, var)| {
+            Command::new(env!("CARGO_BIN_EXE_makemore"))
+                .args(["sweep", "cell", &array])
+                .env_remove("SLURM_ARRAY_TASK_ID")
+                .env_remove("JOB_COMPLETION_INDEX")
+                .env(var, i.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (child, (i, _)) in children.into_iter().zip(engines) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "cell {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with(&format!("cell {i} (")) && text.contains("trained"),
+            "{text}"
+        );
+    }
+    let done = makemore(&["sweep", "collect", &array, "--json"]);
+    let j = stdout_json(&done);
+    assert!(j["missing"].as_array().unwrap().is_empty());
+    assert_eq!(
+        results(&array),
+        results(&single),
+        "cells are deterministic wherever they run"
+    );
+    // A cell that is done is skipped.
+    let again = makemore(&["sweep", "cell", &array, "2"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already done"));
+    // Bad indices.
+    assert_input_error(
+        &makemore(&["sweep", "cell", &array, "4"]),
+        &["out of range", "0..=3"],
+    );
+    let no_index = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["sweep", "cell", &array])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    assert_input_error(&no_index, &["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]);
+    let bad_var = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["sweep", "cell", &array])
+        .env("SLURM_ARRAY_TASK_ID", "x1")
+        .output()
+        .unwrap();
+    assert_input_error(&bad_var, &["SLURM_ARRAY_TASK_ID", "x1"]);
+    assert_input_error(
+        &makemore(&["sweep", "collect", &t.path("nowhere")]),
+        &["not a sweep directory"],
+    );
+}
+
+#[test]
+fn an_interrupted_cell_resumes_from_its_checkpoint() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-resume");
+    let file = write(&t, "small.toml", SMALL);
+    let (single, planned) = (t.path("single"), t.path("planned"));
+    stdout_json(&makemore(&[
+        "sweep", &file, "--out", &single, "--data", c, "--json", "--quiet",
+    ]));
+    stdout_json(&makemore(&[
+        "sweep", "plan", &file, "--out", &planned, "--data", c, "--json",
+    ]));
+    // Cell 1 stopped half-way with a checkpoint, as Ctrl-C or a preempted task leaves it.
+    let plan = read_json(&Path::new(&planned).join("sweep-plan.json"));
+    let cell = &plan["cells"][1];
+    let config = write(&t, "cell1.toml", cell["config"].as_str().unwrap());
+    let dir = Path::new(&planned).join(cell["dir"].as_str().unwrap());
+    let dir = dir.to_str().unwrap();
+    let paused = makemore(&[
+        "train",
+        "--config",
+        &config,
+        "--data",
+        c,
+        "--out",
+        dir,
+        "--pause-at",
+        "30",
+        "--checkpoint-every",
+        "10",
+        "--quiet",
+    ]);
+    assert_eq!(
+        paused.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    assert!(!Path::new(dir).join("summary.json").exists());
+    let r = makemore(&["sweep", "cell", &planned, "1", "--data", c]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let model = |root: &str| {
+        std::fs::read_to_string(
+            Path::new(root)
+                .join(cell["dir"].as_str().unwrap())
+                .join("model.json"),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        model(&planned),
+        model(&single),
+        "resumed to the same weights"
+    );
+}
+
+#[test]
+fn a_diverging_cell_is_a_result_and_cells_write_tensorboard() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-diverge");
+    let file = write(
+        &t,
+        "lr.toml",
+        r#"
+base = "deep-tanh-kaiming"
+steps = 40
+tensorboard = true
+
+[[vary]]
+name = "lr"
+key = "train.lr"
+values = [0.1, 1e6]
+"#,
+    );
+    let out = t.path("sweep");
+    let j = stdout_json(&makemore(&[
+        "sweep", &file, "--out", &out, "--data", c, "--json", "--quiet",
+    ]));
+    let cells = j["cells"].as_array().unwrap();
+    assert_eq!(cells[0]["diverged"], false);
+    assert_eq!(cells[1]["diverged"], true, "{}", cells[1]);
+    assert!(cells[1]["diverged_at"].as_u64().is_some());
+    assert!(cells[1]["val_loss"].is_null());
+    assert_eq!(j["combos"][1]["diverged"], 1);
+    // Each cell has its own event directory, named by its values, under the sweep directory.
+    let tb = Path::new(&out).join("cells/lr=0.1,seed=2147483647/tb");
+    let events: Vec<_> = std::fs::read_dir(&tb).unwrap().collect();
+    assert_eq!(events.len(), 1, "{}", tb.display());
+    let (dom, log) = headless_dom(&Path::new(&out).join("sweep.html"), &t.path("profile"));
+    assert!(!log.contains(":CONSOLE("), "console messages: {log}");
+    assert!(
+        dom.contains(">diverged<"),
+        "the diverged cell is marked on the page"
+    );
+}
+
+/// sweep.html opens in headless Chromium with a heatmap per metric whose cells link to reports
+/// that exist, and the validation-loss lines.
+#[test]
+fn the_sweep_page_opens_in_headless_chromium() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-page");
+    let file = write(&t, "small.toml", SMALL);
+    let out = t.path("sweep");
+    stdout_json(&makemore(&[
+        "sweep", &file, "--out", &out, "--data", c, "--json", "--quiet",
+    ]));
+    let (dom, log) = headless_dom(&Path::new(&out).join("sweep.html"), &t.path("profile"));
+    assert!(!log.contains(":CONSOLE("), "console messages: {log}");
+    for m in [
+        "val_loss",
+        "max_saturation",
+        "act_std_ratio",
+        "grad_std_ratio",
+        "median_log10_update",
+    ] {
+        let at = dom
+            .find(&format!("id=\"heatmap-{m}\""))
+            .unwrap_or_else(|| panic!("no heatmap {m}"));
+        let section = &dom[at..at + dom[at..].find("</section>").unwrap()];
+        assert_eq!(
+            section.matches("<rect").count(),
+            4,
+            "{m}: a cell per combination"
+        );
+        for href in section
+            .split("href=\"")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+        {
+            assert!(
+                Path::new(&out).join(href).is_file(),
+                "{m}: link {href} leads nowhere"
+            );
+        }
+        assert_eq!(
+            section.matches("href=").count(),
+            4,
+            "{m}: every cell links to its report"
+        );
+    }
+    let lines = &dom[dom.find("id=\"lines\"").expect("the line chart")..];
+    assert_eq!(
+        lines[..lines.find("</figure>").unwrap()]
+            .matches("<polyline")
+            .count(),
+        2,
+        "a line per norm"
+    );
+}
+
+#[test]
+fn bad_sweep_files_name_the_key() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-bad");
+    let out = t.path("out");
+    let cases: [(&str, &str, &[&str]); 9] = [
+        ("unknown key", "base = \"default\"\n[[vary]]\nkey = \"train.nope\"\nvalues = [1]\n", &["vary[0].values[0]", "train.nope", "unknown field `nope`"]),
+        ("empty values", "base = \"default\"\n[[vary]]\nkey = \"train.lr\"\nvalues = []\n", &["vary[0].values", "train.lr", "empty"]),
+        ("wrong type", "base = \"default\"\n[[vary]]\nkey = \"init.hidden.scale\"\nvalues = [1.0, \"big\"]\n", &["vary[0].values[1]", "init.hidden.scale", "big"]),
+        ("axis twice", "base = \"default\"\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.2]\n", &["vary[1].key", "train.lr", "already varied by vary[0]"]),
+        ("no axis", "base = \"default\"\n", &["vary", "no axis"]),
+        ("no base", "[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n", &["base", "missing"]),
+        ("unknown base", "base = \"nonesuch\"\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n", &["base", "nonesuch"]),
+        ("unknown field", "base = \"default\"\nseed = [1]\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n", &["line 2", "unknown field `seed`"]),
+        ("groups", "base = \"deep-tanh-kaiming\"\n[[vary]]\nkey = \"model.norm\"\nvalues = [{ group_norm = { groups = 3 } }]\n", &["vary[0].values[0]", "model.norm", "groups"]),
+    ];
+    for (case, text, fragments) in cases {
+        let file = write(&t, "bad.toml", text);
+        check_input_error(
+            case,
+            &makemore(&["sweep", &file, "--out", &out, "--data", c]),
+            fragments,
+        );
+        assert!(!Path::new(&out).exists(), "{case}: nothing written");
+    }
+    check_input_error(
+        "no such sweep",
+        &makemore(&["sweep", "init-sensitivty", "--out", &out, "--data", c]),
+        &[
+            "init-sensitivty",
+            "init-sensitivity, gain-by-activation, batchnorm-lr",
+        ],
+    );
+}
