@@ -208,3 +208,68 @@ fn report_opens_in_headless_chromium() {
         "the healthy stack gets no advice"
     );
 }
+
+/// The diagnose table names LayerNorm, GroupNorm and the residual sums, layer by layer, and
+/// reports the learned residual scales with the other parameters.
+#[test]
+fn diagnose_names_the_new_layers() {
+    let c = corpus();
+    let t = TempDir::new("diag-layers");
+    for (config, norm) in [
+        ("deep-layernorm-residual", "LayerNorm"),
+        ("deep-groupnorm-rmsprop", "GroupNorm"),
+    ] {
+        let cfg = repo().join(format!("configs/mitigations/{config}.toml"));
+        let out = makemore(&[
+            "diagnose",
+            "--data",
+            c.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--steps",
+            "20",
+            "--out",
+            &t.path(config),
+            "--quiet",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want = format!("layers: 0 Linear, 1 {norm}, 2 Tanh, 3 Linear, 4 {norm}, 5 Tanh, 6 Residual, 7 Linear, ");
+        assert!(
+            text.contains(&want),
+            "{config}: {want} missing from\n{text}"
+        );
+        assert!(text.contains("layer 5 (Tanh)"), "{text}");
+        // Every layer, named, in diagnostics.jsonl (and so in TensorBoard and the report).
+        let jsonl =
+            std::fs::read_to_string(Path::new(&t.path(config)).join("diagnostics.jsonl")).unwrap();
+        let record: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        let names: Vec<&str> = record["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names.len(),
+            20,
+            "5 blocks of 3, 4 residual sums, the output Linear: {names:?}"
+        );
+        assert_eq!(names[4], format!("layer 4 ({norm})"));
+        assert_eq!(names[6], "layer 6 (Residual)");
+        let params: Vec<&str> = record["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            params.contains(&"blocks.1.scale") && params.contains(&"blocks.1.norm.gamma"),
+            "{params:?}"
+        );
+    }
+}

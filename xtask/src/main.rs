@@ -10,6 +10,7 @@
 
 mod bench;
 mod compare;
+mod reference;
 
 use clap::{Parser, Subcommand};
 use std::process::{Command, ExitCode};
@@ -43,6 +44,9 @@ enum Cmd {
     /// Train every compiled backend N steps on bn1 and deep from the same weights and batches;
     /// fail unless their losses agree with flex.
     Compare(compare::CompareArgs),
+    /// Put an init-sensitivity sweep next to pytorch_sensitivity.py's output, cell by cell
+    /// (means over seeds); fail when a cell's val loss differs by more than the tolerance.
+    SensitivityReference(reference::ReferenceArgs),
 }
 
 /// The Cargo features to build with.
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Cmd::Train { args } => train(&args),
         Cmd::Bench(a) => bench::bench(&a),
         Cmd::Compare(a) => compare::compare(&a),
+        Cmd::SensitivityReference(a) => reference::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,15 @@ pub fn print_summary(s: &RunSummary) {
 pub fn print_diagnosis(d: &Diagnosis) {
     let first = d.records.first();
     let last = d.records.last();
+    if let Some(r) = first {
+        // The model's layers as the tables number them: 0 Linear, 1 BatchNorm1d, 2 Tanh, ...
+        let layers: Vec<String> = r
+            .layers
+            .iter()
+            .map(|l| format!("{} {}", l.layer.index, l.layer.kind.label()))
+            .collect();
+        println!("layers: {}", layers.join(", "));
+    }
     for r in first
         .into_iter()
         .chain(last.filter(|l| Some(l.step) != first.map(|f| f.step)))
