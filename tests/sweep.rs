@@ -415,3 +415,44 @@ fn bad_sweep_files_name_the_key() {
         ],
     );
 }
+
+/// The built-in experiments plan from a fresh clone, by name, with the cells their headers
+/// describe.
+#[test]
+fn the_built_in_experiments_plan() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-builtin");
+    for (name, cells) in [
+        ("init-sensitivity", 5 * 3 * 2 * 2 * 3),
+        ("gain-by-activation", 3 * 3 * 2),
+        ("batchnorm-lr", 5 * 3 * 2),
+    ] {
+        let out = t.path(name);
+        let j = stdout_json(&makemore(&[
+            "sweep", "plan", name, "--out", &out, "--data", c, "--json",
+        ]));
+        assert_eq!(j["cells"], cells, "{name}");
+        let plan = read_json(&Path::new(&out).join("sweep-plan.json"));
+        let first = plan["cells"][0]["config"].as_str().unwrap();
+        assert!(first.contains("steps = 2000"), "{name}: {first}");
+    }
+    // The init-sensitivity cells are the reference's: Kaiming x scale, SGD 0.1 or Adam 1e-3.
+    let plan = read_json(&Path::new(&t.path("init-sensitivity")).join("sweep-plan.json"));
+    let cell = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["dir"] == "cells/scale=5,norm=layer,residual=on,optimizer=adam,seed=2")
+        .expect("the cell");
+    let config = cell["config"].as_str().unwrap();
+    for line in [
+        "scale = 5.0",
+        "residual = true",
+        "[model.norm.layer_norm]",
+        "lr = 0.001",
+        "seed = 2",
+    ] {
+        assert!(config.contains(line), "{line} missing from\n{config}");
+    }
+}
