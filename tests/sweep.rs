@@ -81,6 +81,7 @@ fn a_sweep_runs_every_cell_and_a_rerun_continues() {
         assert!(cell["max_saturation"].as_f64().is_some());
         assert!(cell["median_log10_update"].as_f64().is_some());
         assert!(cell["act_std_ratio"].as_f64().is_some());
+        assert!(cell["init_act_std_ratio"].as_f64().is_some());
         assert!(cell["grad_std_ratio"].as_f64().is_some());
         assert_eq!(cell["diverged"], false);
     }

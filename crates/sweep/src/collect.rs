@@ -38,9 +38,11 @@ pub struct CellRow {
     pub val_loss: Option<f64>,
     /// Largest share of saturated units in any squashing layer, at the last recorded step.
     pub max_saturation: Option<f64>,
-    /// Std of the last activation layer's output over the first's: 1 keeps the scale through
-    /// the depth, far from 1 means it grows or shrinks.
+    /// Std of the last activation layer's output over the first's, at the last recorded step:
+    /// 1 keeps the scale through the depth, far from 1 means it grows or shrinks.
     pub act_std_ratio: Option<f64>,
+    /// The same at step 0, before any training: what the initialization alone does.
+    pub init_act_std_ratio: Option<f64>,
     /// Std of the gradient at the last activation layer over the first's.
     pub grad_std_ratio: Option<f64>,
     /// Median over the weight matrices of log10(update std / weight std) (lecture: about -3).
@@ -70,6 +72,8 @@ pub struct ComboRow {
     pub max_saturation: Option<f64>,
     /// Mean of [`CellRow::act_std_ratio`].
     pub act_std_ratio: Option<f64>,
+    /// Mean of [`CellRow::init_act_std_ratio`].
+    pub init_act_std_ratio: Option<f64>,
     /// Mean of [`CellRow::grad_std_ratio`].
     pub grad_std_ratio: Option<f64>,
     /// Mean of [`CellRow::median_log10_update`].
@@ -109,24 +113,42 @@ fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// The statistics of the last record of a run's `diagnostics.jsonl`.
-fn statistics(records: &[DiagnosticRecord], row: &mut CellRow) {
-    let Some(last) = records.last() else { return };
-    let acts: Vec<_> = last
-        .layers
+/// A record's activation layers (tanh, relu, ...: the outputs the lecture plots).
+fn activations(r: &DiagnosticRecord) -> Vec<&makemore_diagnostics::LayerRecord> {
+    r.layers
         .iter()
         .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
-        .collect();
-    row.max_saturation = acts
+        .collect()
+}
+
+/// The last activation layer's output std over the first's, and the same for their gradients.
+fn depth_ratios(r: &DiagnosticRecord) -> (Option<f64>, Option<f64>) {
+    let acts = activations(r);
+    let (Some(first), Some(last)) = (acts.first(), acts.last()) else {
+        return (None, None);
+    };
+    let grad = match (&first.grad, &last.grad) {
+        (Some(a), Some(b)) => finite(b.std / a.std),
+        _ => None,
+    };
+    (
+        finite(last.output.summary.std / first.output.summary.std),
+        grad,
+    )
+}
+
+/// The statistics of the last record of a run's `diagnostics.jsonl` (and of step 0).
+fn statistics(records: &[DiagnosticRecord], row: &mut CellRow) {
+    let Some(last) = records.last() else { return };
+    row.max_saturation = activations(last)
         .iter()
         .filter_map(|l| l.output.saturated_frac)
         .reduce(f64::max);
-    if let (Some(first), Some(lastl)) = (acts.first(), acts.last()) {
-        row.act_std_ratio = finite(lastl.output.summary.std / first.output.summary.std);
-        if let (Some(a), Some(b)) = (&first.grad, &lastl.grad) {
-            row.grad_std_ratio = finite(b.std / a.std);
-        }
-    }
+    (row.act_std_ratio, row.grad_std_ratio) = depth_ratios(last);
+    row.init_act_std_ratio = records
+        .iter()
+        .find(|r| r.step == 0)
+        .and_then(|r| depth_ratios(r).0);
     let mut ups: Vec<f64> = last
         .params
         .iter()
@@ -162,6 +184,7 @@ fn cell_row(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<CellRow, SweepE
         val_loss: None,
         max_saturation: None,
         act_std_ratio: None,
+        init_act_std_ratio: None,
         grad_std_ratio: None,
         median_log10_update: None,
         advice: Vec::new(),
@@ -241,6 +264,7 @@ pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
             val_spread: spread(&vals),
             max_saturation: mean(&pick(|r| r.max_saturation)),
             act_std_ratio: mean(&pick(|r| r.act_std_ratio)),
+            init_act_std_ratio: mean(&pick(|r| r.init_act_std_ratio)),
             grad_std_ratio: mean(&pick(|r| r.grad_std_ratio)),
             median_log10_update: mean(&pick(|r| r.median_log10_update)),
             advice,
@@ -277,7 +301,7 @@ impl Collected {
         let mut out = String::new();
         let names: Vec<&str> = self.axes.iter().map(|a| a.name.as_str()).collect();
         out.push_str(&format!(
-            "| {} | runs | val loss | max saturation | act std last/first | grad std last/first | median log10 update | advice |\n",
+            "| {} | runs | val loss | max saturation | act std last/first (step 0 -> end) | grad std last/first | median log10 update | advice |\n",
             names.join(" | ")
         ));
         out.push_str(&format!("|{}\n", "---|".repeat(names.len() + 7)));
@@ -296,7 +320,14 @@ impl Collected {
                 "| {} | {runs} | {val} | {} | {} | {} | {} | {} |\n",
                 c.labels.join(" | "),
                 opt(c.max_saturation, &|x| format!("{:.1}%", 100.0 * x)),
-                opt(c.act_std_ratio, &|x| format!("{x:.2}")),
+                match (c.init_act_std_ratio, c.act_std_ratio) {
+                    (Some(a), Some(b)) => format!("{a:.2} -> {b:.2}"),
+                    (a, b) => format!(
+                        "{} -> {}",
+                        opt(a, &|x| format!("{x:.2}")),
+                        opt(b, &|x| format!("{x:.2}"))
+                    ),
+                },
                 opt(c.grad_std_ratio, &|x| format!("{x:.2}")),
                 opt(c.median_log10_update, &|x| format!("{x:.2}")),
                 if c.advice.is_empty() {

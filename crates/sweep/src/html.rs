@@ -15,7 +15,7 @@ struct Metric {
     log: bool,
 }
 
-const METRICS: [Metric; 5] = [
+const METRICS: [Metric; 6] = [
     Metric {
         id: "val_loss",
         title: "Validation loss",
@@ -33,9 +33,17 @@ const METRICS: [Metric; 5] = [
         log: false,
     },
     Metric {
+        id: "init_act_std_ratio",
+        title: "Activation std at step 0, last layer / first",
+        help: "what the initialization alone does to the scale through the depth; 1 keeps it",
+        value: |c| c.init_act_std_ratio,
+        show: |x| format!("{x:.2}"),
+        log: true,
+    },
+    Metric {
         id: "act_std_ratio",
-        title: "Activation std, last layer / first",
-        help: "1: the scale survives the depth",
+        title: "Activation std at the end, last layer / first",
+        help: "at the last recorded step; 1: the scale survives the depth",
         value: |c| c.act_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
