@@ -4,8 +4,8 @@
 
 use crate::collect::{Collected, ComboRow};
 
-/// A metric the page maps: its id, title, how to read it, its value, how to show it, and whether
-/// colors follow its log10.
+/// A metric the page maps: its id, title, how to read it, its value, how to show it, whether
+/// colors follow its log10, and its color range (`None`: the values' own).
 struct Metric {
     id: &'static str,
     title: &'static str,
@@ -13,7 +13,12 @@ struct Metric {
     value: fn(&ComboRow) -> Option<f64>,
     show: fn(f64) -> String,
     log: bool,
+    range: Option<(f64, f64)>,
 }
+
+/// Ratios are colored on log10 from a quarter (blue) through 1 (pale) to 4 (red), or wider when
+/// the values are.
+const RATIO_RANGE: f64 = 0.6;
 
 const METRICS: [Metric; 6] = [
     Metric {
@@ -23,6 +28,7 @@ const METRICS: [Metric; 6] = [
         value: |c| c.val_loss,
         show: |x| format!("{x:.3}"),
         log: false,
+        range: None,
     },
     Metric {
         id: "max_saturation",
@@ -31,6 +37,7 @@ const METRICS: [Metric; 6] = [
         value: |c| c.max_saturation,
         show: |x| format!("{:.0}%", 100.0 * x),
         log: false,
+        range: Some((0.0, 1.0)),
     },
     Metric {
         id: "init_act_std_ratio",
@@ -39,6 +46,7 @@ const METRICS: [Metric; 6] = [
         value: |c| c.init_act_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
+        range: None,
     },
     Metric {
         id: "act_std_ratio",
@@ -47,6 +55,7 @@ const METRICS: [Metric; 6] = [
         value: |c| c.act_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
+        range: None,
     },
     Metric {
         id: "grad_std_ratio",
@@ -55,6 +64,7 @@ const METRICS: [Metric; 6] = [
         value: |c| c.grad_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
+        range: None,
     },
     Metric {
         id: "median_log10_update",
@@ -63,6 +73,8 @@ const METRICS: [Metric; 6] = [
         value: |c| c.median_log10_update,
         show: |x| format!("{x:.2}"),
         log: false,
+        // -3 (the rule of thumb) in the middle.
+        range: Some((-5.0, -1.0)),
     },
 ];
 
@@ -231,7 +243,7 @@ fn heatmap(c: &Collected, m: &Metric, fixed: &[(usize, String)], range: (f64, f6
 
 /// Validation loss against the first axis, a line per combination of the other axes.
 fn lines(c: &Collected) -> String {
-    let (w, h, left, bottom, top, right) = (640.0, 320.0, 60.0, 40.0, 16.0, 220.0);
+    let (w, h, left, bottom, top, right) = (820.0, 320.0, 60.0, 40.0, 16.0, 380.0);
     let xs = &c.axes[0].labels;
     let series = combinations(c, &(1..c.axes.len()).collect::<Vec<_>>());
     let vals: Vec<f64> = c.combos.iter().filter_map(|k| k.val_loss).collect();
@@ -345,11 +357,13 @@ pub fn page(c: &Collected) -> String {
                 (a.min(v), b.max(v))
             });
         // A ratio's colors are centered on 1 (log10 0): blue below, red above.
-        let range = if m.log {
-            let r = range.0.abs().max(range.1.abs());
-            (-r, r)
-        } else {
-            range
+        let range = match m.range {
+            Some(r) => r,
+            None if m.log => {
+                let r = range.0.abs().max(range.1.abs()).max(RATIO_RANGE);
+                (-r, r)
+            }
+            None => range,
         };
         body += &format!(
             "<section id=\"heatmap-{}\" class=\"metric\"><h2>{}</h2><p class=\"help\">{}</p><div class=\"multiples\">",
