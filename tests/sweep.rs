@@ -457,3 +457,77 @@ fn the_built_in_experiments_plan() {
         assert!(config.contains(line), "{line} missing from\n{config}");
     }
 }
+
+/// Ctrl-C stops a sweep cleanly: exit 130, the cells done so far collected, the interrupted one
+/// checkpointed, and the message says to rerun the same command.
+#[test]
+fn ctrl_c_stops_a_sweep_and_the_same_command_continues() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-sigint");
+    // Long cells: the interruption lands inside the first ones.
+    let file = write(
+        &t,
+        "long.toml",
+        &SMALL.replace("steps = 60", "steps = 400000"),
+    );
+    let out = t.path("sweep");
+    let child = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args([
+            "sweep", &file, "--out", &out, "--data", c, "--jobs", "1", "--quiet",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = Path::new(&out).join("cells/scale=0.5,norm=none,seed=7");
+    let start = std::time::Instant::now();
+    while !first.join("vocab.json").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(
+            "sweep interrupted with 0 of 4 cells done; rerun the same command to continue"
+        ),
+        "{err}"
+    );
+    assert!(
+        first.join("checkpoint.json").is_file(),
+        "the cell was checkpointed"
+    );
+    assert!(!first.join("summary.json").exists());
+    assert!(
+        Path::new(&out).join("sweep.json").is_file(),
+        "what is done is collected"
+    );
+    // A cell run on its own stops as cleanly, and says how to resume it (that it resumes
+    // from the checkpoint is `an_interrupted_cell_resumes_from_its_checkpoint`).
+    let again = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["sweep", "cell", &out, "0", "--data", c])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &again.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = again.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("`makemore sweep cell") && err.contains("resumes it"),
+        "{err}"
+    );
+}

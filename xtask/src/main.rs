@@ -127,13 +127,18 @@ pub(crate) fn run(mut cmd: Command) -> Result<(), String> {
     }
 }
 
-/// The features asked for, with libtorch set up when they include tch.
+/// The features asked for, with libtorch set up when they include tch, plus
+/// [`LIBRARY_FEATURES`]: every xtask command builds with the same set, so that one build of Burn
+/// in the target directory serves them all (another set recompiles Burn's whole stack).
 pub(crate) fn features(args: &FeatureArgs) -> Result<String, String> {
     let features = args.features.clone();
     if features.split(',').any(|f| f.trim() == "tch") {
         libtorch_env()?;
     }
-    Ok(features)
+    if features.split(',').any(|f| f.trim() == LIBRARY_FEATURES) {
+        return Ok(features);
+    }
+    Ok(format!("{features},{LIBRARY_FEATURES}"))
 }
 
 /// Points the build (and the programs it runs) at libtorch for the `tch` feature: `$LIBTORCH`
@@ -269,6 +274,10 @@ fn setup(args: &FeatureArgs) -> Result<std::path::PathBuf, String> {
     }
     Ok(python)
 }
+
+/// The optional library features every command builds with the backends: the diagnostics'
+/// burn-train integration, so that its example and tests are built and run by `test`.
+pub(crate) const LIBRARY_FEATURES: &str = "makemore-diagnostics/learner";
 
 fn test(args: &FeatureArgs) -> Result<(), String> {
     let python = setup(args)?;

@@ -31,10 +31,15 @@
 //! assert_eq!(layers[1].output.saturated_frac, Some(0.0)); // tanh(1.5) = 0.905 < 0.97
 //! assert!(layers[0].grad.is_some()); // the gradient with respect to each output
 //! ```
+//!
+//! With the `learner` feature, [`learner::Watched`] brings the same diagnostics into
+//! burn-train's `Learner` (see `examples/learner.rs` and the crate's README).
 
 #![warn(missing_docs)]
 
 mod advice;
+#[cfg(feature = "learner")]
+pub mod learner;
 mod plot;
 pub mod record;
 mod report;
