@@ -314,10 +314,7 @@ impl ModuleVisitor for Reader<'_> {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let value = param.val();
-        let grad = self
-            .grads
-            .and_then(|g| g.get::<D>(param.id))
-            .map(to_host);
+        let grad = self.grads.and_then(|g| g.get::<D>(param.id)).map(to_host);
         self.out.push(Snapshot {
             name: self.path.join("."),
             shape: value.dims().to_vec(),
