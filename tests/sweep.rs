@@ -342,6 +342,7 @@ fn the_sweep_page_opens_in_headless_chromium() {
     for m in [
         "val_loss",
         "max_saturation",
+        "init_act_std_ratio",
         "act_std_ratio",
         "grad_std_ratio",
         "median_log10_update",
@@ -387,6 +388,15 @@ fn bad_sweep_files_name_the_key() {
     let c = c.to_str().unwrap();
     let t = TempDir::new("sweep-bad");
     let out = t.path("out");
+    let long = "x".repeat(300);
+    let long_label = format!(
+        "base = \"default\"\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\nlabels = [\"{long}\"]\n"
+    );
+    let extra: [(&str, &str, &[&str]); 3] = [
+        ("heatmap twice", "base = \"default\"\nheatmap = [\"a\", \"a\"]\n[[vary]]\nname = \"a\"\nkey = \"train.lr\"\nvalues = [0.1]\n[[vary]]\nname = \"b\"\nkey = \"train.batch_size\"\nvalues = [16]\n", &["heatmap", "twice"]),
+        ("empty label", "base = \"default\"\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\nlabels = [\"\"]\n", &["vary[0].labels[0]", "empty"]),
+        ("long name", &long_label, &["vary", "longer than 255 bytes"]),
+    ];
     let cases: [(&str, &str, &[&str]); 9] = [
         ("unknown key", "base = \"default\"\n[[vary]]\nkey = \"train.nope\"\nvalues = [1]\n", &["vary[0].values[0]", "train.nope", "unknown field `nope`"]),
         ("empty values", "base = \"default\"\n[[vary]]\nkey = \"train.lr\"\nvalues = []\n", &["vary[0].values", "train.lr", "empty"]),
@@ -398,7 +408,7 @@ fn bad_sweep_files_name_the_key() {
         ("unknown field", "base = \"default\"\nseed = [1]\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n", &["line 2", "unknown field `seed`"]),
         ("groups", "base = \"deep-tanh-kaiming\"\n[[vary]]\nkey = \"model.norm\"\nvalues = [{ group_norm = { groups = 3 } }]\n", &["vary[0].values[0]", "model.norm", "groups"]),
     ];
-    for (case, text, fragments) in cases {
+    for (case, text, fragments) in cases.into_iter().chain(extra) {
         let file = write(&t, "bad.toml", text);
         check_input_error(
             case,
@@ -461,7 +471,7 @@ fn the_built_in_experiments_plan() {
 /// Ctrl-C stops a sweep cleanly: exit 130, the cells done so far collected, the interrupted one
 /// checkpointed, and the message says to rerun the same command.
 #[test]
-fn ctrl_c_stops_a_sweep_and_the_same_command_continues() {
+fn ctrl_c_stops_a_sweep_cleanly() {
     let c = corpus();
     let c = c.to_str().unwrap();
     let t = TempDir::new("sweep-sigint");
@@ -530,4 +540,38 @@ fn ctrl_c_stops_a_sweep_and_the_same_command_continues() {
         err.contains("`makemore sweep cell") && err.contains("resumes it"),
         "{err}"
     );
+}
+
+/// A plan edited by hand (or damaged) is refused with exit 2 naming the file, not followed: a
+/// cell directory outside the sweep, no seeds, a different format.
+#[test]
+fn a_damaged_plan_is_refused() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-damaged");
+    let file = write(&t, "small.toml", SMALL);
+    let out = t.path("sweep");
+    stdout_json(&makemore(&[
+        "sweep", "plan", &file, "--out", &out, "--data", c, "--json",
+    ]));
+    let path = Path::new(&out).join("sweep-plan.json");
+    let good = read_json(&path);
+    let damage = |f: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    };
+    damage(&|v| v["cells"][0]["dir"] = "../escaped".into());
+    assert_input_error(
+        &makemore(&["sweep", "cell", &out, "0", "--data", c]),
+        &["sweep-plan.json", "cell 0"],
+    );
+    assert!(!Path::new(&out).join("../escaped").exists());
+    damage(&|v| v["seeds"] = serde_json::json!([]));
+    assert_input_error(
+        &makemore(&["sweep", "collect", &out]),
+        &["sweep-plan.json", "no seeds"],
+    );
+    damage(&|v| v["format"] = 2.into());
+    assert_input_error(&makemore(&["sweep", "collect", &out]), &["format 2"]);
 }

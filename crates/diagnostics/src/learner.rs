@@ -68,6 +68,8 @@ struct State {
     /// A recorded step's layers and loss, waiting for its optimizer step.
     pending: Option<(Vec<LayerRecord>, f64)>,
     records: Vec<DiagnosticRecord>,
+    /// The first failure to write a record during the run, reported by `finish`.
+    write_error: Option<WatchError>,
 }
 
 /// Where the diagnostics go and how often they are recorded; shared by the wrapper, the metrics
@@ -125,21 +127,32 @@ pub struct WatchSummary {
 }
 
 impl Watch {
-    /// Records step 0 and every `every`-th optimizer step into `dir` (created if missing). When
-    /// `dir` already holds a `diagnostics.jsonl` (a resumed run), its records are kept and the
-    /// step count continues after the last.
+    /// Records step 0 and every `every`-th optimizer step into `dir` (created if missing); a
+    /// `diagnostics.jsonl` already there is replaced when the first record is written.
     pub fn new(dir: impl AsRef<Path>, every: u64) -> Result<Self, WatchError> {
+        Self::open(dir.as_ref(), every, None)
+    }
+
+    /// For a run resumed at optimizer step `step` (what burn-train's checkpoint holds: the
+    /// steps of the epochs done): keeps the records of `dir/diagnostics.jsonl` before `step`,
+    /// drops any after it (they were taken after the checkpoint and will be taken again), and
+    /// counts on from `step`.
+    pub fn resume(dir: impl AsRef<Path>, every: u64, step: u64) -> Result<Self, WatchError> {
+        Self::open(dir.as_ref(), every, Some(step))
+    }
+
+    fn open(dir: &Path, every: u64, resume_at: Option<u64>) -> Result<Self, WatchError> {
         if every == 0 {
             return Err(WatchError::Every);
         }
-        let dir = dir.as_ref().to_owned();
+        let dir = dir.to_owned();
         std::fs::create_dir_all(&dir).map_err(|source| WatchError::Io {
             path: dir.clone(),
             source,
         })?;
         let path = dir.join(DIAGNOSTICS_FILE);
         let mut records = Vec::new();
-        if path.is_file() {
+        if resume_at.is_some() && path.is_file() {
             let text = std::fs::read_to_string(&path).map_err(|source| WatchError::Io {
                 path: path.clone(),
                 source,
@@ -156,7 +169,8 @@ impl Watch {
                 })?);
             }
         }
-        let step = records.last().map_or(0, |r: &DiagnosticRecord| r.step + 1);
+        let step = resume_at.unwrap_or(0);
+        records.retain(|r: &DiagnosticRecord| r.step < step);
         Ok(Self {
             state: Arc::new(Mutex::new(State {
                 dir,
@@ -166,6 +180,7 @@ impl Watch {
                 expected_loss: None,
                 pending: None,
                 records,
+                write_error: None,
             })),
         })
     }
@@ -244,7 +259,10 @@ impl Watch {
     /// Writes `diagnostics.jsonl`, the five plots and `report.html` with the advice, and a
     /// TensorBoard event file in `tb/`; returns the records and the advice.
     pub fn finish(&self) -> Result<WatchSummary, WatchError> {
-        let s = self.lock();
+        let mut s = self.lock();
+        if let Some(e) = s.write_error.take() {
+            return Err(e);
+        }
         Self::write_records(&s)?;
         let records = s.records.clone();
         let advice = match records.last() {
@@ -460,8 +478,11 @@ impl<M: WatchStep + Module> TrainStep for Watched<M> {
         };
         s.records.push(record);
         s.step += 1;
-        // Each record reaches the disk as it is taken, so a run that dies keeps its records.
-        let _ = Watch::write_records(&s);
+        // Each record reaches the disk as it is taken, so a run that dies keeps its records; a
+        // failure is kept for `finish` to report (training goes on).
+        if let Err(e) = Watch::write_records(&s) {
+            s.write_error.get_or_insert(e);
+        }
         drop(s);
         self.with(model)
     }
@@ -472,8 +493,8 @@ impl<M: WatchStep + Module> TrainStep for Watched<M> {
         lr_module: ModuleLearningRate,
         grads: MultiGradientsParams,
     ) -> Self {
-        // Several devices: the gradients live on each; the step is counted, the parameters are
-        // not snapshotted (the activations of the recorded step are kept from the main device).
+        // Several devices: the gradients live on each device; the step is counted but no record
+        // is taken (diagnostics need a single-device run).
         self.watch.lock().pending = None;
         let model = self.model.clone().optimize_multi(optim, lr_module, grads);
         self.watch.lock().step += 1;

@@ -228,6 +228,13 @@ fn the_example_trains_with_the_learner_and_writes_the_report() {
         ]
     );
 
+    // A run resumed at step 100 keeps the records before it and counts on from there; a new
+    // watch on the same directory starts empty.
+    let resumed = Watch::resume(&dir, 25, 100).unwrap();
+    let kept: Vec<u64> = resumed.records().iter().map(|r| r.step).collect();
+    assert_eq!((kept, resumed.steps()), (vec![0, 25, 50, 75], 100));
+    assert!(Watch::new(&dir, 25).unwrap().records().is_empty());
+
     // Hidden weights 8x too large: tanh saturates and the advice says so.
     let o = example::Options {
         out: t.join("saturated"),

@@ -310,30 +310,39 @@ fn parameter_counts_of_the_new_layers() {
 #[test]
 fn layer_and_group_norm_use_each_examples_statistics() {
     let d = flex();
-    let x = || Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 6.0], [1, 4]), &d);
+    // Two examples with different means and variances: each is normalized by its own.
+    let rows = [[1.0f32, 2.0, 3.0, 6.0], [10.0, 10.0, 30.0, 50.0]];
+    let x = || {
+        let v: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::<2>::from_data(TensorData::new(v, [2, 4]), &d)
+    };
+    let normalized = |v: &[f32]| -> Vec<f32> {
+        let m = v.iter().sum::<f32>() / v.len() as f32;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32;
+        v.iter().map(|x| (x - m) / (var + 1e-5).sqrt()).collect()
+    };
+    let close = |got: &[f32], want: &[f32]| {
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
+    };
     let ln = batch_norm(
         &cfg("[model]\nnorm = { layer_norm = {} }").model.norm,
         4,
         &d,
     );
-    let out = read_f32(ln.forward(x(), NormMode::Eval));
-    // Mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5.
-    let want = [1.0f32, 2.0, 3.0, 6.0].map(|v| (v - 3.0) / (3.5f32 + 1e-5).sqrt());
-    for (a, b) in out.iter().zip(want) {
-        assert!((a - b).abs() < 1e-5, "{out:?} vs {want:?}");
+    for mode in [NormMode::Eval, NormMode::Train] {
+        let out = read_f32(ln.forward(x(), mode));
+        close(&out[..4], &normalized(&rows[0])); // mean 3, biased variance 3.5
+        close(&out[4..], &normalized(&rows[1])); // mean 25, biased variance 275
     }
     let text = "[model]\nhidden = [4]\nnorm = { group_norm = { groups = 2 } }";
     let gn = batch_norm(&cfg(text).model.norm, 4, &d);
     let out = read_f32(gn.forward(x(), NormMode::Train));
-    // Groups [1, 2] (mean 1.5, var 0.25) and [3, 6] (mean 4.5, var 2.25).
-    let want = [
-        -0.5 / (0.25f32 + 1e-5).sqrt(),
-        0.5 / (0.25f32 + 1e-5).sqrt(),
-        -1.5 / (2.25f32 + 1e-5).sqrt(),
-        1.5 / (2.25f32 + 1e-5).sqrt(),
-    ];
-    for (a, b) in out.iter().zip(want) {
-        assert!((a - b).abs() < 1e-5, "{out:?} vs {want:?}");
+    // Each example's groups [x0, x1] and [x2, x3] on their own.
+    for (r, row) in rows.iter().enumerate() {
+        close(&out[4 * r..4 * r + 2], &normalized(&row[..2]));
+        close(&out[4 * r + 2..4 * r + 4], &normalized(&row[2..]));
     }
     assert_eq!((ln.label(), gn.label()), ("LayerNorm", "GroupNorm"));
 }

@@ -13,8 +13,12 @@ pub const PLAN_FILE: &str = "sweep-plan.json";
 /// What a plan file says it is; a reader refuses other formats.
 const FORMAT: u32 = 1;
 
-/// Diagnostics are recorded this many times over a run when the sweep file does not say.
+/// Diagnostics are recorded at step 0 and then this many times over a run when the sweep file
+/// does not say.
 const RECORDS_PER_RUN: u64 = 10;
+
+/// The longest cell directory name most file systems take (bytes).
+const MAX_NAME: usize = 255;
 
 /// Every cell of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,8 +91,8 @@ impl Plan {
             key,
             message,
         };
-        let fixed = |seed: u64| -> Result<toml::Table, SweepError> {
-            let mut t = spec.base.clone();
+        // The sweep's own steps and seed, set last so that no axis can override them.
+        let fix = |mut t: toml::Table, seed: u64| -> Result<toml::Table, SweepError> {
             let mut set = |k: &str, v: toml::Value| {
                 set_value(&mut t, k, v).map_err(|m| err("base".into(), m))
             };
@@ -98,6 +102,7 @@ impl Plan {
             set("train.seed", toml::Value::Integer(seed as i64))?;
             Ok(t)
         };
+        let fixed = |seed: u64| fix(spec.base.clone(), seed);
         let config = |table: toml::Table, what: &str| RunConfig::from_table(table, what);
         // The base alone, then each axis value alone, so that an error names its axis.
         let base = config(fixed(spec.seeds[0])?, &spec.base_name)
@@ -108,12 +113,12 @@ impl Plan {
             .unwrap_or((steps / RECORDS_PER_RUN).max(1));
         for (i, axis) in spec.axes.iter().enumerate() {
             for (j, point) in axis.values.iter().enumerate() {
-                let mut t = fixed(spec.seeds[0])?;
+                let mut t = spec.base.clone();
                 for (k, v) in axis.keys.iter().zip(point) {
                     set_value(&mut t, k, v.clone())
                         .map_err(|m| err(format!("vary[{i}].key"), m))?;
                 }
-                config(t, "x").map_err(|e| {
+                config(fix(t, spec.seeds[0])?, "x").map_err(|e| {
                     let why = e.to_string().trim_start_matches("x: ").to_string();
                     err(
                         format!("vary[{i}].values[{j}]"),
@@ -134,7 +139,7 @@ impl Plan {
                 rest /= n;
             }
             for &seed in &spec.seeds {
-                let mut t = fixed(seed)?;
+                let mut t = spec.base.clone();
                 let mut labels = Vec::new();
                 for (axis, &p) in spec.axes.iter().zip(&points) {
                     for (k, v) in axis.keys.iter().zip(&axis.values[p]) {
@@ -142,7 +147,7 @@ impl Plan {
                     }
                     labels.push(axis.labels[p].clone());
                 }
-                let mut cfg = config(t, "cell").map_err(|e| {
+                let mut cfg = config(fix(t, seed)?, "cell").map_err(|e| {
                     let at: Vec<String> = spec
                         .axes
                         .iter()
@@ -160,9 +165,16 @@ impl Plan {
                     .map(|(a, l)| format!("{}={l}", a.name))
                     .chain([format!("seed={seed}")])
                     .collect();
+                let dir = portable(&name.join(","));
+                if dir.len() > MAX_NAME {
+                    return Err(err(
+                        "vary".into(),
+                        format!("the cell directory {dir} is longer than {MAX_NAME} bytes: give the axes shorter names or labels"),
+                    ));
+                }
                 cells.push(Cell {
                     index: cells.len(),
-                    dir: format!("cells/{}", portable(&name.join(","))),
+                    dir: format!("cells/{dir}"),
                     labels,
                     seed,
                     config: cfg.to_toml(),
@@ -244,18 +256,57 @@ impl Plan {
                 _ => format!("cannot read {PLAN_FILE}: {e}"),
             },
         })?;
-        let plan: Plan = serde_json::from_str(&text).map_err(|e| SweepError::Plan {
+        let bad = |message: String| SweepError::Plan {
             dir: dir.to_owned(),
-            message: format!("{PLAN_FILE}: {e}"),
-        })?;
-        if plan.format != FORMAT {
-            return Err(SweepError::Plan {
-                dir: dir.to_owned(),
-                message: format!(
-                    "{PLAN_FILE} has format {}, this makemore reads {FORMAT}",
-                    plan.format
-                ),
-            });
+            message: format!("{PLAN_FILE}: {message}"),
+        };
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let f: Format = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if f.format != FORMAT {
+            return Err(bad(format!(
+                "format {}, this makemore reads {FORMAT}",
+                f.format
+            )));
+        }
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        // A plan is written by `Plan::write`; one edited by hand must still describe a grid of
+        // cells inside the sweep directory.
+        if plan.axes.is_empty() || plan.seeds.is_empty() {
+            return Err(bad("no axes or no seeds".into()));
+        }
+        let expected = plan
+            .axes
+            .iter()
+            .map(|a| a.labels.len())
+            .product::<usize>()
+            .saturating_mul(plan.seeds.len());
+        if plan.cells.len() != expected {
+            return Err(bad(format!(
+                "{} cells, the axes and seeds make {expected}",
+                plan.cells.len()
+            )));
+        }
+        for (i, c) in plan.cells.iter().enumerate() {
+            let name = c.dir.strip_prefix("cells/").unwrap_or("");
+            let inside = !name.is_empty() && name != "." && name != ".." && portable(name) == name;
+            if c.index != i || c.labels.len() != plan.axes.len() || !inside {
+                return Err(bad(format!(
+                    "cell {i} is not a cell of this sweep (index, labels or directory {:?})",
+                    c.dir
+                )));
+            }
+        }
+        if plan
+            .heatmap
+            .iter()
+            .any(|h| !plan.axes.iter().any(|a| &a.name == h))
+        {
+            return Err(bad(
+                "the heatmap names an axis the plan does not have".into()
+            ));
         }
         Ok(plan)
     }

@@ -236,7 +236,19 @@ impl SweepSpec {
                     ));
                 }
             }
+            if let Some(j) = labels.iter().position(|l| l.trim().is_empty()) {
+                return Err(err(
+                    &format!("{at}.labels[{j}]"),
+                    "empty: a label names the cell's directory".into(),
+                ));
+            }
             let name = v.name.unwrap_or_else(|| keys.join("+"));
+            if name.trim().is_empty() {
+                return Err(err(
+                    &format!("{at}.name"),
+                    "empty: the name heads a column and names directories".into(),
+                ));
+            }
             for k in &keys {
                 if let Some(other) = axes.iter().position(|a| a.keys.contains(k)) {
                     return Err(err(
@@ -281,6 +293,12 @@ impl SweepSpec {
             Some(h) => {
                 if h.len() != 2 && !(h.len() == 1 && axes.len() == 1) {
                     return Err(err("heatmap", "name two axes (rows, columns)".into()));
+                }
+                if h.len() == 2 && h[0] == h[1] {
+                    return Err(err(
+                        "heatmap",
+                        format!("names {:?} twice: name two different axes", h[0]),
+                    ));
                 }
                 for n in &h {
                     if !axes.iter().any(|a| &a.name == n) {

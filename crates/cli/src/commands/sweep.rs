@@ -304,7 +304,7 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
                                 _ => "done".into(),
                             };
                             eprintln!(
-                                "sweep: cell {i}/{total} {}: {what} in {:.0} s",
+                                "sweep: cell {i} (of {total}) {}: {what} in {:.0} s",
                                 p.cells[i].dir.trim_start_matches("cells/"),
                                 started.elapsed().as_secs_f64()
                             );
