@@ -96,11 +96,7 @@ pub fn advise(
             }
         }
     }
-    let acts: Vec<_> = last
-        .layers
-        .iter()
-        .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
-        .collect();
+    let acts: Vec<_> = last.activations().collect();
     // Relu's zeros are half its outputs in a healthy network: only squashing functions saturate
     // (a relu unit that never fires is caught as dead below).
     let squashing = |l: &&&crate::record::LayerRecord| {
@@ -182,14 +178,7 @@ pub fn advise(
             });
         }
     }
-    let mut ratios: Vec<f64> = last
-        .params
-        .iter()
-        .filter(|p| p.is_matrix())
-        .filter_map(|p| p.log10_update_ratio)
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    if let Some(&median) = ratios.get(ratios.len() / 2) {
+    if let Some(median) = last.median_log10_update() {
         let verdict = if median < cfg.update_low {
             Some(("too low", Remedy::RaiseLearningRate))
         } else if median > cfg.update_high {

@@ -27,7 +27,7 @@
 //! ```
 
 use crate::record::{param_record, to_host, DiagnosticRecord, LayerRecord, StatsConfig, Tap};
-use crate::{advise, render_plots, write_report, Advice, AdviceConfig, LayerKind, Recorder};
+use crate::{advise, render_plots, write_report, Advice, AdviceConfig, Recorder};
 use burn::module::{Devices, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
@@ -216,12 +216,7 @@ impl Watch {
     /// squashing layer at the latest record (in %).
     pub fn worst_saturation(&self) -> WatchMetric {
         WatchMetric::new(self, "Worst saturation", Some("%"), |r| {
-            r.layers
-                .iter()
-                .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
-                .filter_map(|l| l.output.saturated_frac)
-                .reduce(f64::max)
-                .map(|x| 100.0 * x)
+            r.max_saturation().map(|x| 100.0 * x)
         })
     }
 
@@ -229,18 +224,7 @@ impl Watch {
     /// matrices at the latest record (the lecture's rule of thumb: about -3).
     pub fn median_update_ratio(&self) -> WatchMetric {
         WatchMetric::new(self, "Median log10 update ratio", None, |r| {
-            let mut v: Vec<f64> = r
-                .params
-                .iter()
-                .filter(|p| p.is_matrix())
-                .filter_map(|p| p.log10_update_ratio)
-                .collect();
-            v.sort_by(f64::total_cmp);
-            match v.len() {
-                0 => None,
-                n if n % 2 == 1 => Some(v[n / 2]),
-                n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-            }
+            r.median_log10_update()
         })
     }
 

@@ -1,7 +1,7 @@
 //! Plots as SVG and PNG: activation, activation-gradient and weight-gradient histograms (one curve
 //! per layer, as in the lecture), update ratios over time with a guide at -3, and the loss curve.
 
-use crate::record::{show_ratio, DiagnosticRecord, LayerKind};
+use crate::record::{show_ratio, DiagnosticRecord};
 use makemore_files::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -199,11 +199,7 @@ pub fn render_plots(
         Ok(())
     };
     if let Some(last) = records.last() {
-        let acts: Vec<_> = last
-            .layers
-            .iter()
-            .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
-            .collect();
+        let acts: Vec<_> = last.activations().collect();
         add(
             PLOT_NAMES[0],
             Chart {

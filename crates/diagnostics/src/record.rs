@@ -364,6 +364,33 @@ pub struct DiagnosticRecord {
 }
 
 impl DiagnosticRecord {
+    /// The activation layers (tanh, relu, ...: the outputs the lecture plots), in order.
+    pub fn activations(&self) -> impl Iterator<Item = &LayerRecord> {
+        self.layers
+            .iter()
+            .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
+    }
+
+    /// The largest share of saturated outputs in any layer that saturates; `None` without one.
+    pub fn max_saturation(&self) -> Option<f64> {
+        self.activations()
+            .filter_map(|l| l.output.saturated_frac)
+            .reduce(f64::max)
+    }
+
+    /// The median log10 update:data ratio of the weight matrices (the upper one of the two
+    /// middle values for an even count); `None` where no matrix has one.
+    pub fn median_log10_update(&self) -> Option<f64> {
+        let mut ratios: Vec<f64> = self
+            .params
+            .iter()
+            .filter(|p| p.is_matrix())
+            .filter_map(|p| p.log10_update_ratio)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len() / 2).copied()
+    }
+
     /// The share of the loss that rescaling the logits removes (0 when unknown).
     pub fn overconfidence_share(&self) -> f64 {
         match self.rescaled_loss {

@@ -2,7 +2,7 @@
 
 use crate::advice::Advice;
 use crate::plot::PlotSet;
-use crate::record::{show_ratio, DiagnosticRecord, LayerKind};
+use crate::record::{show_ratio, DiagnosticRecord};
 use makemore_files::write_atomic;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -27,10 +27,7 @@ pub struct ReportError {
 /// ```
 pub fn layer_table(r: &DiagnosticRecord) -> String {
     let mut out = String::new();
-    let acts = r
-        .layers
-        .iter()
-        .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }));
+    let acts: Vec<_> = r.activations().collect();
     let _ = writeln!(out, "step {}: loss {:.4}, lr {}", r.step, r.loss, r.lr);
     if let (Some(e), 0) = (r.expected_loss, r.step) {
         let _ = writeln!(
@@ -42,7 +39,7 @@ pub fn layer_table(r: &DiagnosticRecord) -> String {
         );
     }
     let _ = writeln!(out, "activations (forward):");
-    for l in acts.clone() {
+    for l in acts.iter().copied() {
         let s = &l.output.summary;
         let sat = l
             .output

@@ -4,7 +4,7 @@
 use crate::cell::{is_done, DivergedRecord, DIVERGED};
 use crate::plan::Plan;
 use crate::SweepError;
-use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord, LayerKind};
+use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord};
 use makemore_model::run_dir::{DIAGNOSTICS, REPORT, SUMMARY};
 use makemore_model::RunSummary;
 use serde::Serialize;
@@ -113,18 +113,9 @@ fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// A record's activation layers (tanh, relu, ...: the outputs the lecture plots).
-fn activations(r: &DiagnosticRecord) -> Vec<&makemore_diagnostics::LayerRecord> {
-    r.layers
-        .iter()
-        .filter(|l| matches!(l.layer.kind, LayerKind::Activation { .. }))
-        .collect()
-}
-
 /// The last activation layer's output std over the first's, and the same for their gradients.
 fn depth_ratios(r: &DiagnosticRecord) -> (Option<f64>, Option<f64>) {
-    let acts = activations(r);
-    let (Some(first), Some(last)) = (acts.first(), acts.last()) else {
+    let (Some(first), Some(last)) = (r.activations().next(), r.activations().last()) else {
         return (None, None);
     };
     let grad = match (&first.grad, &last.grad) {
@@ -140,27 +131,13 @@ fn depth_ratios(r: &DiagnosticRecord) -> (Option<f64>, Option<f64>) {
 /// The statistics of the last record of a run's `diagnostics.jsonl` (and of step 0).
 fn statistics(records: &[DiagnosticRecord], row: &mut CellRow) {
     let Some(last) = records.last() else { return };
-    row.max_saturation = activations(last)
-        .iter()
-        .filter_map(|l| l.output.saturated_frac)
-        .reduce(f64::max);
+    row.max_saturation = last.max_saturation();
     (row.act_std_ratio, row.grad_std_ratio) = depth_ratios(last);
     row.init_act_std_ratio = records
         .iter()
         .find(|r| r.step == 0)
         .and_then(|r| depth_ratios(r).0);
-    let mut ups: Vec<f64> = last
-        .params
-        .iter()
-        .filter(|p| p.is_matrix())
-        .filter_map(|p| p.log10_update_ratio)
-        .collect();
-    ups.sort_by(f64::total_cmp);
-    row.median_log10_update = match ups.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(ups[n / 2]),
-        n => Some((ups[n / 2 - 1] + ups[n / 2]) / 2.0),
-    };
+    row.median_log10_update = last.median_log10_update();
     let first = records.iter().find(|r| r.step == 0);
     row.advice = advise(first, last, &AdviceConfig::default())
         .into_iter()

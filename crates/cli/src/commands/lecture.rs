@@ -1,7 +1,7 @@
 //! `makemore lecture`: the lecture's five experiments side by side with its numbers.
 
 use super::builtin;
-use super::common::open_backend;
+use super::common::{default_jobs, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use makemore_model::{Dataset, RunConfig, RunOptions, RunSummary};
@@ -75,19 +75,6 @@ fn spread(v: &[f64]) -> f64 {
     }
     let m = mean(v);
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-}
-
-/// Runs side by side by default: a run of these models keeps one core busy on a CPU backend
-/// (measured: the five runs take 54 s one after the other, 34 s two at a time on 2 cores), while
-/// GPU and libtorch backends share one device or thread pool between runs.
-fn default_jobs(backend: makemore_model::BackendKind, runs: usize) -> usize {
-    use makemore_model::BackendKind::{Flex, Ndarray};
-    if !matches!(backend, Flex | Ndarray) {
-        return 1;
-    }
-    std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, runs.max(1))
 }
 
 /// Runs `makemore lecture`.

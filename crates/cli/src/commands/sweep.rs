@@ -1,7 +1,7 @@
 //! `makemore sweep`: plan, run and collect a sweep over config values.
 
 use super::builtin;
-use super::common::open_backend;
+use super::common::{default_jobs, open_backend};
 use crate::exit::{print_json, Failure, INTERRUPTED};
 use makemore_model::Silent;
 use makemore_sweep::{collect, run_cell, CellOutcome, Datasets, Plan, SweepError, SweepSpec};
@@ -237,17 +237,6 @@ fn report(dir: &Path, json: bool) -> Result<(), Failure> {
         eprintln!("missing: cell {i} ({d})");
     }
     Ok(())
-}
-
-/// Runs side by side by default on a CPU backend (a deep-stack run keeps one core busy).
-fn default_jobs(backend: makemore_model::BackendKind, cells: usize) -> usize {
-    use makemore_model::BackendKind::{Flex, Ndarray};
-    if !matches!(backend, Flex | Ndarray) {
-        return 1;
-    }
-    std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, cells.max(1))
 }
 
 fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
