@@ -250,3 +250,20 @@ fn the_example_trains_with_the_learner_and_writes_the_report() {
     );
     let _ = std::fs::remove_dir_all(&t);
 }
+
+/// Bad input to a watch: recording every 0 steps, and resuming from a diagnostics.jsonl that is
+/// not one, are errors that say what and where.
+#[test]
+fn a_watch_refuses_bad_input() {
+    let t = std::env::temp_dir().join(format!("makemore-learner-bad-{}", std::process::id()));
+    let e = Watch::new(&t, 0).unwrap_err().to_string();
+    assert!(e.contains("every 0 steps"), "{e}");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("diagnostics.jsonl"), "{\"step\": 0}\n").unwrap();
+    let e = Watch::resume(&t, 10, 5).unwrap_err().to_string();
+    assert!(
+        e.contains("diagnostics.jsonl") && e.contains("line 1"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&t);
+}

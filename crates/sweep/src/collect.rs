@@ -261,17 +261,6 @@ pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
 }
 
 impl Collected {
-    /// Writes `sweep.json` and `sweep.html` into `dir` (each to a temporary name, then renamed).
-    pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
-        let json = serde_json::to_string_pretty(self).expect("a sweep serializes");
-        let path = dir.join(SWEEP_JSON);
-        makemore_files::write_atomic(&path, json.as_bytes())
-            .map_err(|e| SweepError::io(&path, e))?;
-        let path = dir.join(SWEEP_HTML);
-        let html = crate::html::page(self);
-        makemore_files::write_atomic(&path, html.as_bytes()).map_err(|e| SweepError::io(&path, e))
-    }
-
     /// The table: a row per combination, the mean over seeds.
     pub fn table(&self) -> String {
         let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or_else(|| "-".into(), f);

@@ -36,3 +36,18 @@ pub use collect::{collect, CellRow, Collected, SWEEP_HTML, SWEEP_JSON};
 pub use error::SweepError;
 pub use plan::{Cell, Plan, PLAN_FILE};
 pub use spec::{Axis, SweepSpec};
+
+impl Collected {
+    /// Writes `sweep.json` and `sweep.html` into `dir` (each to a temporary name, then renamed).
+    /// It lives here, beside both modules, so that `collect` (the rows) and `html` (the page,
+    /// which reads the rows) do not import each other.
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), SweepError> {
+        let json = serde_json::to_string_pretty(self).expect("a sweep serializes");
+        let html = html::page(self);
+        for (name, bytes) in [(SWEEP_JSON, json.as_bytes()), (SWEEP_HTML, html.as_bytes())] {
+            let path = dir.join(name);
+            makemore_files::write_atomic(&path, bytes).map_err(|e| SweepError::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
