@@ -2,7 +2,7 @@
 
 use crate::budget::EVAL_CHUNK;
 use crate::data::{Dataset, DeviceWindows};
-use crate::loss::nll_sum;
+use crate::loss::nll_sum_host;
 use crate::mlp::Mlp;
 use crate::norm::NormMode;
 use burn::tensor::Device;
@@ -19,7 +19,7 @@ pub fn split_loss(model: &Mlp, data: &DeviceWindows) -> f64 {
         let end = (start + EVAL_CHUNK).min(data.len);
         let (x, y) = data.slice(start, end);
         let logits = model.forward(x, NormMode::Eval);
-        total += f64::from(nll_sum(logits, y).into_scalar::<f32>());
+        total += nll_sum_host(logits, y);
         start = end;
     }
     total / data.len as f64

@@ -26,7 +26,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 mod fused;
 pub mod host;
 pub mod loss;
@@ -34,6 +34,12 @@ pub mod math;
 pub mod mlp;
 pub mod norm;
 pub mod optim;
+/// Measurements behind the CPU kernels' choices: the matrix multiply they use, and the size
+/// above which it runs on every core.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub mod perf {
+    pub use crate::fused::{time_matmul, PARALLEL_MIN_MACS};
+}
 mod recording;
 pub mod run;
 pub mod run_dir;

@@ -4,9 +4,9 @@ use burn::tensor::{activation, Int, Tensor};
 
 /// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
 ///
-/// On flex with autodiff logits this is one fused op (`fused::cross_entropy`).
+/// On a CPU backend with autodiff logits this is one fused op (`fused::cross_entropy`).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     if let Some(loss) = crate::fused::cross_entropy(&logits, &targets) {
         return loss;
     }
@@ -15,6 +15,16 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         .gather(1, targets.reshape([batch, 1]))
         .mean()
         .neg()
+}
+
+/// Summed negative log-likelihood of `[batch, vocab]` logits (no autodiff) against `[batch]`
+/// targets, read back to the host: on a CPU backend by the fused kernel, elsewhere by Burn's ops.
+pub fn nll_sum_host(logits: Tensor<2>, targets: Tensor<1, Int>) -> f64 {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    if let Some(sum) = crate::fused::nll_sum(&logits, &targets) {
+        return sum;
+    }
+    f64::from(nll_sum(logits, targets).into_scalar::<f32>())
 }
 
 /// Summed negative log-likelihood of `[batch, vocab]` logits against `[batch]` targets.

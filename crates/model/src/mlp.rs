@@ -343,7 +343,7 @@ impl Mlp {
             .val()
             .select(0, contexts.reshape([batch * block]))
             .reshape([batch, block * n_embd]);
-        let fusable = tap.is_none() && mode != NormMode::Eval;
+        let fusable = tap.is_none();
         let mut layer = 0;
         let mut emit = |kind, t| {
             let out = match tap.as_deref_mut() {
@@ -354,22 +354,22 @@ impl Mlp {
             out
         };
         for b in &self.blocks {
-            let input = b.residual.then(|| x.clone()); // [batch, width]
             let act = Some(self.activation);
             let norm = b.norm.as_ref();
-            let fused = fusable
-                .then(|| fused_layer(&x, &b.linear, norm, act, mode))
-                .flatten();
-            let branch = match fused {
-                Some(y) => y, // [batch, width]
-                None => {
-                    let mut h = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
-                    if let Some(norm) = &b.norm {
-                        h = emit(LayerKind::norm(norm.label()), norm.forward(h, mode));
-                    }
-                    emit(activation_kind(self.activation), apply(self.activation, h))
-                }
-            };
+            let link = b.residual.then_some(&b.scale);
+            if let Some(y) = fusable
+                .then(|| fused_layer(&x, &b.linear, norm, act, link, mode))
+                .flatten()
+            {
+                x = y; // [batch, width]
+                continue;
+            }
+            let input = b.residual.then(|| x.clone()); // [batch, width]
+            let mut h = emit(LayerKind::Linear, b.linear.forward(x)); // [batch, width]
+            if let Some(norm) = &b.norm {
+                h = emit(LayerKind::norm(norm.label()), norm.forward(h, mode));
+            }
+            let branch = emit(activation_kind(self.activation), apply(self.activation, h));
             x = match (input, &b.scale) {
                 (None, _) => branch,
                 (Some(h), None) => emit(LayerKind::Residual, h.add(branch)),
@@ -382,7 +382,7 @@ impl Mlp {
         }
         let out = self.output_norm.as_ref();
         if let Some(y) = fusable
-            .then(|| fused_layer(&x, &self.output, out, None, mode))
+            .then(|| fused_layer(&x, &self.output, out, None, None, mode))
             .flatten()
         {
             return y; // [batch, vocab]
@@ -464,18 +464,18 @@ impl Inspect for Mlp {
     }
 }
 
-/// Linear -> BatchNorm? -> activation? (`None`: identity) as one fused op, updating the running
-/// statistics as [`NormLayer::forward`] does; `None` (nothing done) where no fused op applies
-/// (LayerNorm, GroupNorm, activations other than tanh and identity), which is everywhere in a
-/// build without flex.
+/// One block (or the output layer) as a fused op on a CPU backend: `None` when the tensors are
+/// elsewhere or the activation is not one the kernels compute. `residual` is the block's link
+/// (with its learned scale, if any) when it has one.
 fn fused_layer(
     x: &Tensor<2>,
     linear: &Linear,
     norm: Option<&NormLayer>,
     act: Option<Activation>,
+    residual: Option<&Option<Param<Tensor<1>>>>,
     mode: NormMode,
 ) -> Option<Tensor<2>> {
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
         use crate::fused;
         let act = match act {
@@ -485,21 +485,27 @@ fn fused_layer(
         };
         let [batch, _] = x.dims();
         let [_, width] = linear.weight.dims();
-        let inputs = match norm {
-            Some(n) => Some(n.fused_inputs(mode, batch, &x.device(), width)?),
-            None => None,
-        };
+        let inputs = norm.map(|n| n.fused_inputs(mode, batch, &x.device(), width));
         let bias = linear.bias.as_ref().map(|b| b.val());
-        let (y, running) =
-            fused::block_train(x, &linear.weight.val(), bias.as_ref(), inputs.as_ref(), act)?;
+        let link = residual.map(|s| fused::ResidualInputs {
+            scale: s.as_ref().map(Param::val),
+        });
+        let (y, running) = fused::block(
+            x,
+            &linear.weight.val(),
+            bias.as_ref(),
+            inputs.as_ref(),
+            act,
+            link.as_ref(),
+        )?;
         if let (Some(n), Some(stats)) = (norm, running) {
             n.set_running(stats);
         }
         Some(y)
     }
-    #[cfg(not(feature = "flex"))]
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
-        let _ = (x, linear, norm, act, mode);
+        let _ = (x, linear, norm, act, residual, mode);
         None
     }
 }
@@ -579,7 +585,7 @@ mod tests {
             let contexts = Tensor::<2, Int>::from_data(TensorData::new(ids, [32, 3]), &device);
             let x = Tensor::<2>::random([32, 30], Distribution::Default, &device).require_grad();
             let (b0, act) = (&fused.blocks[0], Some(fused.activation));
-            let applies = fused_layer(&x, &b0.linear, None, act, NormMode::Train);
+            let applies = fused_layer(&x, &b0.linear, None, act, None, NormMode::Train);
             assert!(
                 applies.is_some(),
                 "{name}: the fused path applies to the model's tensors"

@@ -29,25 +29,36 @@ pub(crate) struct Blend {
     pub var: f64,
 }
 
-/// A BatchNorm layer's part in a fused block.
-#[cfg(feature = "flex")]
+/// Which statistics a fused block's normalization uses.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NormStats {
+    /// The batch's, per feature (BatchNorm in training or calibration, or without running
+    /// statistics); the running ones, when kept, are blended with them.
+    Batch(Blend),
+    /// The running statistics (BatchNorm in evaluation).
+    Running,
+    /// Each row's, per group of features (LayerNorm: one group; GroupNorm).
+    Groups(usize),
+}
+
+/// A normalization layer's part in a fused block.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) struct NormInputs {
-    /// `[m]` scale.
+    /// `[m]` scale (ones without `affine`).
     pub gamma: Tensor<1>,
-    /// `[m]` shift.
+    /// `[m]` shift (zeros without `affine`).
     pub beta: Tensor<1>,
-    /// `[m]` running mean (no autodiff).
-    pub running_mean: Tensor<1>,
-    /// `[m]` running (unbiased) variance (no autodiff).
-    pub running_var: Tensor<1>,
+    /// `[m]` running mean and (unbiased) variance, no autodiff; BatchNorm's, when it keeps them.
+    pub running: Option<(Tensor<1>, Tensor<1>)>,
     /// Added to the variance.
     pub eps: f64,
-    /// How this batch updates the running statistics.
-    pub blend: Blend,
+    /// Which statistics.
+    pub stats: NormStats,
 }
 
 /// The new running mean and variance of a fused block's BatchNorm.
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) type RunningStats = (Tensor<1>, Tensor<1>);
 
 /// Which statistics a normalization layer uses.
@@ -204,36 +215,39 @@ impl NormLayer {
         }
     }
 
-    /// This layer's tensors for a fused block over `batch` rows in `mode` (Train or Calibrate);
-    /// `None` unless it is a BatchNorm.
-    #[cfg(feature = "flex")]
+    /// This layer's tensors for a fused block over `batch` rows in `mode`.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn fused_inputs(
         &self,
         mode: NormMode,
         batch: usize,
         device: &Device,
         width: usize,
-    ) -> Option<NormInputs> {
-        let NormOver::Batch { momentum } = self.over else {
-            return None;
-        };
+    ) -> NormInputs {
         let (gamma, beta) = self.affine(width, device);
-        let stat = |s: &Option<RunningState<Tensor<1>>>, fill: f32| match s {
-            Some(s) => s.value_sync(),
-            None => Tensor::<1>::full([width], fill, device).without_autodiff(),
+        let running = self
+            .running_mean
+            .as_ref()
+            .zip(self.running_var.as_ref())
+            .map(|(m, v)| (m.value_sync(), v.value_sync()));
+        let stats = match (self.over, &running, mode) {
+            (NormOver::Features { groups, .. }, ..) => NormStats::Groups(groups),
+            (NormOver::Batch { .. }, Some(_), NormMode::Eval) => NormStats::Running,
+            (NormOver::Batch { momentum }, ..) => {
+                NormStats::Batch(Self::blend(momentum, mode, batch))
+            }
         };
-        Some(NormInputs {
+        NormInputs {
             gamma,
             beta,
-            running_mean: stat(&self.running_mean, 0.0),
-            running_var: stat(&self.running_var, 1.0),
+            running,
             eps: self.eps,
-            blend: Self::blend(momentum, mode, batch),
-        })
+            stats,
+        }
     }
 
     /// Replaces the running statistics (where it keeps any) with ones a fused block computed.
-    #[cfg(feature = "flex")]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn set_running(&self, (mean, var): RunningStats) {
         if let (Some(m), Some(v)) = (&self.running_mean, &self.running_var) {
             m.update(mean);

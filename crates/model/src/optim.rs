@@ -325,17 +325,37 @@ impl ModuleMapper for Stepper<'_> {
         }
         let slot = &mut self.opt.buffers[index];
         let mut recorded = None;
+        let record = self.record;
         let param = param.map(|value| {
             let value = value.without_autodiff();
             let shape = value.shape();
             let n = shape.num_elements();
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            {
+                // On a CPU backend, one pass over the host values instead of Burn's ops.
+                let old = slot.clone().unwrap_or_default();
+                let step = |p: &[f32], g: &[f32], state: &[&[f32]]| {
+                    update_host(config, p, g, state, lr, t)
+                };
+                if let Some(out) = crate::fused::host_update(&value, &grad, &old, record, step) {
+                    *slot = out.state;
+                    if let Some(delta) = out.delta {
+                        recorded = Some((
+                            shape.dims::<D>().to_vec(),
+                            value.clone().reshape([n]),
+                            grad.clone().reshape([n]),
+                            delta,
+                        ));
+                    }
+                    return out.value.autodiff().require_grad();
+                }
+            }
             let p = value.clone().reshape([n]);
             let g = grad.clone().reshape([n]);
             let (d, buffers) = update(config, p, g, slot.take(), lr, t);
             *slot = buffers;
             let delta: Tensor<D> = d.reshape(shape.clone());
-            if self.record {
-                let n = shape.num_elements();
+            if record {
                 recorded = Some((
                     shape.dims::<D>().to_vec(),
                     value.clone().reshape([n]),
@@ -449,6 +469,140 @@ fn update(
     }
 }
 
+/// [`update`] on host values, element by element in `f32` with the constants rounded as Burn's
+/// scalar ops round them: the new value `p - delta`, the new buffers (same order) and `delta`.
+/// `state` holds the old buffers (none before the first step).
+pub(crate) fn update_host(
+    config: OptimizerConfig,
+    p: &[f32],
+    g: &[f32],
+    state: &[&[f32]],
+    lr: f64,
+    t: u64,
+) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>) {
+    let n = p.len();
+    let f = |x: f64| x as f32;
+    let old = |i: usize| state.get(i).copied();
+    let with_l2 = |wd: f64| -> Vec<f32> {
+        if wd != 0.0 {
+            g.iter().zip(p).map(|(&g, &p)| g + p * f(wd)).collect()
+        } else {
+            g.to_vec()
+        }
+    };
+    let (delta, keep): (Vec<f32>, Option<Vec<Vec<f32>>>) = match config {
+        OptimizerConfig::Sgd(c) => {
+            let g = with_l2(c.weight_decay);
+            if c.momentum == 0.0 {
+                (g.iter().map(|&g| g * f(lr)).collect(), None)
+            } else {
+                let buf: Vec<f32> = match old(0) {
+                    Some(b) => b
+                        .iter()
+                        .zip(&g)
+                        .map(|(&b, &g)| b * f(c.momentum) + g * f(1.0 - c.dampening))
+                        .collect(),
+                    None => g.clone(),
+                };
+                let delta = if c.nesterov {
+                    g.iter()
+                        .zip(&buf)
+                        .map(|(&g, &b)| (g + b * f(c.momentum)) * f(lr))
+                        .collect()
+                } else {
+                    buf.iter().map(|&b| b * f(lr)).collect()
+                };
+                (delta, Some(vec![buf]))
+            }
+        }
+        OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => {
+            let decoupled = matches!(config, OptimizerConfig::AdamW(_));
+            let g = if decoupled {
+                g.to_vec()
+            } else {
+                with_l2(a.weight_decay)
+            };
+            let zeros = vec![0.0f32; n];
+            let (m0, v0) = (old(0).unwrap_or(&zeros), old(1).unwrap_or(&zeros));
+            let m: Vec<f32> = m0
+                .iter()
+                .zip(&g)
+                .map(|(&m, &g)| m * f(a.beta1) + g * f(1.0 - a.beta1))
+                .collect();
+            let v: Vec<f32> = v0
+                .iter()
+                .zip(&g)
+                .map(|(&v, &g)| v * f(a.beta2) + g * g * f(1.0 - a.beta2))
+                .collect();
+            let steps = i32::try_from(t).unwrap_or(i32::MAX);
+            let (c1, c2) = (f(1.0 - a.beta1.powi(steps)), f(1.0 - a.beta2.powi(steps)));
+            let wd = decoupled && a.weight_decay != 0.0;
+            let delta = m
+                .iter()
+                .zip(&v)
+                .zip(p)
+                .map(|((&m, &v), &p)| {
+                    let d = (m / c1) / ((v / c2).sqrt() + f(a.eps)) * f(lr);
+                    if wd {
+                        d + p * f(lr * a.weight_decay)
+                    } else {
+                        d
+                    }
+                })
+                .collect();
+            (delta, Some(vec![m, v]))
+        }
+        OptimizerConfig::Rmsprop(c) => {
+            let g = with_l2(c.weight_decay);
+            let zeros = vec![0.0f32; n];
+            let sq: Vec<f32> = old(0)
+                .unwrap_or(&zeros)
+                .iter()
+                .zip(&g)
+                .map(|(&s, &g)| s * f(c.alpha) + g * g * f(1.0 - c.alpha))
+                .collect();
+            let mut next = 1;
+            let mut keep = vec![sq.clone()];
+            let var = if c.centered {
+                let ga: Vec<f32> = old(next)
+                    .unwrap_or(&zeros)
+                    .iter()
+                    .zip(&g)
+                    .map(|(&a, &g)| a * f(c.alpha) + g * f(1.0 - c.alpha))
+                    .collect();
+                next += 1;
+                let var = sq.iter().zip(&ga).map(|(&s, &a)| s - a * a).collect();
+                keep.push(ga);
+                var
+            } else {
+                sq
+            };
+            let scaled: Vec<f32> = g
+                .iter()
+                .zip(&var)
+                .map(|(&g, &v)| g / (v.sqrt() + f(c.eps)))
+                .collect();
+            if c.momentum > 0.0 {
+                let buf: Vec<f32> = match old(next) {
+                    Some(b) => b
+                        .iter()
+                        .zip(&scaled)
+                        .map(|(&b, &s)| b * f(c.momentum) + s)
+                        .collect(),
+                    None => scaled,
+                };
+                let delta = buf.iter().map(|&b| b * f(lr)).collect();
+                keep.push(buf);
+                (delta, Some(keep))
+            } else {
+                (scaled.iter().map(|&s| s * f(lr)).collect(), Some(keep))
+            }
+        }
+    };
+    let value = p.iter().zip(&delta).map(|(&p, &d)| p - d).collect();
+    (value, keep, delta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +683,74 @@ mod tests {
                         "{name}, {steps} step(s): {got:?} vs {want:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_host_rules_match_the_tensor_rules_over_three_steps() {
+        let device = Device::flex();
+        let p0: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
+        let configs = [
+            OptimizerConfig::Sgd(SgdConfig::default()),
+            OptimizerConfig::Sgd(SgdConfig {
+                momentum: 0.9,
+                dampening: 0.1,
+                nesterov: false,
+                weight_decay: 0.01,
+            }),
+            OptimizerConfig::Sgd(SgdConfig {
+                momentum: 0.9,
+                dampening: 0.0,
+                nesterov: true,
+                weight_decay: 0.0,
+            }),
+            OptimizerConfig::Adam(AdamConfig {
+                weight_decay: 0.1,
+                ..AdamConfig::default()
+            }),
+            OptimizerConfig::AdamW(AdamConfig {
+                weight_decay: 0.1,
+                ..AdamConfig::default()
+            }),
+            OptimizerConfig::Rmsprop(RmspropConfig::default()),
+            OptimizerConfig::Rmsprop(RmspropConfig {
+                momentum: 0.9,
+                centered: true,
+                weight_decay: 0.01,
+                ..RmspropConfig::default()
+            }),
+        ];
+        let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+        for config in configs {
+            let (mut p_host, mut p_burn) = (p0.clone(), p0.clone());
+            let mut state_host: Option<Vec<Vec<f32>>> = None;
+            let mut state_burn: Option<Vec<Tensor<1>>> = None;
+            for step in 1..=3u64 {
+                let g: Vec<f32> = p_host
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &p)| p * 0.5 + (i as f32 * 0.11 + step as f32).cos())
+                    .collect();
+                let old: Vec<&[f32]> = state_host.iter().flatten().map(Vec::as_slice).collect();
+                let (value, keep, delta) = update_host(config, &p_host, &g, &old, 0.05, step);
+                let (d, buffers) = update(config, t(&p_burn), t(&g), state_burn.take(), 0.05, step);
+                let d = crate::host::to_host(d);
+                for (i, (a, b)) in delta.iter().zip(&d).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                        "{config:?} step {step} delta[{i}]: {a} vs {b}"
+                    );
+                }
+                p_burn = p_burn.iter().zip(&d).map(|(p, d)| p - d).collect();
+                assert_eq!(
+                    keep.as_ref().map(Vec::len),
+                    buffers.as_ref().map(Vec::len),
+                    "{config:?}: buffers"
+                );
+                p_host = value;
+                state_host = keep;
+                state_burn = buffers;
             }
         }
     }

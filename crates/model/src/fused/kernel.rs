@@ -35,10 +35,22 @@ impl<'a> View<'a> {
     }
 }
 
+/// Below this many multiply-adds (`m * k * n`) a product runs on one thread: a thread hand-off
+/// costs more than it saves. Chosen by measurement (`makemore bench --matmul`, README,
+/// Performance): on the 2-core reference machine two threads first pay off between
+/// 256 x 256 x 256 and 512 x 512 x 512 products.
+pub const PARALLEL_MIN_MACS: usize = 256 * 256 * 256;
+
 /// `out = a · b` (`[m, k] · [k, n]`, `out` row-major `[m, n]`), by the `gemm` crate that Burn's
-/// flex backend uses, single-threaded: at the lecture's sizes (at most 32 x 200 x 200) a thread
-/// hand-off costs more than the product.
+/// flex backend uses; on every core from [`PARALLEL_MIN_MACS`] multiply-adds, on one below.
 pub(crate) fn matmul(out: &mut [f32], a: View<'_>, b: View<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let parallel = m.saturating_mul(k).saturating_mul(n) >= PARALLEL_MIN_MACS;
+    matmul_with(out, a, b, parallel);
+}
+
+/// [`matmul`] with the threading chosen by the caller.
+pub(crate) fn matmul_with(out: &mut [f32], a: View<'_>, b: View<'_>, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "matmul: inner dimensions differ");
     assert_eq!(out.len(), m * n, "matmul: output size");
@@ -57,6 +69,11 @@ pub(crate) fn matmul(out: &mut [f32], a: View<'_>, b: View<'_>) {
         out.fill(0.0);
         return;
     }
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0) // every core
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the asserts above keep every index gemm reads (`(rows - 1) * rs + (cols - 1) * cs`
     // at most) inside `a` and `b`, and every index it writes inside `out` (row-major, m * n);
     // with `read_dst` false it never reads `out`.
@@ -80,7 +97,7 @@ pub(crate) fn matmul(out: &mut [f32], a: View<'_>, b: View<'_>) {
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
@@ -94,11 +111,40 @@ pub(crate) enum Act {
     Identity,
 }
 
-/// BatchNorm in training mode: the statistics are the batch's.
+/// Which statistics a block's normalization uses.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct NormSpec {
+pub(crate) enum Stats<'a> {
+    /// Per feature over the batch (BatchNorm in training, and without running statistics).
+    Batch,
+    /// Per feature, given: BatchNorm in evaluation (running mean and unbiased variance).
+    Fixed {
+        /// `[m]` mean.
+        mean: &'a [f32],
+        /// `[m]` variance.
+        var: &'a [f32],
+    },
+    /// Per row, over each of this many equal groups of features (GroupNorm; 1 is LayerNorm).
+    Groups(usize),
+}
+
+/// A block's normalization: `(h - mean) / sqrt(var + eps) * gamma + beta`, biased variances.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NormSpec<'a> {
+    /// Which statistics.
+    pub stats: Stats<'a>,
     /// Added to the variance.
     pub eps: f32,
+    /// `[m]` scale (ones without `affine`).
+    pub gamma: &'a [f32],
+    /// `[m]` shift (zeros without `affine`).
+    pub beta: &'a [f32],
+}
+
+/// A residual link around a block (`k == m`): `y = x + scale * act(norm(x · w + bias))`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Residual {
+    /// The learned scale, when the block has one (1 otherwise).
+    pub scale: Option<f32>,
 }
 
 /// Everything the backward pass needs from the forward pass of one block.
@@ -106,17 +152,21 @@ pub(crate) struct NormSpec {
 pub(crate) struct Saved {
     /// `[n, m]` normalized pre-activations (empty without norm).
     pub xhat: Vec<f32>,
-    /// `[m]` `1 / sqrt(var + eps)` (empty without norm).
+    /// `1 / sqrt(var + eps)`: `[m]` per feature, or `[n, groups]` per row and group (empty
+    /// without norm).
     pub inv_std: Vec<f32>,
     /// `[n, m]` derivative of the activation at its input (empty for identity).
     pub dact: Vec<f32>,
+    /// `[n, m]` the residual branch before its scale (kept only for a learned scale).
+    pub branch: Vec<f32>,
 }
 
 /// What one block's forward pass produces.
 pub(crate) struct Forward {
     /// `[n, m]` the block's output.
     pub y: Vec<f32>,
-    /// `[m]` batch mean and biased variance of the Linear's output (empty without norm).
+    /// `[m]` batch mean and biased variance of the Linear's output (BatchNorm's batch
+    /// statistics only; empty otherwise).
     pub mean: Vec<f32>,
     /// See `mean`.
     pub var: Vec<f32>,
@@ -143,14 +193,67 @@ fn column_sums(a: &[f32], b: Option<&[f32]>, m: usize) -> Vec<f32> {
     s
 }
 
-/// `y = act(norm(x · w + bias))` for `[n, k]` `x` and `[k, m]` `w`; `affine` is BatchNorm's
-/// `(gamma, beta)`, required when `norm` is.
+/// Normalizes `[n, m]` `h` in place into `xhat`; returns the `inv_std` to save and, for batch
+/// statistics, the batch mean and biased variance.
+fn normalize(
+    h: &mut [f32],
+    m: usize,
+    stats: Stats<'_>,
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = h.len() / m.max(1);
+    match stats {
+        Stats::Batch => {
+            let inv_n = 1.0 / n as f32;
+            let mut mean = column_sums(h, None, m);
+            mean.iter_mut().for_each(|v| *v *= inv_n);
+            // Centre in place, then the biased variance by a second pass (as PyTorch computes it).
+            h.chunks_exact_mut(m).for_each(|row| {
+                row.iter_mut().zip(&mean).for_each(|(h, &mu)| *h -= mu);
+            });
+            let mut var = column_sums(h, Some(h), m);
+            var.iter_mut().for_each(|v| *v *= inv_n);
+            let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
+            h.chunks_exact_mut(m).for_each(|row| {
+                row.iter_mut().zip(&inv_std).for_each(|(h, &s)| *h *= s);
+            });
+            (inv_std, mean, var)
+        }
+        Stats::Fixed { mean, var } => {
+            let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
+            h.chunks_exact_mut(m).for_each(|row| {
+                row.iter_mut()
+                    .zip(mean.iter().zip(&inv_std))
+                    .for_each(|(h, (&mu, &s))| *h = (*h - mu) * s);
+            });
+            (inv_std, Vec::new(), Vec::new())
+        }
+        Stats::Groups(groups) => {
+            let size = m / groups;
+            let inv = 1.0 / size as f32;
+            let mut inv_std = Vec::with_capacity(n * groups);
+            for g in h.chunks_exact_mut(size) {
+                let mu = g.iter().sum::<f32>() * inv;
+                g.iter_mut().for_each(|v| *v -= mu);
+                let var = g.iter().map(|v| v * v).sum::<f32>() * inv;
+                let s = 1.0 / (var + eps).sqrt();
+                g.iter_mut().for_each(|v| *v *= s);
+                inv_std.push(s);
+            }
+            (inv_std, Vec::new(), Vec::new())
+        }
+    }
+}
+
+/// `y = act(norm(x · w + bias))` for `[n, k]` `x` and `[k, m]` `w`, plus `x` (times nothing or
+/// the scale) with a residual link.
 pub(crate) fn block_forward(
     x: View<'_>,
     w: View<'_>,
     bias: Option<&[f32]>,
-    norm: Option<(NormSpec, &[f32], &[f32])>,
+    norm: Option<NormSpec<'_>>,
     act: Act,
+    residual: Option<Residual>,
 ) -> Forward {
     let (n, m) = (x.rows, w.cols);
     let mut h = vec![0.0f32; n * m];
@@ -162,31 +265,20 @@ pub(crate) fn block_forward(
     }
     let mut saved = Saved::default();
     let (mut mean, mut var) = (Vec::new(), Vec::new());
-    if let Some((spec, gamma, beta)) = norm {
-        let inv_n = 1.0 / n as f32;
-        mean = column_sums(&h, None, m);
-        mean.iter_mut().for_each(|v| *v *= inv_n);
-        // Centre in place, then the biased variance by a second pass (as PyTorch computes it).
-        h.chunks_exact_mut(m).for_each(|row| {
-            row.iter_mut().zip(&mean).for_each(|(h, &mu)| *h -= mu);
-        });
-        var = column_sums(&h, Some(&h), m);
-        var.iter_mut().for_each(|v| *v *= inv_n);
-        let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + spec.eps).sqrt()).collect();
-        h.chunks_exact_mut(m).for_each(|row| {
-            row.iter_mut().zip(&inv_std).for_each(|(h, &s)| *h *= s);
-        });
+    if let Some(spec) = norm {
+        let (inv_std, batch_mean, batch_var) = normalize(&mut h, m, spec.stats, spec.eps);
+        (mean, var) = (batch_mean, batch_var);
         let mut z = h.clone();
         z.chunks_exact_mut(m).for_each(|row| {
             row.iter_mut()
-                .zip(gamma.iter().zip(beta))
+                .zip(spec.gamma.iter().zip(spec.beta))
                 .for_each(|(z, (&g, &b))| *z = *z * g + b);
         });
         saved.xhat = h;
         saved.inv_std = inv_std;
         h = z;
     }
-    let y = match act {
+    let mut y = match act {
         Act::Identity => h,
         Act::Tanh => {
             let y: Vec<f32> = h.iter().map(|&v| crate::math::tanh_f32(v)).collect();
@@ -194,6 +286,24 @@ pub(crate) fn block_forward(
             y
         }
     };
+    if let Some(r) = residual {
+        assert_eq!(x.cols, m, "a residual link needs equal widths");
+        let input = |i: usize, j: usize| x.data[i * x.rs + j * x.cs];
+        if let Some(s) = r.scale {
+            saved.branch = y.clone();
+            y.chunks_exact_mut(m).enumerate().for_each(|(i, row)| {
+                row.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, v)| *v = input(i, j) + s * *v);
+            });
+        } else {
+            y.chunks_exact_mut(m).enumerate().for_each(|(i, row)| {
+                row.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, v)| *v += input(i, j));
+            });
+        }
+    }
     Forward {
         y,
         mean,
@@ -210,6 +320,7 @@ pub(crate) struct Wanted {
     pub bias: bool,
     pub gamma: bool,
     pub beta: bool,
+    pub scale: bool,
 }
 
 /// Gradients of one block (each `None` when not wanted).
@@ -220,42 +331,87 @@ pub(crate) struct BlockGrads {
     pub bias: Option<Vec<f32>>,
     pub gamma: Option<Vec<f32>>,
     pub beta: Option<Vec<f32>>,
+    pub scale: Option<Vec<f32>>,
 }
 
-/// Back-propagates `[n, m]` `dy` through [`block_forward`].
+/// Back-propagates `[n, m]` `dy` through [`block_forward`] (`norm` as given to it).
 pub(crate) fn block_backward(
     dy: &[f32],
     x: View<'_>,
     w: View<'_>,
-    gamma: Option<&[f32]>,
+    norm: Option<NormSpec<'_>>,
+    residual: Option<Residual>,
     saved: &Saved,
     wanted: Wanted,
 ) -> BlockGrads {
     let (n, m) = (x.rows, w.cols);
-    let mut dz: Vec<f32> = if saved.dact.is_empty() {
-        dy.to_vec()
-    } else {
-        dy.iter().zip(&saved.dact).map(|(&g, &d)| g * d).collect()
-    };
     let mut grads = BlockGrads::default();
-    if let Some(gamma) = gamma {
-        // d beta = sum dz, d gamma = sum dz * xhat, and the BatchNorm input gradient
-        // dh = gamma * inv_std / n * (n dz - d beta - xhat * d gamma).
+    let branch_scale = residual.and_then(|r| r.scale);
+    if let (true, Some(_)) = (wanted.scale, branch_scale) {
+        let s: f64 = dy
+            .iter()
+            .zip(&saved.branch)
+            .map(|(&g, &b)| f64::from(g * b))
+            .sum();
+        grads.scale = Some(vec![s as f32]);
+    }
+    let s = branch_scale.unwrap_or(1.0);
+    let mut dz: Vec<f32> = if saved.dact.is_empty() {
+        dy.iter().map(|&g| g * s).collect()
+    } else {
+        dy.iter()
+            .zip(&saved.dact)
+            .map(|(&g, &d)| g * s * d)
+            .collect()
+    };
+    if let Some(spec) = norm {
         let dbeta = column_sums(&dz, None, m);
         let dgamma = column_sums(&dz, Some(&saved.xhat), m);
-        let nf = n as f32;
-        let scale: Vec<f32> = gamma
-            .iter()
-            .zip(&saved.inv_std)
-            .map(|(&g, &s)| g * s / nf)
-            .collect();
-        dz.chunks_exact_mut(m)
-            .zip(saved.xhat.chunks_exact(m))
-            .for_each(|(row, xhat)| {
-                for j in 0..m {
-                    row[j] = scale[j] * (nf * row[j] - dbeta[j] - xhat[j] * dgamma[j]);
-                }
-            });
+        match spec.stats {
+            Stats::Batch => {
+                // dh = gamma * inv_std / n * (n dz - d beta - xhat * d gamma).
+                let nf = n as f32;
+                let scale: Vec<f32> = spec
+                    .gamma
+                    .iter()
+                    .zip(&saved.inv_std)
+                    .map(|(&g, &s)| g * s / nf)
+                    .collect();
+                dz.chunks_exact_mut(m)
+                    .zip(saved.xhat.chunks_exact(m))
+                    .for_each(|(row, xhat)| {
+                        for j in 0..m {
+                            row[j] = scale[j] * (nf * row[j] - dbeta[j] - xhat[j] * dgamma[j]);
+                        }
+                    });
+            }
+            Stats::Fixed { .. } => {
+                dz.chunks_exact_mut(m).for_each(|row| {
+                    row.iter_mut()
+                        .zip(spec.gamma.iter().zip(&saved.inv_std))
+                        .for_each(|(d, (&g, &s))| *d *= g * s);
+                });
+            }
+            Stats::Groups(groups) => {
+                // Per row and group, with dxhat = dz * gamma:
+                // dh = inv_std / size * (size dxhat - sum dxhat - xhat * sum dxhat xhat).
+                let size = m / groups;
+                let sf = size as f32;
+                dz.chunks_exact_mut(m).for_each(|row| {
+                    row.iter_mut().zip(spec.gamma).for_each(|(d, &g)| *d *= g);
+                });
+                dz.chunks_exact_mut(size)
+                    .zip(saved.xhat.chunks_exact(size))
+                    .zip(&saved.inv_std)
+                    .for_each(|((d, xhat), &inv)| {
+                        let s1: f32 = d.iter().sum();
+                        let s2: f32 = d.iter().zip(xhat).map(|(&d, &x)| d * x).sum();
+                        d.iter_mut()
+                            .zip(xhat)
+                            .for_each(|(d, &x)| *d = inv / sf * (sf * *d - s1 - x * s2));
+                    });
+            }
+        }
         grads.beta = wanted.beta.then_some(dbeta);
         grads.gamma = wanted.gamma.then_some(dgamma);
     }
@@ -272,6 +428,9 @@ pub(crate) fn block_backward(
     if wanted.x {
         let mut dx = vec![0.0f32; n * x.cols];
         matmul(&mut dx, dh_view, w.t());
+        if residual.is_some() {
+            dx.iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
+        }
         grads.x = Some(dx);
     }
     grads
@@ -302,4 +461,17 @@ pub(crate) fn cross_entropy(logits: &[f32], targets: &[usize], v: usize) -> (f32
         g[t] -= inv_n;
     }
     ((total / n as f64) as f32, grad)
+}
+
+/// Summed cross-entropy of `[n, v]` logits against `targets`, accumulated in f64 (evaluation).
+pub(crate) fn nll_sum(logits: &[f32], targets: &[usize], v: usize) -> f64 {
+    logits
+        .chunks_exact(v)
+        .zip(targets)
+        .map(|(row, &t)| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
+            f64::from(sum.ln() - (row[t] - max))
+        })
+        .sum()
 }

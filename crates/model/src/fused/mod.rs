@@ -1,74 +1,40 @@
-//! Fused training ops for Burn's `flex` backend: a hidden block (Linear -> BatchNorm ->
-//! activation) is one autodiff node, and so is the cross-entropy, each computed on the host with
-//! a hand-written backward pass.
+//! Fused ops for the CPU backends (`flex` and `ndarray`): a hidden block (Linear -> norm ->
+//! activation, with its residual link) is one autodiff node, and so is the cross-entropy, each
+//! computed on the host with a hand-written backward pass; without autodiff (evaluation,
+//! sampling) the same kernels run forward only.
 //!
 //! Why: a training step of the lecture's models is tiny arithmetic (2.2 MFLOP for `bn1`) spread
 //! over about a hundred Burn ops per step, and on a CPU backend each op's fixed cost (an
 //! allocation, a graph node, a dispatch, BatchNorm's transposes) outweighs its arithmetic. Here a
-//! block costs three matrix products (by the same `gemm` crate flex uses) and a few vectorized
-//! passes; README, Performance, has the profile and the figures.
+//! block costs three matrix products (by the same `gemm` crate flex uses, on every core above
+//! [`kernel::PARALLEL_MIN_MACS`]) and a few vectorized passes; README, Performance, has the
+//! profile and the figures. Both CPU backends keep their tensors in host memory, so the kernels
+//! read them in place ([`Host`]).
 //!
-//! Every function returns `None` (having changed nothing) when its tensors are not `f32` autodiff
-//! tensors on flex, and the caller then runs the same layer with Burn's ops: results agree to
-//! float rounding (tests below; `cargo xtask compare` checks flex against ndarray, which never
-//! takes this path, on every CI run).
+//! Every function returns `None` (having changed nothing) when its tensors are not `f32`
+//! tensors of a CPU backend, and the caller then runs the same layer with Burn's ops: results
+//! agree to float rounding (tests below; `cargo xtask compare` checks both CPU backends against
+//! wgpu, which never takes this path, on every CI run).
 
+mod host;
 mod kernel;
 
+pub(crate) use host::Host;
 pub(crate) use kernel::Act;
+pub use kernel::PARALLEL_MIN_MACS;
 
-use crate::norm::{NormInputs, RunningStats};
+use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
-use burn::tensor::{DType, Int, Tensor, TensorData};
-use kernel::{View, Wanted};
-use std::borrow::Cow;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::Autodiff;
+use burn::tensor::{Int, Tensor};
+use kernel::{NormSpec, Residual, Stats, View, Wanted};
 use std::sync::Arc;
 
-type Ad = Autodiff<Flex>;
-type AdTensor = burn::backend::tensor::FloatTensor<Ad>;
-
-/// A flex tensor's `f32` values, row-major, borrowed when they already are.
-fn host(t: &FlexTensor) -> Option<Cow<'_, [f32]>> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    let n = t.layout().num_elements();
-    Some(if t.is_contiguous() && t.layout().start_offset() == 0 {
-        Cow::Borrowed(&t.storage::<f32>()[..n])
-    } else {
-        Cow::Owned(t.to_contiguous().storage::<f32>()[..n].to_vec())
-    })
-}
-
-/// A flex tensor holding `data`.
-fn flex(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
-}
-
-/// The autodiff primitive of `t`, if it is an autodiff tensor on flex.
-fn ad<const D: usize>(t: &Tensor<D>) -> Option<AdTensor> {
-    t.clone().try_into_primitive::<Ad>().ok()
-}
-
-/// A flex tensor's integer values as indices below `bound`.
-fn indices(t: &FlexTensor, bound: usize) -> Option<Vec<usize>> {
-    let t = t.to_contiguous();
-    let n = t.layout().num_elements();
-    let ok = |v: i64| usize::try_from(v).ok().filter(|&v| v < bound);
-    match t.dtype() {
-        DType::I64 => t.storage::<i64>()[..n].iter().map(|&v| ok(v)).collect(),
-        DType::I32 => t.storage::<i32>()[..n]
-            .iter()
-            .map(|&v| ok(i64::from(v)))
-            .collect(),
-        _ => None,
-    }
-}
+type AdTensor<B> = FloatTensor<Autodiff<B>>;
 
 /// Which input of a block a graph parent is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,13 +44,24 @@ enum Input {
     Bias,
     Gamma,
     Beta,
+    Scale,
+}
+
+/// A block's statistics, as the backward pass needs them.
+#[derive(Debug, Clone, Copy)]
+enum SavedStats {
+    Batch,
+    Fixed,
+    Groups(usize),
 }
 
 #[derive(Debug)]
-struct BlockSaved {
-    x: FlexTensor,
-    w: FlexTensor,
-    gamma: Option<FlexTensor>,
+struct BlockSaved<B: Host> {
+    x: FloatTensor<B>,
+    w: FloatTensor<B>,
+    /// `gamma` (ones without affine) and the statistics, with a norm.
+    norm: Option<(FloatTensor<B>, SavedStats, f32)>,
+    residual: Option<Residual>,
     kernel: kernel::Saved,
     inputs: Vec<Input>,
     /// `(n, k, m)`: batch, fan-in, width.
@@ -93,22 +70,40 @@ struct BlockSaved {
 
 /// The backward pass of a block with `N` tracked inputs.
 #[derive(Debug)]
-struct BlockOp<const N: usize>;
+struct BlockOp<B, const N: usize>(std::marker::PhantomData<B>);
 
-impl<const N: usize> Backward<Flex, N> for BlockOp<N> {
-    type State = Arc<BlockSaved>;
+impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
+    type State = Arc<BlockSaved<B>>;
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let s = &ops.state;
         let (n, k, m) = s.dims;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let (Some(dy), Some(x), Some(w)) = (host(&dy), host(&s.x), host(&s.w)) else {
+        let dy = grads.consume::<B>(&ops.node);
+        let (Some(dy), Some(x), Some(w)) = (B::values(&dy), B::values(&s.x), B::values(&s.w))
+        else {
             unreachable!("the forward pass checked every tensor is f32");
         };
         let gamma = s
-            .gamma
+            .norm
             .as_ref()
-            .map(|g| host(g).expect("checked f32 in the forward pass"));
+            .map(|(g, ..)| B::values(g).expect("checked f32 in the forward pass"));
+        let norm = s
+            .norm
+            .as_ref()
+            .zip(gamma.as_deref())
+            .map(|((_, stats, eps), g)| NormSpec {
+                stats: match *stats {
+                    SavedStats::Batch => Stats::Batch,
+                    SavedStats::Fixed => Stats::Fixed {
+                        mean: &[],
+                        var: &[],
+                    },
+                    SavedStats::Groups(g) => Stats::Groups(g),
+                },
+                eps: *eps,
+                gamma: g,
+                beta: &[],
+            });
         let mut wanted = Wanted::default();
         for (parent, input) in ops.parents.iter().zip(&s.inputs) {
             let flag = match input {
@@ -117,6 +112,7 @@ impl<const N: usize> Backward<Flex, N> for BlockOp<N> {
                 Input::Bias => &mut wanted.bias,
                 Input::Gamma => &mut wanted.gamma,
                 Input::Beta => &mut wanted.beta,
+                Input::Scale => &mut wanted.scale,
             };
             *flag = parent.is_some();
         }
@@ -124,7 +120,8 @@ impl<const N: usize> Backward<Flex, N> for BlockOp<N> {
             &dy,
             View::rows(&x, n, k),
             View::rows(&w, k, m),
-            gamma.as_deref(),
+            norm,
+            s.residual,
             &s.kernel,
             wanted,
         );
@@ -136,22 +133,23 @@ impl<const N: usize> Backward<Flex, N> for BlockOp<N> {
                 Input::Bias => (g.bias.take(), vec![m]),
                 Input::Gamma => (g.gamma.take(), vec![m]),
                 Input::Beta => (g.beta.take(), vec![m]),
+                Input::Scale => (g.scale.take(), vec![1]),
             };
             if let Some(grad) = grad {
-                grads.register::<Flex>(node.id, flex(grad, &shape));
+                grads.register::<B>(node.id, B::tensor(grad, &shape));
             }
         }
     }
 }
 
 /// Adds the block's node to the graph, with `inputs` as its parents.
-fn track<const N: usize>(
-    inputs: [(&AdTensor, Input); N],
-    saved: BlockSaved,
-    out: FlexTensor,
-) -> AdTensor {
-    let nodes = inputs.map(|(t, _)| t.node());
-    match BlockOp::<N>
+fn track<B: Host, const N: usize>(
+    inputs: [&AdTensor<B>; N],
+    saved: BlockSaved<B>,
+    out: FloatTensor<B>,
+) -> AdTensor<B> {
+    let nodes = inputs.map(|t| t.node());
+    match BlockOp::<B, N>(std::marker::PhantomData)
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()
@@ -161,129 +159,244 @@ fn track<const N: usize>(
     }
 }
 
-/// `act(batch_norm(x · weight + bias))` for `[n, k]` `x` and `[k, m]` `weight`, as one autodiff
-/// node, with BatchNorm in training mode: normalized with the batch's statistics (biased
-/// variance), and the new running statistics returned (the batch variance made unbiased, as
-/// PyTorch does). `None` when the inputs are not autodiff `f32` tensors on flex.
-pub(crate) fn block_train(
+/// A block's residual link: present, with its learned `[1]` scale if it has one.
+pub(crate) struct ResidualInputs {
+    /// `[1]` scale of the branch.
+    pub scale: Option<Tensor<1>>,
+}
+
+/// `act(norm(x · weight + bias))` (plus `x`, scaled branch, with a residual link) for `[n, k]`
+/// `x` and `[k, m]` `weight`: one autodiff node for autodiff tensors, forward only otherwise.
+/// With BatchNorm's batch statistics it also returns the new running statistics (the batch
+/// variance made unbiased, as PyTorch does). `None` when the tensors are not `f32` tensors of a
+/// CPU backend.
+pub(crate) fn block(
     x: &Tensor<2>,
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
     norm: Option<&NormInputs>,
     act: Act,
+    residual: Option<&ResidualInputs>,
+) -> Option<(Tensor<2>, Option<RunningStats>)> {
+    let [_, k] = x.dims();
+    let [_, m] = weight.dims();
+    if residual.is_some() && k != m {
+        return None;
+    }
+    #[cfg(feature = "flex")]
+    if let Some(out) = block_on::<burn::backend::Flex>(x, weight, bias, norm, act, residual) {
+        return Some(out);
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
+    if let Some(out) = block_on::<burn::backend::NdArray>(x, weight, bias, norm, act, residual) {
+        return Some(out);
+    }
+    None
+}
+
+/// A tensor's values on backend `B`, autodiff or plain.
+enum Arg<B: Host> {
+    Ad(AdTensor<B>),
+    Plain(FloatTensor<B>),
+}
+
+impl<B: Host> Arg<B> {
+    fn of<const D: usize>(t: &Tensor<D>, autodiff: bool) -> Option<Self> {
+        if autodiff {
+            B::ad(t).map(Arg::Ad)
+        } else {
+            B::plain(t).map(Arg::Plain)
+        }
+    }
+
+    fn inner(&self) -> &FloatTensor<B> {
+        match self {
+            Arg::Ad(t) => t.primitive(),
+            Arg::Plain(t) => t,
+        }
+    }
+}
+
+fn block_on<B: Host>(
+    x: &Tensor<2>,
+    weight: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+    norm: Option<&NormInputs>,
+    act: Act,
+    residual: Option<&ResidualInputs>,
 ) -> Option<(Tensor<2>, Option<RunningStats>)> {
     let [n, k] = x.dims();
     let [_, m] = weight.dims();
-    let x_ad = ad(x)?;
-    let w_ad = ad(weight)?;
-    let bias_ad = bias.map(ad).map_or(Some(None), |b| b.map(Some))?;
-    let norm_ad = match norm {
-        Some(p) => Some((
-            ad(&p.gamma)?,
-            ad(&p.beta)?,
-            p.running_mean.clone().try_into_primitive::<Flex>().ok()?,
-            p.running_var.clone().try_into_primitive::<Flex>().ok()?,
-        )),
+    let autodiff = B::ad(x).is_some();
+    if !autodiff && B::plain(x).is_none() {
+        return None;
+    }
+    let arg = |t: &Tensor<1>| Arg::<B>::of(t, autodiff);
+    let x_a = Arg::<B>::of(x, autodiff)?;
+    let w_a = Arg::<B>::of(weight, autodiff)?;
+    let bias_a = match bias {
+        Some(b) => Some(arg(b)?),
         None => None,
     };
-    let xs = host(x_ad.primitive())?;
-    let ws = host(w_ad.primitive())?;
-    let bs = match &bias_ad {
-        Some(b) => Some(host(b.primitive())?),
+    let norm_a = match norm {
+        Some(p) => Some((arg(&p.gamma)?, arg(&p.beta)?)),
         None => None,
     };
-    let affine = match &norm_ad {
-        Some((g, b, rm, rv)) => Some((
-            host(g.primitive())?,
-            host(b.primitive())?,
-            host(rm)?,
-            host(rv)?,
-        )),
+    let scale_a = match residual.and_then(|r| r.scale.as_ref()) {
+        Some(s) => Some(arg(s)?),
         None => None,
     };
-    let spec = norm.map(|p| kernel::NormSpec { eps: p.eps as f32 });
+    let running = match norm.and_then(|p| p.running.as_ref()) {
+        Some((mean, var)) => Some((B::plain(mean)?, B::plain(var)?)),
+        None => None,
+    };
+    let xs = B::values(x_a.inner())?;
+    let ws = B::values(w_a.inner())?;
+    let bs = match &bias_a {
+        Some(b) => Some(B::values(b.inner())?),
+        None => None,
+    };
+    let affine = match &norm_a {
+        Some((g, b)) => Some((B::values(g.inner())?, B::values(b.inner())?)),
+        None => None,
+    };
+    let stats_host = match &running {
+        Some((rm, rv)) => Some((B::values(rm)?, B::values(rv)?)),
+        None => None,
+    };
+    let scale = match &scale_a {
+        Some(s) => Some(*B::values(s.inner())?.first()?),
+        None => None,
+    };
+    let spec = match (norm, &affine) {
+        (Some(p), Some((g, b))) => Some(NormSpec {
+            stats: match (p.stats, &stats_host) {
+                (NormStats::Running, Some((rm, rv))) => Stats::Fixed { mean: rm, var: rv },
+                (NormStats::Running, None) => return None,
+                (NormStats::Batch(_), _) => Stats::Batch,
+                (NormStats::Groups(g), _) => Stats::Groups(g),
+            },
+            eps: p.eps as f32,
+            gamma: g,
+            beta: b,
+        }),
+        _ => None,
+    };
+    let saved_stats = spec.map(|s| match s.stats {
+        Stats::Batch => SavedStats::Batch,
+        Stats::Fixed { .. } => SavedStats::Fixed,
+        Stats::Groups(g) => SavedStats::Groups(g),
+    });
+    let residual_k = residual.map(|_| Residual { scale });
     let fwd = kernel::block_forward(
         View::rows(&xs, n, k),
         View::rows(&ws, k, m),
         bs.as_deref(),
-        spec.zip(affine.as_ref())
-            .map(|(s, (g, b, _, _))| (s, &g[..], &b[..])),
+        spec,
         act,
+        residual_k,
     );
-    let running = match (norm, &affine) {
-        (Some(p), Some((_, _, rm, rv))) => {
-            let keep = p.blend.keep as f32;
-            let blend = |old: &[f32], batch: &[f32], weight: f64| -> Tensor<1> {
-                let weight = weight as f32;
+    let new_running = match (norm.map(|p| p.stats), &stats_host) {
+        (Some(NormStats::Batch(blend)), Some((rm, rv))) => {
+            let Blend { keep, mean, var } = blend;
+            let mix = |old: &[f32], batch: &[f32], weight: f64| -> Tensor<1> {
+                let (keep, weight) = (keep as f32, weight as f32);
                 let v = old.iter().zip(batch).map(|(&o, &b)| o * keep + b * weight);
-                Tensor::from_primitive::<Flex>(flex(v.collect(), &[m]))
+                B::wrap(B::tensor(v.collect(), &[m]))
             };
-            Some((
-                blend(rm, &fwd.mean, p.blend.mean),
-                blend(rv, &fwd.var, p.blend.var),
-            ))
+            Some((mix(rm, &fwd.mean, mean), mix(rv, &fwd.var, var)))
         }
         _ => None,
     };
-    let mut list = vec![(&x_ad, Input::X), (&w_ad, Input::W)];
-    if let Some(b) = &bias_ad {
-        list.push((b, Input::Bias));
+    let out = B::tensor(fwd.y, &[n, m]);
+    let (Arg::Ad(x_ad), Arg::Ad(w_ad)) = (&x_a, &w_a) else {
+        return Some((B::wrap(out), new_running));
+    };
+    let ad = |a: &Arg<B>| match a {
+        Arg::Ad(t) => Some(t.clone()),
+        Arg::Plain(_) => None,
+    };
+    let mut list = vec![(x_ad.clone(), Input::X), (w_ad.clone(), Input::W)];
+    if let Some(b) = &bias_a {
+        list.push((ad(b)?, Input::Bias));
     }
-    if let Some((g, b, ..)) = &norm_ad {
-        list.push((g, Input::Gamma));
-        list.push((b, Input::Beta));
+    if let Some((g, b)) = &norm_a {
+        list.push((ad(g)?, Input::Gamma));
+        list.push((ad(b)?, Input::Beta));
     }
-    let saved = BlockSaved {
+    if let Some(s) = &scale_a {
+        list.push((ad(s)?, Input::Scale));
+    }
+    let saved = BlockSaved::<B> {
         x: x_ad.primitive().clone(),
         w: w_ad.primitive().clone(),
-        gamma: norm_ad.as_ref().map(|(g, ..)| g.primitive().clone()),
+        norm: norm_a
+            .as_ref()
+            .zip(saved_stats)
+            .zip(norm)
+            .map(|(((g, _), st), p)| (g.inner().clone(), st, p.eps as f32)),
+        residual: residual_k,
         kernel: fwd.saved,
-        inputs: list.iter().map(|&(_, i)| i).collect(),
+        inputs: list.iter().map(|(_, i)| *i).collect(),
         dims: (n, k, m),
     };
-    let out = flex(fwd.y, &[n, m]);
-    let out = match list.len() {
-        2 => track(<[_; 2]>::try_from(list).ok()?, saved, out),
-        3 => track(<[_; 3]>::try_from(list).ok()?, saved, out),
-        4 => track(<[_; 4]>::try_from(list).ok()?, saved, out),
-        _ => track(<[_; 5]>::try_from(list).ok()?, saved, out),
+    let refs: Vec<&AdTensor<B>> = list.iter().map(|(t, _)| t).collect();
+    let out = match refs.len() {
+        2 => track(<[_; 2]>::try_from(refs).ok()?, saved, out),
+        3 => track(<[_; 3]>::try_from(refs).ok()?, saved, out),
+        4 => track(<[_; 4]>::try_from(refs).ok()?, saved, out),
+        5 => track(<[_; 5]>::try_from(refs).ok()?, saved, out),
+        _ => track(<[_; 6]>::try_from(refs).ok()?, saved, out),
     };
-    Some((Tensor::from_primitive::<Ad>(out), running))
+    Some((B::wrap_ad(out), new_running))
 }
 
 /// The backward pass of the cross-entropy: the saved `(softmax - onehot) / n`.
 #[derive(Debug)]
-struct CrossEntropyOp;
+struct CrossEntropyOp<B>(std::marker::PhantomData<B>);
 
-impl Backward<Flex, 1> for CrossEntropyOp {
+impl<B: Host> Backward<B, 1> for CrossEntropyOp<B> {
     type State = Arc<(Vec<f32>, [usize; 2])>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [Some(node)] = ops.parents else { return };
-        let upstream = grads.consume::<Flex>(&ops.node);
-        let Some(&scale) = host(&upstream).as_deref().and_then(<[f32]>::first) else {
+        let upstream = grads.consume::<B>(&ops.node);
+        let Some(&scale) = B::values(&upstream).as_deref().and_then(<[f32]>::first) else {
             unreachable!("the gradient of the f32 [1] loss is an f32 [1] tensor");
         };
         let (grad, shape) = &*ops.state;
         let grad = grad.iter().map(|&g| g * scale).collect();
-        grads.register::<Flex>(node.id, flex(grad, shape));
+        grads.register::<B>(node.id, B::tensor(grad, shape));
     }
 }
 
 /// Mean cross-entropy of `[n, v]` autodiff logits against `[n]` targets as one autodiff node,
-/// a `[1]` tensor. `None` when the logits are not autodiff `f32` tensors on flex (or a target is
-/// out of range: Burn's own ops then report it).
+/// a `[1]` tensor. `None` when the logits are not autodiff `f32` tensors of a CPU backend (or a
+/// target is out of range: Burn's own ops then report it).
 pub(crate) fn cross_entropy(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<Tensor<1>> {
+    #[cfg(feature = "flex")]
+    if let Some(out) = cross_entropy_on::<burn::backend::Flex>(logits, targets) {
+        return Some(out);
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
+    if let Some(out) = cross_entropy_on::<burn::backend::NdArray>(logits, targets) {
+        return Some(out);
+    }
+    None
+}
+
+fn cross_entropy_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<Tensor<1>> {
     let [n, v] = logits.dims();
-    let l_ad = ad(logits)?;
-    let t = targets.clone().try_into_primitive::<Ad>().ok()?;
-    let t = indices(&t, v)?;
+    let l_ad = B::ad(logits)?;
+    let t = B::ids(targets, v)?;
     if t.len() != n || n == 0 {
         return None;
     }
-    let (loss, grad) = kernel::cross_entropy(&host(l_ad.primitive())?, &t, v);
-    let out = flex(vec![loss], &[1]);
-    let out = match CrossEntropyOp
+    let (loss, grad) = kernel::cross_entropy(&B::values(l_ad.primitive())?, &t, v);
+    let out = B::tensor(vec![loss], &[1]);
+    let out = match CrossEntropyOp::<B>(std::marker::PhantomData)
         .prepare::<NoCheckpointing>([l_ad.node()])
         .compute_bound()
         .stateful()
@@ -291,21 +404,132 @@ pub(crate) fn cross_entropy(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Opt
         OpsKind::Tracked(prep) => prep.finish(Arc::new((grad, [n, v])), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
-    Some(Tensor::from_primitive::<Ad>(out))
+    Some(B::wrap_ad(out))
+}
+
+/// Summed cross-entropy of `[n, v]` logits without autodiff (evaluation), in f64; `None` off the
+/// CPU backends.
+pub(crate) fn nll_sum(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f64> {
+    #[cfg(feature = "flex")]
+    if let Some(out) = nll_sum_on::<burn::backend::Flex>(logits, targets) {
+        return Some(out);
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
+    if let Some(out) = nll_sum_on::<burn::backend::NdArray>(logits, targets) {
+        return Some(out);
+    }
+    None
+}
+
+fn nll_sum_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f64> {
+    let [n, v] = logits.dims();
+    let l = B::plain(logits)?;
+    let t = B::ids(targets, v)?;
+    if t.len() != n {
+        return None;
+    }
+    Some(kernel::nll_sum(&B::values(&l)?, &t, v))
+}
+
+/// What [`host_update`] returns: the parameter's new value, its optimizer buffers and (when
+/// recording) its update, as tensors on the parameter's backend.
+pub(crate) struct HostStep<const D: usize> {
+    pub value: Tensor<D>,
+    pub state: Option<Vec<Tensor<1>>>,
+    pub delta: Option<Tensor<1>>,
+}
+
+/// An optimizer's step on the host: `rule(p, g, buffers)` gives the new value, buffers and the
+/// update, and they come back as tensors of the same CPU backend. `None` (nothing done) when
+/// `value`, `grad` and every buffer are not plain `f32` tensors of one CPU backend.
+pub(crate) fn host_update<const D: usize>(
+    value: &Tensor<D>,
+    grad: &Tensor<D>,
+    state: &[Tensor<1>],
+    record: bool,
+    rule: impl Fn(&[f32], &[f32], &[&[f32]]) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>),
+) -> Option<HostStep<D>> {
+    #[cfg(feature = "flex")]
+    if let Some(out) = host_update_on::<burn::backend::Flex, D>(value, grad, state, record, &rule) {
+        return Some(out);
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
+    if let Some(out) =
+        host_update_on::<burn::backend::NdArray, D>(value, grad, state, record, &rule)
+    {
+        return Some(out);
+    }
+    None
+}
+
+type Rule<'a> =
+    &'a dyn Fn(&[f32], &[f32], &[&[f32]]) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>);
+
+fn host_update_on<B: Host, const D: usize>(
+    value: &Tensor<D>,
+    grad: &Tensor<D>,
+    state: &[Tensor<1>],
+    record: bool,
+    rule: Rule<'_>,
+) -> Option<HostStep<D>> {
+    let (p, g) = (B::plain(value)?, B::plain(grad)?);
+    let (pv, gv) = (B::values(&p)?, B::values(&g)?);
+    if pv.len() != gv.len() {
+        return None;
+    }
+    let prims: Vec<FloatTensor<B>> = state.iter().map(B::plain).collect::<Option<_>>()?;
+    let olds: Vec<_> = prims.iter().map(B::values).collect::<Option<_>>()?;
+    let old_refs: Vec<&[f32]> = olds.iter().map(|c| &c[..]).collect();
+    if old_refs.iter().any(|o| o.len() != pv.len()) {
+        return None;
+    }
+    let (new, keep, delta) = rule(&pv, &gv, &old_refs);
+    let n = new.len();
+    let one = |v: Vec<f32>| B::wrap::<1>(B::tensor(v, &[n]));
+    Some(HostStep {
+        value: B::wrap(B::tensor(new, &value.dims())),
+        state: keep.map(|k| k.into_iter().map(one).collect()),
+        delta: record.then(|| one(delta)),
+    })
+}
+
+/// Seconds taken by the fastest of `repeats` products `[m, k] · [k, n]` by the kernels' matrix
+/// multiply, on one thread or on every core (`makemore bench --matmul` measures the machine's
+/// peak and the threading threshold with it).
+pub fn time_matmul(m: usize, k: usize, n: usize, parallel: bool, repeats: usize) -> f64 {
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut out = vec![0.0f32; m * n];
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) + 1 {
+        let start = std::time::Instant::now();
+        kernel::matmul_with(
+            &mut out,
+            View::rows(&a, m, k),
+            View::rows(&b, k, n),
+            parallel,
+        );
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&out);
+    best
 }
 
 #[cfg(test)]
 mod tests {
-    //! Each fused op against the same computation in Burn's own ops on flex.
+    //! Each fused op against the same computation in Burn's own ops, on flex and on ndarray.
     use super::*;
+    use crate::norm::Blend;
     use crate::BackendKind;
-    use burn::tensor::{activation, Device, Distribution};
+    use burn::tensor::{activation, Device, Distribution, TensorData};
 
-    fn device() -> Device {
-        BackendKind::Flex
-            .device()
-            .expect("flex is compiled in")
-            .autodiff()
+    fn devices() -> Vec<(&'static str, Device)> {
+        let mut out = vec![("flex", BackendKind::Flex.device().expect("flex"))];
+        #[cfg(feature = "ndarray")]
+        out.push(("ndarray", BackendKind::Ndarray.device().expect("ndarray")));
+        out
     }
 
     fn leaf<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -324,172 +548,356 @@ mod tests {
         }
     }
 
-    /// Burn's ops: Linear, BatchNorm (training mode, biased variance), activation.
+    /// The normalizations a fused block takes.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Case {
+        None,
+        Batch,
+        Running,
+        Groups(usize),
+    }
+
+    /// Burn's ops: Linear, norm (biased variances), activation, residual link.
+    #[allow(clippy::too_many_arguments)]
     fn reference(
         x: Tensor<2>,
         w: Tensor<2>,
         b: Option<Tensor<1>>,
-        norm: Option<(Tensor<1>, Tensor<1>, f64)>,
+        norm: Case,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+        running: (Tensor<1>, Tensor<1>),
         act: Act,
+        link: Option<Option<Tensor<1>>>,
     ) -> (Tensor<2>, Option<(Tensor<1>, Tensor<1>)>) {
+        let input = x.clone();
         let mut h = x.matmul(w);
         if let Some(b) = b {
             h = h.add(b.unsqueeze());
         }
+        let [n, m] = h.dims();
         let mut stats = None;
-        if let Some((gamma, beta, eps)) = norm {
-            let out = burn::tensor::module::batch_norm_train(h, gamma, beta, eps);
-            stats = Some((out.mean, out.variance));
-            h = out.output;
-        }
+        h = match norm {
+            Case::None => h,
+            Case::Batch => {
+                let out = burn::tensor::module::batch_norm_train(h, gamma, beta, 1e-5);
+                stats = Some((out.mean, out.variance));
+                out.output
+            }
+            Case::Running => {
+                burn::tensor::module::batch_norm(h, gamma, beta, running.0, running.1, 1e-5)
+            }
+            Case::Groups(g) => {
+                let x = h.reshape([n, g, m / g]);
+                let (var, mean) = x.clone().var_mean_bias(2);
+                x.sub(mean)
+                    .div(var.add_scalar(1e-5).sqrt())
+                    .reshape([n, m])
+                    .mul(gamma.unsqueeze_dim(0))
+                    .add(beta.unsqueeze_dim(0))
+            }
+        };
         let y = match act {
             Act::Tanh => activation::tanh(h),
             Act::Identity => h,
+        };
+        let y = match link {
+            None => y,
+            Some(None) => input.add(y),
+            Some(Some(s)) => input.add(y.mul(s.unsqueeze_dim(0))),
         };
         (y, stats)
     }
 
     #[test]
     fn a_fused_block_matches_burns_ops_in_values_gradients_and_running_statistics() {
-        let device = device();
-        let (n, k, m) = (32, 30, 20);
-        for (bias, norm, act) in [
-            (false, true, Act::Tanh),
-            (true, false, Act::Tanh),
-            (true, true, Act::Identity),
-            (false, false, Act::Identity),
-        ] {
-            let case = format!("bias {bias}, norm {norm}, {act:?}");
-            let x = leaf([n, k], &device);
-            let w = leaf([k, m], &device)
-                .mul_scalar(0.3)
-                .detach()
-                .require_grad();
-            let b = bias.then(|| leaf([m], &device));
-            let gamma = leaf([m], &device);
-            let beta = leaf([m], &device);
-            let running_mean = Tensor::<1>::random([m], Distribution::Default, &device);
-            let running_var = Tensor::<1>::random([m], Distribution::Default, &device);
-            let inputs = NormInputs {
-                gamma: gamma.clone(),
-                beta: beta.clone(),
-                running_mean: running_mean.clone().without_autodiff(),
-                running_var: running_var.clone().without_autodiff(),
-                eps: 1e-5,
-                blend: crate::norm::Blend {
+        let (n, m) = (32, 20);
+        let cases = [
+            (false, Case::Batch, Act::Tanh, None),
+            (true, Case::None, Act::Tanh, None),
+            (true, Case::Batch, Act::Identity, None),
+            (false, Case::None, Act::Identity, None),
+            (true, Case::Groups(1), Act::Tanh, None),
+            (false, Case::Groups(4), Act::Tanh, None),
+            (false, Case::Groups(1), Act::Tanh, Some(false)),
+            (false, Case::Batch, Act::Tanh, Some(true)),
+            (true, Case::Groups(5), Act::Identity, Some(true)),
+            (false, Case::Running, Act::Tanh, Some(true)),
+        ];
+        for (name, base) in devices() {
+            let device = base.clone().autodiff();
+            for (bias, norm, act, link) in cases {
+                let case = format!("{name}: bias {bias}, {norm:?}, {act:?}, residual {link:?}");
+                let k = if link.is_some() { m } else { 30 };
+                let x = leaf([n, k], &device);
+                let w = leaf([k, m], &device)
+                    .mul_scalar(0.3)
+                    .detach()
+                    .require_grad();
+                let b = bias.then(|| leaf([m], &device));
+                let gamma = leaf([m], &device);
+                let beta = leaf([m], &device);
+                let scale = link.and_then(|learned| learned.then(|| leaf([1], &device)));
+                let running_mean = Tensor::<1>::random([m], Distribution::Default, &base);
+                let running_var = Tensor::<1>::random([m], Distribution::Default, &base);
+                let blend = Blend {
                     keep: 0.9,
                     mean: 0.1,
                     var: 0.1 * n as f64 / (n as f64 - 1.0),
-                },
-            };
-            let (y, running) = block_train(&x, &w, b.as_ref(), norm.then_some(&inputs), act)
-                .expect("autodiff f32 tensors on flex take the fused path");
-            let (y_ref, stats) = reference(
-                x.clone(),
-                w.clone(),
-                b.clone(),
-                norm.then(|| (gamma.clone(), beta.clone(), 1e-5)),
-                act,
-            );
-            assert_close(
-                &format!("{case}: output"),
-                &values(y.clone()),
-                &values(y_ref.clone()),
-            );
-            // A loss that weighs every output differently, so every gradient path is exercised.
-            let weights = Tensor::<2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
-            let g = y.mul(weights.clone()).sum().backward();
-            let g_ref = y_ref.mul(weights).sum().backward();
-            let grad = |t: &Tensor<2>, g| values(t.grad(g).expect("a gradient"));
-            assert_close(&format!("{case}: dx"), &grad(&x, &g), &grad(&x, &g_ref));
-            assert_close(&format!("{case}: dw"), &grad(&w, &g), &grad(&w, &g_ref));
-            let grad1 = |t: &Tensor<1>, g| values(t.grad(g).expect("a gradient"));
-            if let Some(b) = &b {
-                assert_close(&format!("{case}: db"), &grad1(b, &g), &grad1(b, &g_ref));
+                };
+                let inputs = NormInputs {
+                    gamma: gamma.clone(),
+                    beta: beta.clone(),
+                    running: matches!(norm, Case::Batch | Case::Running)
+                        .then(|| (running_mean.clone(), running_var.clone())),
+                    eps: 1e-5,
+                    stats: match norm {
+                        Case::Groups(g) => NormStats::Groups(g),
+                        Case::Running => NormStats::Running,
+                        _ => NormStats::Batch(blend),
+                    },
+                };
+                let residual = link.map(|_| ResidualInputs {
+                    scale: scale.clone(),
+                });
+                let (y, running) = block(
+                    &x,
+                    &w,
+                    b.as_ref(),
+                    (norm != Case::None).then_some(&inputs),
+                    act,
+                    residual.as_ref(),
+                )
+                .expect("autodiff f32 tensors on a CPU backend take the fused path");
+                let (y_ref, stats) = reference(
+                    x.clone(),
+                    w.clone(),
+                    b.clone(),
+                    norm,
+                    gamma.clone(),
+                    beta.clone(),
+                    (
+                        running_mean.clone().autodiff(),
+                        running_var.clone().autodiff(),
+                    ),
+                    act,
+                    link.map(|_| scale.clone()),
+                );
+                assert_close(
+                    &format!("{case}: output"),
+                    &values(y.clone()),
+                    &values(y_ref.clone()),
+                );
+                // A loss that weighs every output differently, so every gradient path is used.
+                let weights = Tensor::<2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
+                let g = y.mul(weights.clone()).sum().backward();
+                let g_ref = y_ref.mul(weights).sum().backward();
+                let grad = |t: &Tensor<2>, g| values(t.grad(g).expect("a gradient"));
+                assert_close(&format!("{case}: dx"), &grad(&x, &g), &grad(&x, &g_ref));
+                assert_close(&format!("{case}: dw"), &grad(&w, &g), &grad(&w, &g_ref));
+                let grad1 = |t: &Tensor<1>, g| values(t.grad(g).expect("a gradient"));
+                let mut ones = vec![("db", b.as_ref()), ("dscale", scale.as_ref())];
+                if norm != Case::None {
+                    ones.push(("dgamma", Some(&gamma)));
+                    ones.push(("dbeta", Some(&beta)));
+                }
+                for (what, t) in ones {
+                    if let Some(t) = t {
+                        let (a, r) = (grad1(t, &g), grad1(t, &g_ref));
+                        assert_close(&format!("{case}: {what}"), &a, &r);
+                    }
+                }
+                match (norm, stats) {
+                    (Case::Batch, Some((mean, var))) => {
+                        let (new_mean, new_var) = running.expect("running statistics");
+                        let unbiased = n as f64 / (n as f64 - 1.0);
+                        let expect_mean = running_mean
+                            .mul_scalar(0.9)
+                            .add(values_on(mean, &base).mul_scalar(0.1));
+                        let expect_var = running_var
+                            .mul_scalar(0.9)
+                            .add(values_on(var, &base).mul_scalar(0.1 * unbiased));
+                        assert_close(
+                            &format!("{case}: running mean"),
+                            &values(new_mean),
+                            &values(expect_mean),
+                        );
+                        assert_close(
+                            &format!("{case}: running var"),
+                            &values(new_var),
+                            &values(expect_var),
+                        );
+                    }
+                    _ => assert!(running.is_none(), "{case}: no running statistics"),
+                }
             }
-            if norm {
-                assert_close(
-                    &format!("{case}: dgamma"),
-                    &grad1(&gamma, &g),
-                    &grad1(&gamma, &g_ref),
+        }
+    }
+
+    fn values_on(t: Tensor<1>, device: &Device) -> Tensor<1> {
+        let v = values(t);
+        let n = v.len();
+        Tensor::from_data(TensorData::new(v, [n]), device)
+    }
+
+    #[test]
+    fn without_autodiff_a_block_runs_forward_only_and_matches_burns_ops() {
+        let (n, m) = (16, 12);
+        for (name, device) in devices() {
+            for (norm, link) in [
+                (Case::Running, None),
+                (Case::Batch, None),
+                (Case::Groups(3), Some(true)),
+                (Case::None, Some(false)),
+            ] {
+                let case = format!("{name}: {norm:?}, residual {link:?}");
+                let rand = |shape: [usize; 2]| {
+                    Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+                };
+                let rand1 = |len: usize| Tensor::<1>::random([len], Distribution::Default, &device);
+                let (x, w) = (rand([n, m]), rand([m, m]));
+                let (gamma, beta, scale) = (rand1(m), rand1(m), rand1(1));
+                let running = (rand1(m), rand1(m));
+                let inputs = NormInputs {
+                    gamma: gamma.clone(),
+                    beta: beta.clone(),
+                    running: Some(running.clone()),
+                    eps: 1e-5,
+                    stats: match norm {
+                        Case::Groups(g) => NormStats::Groups(g),
+                        Case::Running => NormStats::Running,
+                        _ => NormStats::Batch(Blend {
+                            keep: 1.0,
+                            mean: 0.0,
+                            var: 0.0,
+                        }),
+                    },
+                };
+                let scale = link.and_then(|l| l.then(|| scale.clone()));
+                let residual = link.map(|_| ResidualInputs {
+                    scale: scale.clone(),
+                });
+                let (y, _) = block(
+                    &x,
+                    &w,
+                    None,
+                    (norm != Case::None).then_some(&inputs),
+                    Act::Tanh,
+                    residual.as_ref(),
+                )
+                .expect("plain f32 tensors on a CPU backend take the fused path");
+                let (y_ref, _) = reference(
+                    x,
+                    w,
+                    None,
+                    norm,
+                    gamma,
+                    beta,
+                    running,
+                    Act::Tanh,
+                    link.map(|_| scale),
                 );
-                assert_close(
-                    &format!("{case}: dbeta"),
-                    &grad1(&beta, &g),
-                    &grad1(&beta, &g_ref),
-                );
-                let (mean, var) = stats.expect("batch statistics");
-                let (new_mean, new_var) = running.expect("running statistics");
-                let unbiased = n as f64 / (n as f64 - 1.0);
-                let expect_mean = running_mean.mul_scalar(0.9).add(mean.mul_scalar(0.1));
-                let expect_var = running_var
-                    .mul_scalar(0.9)
-                    .add(var.mul_scalar(0.1 * unbiased));
-                assert_close(
-                    &format!("{case}: running mean"),
-                    &values(new_mean),
-                    &values(expect_mean),
-                );
-                assert_close(
-                    &format!("{case}: running var"),
-                    &values(new_var),
-                    &values(expect_var),
-                );
-            } else {
-                assert!(running.is_none());
+                assert!(y
+                    .clone()
+                    .try_into_primitive::<burn::backend::Autodiff<burn::backend::Flex>>()
+                    .is_err());
+                assert_close(&case, &values(y), &values(y_ref));
             }
         }
     }
 
     #[test]
     fn fused_cross_entropy_matches_burns_ops_and_propagates_nan() {
-        let device = device();
-        let (n, v) = (32, 27);
-        let logits = leaf([n, v], &device)
-            .mul_scalar(3.0)
-            .detach()
-            .require_grad();
-        let targets = Tensor::<1, Int>::from_data(
-            TensorData::new((0..n as i64).map(|i| (i * 7) % v as i64).collect(), [n]),
-            &device,
-        );
-        let loss = cross_entropy(&logits, &targets).expect("fused on flex");
-        let reference = activation::log_softmax(logits.clone(), 1)
-            .gather(1, targets.clone().reshape([n, 1]))
-            .mean()
-            .neg();
-        assert_close("loss", &values(loss.clone()), &values(reference.clone()));
-        let g = loss.mul_scalar(2.0).backward();
-        let g_ref = reference.mul_scalar(2.0).backward();
-        let grad = |g| values(logits.grad(g).expect("a gradient"));
-        assert_close("dlogits", &grad(&g), &grad(&g_ref));
+        for (name, base) in devices() {
+            let device = base.autodiff();
+            let (n, v) = (32, 27);
+            let logits = leaf([n, v], &device)
+                .mul_scalar(3.0)
+                .detach()
+                .require_grad();
+            let targets = Tensor::<1, Int>::from_data(
+                TensorData::new((0..n as i64).map(|i| (i * 7) % v as i64).collect(), [n]),
+                &device,
+            );
+            let loss = cross_entropy(&logits, &targets).expect("fused on a CPU backend");
+            let reference = activation::log_softmax(logits.clone(), 1)
+                .gather(1, targets.clone().reshape([n, 1]))
+                .mean()
+                .neg();
+            assert_close(
+                &format!("{name}: loss"),
+                &values(loss.clone()),
+                &values(reference.clone()),
+            );
+            let sum = nll_sum(
+                &logits.clone().without_autodiff(),
+                &targets.clone().without_autodiff(),
+            )
+            .expect("fused on a CPU backend");
+            let want = f64::from(values(reference.clone())[0]) * n as f64;
+            assert!(
+                (sum - want).abs() < 1e-4 * want.abs(),
+                "{name}: nll sum {sum} vs {want}"
+            );
+            let g = loss.mul_scalar(2.0).backward();
+            let g_ref = reference.mul_scalar(2.0).backward();
+            let grad = |g| values(logits.grad(g).expect("a gradient"));
+            assert_close(&format!("{name}: dlogits"), &grad(&g), &grad(&g_ref));
 
-        let mut bad = values(logits.clone());
-        bad[5] = f32::NAN;
-        let bad = Tensor::<2>::from_data(TensorData::new(bad, [n, v]), &device).require_grad();
-        let loss = cross_entropy(&bad, &targets).expect("fused on flex");
-        assert!(values(loss)[0].is_nan(), "a NaN logit makes the loss NaN");
+            let mut bad = values(logits.clone());
+            bad[5] = f32::NAN;
+            let bad = Tensor::<2>::from_data(TensorData::new(bad, [n, v]), &device).require_grad();
+            let loss = cross_entropy(&bad, &targets).expect("fused on a CPU backend");
+            assert!(values(loss)[0].is_nan(), "a NaN logit makes the loss NaN");
 
-        let out_of_range =
-            Tensor::<1, Int>::from_data(TensorData::new(vec![v as i64; n], [n]), &device);
+            let out_of_range =
+                Tensor::<1, Int>::from_data(TensorData::new(vec![v as i64; n], [n]), &device);
+            assert!(
+                cross_entropy(&logits, &out_of_range).is_none(),
+                "left to Burn's checks"
+            );
+        }
+    }
+
+    #[test]
+    fn a_parallel_product_equals_a_single_threaded_one() {
+        let (m, k, n) = (300, 260, 280);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let (mut one, mut all) = (vec![0.0; m * n], vec![0.0; m * n]);
+        let (va, vb) = (View::rows(&a, m, k), View::rows(&b, k, n));
+        kernel::matmul_with(&mut one, va, vb, false);
+        kernel::matmul_with(&mut all, va, vb, true);
+        assert_close("parallel product", &all, &one);
+        // Spot-check one entry by hand.
+        let want: f32 = (0..k).map(|t| a[5 * k + t] * b[t * n + 7]).sum();
         assert!(
-            cross_entropy(&logits, &out_of_range).is_none(),
-            "left to Burn's checks"
+            (one[5 * n + 7] - want).abs() < 1e-3,
+            "{} vs {want}",
+            one[5 * n + 7]
         );
     }
 
     #[test]
-    fn tensors_off_flex_or_without_autodiff_are_left_to_burns_ops() {
+    fn tensors_off_the_cpu_backends_are_left_to_burns_ops() {
+        #[cfg(feature = "wgpu")]
+        {
+            if let Ok(gpu) = BackendKind::Wgpu.device() {
+                let x = Tensor::<2>::zeros([4, 3], &gpu);
+                let w = Tensor::<2>::zeros([3, 2], &gpu);
+                assert!(block(&x, &w, None, None, Act::Tanh, None).is_none());
+            }
+        }
+        // A residual link needs equal widths: left to Burn's ops (which then fail loudly).
         let plain = BackendKind::Flex.device().expect("flex");
         let x = Tensor::<2>::zeros([4, 3], &plain);
         let w = Tensor::<2>::zeros([3, 2], &plain);
-        assert!(block_train(&x, &w, None, None, Act::Tanh).is_none());
-        #[cfg(feature = "ndarray")]
-        {
-            let nd = BackendKind::Ndarray.device().expect("ndarray").autodiff();
-            let x = Tensor::<2>::zeros([4, 3], &nd).require_grad();
-            let w = Tensor::<2>::zeros([3, 2], &nd).require_grad();
-            assert!(block_train(&x, &w, None, None, Act::Tanh).is_none());
-        }
+        let link = ResidualInputs { scale: None };
+        assert!(block(&x, &w, None, None, Act::Tanh, Some(&link)).is_none());
+        assert!(block(&x, &w, None, None, Act::Tanh, None).is_some());
     }
 }
