@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: every compiled backend on the lecture's two models, interleaved with
 //! PyTorch eager on the same machine, as a markdown table and `target/bench/latest.json`.
 
-use crate::{binary, features, root, target_dir, FeatureArgs, MODELS};
+use crate::{binary, features, root, target_dir, FeatureArgs, MITIGATIONS, MODELS};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Instant;
@@ -20,9 +20,14 @@ pub struct BenchArgs {
     /// Also time the full `makemore lecture`.
     #[arg(long)]
     lecture: bool,
+    /// Instead: the size ladder (bn1, deep, wide, big) on every compiled CPU backend against
+    /// PyTorch at 1 thread and every core, with GFLOP/s and the machine's peak; writes
+    /// `target/bench/ladder.json` and `ladder.svg`.
+    #[arg(long, conflicts_with_all = ["steps", "lecture"])]
+    ladder: bool,
 }
 
-fn json_of(mut cmd: Command) -> Result<Value, String> {
+pub(crate) fn json_of(mut cmd: Command) -> Result<Value, String> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| format!("{shown}: {e}"))?;
     if !out.status.success() {
@@ -34,17 +39,17 @@ fn json_of(mut cmd: Command) -> Result<Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| format!("{shown}: not JSON: {e}"))
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn data() -> String {
+pub(crate) fn data() -> String {
     std::env::var("MAKEMORE_DATA")
         .unwrap_or_else(|_| root().join("data/names.txt").display().to_string())
 }
 
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     let py = std::env::var("MAKEMORE_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&py)
         .args(["-c", "import torch"])
@@ -53,7 +58,7 @@ fn python() -> Option<String> {
     ok.then_some(py)
 }
 
-fn cpu() -> String {
+pub(crate) fn cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
         .lines()
@@ -71,6 +76,9 @@ fn cpu() -> String {
 /// Runs the benchmark.
 pub fn bench(args: &BenchArgs) -> Result<(), String> {
     let features = features(&args.features)?;
+    if args.ladder {
+        return crate::ladder::ladder(&features, args.repeats);
+    }
     let (repeats, steps) = (args.repeats, args.steps);
     crate::build_binary(&features)?;
     let mut backends_cmd = Command::new(binary());
@@ -146,6 +154,42 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
             }));
         }
     }
+    // The sweep's layers and optimizers against the BatchNorm deep stack, flex, interleaved.
+    let mut layers = Vec::new();
+    {
+        let deep = MODELS[1].1;
+        let mut runs: Vec<Vec<f64>> = vec![Vec::new(); MITIGATIONS.len() + 1];
+        let steps_arg = steps.to_string();
+        for r in 0..repeats {
+            for (i, config) in std::iter::once(deep)
+                .chain(MITIGATIONS.iter().map(|m| m.1))
+                .enumerate()
+            {
+                eprintln!("bench: {config} on flex ({}/{repeats})", r + 1);
+                let mut cmd = Command::new(binary());
+                cmd.current_dir(root()).args([
+                    "bench",
+                    "--json",
+                    "--config",
+                    config,
+                    "--data",
+                    &data,
+                    "--repeats",
+                    "1",
+                    "--steps",
+                    &steps_arg,
+                    "--samples",
+                    "10",
+                ]);
+                runs[i].push(json_of(cmd)?["us_per_step"].as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        let base = median(&mut runs[0]);
+        for ((name, config), mut r) in MITIGATIONS.iter().zip(runs.into_iter().skip(1)) {
+            let us = median(&mut r);
+            layers.push(json!({ "name": name, "config": config, "us_per_step": us, "deep_batchnorm_us_per_step": base, "ratio": us / base }));
+        }
+    }
     // The cost of recording diagnostics every 100 steps, measured on the training loop of
     // `makemore train` (the plots and the report are written after the loop's clock stops).
     let mut diagnostics = Vec::new();
@@ -197,7 +241,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     let report = json!({
         "machine": cpu(), "features": features, "steps": steps, "repeats": repeats,
-        "pytorch": py.is_some(), "rows": rows, "diagnostics_overhead": diagnostics, "lecture": lecture,
+        "pytorch": py.is_some(), "rows": rows, "layers": layers, "diagnostics_overhead": diagnostics, "lecture": lecture,
     });
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -239,6 +283,15 @@ fn print_table(r: &Value) {
             ratio(&row["eval_speedup_vs_pytorch"]),
             num(&row["sample_ms"], 1),
             num(&row["peak_rss_mb"], 0),
+        );
+    }
+    for l in r["layers"].as_array().into_iter().flatten() {
+        println!(
+            "\n{} on flex: {:.0} us/step, {:.2}x the BatchNorm deep stack ({:.0})",
+            l["config"].as_str().unwrap_or(""),
+            l["us_per_step"].as_f64().unwrap_or(f64::NAN),
+            l["ratio"].as_f64().unwrap_or(f64::NAN),
+            l["deep_batchnorm_us_per_step"].as_f64().unwrap_or(f64::NAN),
         );
     }
     for d in r["diagnostics_overhead"].as_array().into_iter().flatten() {

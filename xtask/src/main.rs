@@ -10,6 +10,7 @@
 
 mod bench;
 mod compare;
+mod ladder;
 mod reference;
 
 use clap::{Parser, Subcommand};

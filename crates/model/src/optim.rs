@@ -483,26 +483,27 @@ pub(crate) fn update_host(
     let n = p.len();
     let f = |x: f64| x as f32;
     let old = |i: usize| state.get(i).copied();
-    let with_l2 = |wd: f64| -> Vec<f32> {
+    let with_l2 = |wd: f64| -> std::borrow::Cow<'_, [f32]> {
         if wd != 0.0 {
             g.iter().zip(p).map(|(&g, &p)| g + p * f(wd)).collect()
         } else {
-            g.to_vec()
+            std::borrow::Cow::Borrowed(g)
         }
     };
     let (delta, keep): (Vec<f32>, Option<Vec<Vec<f32>>>) = match config {
         OptimizerConfig::Sgd(c) => {
             let g = with_l2(c.weight_decay);
+            let g: &[f32] = &g;
             if c.momentum == 0.0 {
                 (g.iter().map(|&g| g * f(lr)).collect(), None)
             } else {
                 let buf: Vec<f32> = match old(0) {
                     Some(b) => b
                         .iter()
-                        .zip(&g)
+                        .zip(g)
                         .map(|(&b, &g)| b * f(c.momentum) + g * f(1.0 - c.dampening))
                         .collect(),
-                    None => g.clone(),
+                    None => g.to_vec(),
                 };
                 let delta = if c.nesterov {
                     g.iter()
@@ -517,48 +518,38 @@ pub(crate) fn update_host(
         }
         OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => {
             let decoupled = matches!(config, OptimizerConfig::AdamW(_));
-            let g = if decoupled {
-                g.to_vec()
-            } else {
-                with_l2(a.weight_decay)
-            };
+            let g = with_l2(if decoupled { 0.0 } else { a.weight_decay });
+            let g: &[f32] = &g;
             let zeros = vec![0.0f32; n];
             let (m0, v0) = (old(0).unwrap_or(&zeros), old(1).unwrap_or(&zeros));
-            let m: Vec<f32> = m0
-                .iter()
-                .zip(&g)
-                .map(|(&m, &g)| m * f(a.beta1) + g * f(1.0 - a.beta1))
-                .collect();
-            let v: Vec<f32> = v0
-                .iter()
-                .zip(&g)
-                .map(|(&v, &g)| v * f(a.beta2) + g * g * f(1.0 - a.beta2))
-                .collect();
             let steps = i32::try_from(t).unwrap_or(i32::MAX);
+            // Constants hoisted as f32 so that the loop below vectorizes.
+            let (b1, nb1, b2, nb2) = (f(a.beta1), f(1.0 - a.beta1), f(a.beta2), f(1.0 - a.beta2));
             let (c1, c2) = (f(1.0 - a.beta1.powi(steps)), f(1.0 - a.beta2.powi(steps)));
-            let wd = decoupled && a.weight_decay != 0.0;
-            let delta = m
-                .iter()
-                .zip(&v)
-                .zip(p)
-                .map(|((&m, &v), &p)| {
-                    let d = (m / c1) / ((v / c2).sqrt() + f(a.eps)) * f(lr);
-                    if wd {
-                        d + p * f(lr * a.weight_decay)
-                    } else {
-                        d
-                    }
-                })
-                .collect();
+            let (eps, rate) = (f(a.eps), f(lr));
+            let decay = if decoupled {
+                f(lr * a.weight_decay)
+            } else {
+                0.0
+            };
+            let (mut m, mut v, mut delta) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+            let (m0, v0, g, p) = (&m0[..n], &v0[..n], &g[..n], &p[..n]);
+            for i in 0..n {
+                m[i] = m0[i] * b1 + g[i] * nb1;
+                v[i] = v0[i] * b2 + g[i] * g[i] * nb2;
+                // Without decoupled decay the last term adds 0 (p is finite while training is).
+                delta[i] = (m[i] / c1) / ((v[i] / c2).sqrt() + eps) * rate + p[i] * decay;
+            }
             (delta, Some(vec![m, v]))
         }
         OptimizerConfig::Rmsprop(c) => {
             let g = with_l2(c.weight_decay);
+            let g: &[f32] = &g;
             let zeros = vec![0.0f32; n];
             let sq: Vec<f32> = old(0)
                 .unwrap_or(&zeros)
                 .iter()
-                .zip(&g)
+                .zip(g)
                 .map(|(&s, &g)| s * f(c.alpha) + g * g * f(1.0 - c.alpha))
                 .collect();
             let mut next = 1;
@@ -567,7 +558,7 @@ pub(crate) fn update_host(
                 let ga: Vec<f32> = old(next)
                     .unwrap_or(&zeros)
                     .iter()
-                    .zip(&g)
+                    .zip(g)
                     .map(|(&a, &g)| a * f(c.alpha) + g * f(1.0 - c.alpha))
                     .collect();
                 next += 1;

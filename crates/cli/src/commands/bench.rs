@@ -36,6 +36,82 @@ pub struct BenchArgs {
     /// Names to sample.
     #[arg(long, default_value_t = 1_000)]
     samples: usize,
+    /// Instead of a model: time the CPU kernels' matrix product on square sizes, one thread
+    /// against every core, and one 2048 x 2048 x 2048 product (the machine's peak).
+    #[arg(long, conflicts_with_all = ["config", "steps", "warmup", "repeats", "samples"])]
+    matmul: bool,
+}
+
+/// One size of `makemore bench --matmul`.
+#[derive(Serialize)]
+struct MatmulRow {
+    /// `n x n x n`.
+    n: usize,
+    gflops_one_thread: f64,
+    gflops_all_cores: f64,
+}
+
+/// What `makemore bench --matmul` reports.
+#[derive(Serialize)]
+struct MatmulReport {
+    threads: usize,
+    /// The kernels' threshold (multiply-adds) from which a product uses every core.
+    parallel_min_macs: usize,
+    rows: Vec<MatmulRow>,
+    /// GFLOP/s of one 2048 x 2048 x 2048 product on every core.
+    peak_gflops: f64,
+}
+
+/// Times the kernels' matrix product (`--matmul`).
+fn matmul(json: bool) -> Result<(), Failure> {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    {
+        use makemore_model::perf::{time_matmul, PARALLEL_MIN_MACS};
+        let gflops = |n: usize, parallel: bool| {
+            let repeats = (2e9 / (n * n * n) as f64).clamp(3.0, 2_000.0) as usize;
+            2.0 * (n * n * n) as f64 / time_matmul(n, n, n, parallel, repeats) / 1e9
+        };
+        let rows: Vec<MatmulRow> = [32, 64, 96, 128, 160, 192, 256, 320, 384, 512, 768, 1024]
+            .into_iter()
+            .map(|n| MatmulRow {
+                n,
+                gflops_one_thread: gflops(n, false),
+                gflops_all_cores: gflops(n, true),
+            })
+            .collect();
+        let report = MatmulReport {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            parallel_min_macs: PARALLEL_MIN_MACS,
+            rows,
+            peak_gflops: gflops(2048, true),
+        };
+        if json {
+            print_json(&report);
+        } else {
+            println!(
+                "n x n x n | GFLOP/s 1 thread | GFLOP/s {} threads",
+                report.threads
+            );
+            for r in &report.rows {
+                println!(
+                    "{:>9} | {:>16.1} | {:>16.1}",
+                    r.n, r.gflops_one_thread, r.gflops_all_cores
+                );
+            }
+            println!(
+                "peak (2048^3, every core): {:.1} GFLOP/s; the kernels go parallel from {} multiply-adds",
+                report.peak_gflops, report.parallel_min_macs
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+    {
+        let _ = json;
+        Err(Failure::input(
+            "--matmul times the CPU kernels, which come with the flex or ndarray feature",
+        ))
+    }
 }
 
 #[derive(Serialize)]
@@ -56,6 +132,15 @@ struct Report {
     samples: usize,
     /// Peak resident memory of the process after training (VmHWM).
     peak_rss_mb_after_training: Option<f64>,
+    /// Multiply-adds of one example through the model's matrix products.
+    macs_per_example: u64,
+    /// FLOPs of a training step's matrix products: 6 per multiply-add and example (forward,
+    /// weight gradient, input gradient).
+    flops_per_step: f64,
+    /// FLOPs of the evaluation: 2 per multiply-add and window.
+    eval_flops: f64,
+    /// FLOPs of the sampling: 2 per multiply-add and row forwarded.
+    sample_flops: f64,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -78,6 +163,9 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Runs `makemore bench`.
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
+    if a.matmul {
+        return matmul(a.common.json);
+    }
     if a.steps == 0 || a.repeats == 0 || a.samples == 0 {
         return Err(Failure::input(
             "--steps, --repeats and --samples must be >= 1",
@@ -137,6 +225,14 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     let sample_ms = start.elapsed().as_secs_f64() * 1e3;
     assert_eq!(names.len(), a.samples);
     let us = median(&runs);
+    // Every sampled row is forwarded once per character position until the longest name ends.
+    let positions = names
+        .iter()
+        .map(|n| n.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .min(64);
+    let macs = macs_per_example(&cfg.model, ds.vocab.len());
     let report = Report {
         backend: backend.name(),
         config: a
@@ -153,6 +249,10 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         sample_ms,
         samples: a.samples,
         peak_rss_mb_after_training: rss,
+        macs_per_example: macs,
+        flops_per_step: 6.0 * macs as f64 * cfg.train.batch_size as f64,
+        eval_flops: 2.0 * macs as f64 * splits.iter().map(|s| s.len).sum::<usize>() as f64,
+        sample_flops: 2.0 * macs as f64 * (a.samples * positions) as f64,
     };
     if a.common.json {
         print_json(&report);
@@ -164,4 +264,15 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Multiply-adds of one example through the model's Linear layers.
+fn macs_per_example(m: &makemore_model::ModelConfig, vocab: usize) -> u64 {
+    let mut fan_in = (m.n_embd * m.block_size) as u64;
+    let mut macs = 0;
+    for &w in m.hidden.iter().chain(std::iter::once(&vocab)) {
+        macs += fan_in * w as u64;
+        fan_in = w as u64;
+    }
+    macs
 }

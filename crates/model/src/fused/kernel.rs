@@ -37,9 +37,9 @@ impl<'a> View<'a> {
 
 /// Below this many multiply-adds (`m * k * n`) a product runs on one thread: a thread hand-off
 /// costs more than it saves. Chosen by measurement (`makemore bench --matmul`, README,
-/// Performance): on the 2-core reference machine two threads first pay off between
-/// 256 x 256 x 256 and 512 x 512 x 512 products.
-pub const PARALLEL_MIN_MACS: usize = 256 * 256 * 256;
+/// Performance): on the 2-core reference machine, 128 x 128 x 128 runs at 73-77 GFLOP/s on one
+/// thread and 101-110 on two, 96 x 96 x 96 at 75-89 on one and 50-77 on two.
+pub const PARALLEL_MIN_MACS: usize = 128 * 128 * 128;
 
 /// `out = a · b` (`[m, k] · [k, n]`, `out` row-major `[m, n]`), by the `gemm` crate that Burn's
 /// flex backend uses; on every core from [`PARALLEL_MIN_MACS`] multiply-adds, on one below.
@@ -193,6 +193,40 @@ fn column_sums(a: &[f32], b: Option<&[f32]>, m: usize) -> Vec<f32> {
     s
 }
 
+/// `sum(a * b)` (or `sum(a)`) over eight running partial sums, so that it vectorizes (a plain
+/// sequential sum cannot be reordered by the compiler).
+fn lane_sum(a: &[f32], b: Option<&[f32]>) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let mut tail = 0.0f32;
+    match b {
+        None => {
+            let chunks = a.chunks_exact(LANES);
+            tail += chunks.remainder().iter().sum::<f32>();
+            for c in chunks {
+                for i in 0..LANES {
+                    acc[i] += c[i];
+                }
+            }
+        }
+        Some(b) => {
+            let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+            tail += ca
+                .remainder()
+                .iter()
+                .zip(cb.remainder())
+                .map(|(&x, &y)| x * y)
+                .sum::<f32>();
+            for (x, y) in ca.zip(cb) {
+                for i in 0..LANES {
+                    acc[i] += x[i] * y[i];
+                }
+            }
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Normalizes `[n, m]` `h` in place into `xhat`; returns the `inv_std` to save and, for batch
 /// statistics, the batch mean and biased variance.
 fn normalize(
@@ -233,9 +267,9 @@ fn normalize(
             let inv = 1.0 / size as f32;
             let mut inv_std = Vec::with_capacity(n * groups);
             for g in h.chunks_exact_mut(size) {
-                let mu = g.iter().sum::<f32>() * inv;
+                let mu = lane_sum(g, None) * inv;
                 g.iter_mut().for_each(|v| *v -= mu);
-                let var = g.iter().map(|v| v * v).sum::<f32>() * inv;
+                let var = lane_sum(g, Some(g)) * inv;
                 let s = 1.0 / (var + eps).sqrt();
                 g.iter_mut().for_each(|v| *v *= s);
                 inv_std.push(s);
@@ -245,8 +279,20 @@ fn normalize(
     }
 }
 
-/// `y = act(norm(x · w + bias))` for `[n, k]` `x` and `[k, m]` `w`, plus `x` (times nothing or
-/// the scale) with a residual link.
+/// From this many outputs (`n * m`) the forward-only pass of a block splits its rows over every
+/// core: evaluation chunks (4,096 rows) do, training batches and sampling steps of the lecture's
+/// models do not.
+const PARALLEL_MIN_OUTPUTS: usize = 1 << 17;
+
+/// Rows per task of the parallel forward-only pass (about 64k values each).
+fn rows_per_task(m: usize) -> usize {
+    ((1 << 16) / m.max(1)).max(1)
+}
+
+/// `y = act(norm(x · w + bias))` for `[n, k]` `x` and `[k, m]` `w` (row-major), plus `x` (times
+/// nothing or the scale) with a residual link. With `keep`, what the backward pass needs is
+/// saved; without it (evaluation, sampling) nothing is, and unless the statistics are the
+/// batch's the rows are finished in parallel.
 pub(crate) fn block_forward(
     x: View<'_>,
     w: View<'_>,
@@ -254,8 +300,14 @@ pub(crate) fn block_forward(
     norm: Option<NormSpec<'_>>,
     act: Act,
     residual: Option<Residual>,
+    keep: bool,
 ) -> Forward {
-    let (n, m) = (x.rows, w.cols);
+    let (n, k, m) = (x.rows, x.cols, w.cols);
+    assert!(x.cs == 1 && x.rs == k, "block_forward: x is row-major");
+    assert!(
+        residual.is_none() || k == m,
+        "a residual link needs equal widths"
+    );
     let mut h = vec![0.0f32; n * m];
     matmul(&mut h, x, w);
     if let Some(b) = bias {
@@ -263,52 +315,104 @@ pub(crate) fn block_forward(
             row.iter_mut().zip(b).for_each(|(h, &b)| *h += b);
         });
     }
+    let batch_stats = matches!(norm.map(|s| s.stats), Some(Stats::Batch));
+    if !keep && !batch_stats {
+        let rows = rows_per_task(m);
+        let finish = |(c, chunk): (usize, &mut [f32])| {
+            let x = &x.data[c * rows * k..];
+            finish_rows(chunk, x, m, norm, act, residual);
+        };
+        if n * m >= PARALLEL_MIN_OUTPUTS {
+            use rayon::prelude::*;
+            h.par_chunks_mut(rows * m).enumerate().for_each(finish);
+        } else {
+            h.chunks_mut(rows * m).enumerate().for_each(finish);
+        }
+        return Forward {
+            y: h,
+            mean: Vec::new(),
+            var: Vec::new(),
+            saved: Saved::default(),
+        };
+    }
     let mut saved = Saved::default();
     let (mut mean, mut var) = (Vec::new(), Vec::new());
     if let Some(spec) = norm {
         let (inv_std, batch_mean, batch_var) = normalize(&mut h, m, spec.stats, spec.eps);
         (mean, var) = (batch_mean, batch_var);
-        let mut z = h.clone();
-        z.chunks_exact_mut(m).for_each(|row| {
-            row.iter_mut()
-                .zip(spec.gamma.iter().zip(spec.beta))
-                .for_each(|(z, (&g, &b))| *z = *z * g + b);
-        });
-        saved.xhat = h;
-        saved.inv_std = inv_std;
+        let mut z = if keep {
+            h.clone()
+        } else {
+            std::mem::take(&mut h)
+        };
+        affine(&mut z, m, spec);
+        if keep {
+            saved.xhat = h;
+            saved.inv_std = inv_std;
+        }
         h = z;
     }
-    let mut y = match act {
-        Act::Identity => h,
-        Act::Tanh => {
-            let y: Vec<f32> = h.iter().map(|&v| crate::math::tanh_f32(v)).collect();
+    let mut y = h;
+    if act == Act::Tanh {
+        y.iter_mut().for_each(|v| *v = crate::math::tanh_f32(*v));
+        if keep {
             saved.dact = y.iter().map(|&y| 1.0 - y * y).collect();
-            y
         }
-    };
+    }
     if let Some(r) = residual {
-        assert_eq!(x.cols, m, "a residual link needs equal widths");
-        let input = |i: usize, j: usize| x.data[i * x.rs + j * x.cs];
-        if let Some(s) = r.scale {
+        if keep && r.scale.is_some() {
             saved.branch = y.clone();
-            y.chunks_exact_mut(m).enumerate().for_each(|(i, row)| {
-                row.iter_mut()
-                    .enumerate()
-                    .for_each(|(j, v)| *v = input(i, j) + s * *v);
-            });
-        } else {
-            y.chunks_exact_mut(m).enumerate().for_each(|(i, row)| {
-                row.iter_mut()
-                    .enumerate()
-                    .for_each(|(j, v)| *v += input(i, j));
-            });
         }
+        add_input(&mut y, x.data, m, r);
     }
     Forward {
         y,
         mean,
         var,
         saved,
+    }
+}
+
+/// `z = z * gamma + beta`, row by row.
+fn affine(z: &mut [f32], m: usize, spec: NormSpec<'_>) {
+    z.chunks_exact_mut(m).for_each(|row| {
+        row.iter_mut()
+            .zip(spec.gamma.iter().zip(spec.beta))
+            .for_each(|(z, (&g, &b))| *z = *z * g + b);
+    });
+}
+
+/// `y = x + scale * y` (or `x + y`), row by row, for row-major `x` of `y`'s width.
+fn add_input(y: &mut [f32], x: &[f32], m: usize, r: Residual) {
+    let rows = y.chunks_exact_mut(m).zip(x.chunks_exact(m));
+    match r.scale {
+        Some(s) => rows.for_each(|(y, x)| {
+            y.iter_mut().zip(x).for_each(|(v, &x)| *v = x + s * *v);
+        }),
+        None => rows.for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(v, &x)| *v += x)),
+    }
+}
+
+/// The forward-only pass after the Linear on a run of whole rows (`x` starts at their first
+/// input row), with per-row or given statistics: the same arithmetic, in the same order, as the
+/// training pass.
+fn finish_rows(
+    h: &mut [f32],
+    x: &[f32],
+    m: usize,
+    norm: Option<NormSpec<'_>>,
+    act: Act,
+    residual: Option<Residual>,
+) {
+    if let Some(spec) = norm {
+        normalize(h, m, spec.stats, spec.eps);
+        affine(h, m, spec);
+    }
+    if act == Act::Tanh {
+        h.iter_mut().for_each(|v| *v = crate::math::tanh_f32(*v));
+    }
+    if let Some(r) = residual {
+        add_input(h, x, m, r);
     }
 }
 
@@ -404,8 +508,7 @@ pub(crate) fn block_backward(
                     .zip(saved.xhat.chunks_exact(size))
                     .zip(&saved.inv_std)
                     .for_each(|((d, xhat), &inv)| {
-                        let s1: f32 = d.iter().sum();
-                        let s2: f32 = d.iter().zip(xhat).map(|(&d, &x)| d * x).sum();
+                        let (s1, s2) = (lane_sum(d, None), lane_sum(d, Some(xhat)));
                         d.iter_mut()
                             .zip(xhat)
                             .for_each(|(d, &x)| *d = inv / sf * (sf * *d - s1 - x * s2));

@@ -296,6 +296,7 @@ fn block_on<B: Host>(
         spec,
         act,
         residual_k,
+        autodiff,
     );
     let new_running = match (norm.map(|p| p.stats), &stats_host) {
         (Some(NormStats::Batch(blend)), Some((rm, rv))) => {

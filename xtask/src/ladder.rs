@@ -1,0 +1,353 @@
+//! `cargo xtask bench --ladder`: training, evaluation and sampling on a ladder of model sizes,
+//! every compiled CPU backend against PyTorch eager at 1 thread and at every core, with the
+//! achieved GFLOP/s and their fraction of the machine's measured peak; a markdown table,
+//! `target/bench/ladder.json` and a log-log plot, `target/bench/ladder.svg`.
+
+use crate::bench::{cpu, data, json_of, median, python};
+use crate::{binary, root, target_dir};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::process::Command;
+
+/// One rung: name, our config, the PyTorch twin's flags, timed steps, warm-up steps.
+const RUNGS: [(&str, &str, &[&str], u64, u64); 4] = [
+    (
+        "bn1",
+        "configs/lecture/batchnorm.toml",
+        &["--model", "bn1"],
+        2000,
+        200,
+    ),
+    (
+        "deep",
+        "configs/lecture/deep-batchnorm.toml",
+        &["--model", "deep"],
+        1000,
+        100,
+    ),
+    (
+        "wide",
+        "configs/bench/wide.toml",
+        &[
+            "--model",
+            "deep",
+            "--hidden",
+            "512,512,512",
+            "--block-size",
+            "8",
+            "--n-embd",
+            "24",
+            "--batch-size",
+            "256",
+        ],
+        100,
+        10,
+    ),
+    (
+        "big",
+        "configs/bench/big.toml",
+        &[
+            "--model",
+            "deep",
+            "--hidden",
+            "1024,1024,1024,1024",
+            "--block-size",
+            "16",
+            "--n-embd",
+            "64",
+            "--batch-size",
+            "1024",
+        ],
+        6,
+        2,
+    ),
+];
+
+/// The three timings of a run, in ms or us, by key.
+const METRICS: [(&str, &str); 3] = [
+    ("us_per_step", "flops_per_step"),
+    ("eval_all_ms", "eval_flops"),
+    ("sample_ms", "sample_flops"),
+];
+
+fn med(runs: &[Value], key: &str) -> f64 {
+    median(
+        &mut runs
+            .iter()
+            .filter_map(|r| r[key].as_f64())
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Runs the ladder with `repeats` interleaved runs per contender.
+pub fn ladder(features: &str, repeats: usize) -> Result<(), String> {
+    crate::build_binary(features)?;
+    let mut backends_cmd = Command::new(binary());
+    backends_cmd.args(["backends", "--json"]);
+    let cpu_backends: Vec<String> = json_of(backends_cmd)?["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["usable"] == true && b["name"] != "wgpu")
+        .filter_map(|b| b["name"].as_str().map(String::from))
+        .collect();
+    let py = python();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
+    let data = data();
+    // The machine's peak: one large product by our kernels and by PyTorch, every core.
+    let mut m = Command::new(binary());
+    m.args(["bench", "--matmul", "--json"]);
+    let matmul = json_of(m)?;
+    let mut peak = matmul["peak_gflops"].as_f64().unwrap_or(f64::NAN);
+    let mut torch_peak = Value::Null;
+    if let Some(py) = &py {
+        let mut c = Command::new(py);
+        c.current_dir(root())
+            .args(["xtask/pytorch_bench.py", "--peak"]);
+        torch_peak = json_of(c)?;
+        peak = peak.max(torch_peak["gflops"].as_f64().unwrap_or(0.0));
+    }
+    let mut rungs = Vec::new();
+    for (name, config, twin, steps, warmup) in RUNGS {
+        let mut ours: Vec<Vec<Value>> = vec![Vec::new(); cpu_backends.len()];
+        let mut torch: Vec<Vec<Value>> = vec![Vec::new(); threads.len()];
+        let (steps, warmup) = (steps.to_string(), warmup.to_string());
+        let common = [
+            "--data",
+            &data,
+            "--repeats",
+            "1",
+            "--steps",
+            &steps,
+            "--warmup",
+            &warmup,
+        ];
+        for r in 0..repeats {
+            for (i, b) in cpu_backends.iter().enumerate() {
+                eprintln!("ladder: {name} on {b} ({}/{repeats})", r + 1);
+                let mut cmd = Command::new(binary());
+                cmd.current_dir(root())
+                    .args(["bench", "--json", "--backend", b, "--config", config])
+                    .args(common);
+                ours[i].push(json_of(cmd)?);
+            }
+            if let Some(py) = &py {
+                for (i, t) in threads.iter().enumerate() {
+                    eprintln!(
+                        "ladder: {name} on PyTorch, {t} thread(s) ({}/{repeats})",
+                        r + 1
+                    );
+                    let mut cmd = Command::new(py);
+                    cmd.current_dir(root())
+                        .arg("xtask/pytorch_bench.py")
+                        .args(twin)
+                        .args(common)
+                        .args(["--threads", &t.to_string()]);
+                    torch[i].push(json_of(cmd)?);
+                }
+            }
+        }
+        // FLOPs come from our report (the twin builds the same shapes).
+        let flops = |key: &str| ours.first().map_or(f64::NAN, |runs| med(runs, key));
+        let mut rows = Vec::new();
+        let mut row = |contender: String, runs: &[Value]| {
+            let mut r = json!({ "rung": name, "contender": contender });
+            for (time, work) in METRICS {
+                let t = med(runs, time);
+                let seconds = if time.starts_with("us") {
+                    t / 1e6
+                } else {
+                    t / 1e3
+                };
+                let gflops = flops(work) / seconds / 1e9;
+                r[time] = json!(t);
+                r[format!("{time}_gflops")] = json!(gflops);
+                r[format!("{time}_peak_fraction")] = json!(gflops / peak);
+            }
+            r["flops_per_step"] = json!(flops("flops_per_step"));
+            r["parameters"] = runs[0]["parameters"].clone();
+            rows.push(r);
+        };
+        for (b, runs) in cpu_backends.iter().zip(&ours) {
+            row(b.clone(), runs);
+        }
+        for (t, runs) in threads.iter().zip(&torch) {
+            if !runs.is_empty() {
+                row(format!("pytorch-{t}t"), runs);
+            }
+        }
+        // PyTorch at its faster setting, metric by metric, and our speed-up over it.
+        let torch_rows: Vec<Value> = rows
+            .iter()
+            .filter(|r| {
+                r["contender"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("pytorch"))
+            })
+            .cloned()
+            .collect();
+        for r in rows.iter_mut() {
+            for (time, _) in METRICS {
+                let best = torch_rows
+                    .iter()
+                    .filter_map(|t| t[time].as_f64())
+                    .fold(f64::INFINITY, f64::min);
+                if best.is_finite() {
+                    r[format!("{time}_vs_pytorch")] =
+                        json!(best / r[time].as_f64().unwrap_or(f64::NAN));
+                }
+            }
+        }
+        rungs.extend(rows);
+    }
+    let report = json!({
+        "machine": cpu(), "features": features, "repeats": repeats, "peak_gflops": peak,
+        "matmul": matmul, "pytorch_peak": torch_peak, "rows": rungs,
+    });
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |file: &str, text: String| {
+        let path = dir.join(file);
+        let tmp = dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+        Ok::<(), String>(())
+    };
+    write(
+        "ladder.json",
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )?;
+    write("ladder.svg", plot(&report))?;
+    print_table(&report);
+    Ok(())
+}
+
+fn print_table(r: &Value) {
+    println!(
+        "Machine: {}; peak {:.0} GFLOP/s (the faster of one 2048^3 product by our kernels and by PyTorch, every core). Medians of {} interleaved runs.",
+        r["machine"].as_str().unwrap_or(""),
+        r["peak_gflops"].as_f64().unwrap_or(f64::NAN),
+        r["repeats"]
+    );
+    println!();
+    println!("| rung | contender | train us/step | GFLOP/s (% peak) | vs PyTorch | eval all splits ms | GFLOP/s | vs PyTorch | sample 1,000 ms | vs PyTorch |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let num = |v: &Value, d: usize| v.as_f64().map_or("-".into(), |x| format!("{x:.d$}"));
+    let ratio = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}x"));
+    for row in r["rows"].as_array().into_iter().flatten() {
+        println!(
+            "| {} | {} | {} | {} ({:.0}%) | {} | {} | {} | {} | {} | {} |",
+            row["rung"].as_str().unwrap_or(""),
+            row["contender"].as_str().unwrap_or(""),
+            num(&row["us_per_step"], 0),
+            num(&row["us_per_step_gflops"], 1),
+            row["us_per_step_peak_fraction"]
+                .as_f64()
+                .unwrap_or(f64::NAN)
+                * 100.0,
+            ratio(&row["us_per_step_vs_pytorch"]),
+            num(&row["eval_all_ms"], 0),
+            num(&row["eval_all_ms_gflops"], 1),
+            ratio(&row["eval_all_ms_vs_pytorch"]),
+            num(&row["sample_ms"], 1),
+            ratio(&row["sample_ms_vs_pytorch"]),
+        );
+    }
+}
+
+/// A log-log plot of training time per step against FLOPs per step, one line per contender.
+fn plot(r: &Value) -> String {
+    let rows: Vec<&Value> = r["rows"].as_array().into_iter().flatten().collect();
+    let mut contenders: Vec<String> = Vec::new();
+    for row in &rows {
+        let c = row["contender"].as_str().unwrap_or("").to_string();
+        if !contenders.contains(&c) {
+            contenders.push(c);
+        }
+    }
+    let points = |c: &str| -> Vec<(f64, f64, String)> {
+        rows.iter()
+            .filter(|row| row["contender"] == c)
+            .filter_map(|row| {
+                Some((
+                    row["flops_per_step"].as_f64()?,
+                    row["us_per_step"].as_f64()?,
+                    row["rung"].as_str()?.to_string(),
+                ))
+            })
+            .filter(|(x, y, _)| *x > 0.0 && *y > 0.0)
+            .collect()
+    };
+    let all: Vec<(f64, f64, String)> = contenders.iter().flat_map(|c| points(c)).collect();
+    let (w, h, left, right, top, bottom) = (720.0, 460.0, 70.0, 170.0, 30.0, 50.0);
+    let span = |f: fn(&(f64, f64, String)) -> f64| {
+        let lo = all
+            .iter()
+            .map(f)
+            .fold(f64::INFINITY, f64::min)
+            .log10()
+            .floor();
+        let hi = all
+            .iter()
+            .map(f)
+            .fold(f64::NEG_INFINITY, f64::max)
+            .log10()
+            .ceil();
+        (lo, hi.max(lo + 1.0))
+    };
+    let ((x0, x1), (y0, y1)) = (span(|p| p.0), span(|p| p.1));
+    let px = |x: f64| left + (x.log10() - x0) / (x1 - x0) * (w - left - right);
+    let py = |y: f64| h - bottom - (y.log10() - y0) / (y1 - y0) * (h - top - bottom);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for e in x0 as i32..=x1 as i32 {
+        let x = px(10f64.powi(e));
+        let _ = writeln!(svg, "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">1e{e}</text>", h - bottom, h - bottom + 16.0);
+    }
+    for e in y0 as i32..=y1 as i32 {
+        let y = py(10f64.powi(e));
+        let _ = writeln!(svg, "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">1e{e}</text>", w - right, left - 6.0, y + 4.0);
+    }
+    let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">FLOPs per training step (matrix products)</text>", (left + w - right) / 2.0, h - 12.0);
+    let _ = writeln!(svg, "<text transform=\"translate(16,{:.1}) rotate(-90)\" text-anchor=\"middle\">microseconds per step</text>", (top + h - bottom) / 2.0);
+    let colors = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
+    for (i, c) in contenders.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let pts = points(c);
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y, _)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect();
+        let dash = if c.starts_with("pytorch") {
+            " stroke-dasharray=\"5,3\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            svg,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash}/>",
+            path.join(" ")
+        );
+        for (x, y, rung) in &pts {
+            let _ = writeln!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{color}\"><title>{c} {rung}: {y:.0} us/step</title></circle>", px(*x), py(*y));
+            if i == 0 {
+                let _ = writeln!(
+                    svg,
+                    "<text x=\"{:.1}\" y=\"{:.1}\">{rung}</text>",
+                    px(*x) + 6.0,
+                    py(*y) + 14.0
+                );
+            }
+        }
+        let ly = top + 10.0 + 18.0 * i as f64;
+        let _ = writeln!(svg, "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{c}</text>", w - right + 10.0, w - right + 34.0, w - right + 40.0, ly + 4.0);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
