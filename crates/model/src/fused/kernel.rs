@@ -41,19 +41,47 @@ impl<'a> View<'a> {
 /// thread and 101-110 on two, 96 x 96 x 96 at 75-89 on one and 50-77 on two.
 pub const PARALLEL_MIN_MACS: usize = 128 * 128 * 128;
 
-/// `out = a · b` (`[m, k] · [k, n]`, `out` row-major `[m, n]`), by the `gemm` crate that Burn's
-/// flex backend uses; on every core from [`PARALLEL_MIN_MACS`] multiply-adds, on one below.
-pub(crate) fn matmul(out: &mut [f32], a: View<'_>, b: View<'_>) {
+/// `a · b` (`[m, k] · [k, n]`) by the `gemm` crate that Burn's flex backend uses; on every core
+/// from [`PARALLEL_MIN_MACS`] multiply-adds, on one below. The output is a new row-major vector,
+/// not zeroed first (gemm writes every element).
+pub(crate) fn product(a: View<'_>, b: View<'_>) -> Vec<f32> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
+    let len = m * n;
+    if k == 0 {
+        return vec![0.0; len];
+    }
+    let mut out = Vec::with_capacity(len);
     let parallel = m.saturating_mul(k).saturating_mul(n) >= PARALLEL_MIN_MACS;
-    matmul_with(out, a, b, parallel);
+    // SAFETY: `out` has room for `len` values; `gemm_into` checks the views and, with k > 0,
+    // writes all `m * n` of them without reading any, so every value is set before the length.
+    unsafe {
+        gemm_into(out.as_mut_ptr(), len, a, b, parallel);
+        out.set_len(len);
+    }
+    out
 }
 
-/// [`matmul`] with the threading chosen by the caller.
+/// [`product`] into `out`, with the threading chosen by the caller.
 pub(crate) fn matmul_with(out: &mut [f32], a: View<'_>, b: View<'_>, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "matmul: inner dimensions differ");
     assert_eq!(out.len(), m * n, "matmul: output size");
+    if k == 0 {
+        out.fill(0.0);
+        return;
+    }
+    // SAFETY: `out` holds `m * n` values.
+    unsafe { gemm_into(out.as_mut_ptr(), out.len(), a, b, parallel) }
+}
+
+/// Writes `a · b` row-major to the `capacity` values at `out` (k > 0: every one is written,
+/// none read).
+///
+/// # Safety
+/// `out` must be valid for writes of `capacity` values.
+unsafe fn gemm_into(out: *mut f32, capacity: usize, a: View<'_>, b: View<'_>, parallel: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "matmul: inner dimensions differ");
+    assert_eq!(capacity, m * n, "matmul: output size");
     let last = |v: View<'_>| {
         if v.rows == 0 || v.cols == 0 {
             0
@@ -62,11 +90,8 @@ pub(crate) fn matmul_with(out: &mut [f32], a: View<'_>, b: View<'_>, parallel: b
         }
     };
     assert!(last(a) <= a.data.len() && last(b) <= b.data.len());
+    assert!(k > 0, "matmul: the callers handle an empty inner dimension");
     if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out.fill(0.0);
         return;
     }
     let parallelism = if parallel {
@@ -75,14 +100,14 @@ pub(crate) fn matmul_with(out: &mut [f32], a: View<'_>, b: View<'_>, parallel: b
         gemm::Parallelism::None
     };
     // SAFETY: the asserts above keep every index gemm reads (`(rows - 1) * rs + (cols - 1) * cs`
-    // at most) inside `a` and `b`, and every index it writes inside `out` (row-major, m * n);
-    // with `read_dst` false it never reads `out`.
+    // at most) inside `a` and `b`, and every index it writes inside `out` (row-major, m * n,
+    // valid by the caller's contract); with `read_dst` false it never reads `out`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
             n as isize,
             false,
@@ -308,8 +333,7 @@ pub(crate) fn block_forward(
         residual.is_none() || k == m,
         "a residual link needs equal widths"
     );
-    let mut h = vec![0.0f32; n * m];
-    matmul(&mut h, x, w);
+    let mut h = product(x, w);
     if let Some(b) = bias {
         h.chunks_exact_mut(m).for_each(|row| {
             row.iter_mut().zip(b).for_each(|(h, &b)| *h += b);
@@ -524,13 +548,10 @@ pub(crate) fn block_backward(
     }
     let dh_view = View::rows(&dh, n, m);
     if wanted.w {
-        let mut dw = vec![0.0f32; w.rows * m];
-        matmul(&mut dw, x.t(), dh_view);
-        grads.w = Some(dw);
+        grads.w = Some(product(x.t(), dh_view));
     }
     if wanted.x {
-        let mut dx = vec![0.0f32; n * x.cols];
-        matmul(&mut dx, dh_view, w.t());
+        let mut dx = product(dh_view, w.t());
         if residual.is_some() {
             dx.iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
         }
