@@ -75,6 +75,9 @@ pub(crate) fn cpu() -> String {
 
 /// Runs the benchmark.
 pub fn bench(args: &BenchArgs) -> Result<(), String> {
+    if args.repeats == 0 {
+        return Err("--repeats must be at least 1".into());
+    }
     let features = features(&args.features)?;
     if args.ladder {
         return crate::ladder::ladder(&features, args.repeats);

@@ -43,7 +43,9 @@ pub const PARALLEL_MIN_MACS: usize = 128 * 128 * 128;
 
 /// `a · b` (`[m, k] · [k, n]`) by the `gemm` crate that Burn's flex backend uses; on every core
 /// from [`PARALLEL_MIN_MACS`] multiply-adds, on one below. The output is a new row-major vector,
-/// not zeroed first (gemm writes every element).
+/// not zeroed first: with `read_dst` false gemm 0.19 writes every element (its microkernels'
+/// alpha-0 branch, and its gemv paths zero-fill first), which is why Cargo.toml pins `=0.19.0`
+/// and the tests compare [`product`] with a zeroed [`matmul_with`].
 pub(crate) fn product(a: View<'_>, b: View<'_>) -> Vec<f32> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let len = m * n;
@@ -305,8 +307,8 @@ fn normalize(
 }
 
 /// From this many outputs (`n * m`) the forward-only pass of a block splits its rows over every
-/// core: evaluation chunks (4,096 rows) do, training batches and sampling steps of the lecture's
-/// models do not.
+/// core: evaluation chunks (4,096 rows) do, and so does sampling 1,000 names from `bn1` (1,000 x
+/// 200 outputs); sampling them from the deep stack (1,000 x 100) does not. Not tuned beyond that.
 const PARALLEL_MIN_OUTPUTS: usize = 1 << 17;
 
 /// Rows per task of the parallel forward-only pass (about 64k values each).
@@ -317,7 +319,7 @@ fn rows_per_task(m: usize) -> usize {
 /// `y = act(norm(x · w + bias))` for `[n, k]` `x` and `[k, m]` `w` (row-major), plus `x` (times
 /// nothing or the scale) with a residual link. With `keep`, what the backward pass needs is
 /// saved; without it (evaluation, sampling) nothing is, and unless the statistics are the
-/// batch's the rows are finished in parallel.
+/// batch's the rows are finished in parallel from [`PARALLEL_MIN_OUTPUTS`].
 pub(crate) fn block_forward(
     x: View<'_>,
     w: View<'_>,
