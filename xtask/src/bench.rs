@@ -259,6 +259,17 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// A table cell: the number with `digits` decimals, or "-".
+pub(crate) fn num(v: &Value, digits: usize) -> String {
+    v.as_f64()
+        .map_or("-".to_string(), |x| format!("{x:.digits$}"))
+}
+
+/// A table cell: the ratio as "1.23x", or "-".
+pub(crate) fn ratio(v: &Value) -> String {
+    v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}x"))
+}
+
 fn print_table(r: &Value) {
     println!("Machine: {}. Release build, features `{}`; median of {} interleaved runs of {} steps (batch 32) after 200 warm-up steps.", r["machine"].as_str().unwrap_or(""), r["features"].as_str().unwrap_or(""), r["repeats"], r["steps"]);
     if r["pytorch"] != true {
@@ -269,11 +280,6 @@ fn print_table(r: &Value) {
     println!();
     println!("| model | backend | us/step | steps/s | vs PyTorch | eval all splits (ms) | eval vs PyTorch | sample 1,000 (ms) | peak RSS (MB) |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    let num = |v: &Value, digits: usize| {
-        v.as_f64()
-            .map_or("-".to_string(), |x| format!("{x:.digits$}"))
-    };
-    let ratio = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}x"));
     for row in r["rows"].as_array().into_iter().flatten() {
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -3,7 +3,7 @@
 //! achieved GFLOP/s and their fraction of the machine's measured peak; a markdown table,
 //! `target/bench/ladder.json` and a log-log plot, `target/bench/ladder.svg`.
 
-use crate::bench::{cpu, data, json_of, median, python};
+use crate::bench::{cpu, data, json_of, median, num, python, ratio};
 use crate::{binary, root, target_dir};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -235,8 +235,6 @@ fn print_table(r: &Value) {
     println!();
     println!("| rung | contender | train us/step | GFLOP/s (% peak) | vs PyTorch | eval all splits ms | GFLOP/s | vs PyTorch | sample 1,000 ms | vs PyTorch |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let num = |v: &Value, d: usize| v.as_f64().map_or("-".into(), |x| format!("{x:.d$}"));
-    let ratio = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}x"));
     for row in r["rows"].as_array().into_iter().flatten() {
         println!(
             "| {} | {} | {} | {} ({:.0}%) | {} | {} | {} | {} | {} | {} |",

@@ -36,6 +36,30 @@ use std::sync::Arc;
 
 type AdTensor<B> = FloatTensor<Autodiff<B>>;
 
+/// Returns the first `Some` that `$call` gives with `$b` set to each compiled CPU backend in
+/// turn (flex, then ndarray), from the enclosing function; `None` when neither takes it.
+macro_rules! on_cpu_backends {
+    (|$b:ident| $call:expr) => {{
+        #[cfg(feature = "flex")]
+        {
+            type $b = burn::backend::Flex;
+            if let Some(out) = $call {
+                return Some(out);
+            }
+        }
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        // Burn 0.22 deprecates ndarray, which the user may still ask for
+        {
+            type $b = burn::backend::NdArray;
+            if let Some(out) = $call {
+                return Some(out);
+            }
+        }
+        None
+    }};
+}
+
 /// Which input of a block a graph parent is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Input {
@@ -183,16 +207,7 @@ pub(crate) fn block(
     if residual.is_some() && k != m {
         return None;
     }
-    #[cfg(feature = "flex")]
-    if let Some(out) = block_on::<burn::backend::Flex>(x, weight, bias, norm, act, residual) {
-        return Some(out);
-    }
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
-    if let Some(out) = block_on::<burn::backend::NdArray>(x, weight, bias, norm, act, residual) {
-        return Some(out);
-    }
-    None
+    on_cpu_backends!(|B| block_on::<B>(x, weight, bias, norm, act, residual))
 }
 
 /// A tensor's values on backend `B`, autodiff or plain.
@@ -389,16 +404,7 @@ impl<B: Host> Backward<B, 1> for CrossEntropyOp<B> {
 /// a `[1]` tensor. `None` when the logits are not autodiff `f32` tensors of a CPU backend (or a
 /// target is out of range: Burn's own ops then report it).
 pub(crate) fn cross_entropy(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<Tensor<1>> {
-    #[cfg(feature = "flex")]
-    if let Some(out) = cross_entropy_on::<burn::backend::Flex>(logits, targets) {
-        return Some(out);
-    }
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
-    if let Some(out) = cross_entropy_on::<burn::backend::NdArray>(logits, targets) {
-        return Some(out);
-    }
-    None
+    on_cpu_backends!(|B| cross_entropy_on::<B>(logits, targets))
 }
 
 fn cross_entropy_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<Tensor<1>> {
@@ -424,16 +430,7 @@ fn cross_entropy_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Op
 /// Summed cross-entropy of `[n, v]` logits without autodiff (evaluation), in f64; `None` off the
 /// CPU backends.
 pub(crate) fn nll_sum(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f64> {
-    #[cfg(feature = "flex")]
-    if let Some(out) = nll_sum_on::<burn::backend::Flex>(logits, targets) {
-        return Some(out);
-    }
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
-    if let Some(out) = nll_sum_on::<burn::backend::NdArray>(logits, targets) {
-        return Some(out);
-    }
-    None
+    on_cpu_backends!(|B| nll_sum_on::<B>(logits, targets))
 }
 
 fn nll_sum_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f64> {
@@ -464,18 +461,7 @@ pub(crate) fn host_update<const D: usize>(
     record: bool,
     rule: impl Fn(&[f32], &[f32], &[&[f32]]) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>),
 ) -> Option<HostStep<D>> {
-    #[cfg(feature = "flex")]
-    if let Some(out) = host_update_on::<burn::backend::Flex, D>(value, grad, state, record, &rule) {
-        return Some(out);
-    }
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
-    if let Some(out) =
-        host_update_on::<burn::backend::NdArray, D>(value, grad, state, record, &rule)
-    {
-        return Some(out);
-    }
-    None
+    on_cpu_backends!(|B| host_update_on::<B, D>(value, grad, state, record, &rule))
 }
 
 type Rule<'a> =
