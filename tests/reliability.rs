@@ -354,6 +354,11 @@ fn bad_input_table() {
             s(&["--steps, --repeats and --samples must be >= 1"]),
         ),
         (
+            "bench matmul with a model's flag",
+            s(&["bench", "--matmul", "--steps", "5"]),
+            s(&["the argument '--matmul' cannot be used with '--steps <STEPS>'"]),
+        ),
+        (
             "init show unknown mode",
             s(&[
                 "init",
