@@ -138,7 +138,9 @@ def main():
         t0 = time.perf_counter()
         ctx = torch.zeros((args.samples, args.block_size), dtype=torch.long)
         done = torch.zeros(args.samples, dtype=torch.bool)
+        sample_rows = 0
         for _ in range(64):
+            sample_rows += ctx.shape[0]
             probs = F.softmax(net(ctx), dim=1)
             ix = torch.multinomial(probs, 1, generator=g).squeeze(1)
             done |= ix == 0
@@ -152,6 +154,7 @@ def main():
         "batch_size": args.batch_size,
         "us_per_step": round(us, 1), "steps_per_s": round(1e6 / us, 1), "us_per_step_runs": [round(r, 1) for r in runs],
         "eval_all_ms": round(eval_ms, 1), "sample_ms": round(sample_ms, 1), "samples": args.samples,
+        "sample_rows": sample_rows,
         "parameters": sum(p.numel() for p in params),
     }))
 

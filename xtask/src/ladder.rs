@@ -148,11 +148,15 @@ pub fn ladder(features: &str, repeats: usize) -> Result<(), String> {
                 }
             }
         }
-        // FLOPs come from our report (the twin builds the same shapes).
+        // FLOPs come from our report (the twin builds the same shapes); sampling's from the
+        // rows each contender forwarded (ours drops finished names from the batch, the twin
+        // forwards all until the longest ends).
         let flops = |key: &str| ours.first().map_or(f64::NAN, |runs| med(runs, key));
+        let per_row = 2.0 * flops("macs_per_example");
         let mut rows = Vec::new();
         let mut row = |contender: String, runs: &[Value]| {
             let mut r = json!({ "rung": name, "contender": contender });
+            r["sample_rows"] = json!(med(runs, "sample_rows"));
             for (time, work) in METRICS {
                 let t = med(runs, time);
                 let seconds = if time.starts_with("us") {
@@ -160,7 +164,11 @@ pub fn ladder(features: &str, repeats: usize) -> Result<(), String> {
                 } else {
                     t / 1e3
                 };
-                let gflops = flops(work) / seconds / 1e9;
+                let work = match work {
+                    "sample_flops" => per_row * med(runs, "sample_rows"),
+                    _ => flops(work),
+                };
+                let gflops = work / seconds / 1e9;
                 r[time] = json!(t);
                 r[format!("{time}_gflops")] = json!(gflops);
                 r[format!("{time}_peak_fraction")] = json!(gflops / peak);

@@ -127,7 +127,7 @@ struct Report {
     /// Forward passes over all 228,146 windows of the three splits.
     eval_all_ms: f64,
     eval_windows: usize,
-    /// Drawing `samples` names, in one batch per character position.
+    /// Drawing `samples` names: one batch per character position of the names not yet ended.
     sample_ms: f64,
     samples: usize,
     /// Peak resident memory of the process after training (VmHWM).
@@ -139,6 +139,9 @@ struct Report {
     flops_per_step: f64,
     /// FLOPs of the evaluation: 2 per multiply-add and window.
     eval_flops: f64,
+    /// Rows forwarded while sampling: each name once per character it drew, its end included
+    /// (finished names drop out of the batch).
+    sample_rows: usize,
     /// FLOPs of the sampling: 2 per multiply-add and row forwarded.
     sample_flops: f64,
 }
@@ -221,17 +224,10 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         max_len: 64,
     };
     let start = Instant::now();
-    let names = sample(&model, &ds.vocab, cfg.model.block_size, &opts, &device);
+    let sampled = sample(&model, &ds.vocab, cfg.model.block_size, &opts, &device);
     let sample_ms = start.elapsed().as_secs_f64() * 1e3;
-    assert_eq!(names.len(), a.samples);
+    assert_eq!(sampled.items.len(), a.samples);
     let us = median(&runs);
-    // Every sampled row is forwarded once per character position until the longest name ends.
-    let positions = names
-        .iter()
-        .map(|n| n.chars().count() + 1)
-        .max()
-        .unwrap_or(0)
-        .min(64);
     let macs = macs_per_example(&cfg.model, ds.vocab.len());
     let report = Report {
         backend: backend.name(),
@@ -252,7 +248,8 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         macs_per_example: macs,
         flops_per_step: 6.0 * macs as f64 * cfg.train.batch_size as f64,
         eval_flops: 2.0 * macs as f64 * splits.iter().map(|s| s.len).sum::<usize>() as f64,
-        sample_flops: 2.0 * macs as f64 * (a.samples * positions) as f64,
+        sample_rows: sampled.rows_forwarded,
+        sample_flops: 2.0 * macs as f64 * sampled.rows_forwarded as f64,
     };
     if a.common.json {
         print_json(&report);

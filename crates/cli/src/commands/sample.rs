@@ -62,7 +62,8 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
         saved.config.model.block_size,
         &opts,
         &device,
-    );
+    )
+    .items;
     let train: HashSet<&str> = ds.split.train.iter().map(String::as_str).collect();
     let marked: Vec<(String, bool)> = names
         .into_iter()
