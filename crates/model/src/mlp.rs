@@ -336,14 +336,36 @@ impl Mlp {
         mut tap: Option<&mut dyn Tap>,
     ) -> Tensor<2> {
         let [batch, block] = contexts.dims();
-        let [_, n_embd] = self.embedding.dims();
-        // [batch, block] -> [batch * block] -> [batch * block, n_embd] -> [batch, block * n_embd]
-        let mut x = self
-            .embedding
-            .val()
-            .select(0, contexts.reshape([batch * block]))
-            .reshape([batch, block * n_embd]);
+        let [vocab, n_embd] = self.embedding.dims();
         let fusable = tap.is_none();
+        let mut blocks = self.blocks.iter();
+        // With more rows than the vocabulary has tokens, the first block takes the token ids
+        // and the table (see `fused::LayerInput::Tokens`): its product then costs `vocab` rows
+        // per position instead of `batch`, and no embedding rows are gathered.
+        let first = match self.blocks.first() {
+            Some(b) if fusable && batch > vocab && !b.residual => {
+                let table = self.embedding.val();
+                let input = LayerInput::Tokens {
+                    ids: &contexts,
+                    table: &table,
+                };
+                let act = Some(self.activation);
+                fused_layer(input, &b.linear, b.norm.as_ref(), act, None, mode)
+            }
+            _ => None,
+        };
+        let mut x = match first {
+            Some(y) => {
+                blocks.next();
+                y // [batch, width]
+            }
+            // [batch, block] -> [batch * block] -> [batch * block, n_embd] -> [batch, block * n_embd]
+            None => self
+                .embedding
+                .val()
+                .select(0, contexts.reshape([batch * block]))
+                .reshape([batch, block * n_embd]),
+        };
         let mut layer = 0;
         let mut emit = |kind, t| {
             let out = match tap.as_deref_mut() {
@@ -353,12 +375,12 @@ impl Mlp {
             layer += 1;
             out
         };
-        for b in &self.blocks {
+        for b in blocks {
             let act = Some(self.activation);
             let norm = b.norm.as_ref();
             let link = b.residual.then_some(&b.scale);
             if let Some(y) = fusable
-                .then(|| fused_layer(&x, &b.linear, norm, act, link, mode))
+                .then(|| fused_layer(LayerInput::Rows(&x), &b.linear, norm, act, link, mode))
                 .flatten()
             {
                 x = y; // [batch, width]
@@ -382,7 +404,7 @@ impl Mlp {
         }
         let out = self.output_norm.as_ref();
         if let Some(y) = fusable
-            .then(|| fused_layer(&x, &self.output, out, None, None, mode))
+            .then(|| fused_layer(LayerInput::Rows(&x), &self.output, out, None, None, mode))
             .flatten()
         {
             return y; // [batch, vocab]
@@ -464,11 +486,26 @@ impl Inspect for Mlp {
     }
 }
 
+/// What a fused block (`fused::block`) multiplies.
+pub(crate) enum LayerInput<'a> {
+    /// `[n, k]` rows.
+    Rows(&'a Tensor<2>),
+    /// `[n, positions]` token ids into a `[vocab, n_embd]` embedding table: the model's first
+    /// block with its embedding, as one op (`k = positions * n_embd`). Its gradient with respect
+    /// to the input is the table's.
+    Tokens {
+        /// `[n, positions]` ids.
+        ids: &'a Tensor<2, Int>,
+        /// `[vocab, n_embd]` table.
+        table: &'a Tensor<2>,
+    },
+}
+
 /// One block (or the output layer) as a fused op on a CPU backend: `None` when the tensors are
 /// elsewhere or the activation is not one the kernels compute. `residual` is the block's link
 /// (with its learned scale, if any) when it has one.
 fn fused_layer(
-    x: &Tensor<2>,
+    input: LayerInput<'_>,
     linear: &Linear,
     norm: Option<&NormLayer>,
     act: Option<Activation>,
@@ -483,15 +520,18 @@ fn fused_layer(
             Some(Activation::Tanh) => fused::Act::Tanh,
             Some(_) => return None,
         };
-        let [batch, _] = x.dims();
+        let (batch, device) = match &input {
+            LayerInput::Rows(x) => (x.dims()[0], x.device()),
+            LayerInput::Tokens { ids, table } => (ids.dims()[0], table.device()),
+        };
         let [_, width] = linear.weight.dims();
-        let inputs = norm.map(|n| n.fused_inputs(mode, batch, &x.device(), width));
+        let inputs = norm.map(|n| n.fused_inputs(mode, batch, &device, width));
         let bias = linear.bias.as_ref().map(|b| b.val());
         let link = residual.map(|s| fused::ResidualInputs {
             scale: s.as_ref().map(Param::val),
         });
         let (y, running) = fused::block(
-            x,
+            input,
             &linear.weight.val(),
             bias.as_ref(),
             inputs.as_ref(),
@@ -505,7 +545,7 @@ fn fused_layer(
     }
     #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
-        let _ = (x, linear, norm, act, residual, mode);
+        let _ = (input, linear, norm, act, residual, mode);
         None
     }
 }
@@ -559,7 +599,7 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn the_fused_training_forward_agrees_with_burns_ops() {
-        use super::{fused_layer, Mlp, NormMode, Source};
+        use super::{fused_layer, LayerInput, Mlp, NormMode, Source};
         use crate::config::RunConfig;
         use burn::tensor::{Distribution, Int, Tensor, TensorData};
         use makemore_diagnostics::{LayerInfo, Tap};
@@ -585,7 +625,8 @@ mod tests {
             let contexts = Tensor::<2, Int>::from_data(TensorData::new(ids, [32, 3]), &device);
             let x = Tensor::<2>::random([32, 30], Distribution::Default, &device).require_grad();
             let (b0, act) = (&fused.blocks[0], Some(fused.activation));
-            let applies = fused_layer(&x, &b0.linear, None, act, None, NormMode::Train);
+            let input = LayerInput::Rows(&x);
+            let applies = fused_layer(input, &b0.linear, None, act, None, NormMode::Train);
             assert!(
                 applies.is_some(),
                 "{name}: the fused path applies to the model's tensors"

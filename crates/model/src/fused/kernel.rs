@@ -174,6 +174,84 @@ pub(crate) struct Residual {
     pub scale: Option<f32>,
 }
 
+/// A block's input given as token ids into an embedding table instead of dense rows: row `i`
+/// of the input is `table[ids[i * positions]] ++ ... ++ table[ids[i * positions + positions - 1]]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Tokens<'a> {
+    /// `[n, positions]` row-major ids, each below `table.rows`.
+    pub ids: &'a [usize],
+    /// Ids per row (the context length).
+    pub positions: usize,
+    /// `[vocab, n_embd]` row-major embedding table.
+    pub table: View<'a>,
+}
+
+/// What a block's Linear multiplies.
+#[derive(Clone, Copy)]
+pub(crate) enum BlockInput<'a> {
+    /// `[n, k]` row-major rows.
+    Rows(View<'a>),
+    /// Embedding rows, never gathered: `x · w` is a sum over positions of rows of the tables
+    /// `table · w_p` (`w_p` the `n_embd` rows of `w` that position `p` meets), `[vocab, m]`
+    /// each. That costs `positions * vocab` rows of products where the dense product costs
+    /// `n`; the backward pass likewise sums `dh` by token before its products.
+    Tokens(Tokens<'a>),
+}
+
+impl BlockInput<'_> {
+    /// `(n, k)`: rows and width of the input as dense rows.
+    fn dims(&self) -> (usize, usize) {
+        match self {
+            BlockInput::Rows(x) => (x.rows, x.cols),
+            BlockInput::Tokens(t) => (t.ids.len() / t.positions.max(1), t.positions * t.table.cols),
+        }
+    }
+}
+
+/// `x · w` for either kind of input.
+fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
+    let t = match input {
+        BlockInput::Rows(x) => return product(x, w),
+        BlockInput::Tokens(t) => t,
+    };
+    let (n, _) = input.dims();
+    let (vocab, e, m) = (t.table.rows, t.table.cols, w.cols);
+    let tables: Vec<Vec<f32>> = (0..t.positions)
+        .map(|p| product(t.table, w_rows(w, p * e, e)))
+        .collect();
+    let mut h = vec![0.0f32; n * m];
+    let sum_rows = |(rows, ids): (&mut [f32], &[usize])| {
+        for (row, ids) in rows.chunks_exact_mut(m).zip(ids.chunks_exact(t.positions)) {
+            for (table, &id) in tables.iter().zip(ids) {
+                assert!(id < vocab, "token id {id} outside the table");
+                row.iter_mut()
+                    .zip(&table[id * m..(id + 1) * m])
+                    .for_each(|(h, &v)| *h += v);
+            }
+        }
+    };
+    let rows = rows_per_task(m);
+    let chunks = h.chunks_mut(rows * m).zip(t.ids.chunks(rows * t.positions));
+    if n * m >= PARALLEL_MIN_OUTPUTS {
+        use rayon::prelude::*;
+        h.par_chunks_mut(rows * m)
+            .zip(t.ids.par_chunks(rows * t.positions))
+            .for_each(sum_rows);
+    } else {
+        chunks.for_each(sum_rows);
+    }
+    h
+}
+
+/// Rows `first..first + count` of row-major `w`.
+fn w_rows(w: View<'_>, first: usize, count: usize) -> View<'_> {
+    View {
+        data: &w.data[first * w.rs..],
+        rows: count,
+        ..w
+    }
+}
+
 /// Everything the backward pass needs from the forward pass of one block.
 #[derive(Debug, Default)]
 pub(crate) struct Saved {
@@ -316,12 +394,12 @@ fn rows_per_task(m: usize) -> usize {
     ((1 << 16) / m.max(1)).max(1)
 }
 
-/// `y = act(norm(x · w + bias))` for `[n, k]` `x` and `[k, m]` `w` (row-major), plus `x` (times
-/// nothing or the scale) with a residual link. With `keep`, what the backward pass needs is
+/// `y = act(norm(x · w + bias))` for `[n, k]` input `x` (rows, or tokens: see [`BlockInput`])
+/// and `[k, m]` `w` (row-major), plus `x` (times nothing or the scale) with a residual link. With `keep`, what the backward pass needs is
 /// saved; without it (evaluation, sampling) nothing is, and unless the statistics are the
 /// batch's the rows are finished in parallel from [`PARALLEL_MIN_OUTPUTS`].
 pub(crate) fn block_forward(
-    x: View<'_>,
+    input: BlockInput<'_>,
     w: View<'_>,
     bias: Option<&[f32]>,
     norm: Option<NormSpec<'_>>,
@@ -329,13 +407,23 @@ pub(crate) fn block_forward(
     residual: Option<Residual>,
     keep: bool,
 ) -> Forward {
-    let (n, k, m) = (x.rows, x.cols, w.cols);
-    assert!(x.cs == 1 && x.rs == k, "block_forward: x is row-major");
+    let ((n, k), m) = (input.dims(), w.cols);
+    // The residual link adds the input's rows: only dense ones.
+    let x: &[f32] = match input {
+        BlockInput::Rows(x) => {
+            assert!(x.cs == 1 && x.rs == k, "block_forward: x is row-major");
+            x.data
+        }
+        BlockInput::Tokens(_) => {
+            assert!(residual.is_none(), "a residual link needs dense input rows");
+            &[]
+        }
+    };
     assert!(
         residual.is_none() || k == m,
         "a residual link needs equal widths"
     );
-    let mut h = product(x, w);
+    let mut h = linear(input, w);
     if let Some(b) = bias {
         h.chunks_exact_mut(m).for_each(|row| {
             row.iter_mut().zip(b).for_each(|(h, &b)| *h += b);
@@ -345,7 +433,7 @@ pub(crate) fn block_forward(
     if !keep && !batch_stats {
         let rows = rows_per_task(m);
         let finish = |(c, chunk): (usize, &mut [f32])| {
-            let x = &x.data[c * rows * k..];
+            let x = x.get(c * rows * k..).unwrap_or_default();
             finish_rows(chunk, x, m, norm, act, residual);
         };
         if n * m >= PARALLEL_MIN_OUTPUTS {
@@ -389,7 +477,7 @@ pub(crate) fn block_forward(
         if keep && r.scale.is_some() {
             saved.branch = y.clone();
         }
-        add_input(&mut y, x.data, m, r);
+        add_input(&mut y, x, m, r);
     }
     Forward {
         y,
@@ -464,17 +552,18 @@ pub(crate) struct BlockGrads {
     pub scale: Option<Vec<f32>>,
 }
 
-/// Back-propagates `[n, m]` `dy` through [`block_forward`] (`norm` as given to it).
+/// Back-propagates `[n, m]` `dy` through [`block_forward`] (`input` and `norm` as given to it).
+/// With tokens, the input's gradient is the table's, `[vocab, n_embd]`.
 pub(crate) fn block_backward(
     dy: &[f32],
-    x: View<'_>,
+    input: BlockInput<'_>,
     w: View<'_>,
     norm: Option<NormSpec<'_>>,
     residual: Option<Residual>,
     saved: &Saved,
     wanted: Wanted,
 ) -> BlockGrads {
-    let (n, m) = (x.rows, w.cols);
+    let ((n, _), m) = (input.dims(), w.cols);
     let mut grads = BlockGrads::default();
     let branch_scale = residual.and_then(|r| r.scale);
     if let (true, Some(_)) = (wanted.scale, branch_scale) {
@@ -549,15 +638,69 @@ pub(crate) fn block_backward(
         grads.bias = Some(column_sums(&dh, None, m));
     }
     let dh_view = View::rows(&dh, n, m);
+    let t = match input {
+        BlockInput::Rows(x) => {
+            if wanted.w {
+                grads.w = Some(product(x.t(), dh_view));
+            }
+            if wanted.x {
+                let mut dx = product(dh_view, w.t());
+                if residual.is_some() {
+                    dx.iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
+                }
+                grads.x = Some(dx);
+            }
+            return grads;
+        }
+        BlockInput::Tokens(t) => t,
+    };
+    // by_token[p]: `[vocab, m]`, the rows of dh summed by their token at position p.
+    let (vocab, e) = (t.table.rows, t.table.cols);
+    let scatter = |(ids, dh): (&[usize], &[f32])| {
+        let mut by_token = vec![0.0f32; t.positions * vocab * m];
+        for (ids, d) in ids.chunks_exact(t.positions).zip(dh.chunks_exact(m)) {
+            for (p, &id) in ids.iter().enumerate() {
+                let row = &mut by_token[(p * vocab + id) * m..][..m];
+                row.iter_mut().zip(d).for_each(|(s, &d)| *s += d);
+            }
+        }
+        by_token
+    };
+    let by_token = if n * m >= PARALLEL_MIN_OUTPUTS {
+        // One buffer per half of the rows, then their sum.
+        use rayon::prelude::*;
+        let half = n.div_ceil(2);
+        let mut parts: Vec<Vec<f32>> = t
+            .ids
+            .par_chunks(half * t.positions)
+            .zip(dh.par_chunks(half * m))
+            .map(scatter)
+            .collect();
+        let mut sum = parts.swap_remove(0);
+        for part in parts {
+            sum.iter_mut().zip(&part).for_each(|(s, &v)| *s += v);
+        }
+        sum
+    } else {
+        scatter((t.ids, &dh))
+    };
+    let sums = |p: usize| View::rows(&by_token[p * vocab * m..], vocab, m);
     if wanted.w {
-        grads.w = Some(product(x.t(), dh_view));
+        // Rows p * e.. of dw = table^T · by_token[p].
+        let mut dw = Vec::with_capacity(t.positions * e * m);
+        for p in 0..t.positions {
+            dw.extend(product(t.table.t(), sums(p)));
+        }
+        grads.w = Some(dw);
     }
     if wanted.x {
-        let mut dx = product(dh_view, w.t());
-        if residual.is_some() {
-            dx.iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
+        // d table = sum over p of by_token[p] · w_p^T.
+        let mut dt = vec![0.0f32; vocab * e];
+        for p in 0..t.positions {
+            let part = product(sums(p), w_rows(w, p * e, e).t());
+            dt.iter_mut().zip(&part).for_each(|(d, &v)| *d += v);
         }
-        grads.x = Some(dx);
+        grads.x = Some(dt);
     }
     grads
 }

@@ -23,6 +23,7 @@ pub(crate) use host::Host;
 pub(crate) use kernel::Act;
 pub use kernel::PARALLEL_MIN_MACS;
 
+use crate::mlp::LayerInput;
 use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -31,7 +32,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::Autodiff;
 use burn::tensor::{Int, Tensor};
-use kernel::{NormSpec, Residual, Stats, View, Wanted};
+use kernel::{BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
 use std::sync::Arc;
 
 type AdTensor<B> = FloatTensor<Autodiff<B>>;
@@ -81,7 +82,10 @@ enum SavedStats {
 
 #[derive(Debug)]
 struct BlockSaved<B: Host> {
+    /// The input rows, or with `tokens` the embedding table.
     x: FloatTensor<B>,
+    /// `(ids, positions)` when the input is tokens.
+    tokens: Option<(Vec<usize>, usize)>,
     w: FloatTensor<B>,
     /// `gamma` (ones without affine) and the statistics, with a norm.
     norm: Option<(FloatTensor<B>, SavedStats, f32)>,
@@ -140,9 +144,20 @@ impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
             };
             *flag = parent.is_some();
         }
+        let input = match &s.tokens {
+            None => BlockInput::Rows(View::rows(&x, n, k)),
+            Some((ids, positions)) => {
+                let e = k / positions;
+                BlockInput::Tokens(Tokens {
+                    ids,
+                    positions: *positions,
+                    table: View::rows(&x, x.len() / e, e),
+                })
+            }
+        };
         let mut g = kernel::block_backward(
             &dy,
-            View::rows(&x, n, k),
+            input,
             View::rows(&w, k, m),
             norm,
             s.residual,
@@ -152,7 +167,12 @@ impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
         for (parent, input) in ops.parents.into_iter().zip(&s.inputs) {
             let Some(node) = parent else { continue };
             let (grad, shape) = match input {
-                Input::X => (g.x.take(), vec![n, k]),
+                Input::X => match &s.tokens {
+                    None => (g.x.take(), vec![n, k]),
+                    Some((_, positions)) => {
+                        (g.x.take(), vec![x.len() * positions / k, k / positions])
+                    }
+                },
                 Input::W => (g.w.take(), vec![k, m]),
                 Input::Bias => (g.bias.take(), vec![m]),
                 Input::Gamma => (g.gamma.take(), vec![m]),
@@ -195,19 +215,35 @@ pub(crate) struct ResidualInputs {
 /// variance made unbiased, as PyTorch does). `None` when the tensors are not `f32` tensors of a
 /// CPU backend.
 pub(crate) fn block(
-    x: &Tensor<2>,
+    input: LayerInput<'_>,
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
     norm: Option<&NormInputs>,
     act: Act,
     residual: Option<&ResidualInputs>,
 ) -> Option<(Tensor<2>, Option<RunningStats>)> {
-    let [_, k] = x.dims();
     let [_, m] = weight.dims();
-    if residual.is_some() && k != m {
-        return None;
-    }
-    on_cpu_backends!(|B| block_on::<B>(x, weight, bias, norm, act, residual))
+    let (x, ids) = match input {
+        LayerInput::Rows(x) => {
+            let [_, k] = x.dims();
+            if residual.is_some() && k != m {
+                return None;
+            }
+            (x, None)
+        }
+        LayerInput::Tokens { ids, table } => {
+            let [n, positions] = ids.dims();
+            if residual.is_some() || positions == 0 {
+                return None;
+            }
+            (
+                table,
+                Some((ids.clone().reshape([n * positions]), positions)),
+            )
+        }
+    };
+    let ids = ids.as_ref().map(|(t, p)| (t, *p));
+    on_cpu_backends!(|B| block_on::<B>(x, ids, weight, bias, norm, act, residual))
 }
 
 /// A tensor's values on backend `B`, autodiff or plain.
@@ -233,15 +269,25 @@ impl<B: Host> Arg<B> {
     }
 }
 
+/// [`block`] on backend `B`; with `ids` (flattened, and ids per row), `x` is the table.
 fn block_on<B: Host>(
     x: &Tensor<2>,
+    ids: Option<(&Tensor<1, Int>, usize)>,
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
     norm: Option<&NormInputs>,
     act: Act,
     residual: Option<&ResidualInputs>,
 ) -> Option<(Tensor<2>, Option<RunningStats>)> {
-    let [n, k] = x.dims();
+    let [x_rows, x_cols] = x.dims();
+    let tokens = match ids {
+        Some((t, positions)) => Some((B::ids(t, x_rows)?, positions)),
+        None => None,
+    };
+    let (n, k) = match &tokens {
+        None => (x_rows, x_cols),
+        Some((ids, positions)) => (ids.len() / positions, positions * x_cols),
+    };
     let [rows, m] = weight.dims();
     // Shapes Burn's ops would refuse are left to them (the kernels trust their views).
     let width = |t: &Tensor<1>| t.dims()[0] == m;
@@ -317,8 +363,16 @@ fn block_on<B: Host>(
         Stats::Groups(g) => SavedStats::Groups(g),
     });
     let residual_k = residual.map(|_| Residual { scale });
+    let input = match &tokens {
+        None => BlockInput::Rows(View::rows(&xs, n, k)),
+        Some((ids, positions)) => BlockInput::Tokens(Tokens {
+            ids,
+            positions: *positions,
+            table: View::rows(&xs, x_rows, x_cols),
+        }),
+    };
     let fwd = kernel::block_forward(
-        View::rows(&xs, n, k),
+        input,
         View::rows(&ws, k, m),
         bs.as_deref(),
         spec,
@@ -359,6 +413,7 @@ fn block_on<B: Host>(
     }
     let saved = BlockSaved::<B> {
         x: x_ad.primitive().clone(),
+        tokens,
         w: w_ad.primitive().clone(),
         norm: norm_a
             .as_ref()
@@ -540,6 +595,16 @@ mod tests {
         Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
     }
 
+    /// A [`leaf`] on an autodiff device, plain values elsewhere.
+    fn input<const D: usize>(shape: [usize; D], device: &Device, autodiff: bool) -> Tensor<D> {
+        let t = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device);
+        if autodiff {
+            t.require_grad()
+        } else {
+            t
+        }
+    }
+
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         crate::host::to_host(t.without_autodiff())
     }
@@ -665,7 +730,7 @@ mod tests {
                     scale: scale.clone(),
                 });
                 let (y, running) = block(
-                    &x,
+                    LayerInput::Rows(&x),
                     &w,
                     b.as_ref(),
                     (norm != Case::None).then_some(&inputs),
@@ -788,7 +853,7 @@ mod tests {
                     scale: scale.clone(),
                 });
                 let (y, _) = block(
-                    &x,
+                    LayerInput::Rows(&x),
                     &w,
                     None,
                     (norm != Case::None).then_some(&inputs),
@@ -812,6 +877,117 @@ mod tests {
                     .try_into_primitive::<burn::backend::Autodiff<burn::backend::Flex>>()
                     .is_err());
                 assert_close(&case, &values(y), &values(y_ref));
+            }
+        }
+    }
+
+    /// The first block on token ids (the embedding folded into per-position tables) against the
+    /// embedding's rows gathered by Burn and Burn's ops: values, the table's and every other
+    /// gradient, with and without autodiff (3,000 rows finish in parallel tasks).
+    #[test]
+    fn a_block_on_tokens_matches_the_gathered_embedding_through_burns_ops() {
+        let (vocab, e, positions, m) = (27, 10, 3, 20);
+        let cases = [
+            (true, Case::None, Act::Tanh),
+            (false, Case::Batch, Act::Tanh),
+            (false, Case::Groups(4), Act::Tanh),
+            (true, Case::Running, Act::Identity),
+        ];
+        for (name, base) in devices() {
+            for (n, autodiff) in [(64, true), (40, false), (3000, false)] {
+                let device = if autodiff {
+                    base.clone().autodiff()
+                } else {
+                    base.clone()
+                };
+                for (bias, norm, act) in cases {
+                    let case = format!("{name} {n} rows, autodiff {autodiff}: {norm:?}, {act:?}");
+                    let table = input([vocab, e], &device, autodiff);
+                    let w = input([positions * e, m], &device, false).mul_scalar(0.3);
+                    let w = if autodiff { w.require_grad() } else { w };
+                    let b = bias.then(|| input([m], &device, autodiff));
+                    let (gamma, beta) =
+                        (input([m], &device, autodiff), input([m], &device, autodiff));
+                    let running = (
+                        Tensor::<1>::random([m], Distribution::Default, &base),
+                        Tensor::<1>::random([m], Distribution::Default, &base),
+                    );
+                    // Every token, most of them many times, at every position.
+                    let ids: Vec<i64> = (0..n * positions)
+                        .map(|i| ((i * 7 + i / 5) % vocab) as i64)
+                        .collect();
+                    let ids =
+                        Tensor::<2, Int>::from_data(TensorData::new(ids, [n, positions]), &device);
+                    let inputs = NormInputs {
+                        gamma: gamma.clone(),
+                        beta: beta.clone(),
+                        running: Some(running.clone()),
+                        eps: 1e-5,
+                        stats: match norm {
+                            Case::Groups(g) => NormStats::Groups(g),
+                            Case::Running => NormStats::Running,
+                            _ => NormStats::Batch(Blend {
+                                keep: 1.0,
+                                mean: 0.0,
+                                var: 0.0,
+                            }),
+                        },
+                    };
+                    let tokens = LayerInput::Tokens {
+                        ids: &ids,
+                        table: &table,
+                    };
+                    let norm_in = (norm != Case::None).then_some(&inputs);
+                    let (y, _) = block(tokens, &w, b.as_ref(), norm_in, act, None)
+                        .expect("f32 tensors on a CPU backend take the fused path");
+                    let x = table
+                        .clone()
+                        .select(0, ids.clone().reshape([n * positions]))
+                        .reshape([n, positions * e]);
+                    let stats = if autodiff {
+                        (running.0.clone().autodiff(), running.1.clone().autodiff())
+                    } else {
+                        running.clone()
+                    };
+                    let (y_ref, _) = reference(
+                        x,
+                        w.clone(),
+                        b.clone(),
+                        norm,
+                        gamma.clone(),
+                        beta.clone(),
+                        stats,
+                        act,
+                        None,
+                    );
+                    assert_close(
+                        &format!("{case}: output"),
+                        &values(y.clone()),
+                        &values(y_ref.clone()),
+                    );
+                    if !autodiff {
+                        continue;
+                    }
+                    let weights =
+                        Tensor::<2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
+                    let g = y.mul(weights.clone()).sum().backward();
+                    let g_ref = y_ref.mul(weights).sum().backward();
+                    let grad = |t: &Tensor<2>, g| values(t.grad(g).expect("a gradient"));
+                    let (dt, dt_ref) = (grad(&table, &g), grad(&table, &g_ref));
+                    assert_eq!(dt.len(), vocab * e, "{case}: the table's gradient");
+                    assert_close(&format!("{case}: d table"), &dt, &dt_ref);
+                    assert_close(&format!("{case}: dw"), &grad(&w, &g), &grad(&w, &g_ref));
+                    let grad1 = |t: &Tensor<1>, g| values(t.grad(g).expect("a gradient"));
+                    let mut ones = vec![("db", b.as_ref())];
+                    if norm != Case::None {
+                        ones.push(("dgamma", Some(&gamma)));
+                        ones.push(("dbeta", Some(&beta)));
+                    }
+                    for (what, t) in ones.into_iter().filter_map(|(w, t)| Some((w, t?))) {
+                        let (a, r) = (grad1(t, &g), grad1(t, &g_ref));
+                        assert_close(&format!("{case}: {what}"), &a, &r);
+                    }
+                }
             }
         }
     }
@@ -923,7 +1099,7 @@ mod tests {
             if let Ok(gpu) = BackendKind::Wgpu.device() {
                 let x = Tensor::<2>::zeros([4, 3], &gpu);
                 let w = Tensor::<2>::zeros([3, 2], &gpu);
-                assert!(block(&x, &w, None, None, Act::Tanh, None).is_none());
+                assert!(block(LayerInput::Rows(&x), &w, None, None, Act::Tanh, None).is_none());
             }
         }
         // A residual link needs equal widths: left to Burn's ops (which then fail loudly).
@@ -931,7 +1107,7 @@ mod tests {
         let x = Tensor::<2>::zeros([4, 3], &plain);
         let w = Tensor::<2>::zeros([3, 2], &plain);
         let link = ResidualInputs { scale: None };
-        assert!(block(&x, &w, None, None, Act::Tanh, Some(&link)).is_none());
-        assert!(block(&x, &w, None, None, Act::Tanh, None).is_some());
+        assert!(block(LayerInput::Rows(&x), &w, None, None, Act::Tanh, Some(&link)).is_none());
+        assert!(block(LayerInput::Rows(&x), &w, None, None, Act::Tanh, None).is_some());
     }
 }
