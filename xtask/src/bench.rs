@@ -41,7 +41,7 @@ pub(crate) fn json_of(mut cmd: Command) -> Result<Value, String> {
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 pub(crate) fn data() -> String {

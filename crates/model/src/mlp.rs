@@ -340,8 +340,8 @@ impl Mlp {
         let fusable = tap.is_none();
         let mut blocks = self.blocks.iter();
         // With more rows than the vocabulary has tokens, the first block takes the token ids
-        // and the table (see `fused::LayerInput::Tokens`): its product then costs `vocab` rows
-        // per position instead of `batch`, and no embedding rows are gathered.
+        // and the table (see `LayerInput::Tokens`): its products then cost as much as `vocab`
+        // rows of the dense product instead of `batch` rows, and no embedding rows are gathered.
         let first = match self.blocks.first() {
             Some(b) if fusable && batch > vocab && !b.residual => {
                 let table = self.embedding.val();
@@ -462,6 +462,20 @@ impl Mlp {
             norm(&mut out, "output_norm", n);
         }
         out
+    }
+
+    /// Whether some layer normalizes with the statistics of the batch it is given even in
+    /// evaluation (BatchNorm without running statistics): then a row's output depends on the
+    /// other rows of its batch.
+    pub fn eval_mixes_rows(&self) -> bool {
+        let batch_stats = |n: &NormLayer| {
+            matches!(n.over, crate::norm::NormOver::Batch { .. }) && n.running_mean.is_none()
+        };
+        self.blocks
+            .iter()
+            .filter_map(|b| b.norm.as_ref())
+            .chain(&self.output_norm)
+            .any(batch_stats)
     }
 
     /// Number of trained parameters (running statistics excluded), as the lecture counts them.

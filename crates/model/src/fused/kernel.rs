@@ -193,8 +193,9 @@ pub(crate) enum BlockInput<'a> {
     Rows(View<'a>),
     /// Embedding rows, never gathered: `x · w` is a sum over positions of rows of the tables
     /// `table · w_p` (`w_p` the `n_embd` rows of `w` that position `p` meets), `[vocab, m]`
-    /// each. That costs `positions * vocab` rows of products where the dense product costs
-    /// `n`; the backward pass likewise sums `dh` by token before its products.
+    /// each. The tables cost as much as `vocab` rows of the dense product (`positions` products
+    /// of `vocab` rows by `n_embd`) where the dense product costs `n` rows; the backward pass
+    /// likewise sums `dh` by token before its products.
     Tokens(Tokens<'a>),
 }
 
@@ -402,7 +403,7 @@ fn normalize(
 /// From this many outputs (`n * m`) the forward-only pass of a block splits its rows over every
 /// core: evaluation chunks (4,096 rows) do, and so does sampling 1,000 names from `bn1` (1,000 x
 /// 200 outputs); sampling them from the deep stack (1,000 x 100) does not. Not tuned beyond that.
-const PARALLEL_MIN_OUTPUTS: usize = 1 << 17;
+pub(crate) const PARALLEL_MIN_OUTPUTS: usize = 1 << 17;
 
 /// Rows per task of the parallel forward-only pass (about 64k values each).
 fn rows_per_task(m: usize) -> usize {
