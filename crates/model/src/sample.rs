@@ -75,27 +75,7 @@ pub fn sample(
             let mut token = None;
             if !done[item] {
                 let l = &logits[row * v..(row + 1) * v];
-                let max = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-                for (p, &x) in probs.iter_mut().zip(l) {
-                    *p = ((x as f64 - max) / opts.temperature).exp();
-                }
-                if let Some(k) = opts.top_k.filter(|&k| k < v) {
-                    order.sort_unstable_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-                    for &i in &order[k..] {
-                        probs[i] = 0.0;
-                    }
-                }
-                let total: f64 = probs.iter().sum();
-                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
-                let mut acc = 0.0;
-                let mut drawn = v - 1;
-                for (i, p) in probs.iter().enumerate() {
-                    acc += p;
-                    if u < acc {
-                        drawn = i;
-                        break;
-                    }
-                }
+                let drawn = draw(l, opts, &mut probs, &mut order, &mut rng);
                 if drawn == 0 {
                     done[item] = true;
                     unfinished -= 1;
@@ -133,6 +113,39 @@ pub fn sample(
     }
 }
 
+/// Draws a token from one row of logits: softmax at `opts.temperature`, the `opts.top_k` most
+/// likely kept, one uniform draw from `rng` against the cumulative weights. `probs` and
+/// `order` are scratch of the vocabulary's size (`order` a permutation, kept between draws).
+fn draw(
+    logits: &[f32],
+    opts: &SampleOptions,
+    probs: &mut [f64],
+    order: &mut [usize],
+    rng: &mut ChaCha8Rng,
+) -> usize {
+    let v = logits.len();
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    for (p, &x) in probs.iter_mut().zip(logits) {
+        *p = ((x as f64 - max) / opts.temperature).exp();
+    }
+    if let Some(k) = opts.top_k.filter(|&k| k < v) {
+        order.sort_unstable_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        for &i in &order[k..] {
+            probs[i] = 0.0;
+        }
+    }
+    let total: f64 = probs.iter().sum();
+    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut acc = 0.0;
+    for (i, p) in probs.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return i;
+        }
+    }
+    v - 1
+}
+
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
@@ -140,7 +153,8 @@ mod tests {
     use crate::mlp::Source;
 
     /// The plain algorithm: every row forwarded at every position until all items have ended,
-    /// the finished ones skipped at the draw. Returns the items and the rows forwarded.
+    /// the finished ones skipped at the draw (the draw itself is `sample`'s). Returns the items
+    /// and the rows forwarded.
     fn plain(
         model: &Mlp,
         vocab: &Vocabulary,
@@ -153,7 +167,7 @@ mod tests {
         let mut ctx = vec![0i64; n * block];
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut done = vec![false; n];
-        let mut order: Vec<usize> = (0..v).collect();
+        let (mut probs, mut order) = (vec![0f64; v], (0..v).collect::<Vec<usize>>());
         let mut rows = 0;
         for _ in 0..opts.max_len {
             if done.iter().all(|&d| d) {
@@ -167,23 +181,7 @@ mod tests {
                     continue;
                 }
                 let l = &logits[row * v..(row + 1) * v];
-                let max = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-                let mut p: Vec<f64> = l.iter().map(|&x| (x as f64 - max).exp()).collect();
-                let k = opts.top_k.expect("the test sets top_k");
-                order.sort_unstable_by(|&a, &b| p[b].total_cmp(&p[a]));
-                for &i in &order[k..] {
-                    p[i] = 0.0;
-                }
-                let total: f64 = p.iter().sum();
-                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
-                let mut acc = 0.0;
-                let token = p
-                    .iter()
-                    .position(|&p| {
-                        acc += p;
-                        u < acc
-                    })
-                    .unwrap_or(v - 1);
+                let token = draw(l, opts, &mut probs, &mut order, &mut rng);
                 if token == 0 {
                     done[row] = true;
                 } else {

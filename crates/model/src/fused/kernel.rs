@@ -221,7 +221,8 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
         .map(|p| product(t.table, w_rows(w, p * e, e)))
         .collect();
     let mut h = vec![0.0f32; n * m];
-    let sum_rows = |(rows, ids): (&mut [f32], &[usize])| {
+    in_row_tasks(&mut h, m, |first, rows| {
+        let ids = &t.ids[first * t.positions..];
         for (row, ids) in rows.chunks_exact_mut(m).zip(ids.chunks_exact(t.positions)) {
             for (table, &id) in tables.iter().zip(ids) {
                 assert!(id < vocab, "token id {id} outside the table");
@@ -230,18 +231,21 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
                     .for_each(|(h, &v)| *h += v);
             }
         }
-    };
-    let rows = rows_per_task(m);
-    let chunks = h.chunks_mut(rows * m).zip(t.ids.chunks(rows * t.positions));
-    if n * m >= PARALLEL_MIN_OUTPUTS {
-        use rayon::prelude::*;
-        h.par_chunks_mut(rows * m)
-            .zip(t.ids.par_chunks(rows * t.positions))
-            .for_each(sum_rows);
-    } else {
-        chunks.for_each(sum_rows);
-    }
+    });
     h
+}
+
+/// Runs `f(first_row, rows)` over runs of whole rows of `[n, m]` `out` (about 64k values each,
+/// [`rows_per_task`]): in parallel from [`PARALLEL_MIN_OUTPUTS`] values, in order below.
+fn in_row_tasks(out: &mut [f32], m: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = rows_per_task(m);
+    let task = |(c, chunk): (usize, &mut [f32])| f(c * rows, chunk);
+    if out.len() >= PARALLEL_MIN_OUTPUTS {
+        use rayon::prelude::*;
+        out.par_chunks_mut(rows * m).enumerate().for_each(task);
+    } else {
+        out.chunks_mut(rows * m).enumerate().for_each(task);
+    }
 }
 
 /// Rows `first..first + count` of row-major `w`.
@@ -423,7 +427,7 @@ pub(crate) fn block_forward(
     residual: Option<Residual>,
     keep: bool,
 ) -> Forward {
-    let ((n, k), m) = (input.dims(), w.cols);
+    let ((_, k), m) = (input.dims(), w.cols);
     // The residual link adds the input's rows: only dense ones.
     let x: &[f32] = match input {
         BlockInput::Rows(x) => {
@@ -447,17 +451,10 @@ pub(crate) fn block_forward(
     }
     let batch_stats = matches!(norm.map(|s| s.stats), Some(Stats::Batch));
     if !keep && !batch_stats {
-        let rows = rows_per_task(m);
-        let finish = |(c, chunk): (usize, &mut [f32])| {
-            let x = x.get(c * rows * k..).unwrap_or_default();
+        in_row_tasks(&mut h, m, |first, chunk| {
+            let x = x.get(first * k..).unwrap_or_default();
             finish_rows(chunk, x, m, norm, act, residual);
-        };
-        if n * m >= PARALLEL_MIN_OUTPUTS {
-            use rayon::prelude::*;
-            h.par_chunks_mut(rows * m).enumerate().for_each(finish);
-        } else {
-            h.chunks_mut(rows * m).enumerate().for_each(finish);
-        }
+        });
         return Forward {
             y: h,
             mean: Vec::new(),

@@ -144,15 +144,19 @@ impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
             };
             *flag = parent.is_some();
         }
-        let input = match &s.tokens {
-            None => BlockInput::Rows(View::rows(&x, n, k)),
+        // The input and its shape: rows, or the `[vocab, n_embd]` table.
+        let (input, x_shape) = match &s.tokens {
+            None => (BlockInput::Rows(View::rows(&x, n, k)), [n, k]),
             Some((ids, positions)) => {
                 let e = k / positions;
-                BlockInput::Tokens(Tokens {
+                let table = View::rows(&x, x.len() / e, e);
+                let positions = *positions;
+                let input = Tokens {
                     ids,
-                    positions: *positions,
-                    table: View::rows(&x, x.len() / e, e),
-                })
+                    positions,
+                    table,
+                };
+                (BlockInput::Tokens(input), [table.rows, e])
             }
         };
         let mut g = kernel::block_backward(
@@ -167,12 +171,7 @@ impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
         for (parent, input) in ops.parents.into_iter().zip(&s.inputs) {
             let Some(node) = parent else { continue };
             let (grad, shape) = match input {
-                Input::X => match &s.tokens {
-                    None => (g.x.take(), vec![n, k]),
-                    Some((_, positions)) => {
-                        (g.x.take(), vec![x.len() * positions / k, k / positions])
-                    }
-                },
+                Input::X => (g.x.take(), x_shape.to_vec()),
                 Input::W => (g.w.take(), vec![k, m]),
                 Input::Bias => (g.bias.take(), vec![m]),
                 Input::Gamma => (g.gamma.take(), vec![m]),
@@ -631,6 +630,34 @@ mod tests {
         Groups(usize),
     }
 
+    /// What a block with normalization `norm` is given (`blend` for batch statistics).
+    fn norm_inputs(
+        norm: Case,
+        gamma: &Tensor<1>,
+        beta: &Tensor<1>,
+        running: Option<(Tensor<1>, Tensor<1>)>,
+        blend: Blend,
+    ) -> NormInputs {
+        NormInputs {
+            gamma: gamma.clone(),
+            beta: beta.clone(),
+            running,
+            eps: 1e-5,
+            stats: match norm {
+                Case::Groups(g) => NormStats::Groups(g),
+                Case::Running => NormStats::Running,
+                _ => NormStats::Batch(blend),
+            },
+        }
+    }
+
+    /// Running statistics left as they are (forward-only tests).
+    const UNCHANGED: Blend = Blend {
+        keep: 1.0,
+        mean: 0.0,
+        var: 0.0,
+    };
+
     /// Burn's ops: Linear, norm (biased variances), activation, residual link.
     #[allow(clippy::too_many_arguments)]
     fn reference(
@@ -720,18 +747,9 @@ mod tests {
                     mean: 0.1,
                     var: 0.1 * n as f64 / (n as f64 - 1.0),
                 };
-                let inputs = NormInputs {
-                    gamma: gamma.clone(),
-                    beta: beta.clone(),
-                    running: matches!(norm, Case::Batch | Case::Running)
-                        .then(|| (running_mean.clone(), running_var.clone())),
-                    eps: 1e-5,
-                    stats: match norm {
-                        Case::Groups(g) => NormStats::Groups(g),
-                        Case::Running => NormStats::Running,
-                        _ => NormStats::Batch(blend),
-                    },
-                };
+                let running = matches!(norm, Case::Batch | Case::Running)
+                    .then(|| (running_mean.clone(), running_var.clone()));
+                let inputs = norm_inputs(norm, &gamma, &beta, running, blend);
                 let residual = link.map(|_| ResidualInputs {
                     scale: scale.clone(),
                 });
@@ -839,21 +857,7 @@ mod tests {
                 let (x, w) = (rand([n, m]), rand([m, m]));
                 let (gamma, beta, scale) = (rand1(m), rand1(m), rand1(1));
                 let running = (rand1(m), rand1(m).add_scalar(0.5)); // variance away from 0
-                let inputs = NormInputs {
-                    gamma: gamma.clone(),
-                    beta: beta.clone(),
-                    running: Some(running.clone()),
-                    eps: 1e-5,
-                    stats: match norm {
-                        Case::Groups(g) => NormStats::Groups(g),
-                        Case::Running => NormStats::Running,
-                        _ => NormStats::Batch(Blend {
-                            keep: 1.0,
-                            mean: 0.0,
-                            var: 0.0,
-                        }),
-                    },
-                };
+                let inputs = norm_inputs(norm, &gamma, &beta, Some(running.clone()), UNCHANGED);
                 let scale = link.and_then(|l| l.then(|| scale.clone()));
                 let residual = link.map(|_| ResidualInputs {
                     scale: scale.clone(),
@@ -927,21 +931,7 @@ mod tests {
                         .collect();
                     let ids =
                         Tensor::<2, Int>::from_data(TensorData::new(ids, [n, positions]), &device);
-                    let inputs = NormInputs {
-                        gamma: gamma.clone(),
-                        beta: beta.clone(),
-                        running: Some(running.clone()),
-                        eps: 1e-5,
-                        stats: match norm {
-                            Case::Groups(g) => NormStats::Groups(g),
-                            Case::Running => NormStats::Running,
-                            _ => NormStats::Batch(Blend {
-                                keep: 1.0,
-                                mean: 0.0,
-                                var: 0.0,
-                            }),
-                        },
-                    };
+                    let inputs = norm_inputs(norm, &gamma, &beta, Some(running.clone()), UNCHANGED);
                     let tokens = LayerInput::Tokens {
                         ids: &ids,
                         table: &table,
