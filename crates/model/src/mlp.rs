@@ -340,17 +340,13 @@ impl Mlp {
         let fusable = tap.is_none();
         let mut blocks = self.blocks.iter();
         // With more rows than the vocabulary has tokens, the first block takes the token ids
-        // and the table (see `LayerInput::Tokens`): its products then cost as much as `vocab`
+        // and the table (see `fused::LayerInput::Tokens`): its products then cost as much as `vocab`
         // rows of the dense product instead of `batch` rows, and no embedding rows are gathered.
         let first = match self.blocks.first() {
             Some(b) if fusable && batch > vocab && !b.residual => {
                 let table = self.embedding.val();
-                let input = LayerInput::Tokens {
-                    ids: &contexts,
-                    table: &table,
-                };
                 let act = Some(self.activation);
-                fused_layer(input, &b.linear, b.norm.as_ref(), act, None, mode)
+                fused_first_layer(&contexts, &table, &b.linear, b.norm.as_ref(), act, mode)
             }
             _ => None,
         };
@@ -380,7 +376,7 @@ impl Mlp {
             let norm = b.norm.as_ref();
             let link = b.residual.then_some(&b.scale);
             if let Some(y) = fusable
-                .then(|| fused_layer(LayerInput::Rows(&x), &b.linear, norm, act, link, mode))
+                .then(|| fused_layer(&x, &b.linear, norm, act, link, mode))
                 .flatten()
             {
                 x = y; // [batch, width]
@@ -404,7 +400,7 @@ impl Mlp {
         }
         let out = self.output_norm.as_ref();
         if let Some(y) = fusable
-            .then(|| fused_layer(LayerInput::Rows(&x), &self.output, out, None, None, mode))
+            .then(|| fused_layer(&x, &self.output, out, None, None, mode))
             .flatten()
         {
             return y; // [batch, vocab]
@@ -500,26 +496,11 @@ impl Inspect for Mlp {
     }
 }
 
-/// What a fused block (`fused::block`) multiplies.
-pub(crate) enum LayerInput<'a> {
-    /// `[n, k]` rows.
-    Rows(&'a Tensor<2>),
-    /// `[n, positions]` token ids into a `[vocab, n_embd]` embedding table: the model's first
-    /// block with its embedding, as one op (`k = positions * n_embd`). Its gradient with respect
-    /// to the input is the table's.
-    Tokens {
-        /// `[n, positions]` ids.
-        ids: &'a Tensor<2, Int>,
-        /// `[vocab, n_embd]` table.
-        table: &'a Tensor<2>,
-    },
-}
-
 /// One block (or the output layer) as a fused op on a CPU backend: `None` when the tensors are
 /// elsewhere or the activation is not one the kernels compute. `residual` is the block's link
 /// (with its learned scale, if any) when it has one.
 fn fused_layer(
-    input: LayerInput<'_>,
+    x: &Tensor<2>,
     linear: &Linear,
     norm: Option<&NormLayer>,
     act: Option<Activation>,
@@ -528,40 +509,75 @@ fn fused_layer(
 ) -> Option<Tensor<2>> {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
-        use crate::fused;
-        let act = match act {
-            None | Some(Activation::Identity) => fused::Act::Identity,
-            Some(Activation::Tanh) => fused::Act::Tanh,
-            Some(_) => return None,
-        };
-        let (batch, device) = match &input {
-            LayerInput::Rows(x) => (x.dims()[0], x.device()),
-            LayerInput::Tokens { ids, table } => (ids.dims()[0], table.device()),
-        };
-        let [_, width] = linear.weight.dims();
-        let inputs = norm.map(|n| n.fused_inputs(mode, batch, &device, width));
-        let bias = linear.bias.as_ref().map(|b| b.val());
-        let link = residual.map(|s| fused::ResidualInputs {
-            scale: s.as_ref().map(Param::val),
-        });
-        let (y, running) = fused::block(
-            input,
-            &linear.weight.val(),
-            bias.as_ref(),
-            inputs.as_ref(),
-            act,
-            link.as_ref(),
-        )?;
-        if let (Some(n), Some(stats)) = (norm, running) {
-            n.set_running(stats);
-        }
-        Some(y)
+        let input = crate::fused::LayerInput::Rows(x);
+        fused_on(input, linear, norm, act, residual, mode)
     }
     #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
-        let _ = (input, linear, norm, act, residual, mode);
+        let _ = (x, linear, norm, act, residual, mode);
         None
     }
+}
+
+/// The first block with the embedding, as one fused op on `[batch, block_size]` token ids (see
+/// `fused::LayerInput::Tokens`); `None` as for [`fused_layer`].
+fn fused_first_layer(
+    ids: &Tensor<2, Int>,
+    table: &Tensor<2>,
+    linear: &Linear,
+    norm: Option<&NormLayer>,
+    act: Option<Activation>,
+    mode: NormMode,
+) -> Option<Tensor<2>> {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    {
+        let input = crate::fused::LayerInput::Tokens { ids, table };
+        fused_on(input, linear, norm, act, None, mode)
+    }
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+    {
+        let _ = (ids, table, linear, norm, act, mode);
+        None
+    }
+}
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn fused_on(
+    input: crate::fused::LayerInput<'_>,
+    linear: &Linear,
+    norm: Option<&NormLayer>,
+    act: Option<Activation>,
+    residual: Option<&Option<Param<Tensor<1>>>>,
+    mode: NormMode,
+) -> Option<Tensor<2>> {
+    use crate::fused::{self, LayerInput};
+    let act = match act {
+        None | Some(Activation::Identity) => fused::Act::Identity,
+        Some(Activation::Tanh) => fused::Act::Tanh,
+        Some(_) => return None,
+    };
+    let (batch, device) = match &input {
+        LayerInput::Rows(x) => (x.dims()[0], x.device()),
+        LayerInput::Tokens { ids, table } => (ids.dims()[0], table.device()),
+    };
+    let [_, width] = linear.weight.dims();
+    let inputs = norm.map(|n| n.fused_inputs(mode, batch, &device, width));
+    let bias = linear.bias.as_ref().map(|b| b.val());
+    let link = residual.map(|s| fused::ResidualInputs {
+        scale: s.as_ref().map(Param::val),
+    });
+    let (y, running) = fused::block(
+        input,
+        &linear.weight.val(),
+        bias.as_ref(),
+        inputs.as_ref(),
+        act,
+        link.as_ref(),
+    )?;
+    if let (Some(n), Some(stats)) = (norm, running) {
+        n.set_running(stats);
+    }
+    Some(y)
 }
 
 #[cfg(test)]
@@ -613,7 +629,7 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn the_fused_training_forward_agrees_with_burns_ops() {
-        use super::{fused_layer, LayerInput, Mlp, NormMode, Source};
+        use super::{fused_layer, Mlp, NormMode, Source};
         use crate::config::RunConfig;
         use burn::tensor::{Distribution, Int, Tensor, TensorData};
         use makemore_diagnostics::{LayerInfo, Tap};
@@ -639,8 +655,7 @@ mod tests {
             let contexts = Tensor::<2, Int>::from_data(TensorData::new(ids, [32, 3]), &device);
             let x = Tensor::<2>::random([32, 30], Distribution::Default, &device).require_grad();
             let (b0, act) = (&fused.blocks[0], Some(fused.activation));
-            let input = LayerInput::Rows(&x);
-            let applies = fused_layer(input, &b0.linear, None, act, None, NormMode::Train);
+            let applies = fused_layer(&x, &b0.linear, None, act, None, NormMode::Train);
             assert!(
                 applies.is_some(),
                 "{name}: the fused path applies to the model's tensors"

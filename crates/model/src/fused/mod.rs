@@ -23,7 +23,6 @@ pub(crate) use host::Host;
 pub(crate) use kernel::Act;
 pub use kernel::PARALLEL_MIN_MACS;
 
-use crate::mlp::LayerInput;
 use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -243,6 +242,21 @@ pub(crate) fn block(
     };
     let ids = ids.as_ref().map(|(t, p)| (t, *p));
     on_cpu_backends!(|B| block_on::<B>(x, ids, weight, bias, norm, act, residual))
+}
+
+/// What a fused block multiplies.
+pub(crate) enum LayerInput<'a> {
+    /// `[n, k]` rows.
+    Rows(&'a Tensor<2>),
+    /// `[n, positions]` token ids into a `[vocab, n_embd]` embedding table: the model's first
+    /// block with its embedding, as one op (`k = positions * n_embd`). Its gradient with respect
+    /// to the input is the table's.
+    Tokens {
+        /// `[n, positions]` ids.
+        ids: &'a Tensor<2, Int>,
+        /// `[vocab, n_embd]` table.
+        table: &'a Tensor<2>,
+    },
 }
 
 /// A tensor's values on backend `B`, autodiff or plain.
