@@ -238,6 +238,9 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
 /// Runs `f(first_row, rows)` over runs of whole rows of `[n, m]` `out` (about 64k values each,
 /// [`rows_per_task`]): in parallel from [`PARALLEL_MIN_OUTPUTS`] values, in order below.
 fn in_row_tasks(out: &mut [f32], m: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if out.is_empty() || m == 0 {
+        return;
+    }
     let rows = rows_per_task(m);
     let task = |(c, chunk): (usize, &mut [f32])| f(c * rows, chunk);
     if out.len() >= PARALLEL_MIN_OUTPUTS {
@@ -246,6 +249,17 @@ fn in_row_tasks(out: &mut [f32], m: usize, f: impl Fn(usize, &mut [f32]) + Sync)
     } else {
         out.chunks_mut(rows * m).enumerate().for_each(task);
     }
+}
+
+/// Runs `f(i, row)` on every row `i` of `[n, m]` `out`, over [`in_row_tasks`] (so in parallel
+/// from [`PARALLEL_MIN_OUTPUTS`] values): the elementwise passes of the training step, whose
+/// values do not depend on how the rows are split.
+fn for_rows(out: &mut [f32], m: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    in_row_tasks(out, m, |first, rows| {
+        rows.chunks_exact_mut(m)
+            .enumerate()
+            .for_each(|(i, row)| f(first + i, row));
+    });
 }
 
 /// Rows `first..first + count` of row-major `w`.
@@ -288,32 +302,94 @@ pub(crate) struct Forward {
 /// over thousands of rows (an evaluation chunk with batch statistics) drifts by about 1e-4 of
 /// the values when their mean is not small; summing blocks of rows first keeps it near 1e-6.
 /// A lecture batch (32 rows) is one block: summed exactly as a plain loop sums it.
-const SUM_BLOCK_ROWS: usize = 32;
+pub(crate) const SUM_BLOCK_ROWS: usize = 32;
 
 /// Sums the rows of `[n, m]` `a` (or of `a * b` elementwise) into `[m]`, by blocks of
-/// [`SUM_BLOCK_ROWS`].
+/// [`SUM_BLOCK_ROWS`], folded into the total in order. From [`PARALLEL_MIN_OUTPUTS`] values the
+/// blocks are summed on every core; the fold is the same, so the result does not change.
 fn column_sums(a: &[f32], b: Option<&[f32]>, m: usize) -> Vec<f32> {
-    let mut total = vec![0.0f32; m];
-    let mut block = vec![0.0f32; m];
     let rows = SUM_BLOCK_ROWS * m.max(1);
-    for (i, a) in a.chunks(rows).enumerate() {
-        block.fill(0.0);
-        match b {
-            None => a.chunks_exact(m).for_each(|row| {
-                block.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+    // Adds block `i` (the rows in `a`) into `into`, which starts at zero.
+    let add_block = |i: usize, a: &[f32], into: &mut [f32]| match b {
+        None => a.chunks_exact(m).for_each(|row| {
+            into.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+        }),
+        Some(b) => a
+            .chunks_exact(m)
+            .zip(b[i * rows..].chunks_exact(m))
+            .for_each(|(ra, rb)| {
+                into.iter_mut()
+                    .zip(ra.iter().zip(rb))
+                    .for_each(|(s, (&a, &b))| *s += a * b);
             }),
-            Some(b) => a
-                .chunks_exact(m)
-                .zip(b[i * rows..].chunks_exact(m))
-                .for_each(|(ra, rb)| {
-                    block
-                        .iter_mut()
-                        .zip(ra.iter().zip(rb))
-                        .for_each(|(s, (&a, &b))| *s += a * b);
-                }),
+    };
+    let mut total = vec![0.0f32; m];
+    // 0 + x is x: one block sums exactly as a plain loop.
+    let fold = |total: &mut [f32], block: &[f32]| {
+        total.iter_mut().zip(block).for_each(|(t, &b)| *t += b);
+    };
+    if a.len() >= PARALLEL_MIN_OUTPUTS {
+        use rayon::prelude::*;
+        let blocks: Vec<Vec<f32>> = a
+            .par_chunks(rows)
+            .enumerate()
+            .map(|(i, a)| {
+                let mut block = vec![0.0f32; m];
+                add_block(i, a, &mut block);
+                block
+            })
+            .collect();
+        blocks.iter().for_each(|block| fold(&mut total, block));
+    } else {
+        let mut block = vec![0.0f32; m];
+        for (i, a) in a.chunks(rows).enumerate() {
+            block.fill(0.0);
+            add_block(i, a, &mut block);
+            fold(&mut total, &block);
         }
-        // 0 + x is x: one block sums exactly as a plain loop.
-        total.iter_mut().zip(&block).for_each(|(t, &b)| *t += b);
+    }
+    total
+}
+
+/// Runs `f(first, rows, block)` on `[n, m]` `out` by blocks of [`SUM_BLOCK_ROWS`] rows (`first`
+/// the index of the block's first row): `block` (`width` values, zero at each block's start)
+/// gathers what `f` adds for the block's rows, and the blocks are folded into the returned
+/// total in order, as [`column_sums`] folds them. So a pass can write rows and sum them without reading them again;
+/// on every core from [`PARALLEL_MIN_OUTPUTS`] values, with the same result.
+fn row_blocks(
+    out: &mut [f32],
+    m: usize,
+    width: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut total = vec![0.0f32; width];
+    if out.is_empty() || m == 0 {
+        return total;
+    }
+    let rows = SUM_BLOCK_ROWS * m;
+    let run = |i: usize, chunk: &mut [f32], block: &mut [f32]| f(i * SUM_BLOCK_ROWS, chunk, block);
+    let fold = |total: &mut [f32], block: &[f32]| {
+        total.iter_mut().zip(block).for_each(|(t, &b)| *t += b);
+    };
+    if out.len() >= PARALLEL_MIN_OUTPUTS {
+        use rayon::prelude::*;
+        let blocks: Vec<Vec<f32>> = out
+            .par_chunks_mut(rows)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut block = vec![0.0f32; width];
+                run(i, chunk, &mut block);
+                block
+            })
+            .collect();
+        blocks.iter().for_each(|block| fold(&mut total, block));
+    } else {
+        let mut block = vec![0.0f32; width];
+        for (i, chunk) in out.chunks_mut(rows).enumerate() {
+            block.fill(0.0);
+            run(i, chunk, &mut block);
+            fold(&mut total, &block);
+        }
     }
     total
 }
@@ -352,6 +428,25 @@ fn lane_sum(a: &[f32], b: Option<&[f32]>) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Batch statistics of `[n, m]` `h`, which is centred in place (the variance's pass writes the
+/// centred rows as it sums their squares): `(inv_std, mean, biased variance)`, per feature.
+/// Scaling by `inv_std` is left to the caller.
+fn batch_statistics(h: &mut [f32], m: usize, eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let inv_n = 1.0 / (h.len() / m.max(1)) as f32;
+    let mut mean = column_sums(h, None, m);
+    mean.iter_mut().for_each(|v| *v *= inv_n);
+    // The biased variance of the centred values (as PyTorch computes it).
+    let mut var = row_blocks(h, m, m, |_, rows, block| {
+        for row in rows.chunks_exact_mut(m) {
+            row.iter_mut().zip(&mean).for_each(|(h, &mu)| *h -= mu);
+            block.iter_mut().zip(&*row).for_each(|(s, &v)| *s += v * v);
+        }
+    });
+    var.iter_mut().for_each(|v| *v *= inv_n);
+    let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
+    (inv_std, mean, var)
+}
+
 /// Normalizes `[n, m]` `h` in place into `xhat`; returns the `inv_std` to save and, for batch
 /// statistics, the batch mean and biased variance.
 fn normalize(
@@ -363,24 +458,15 @@ fn normalize(
     let n = h.len() / m.max(1);
     match stats {
         Stats::Batch => {
-            let inv_n = 1.0 / n as f32;
-            let mut mean = column_sums(h, None, m);
-            mean.iter_mut().for_each(|v| *v *= inv_n);
-            // Centre in place, then the biased variance by a second pass (as PyTorch computes it).
-            h.chunks_exact_mut(m).for_each(|row| {
-                row.iter_mut().zip(&mean).for_each(|(h, &mu)| *h -= mu);
-            });
-            let mut var = column_sums(h, Some(h), m);
-            var.iter_mut().for_each(|v| *v *= inv_n);
-            let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
-            h.chunks_exact_mut(m).for_each(|row| {
+            let (inv_std, mean, var) = batch_statistics(h, m, eps);
+            for_rows(h, m, |_, row| {
                 row.iter_mut().zip(&inv_std).for_each(|(h, &s)| *h *= s);
             });
             (inv_std, mean, var)
         }
         Stats::Fixed { mean, var } => {
             let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
-            h.chunks_exact_mut(m).for_each(|row| {
+            for_rows(h, m, |_, row| {
                 row.iter_mut()
                     .zip(mean.iter().zip(&inv_std))
                     .for_each(|(h, (&mu, &s))| *h = (*h - mu) * s);
@@ -404,9 +490,11 @@ fn normalize(
     }
 }
 
-/// From this many outputs (`n * m`) the forward-only pass of a block splits its rows over every
-/// core: evaluation chunks (4,096 rows) do, and so does sampling 1,000 names from `bn1` (1,000 x
-/// 200 outputs); sampling them from the deep stack (1,000 x 100) does not. Not tuned beyond that.
+/// From this many outputs (`n * m`) the passes of a block around its products split its rows
+/// over every core: the forward-only pass of evaluation chunks (4,096 rows) and of sampling
+/// 1,000 names from `bn1` (1,000 x 200 outputs), but not from the deep stack (1,000 x 100); the
+/// training passes of the ladder's `wide` (256 x 512) and `big` rungs, but not of the lecture's
+/// models (32 rows). Not tuned beyond that.
 pub(crate) const PARALLEL_MIN_OUTPUTS: usize = 1 << 17;
 
 /// Rows per task of the parallel forward-only pass (about 64k values each).
@@ -445,7 +533,7 @@ pub(crate) fn block_forward(
     );
     let mut h = linear(input, w);
     if let Some(b) = bias {
-        h.chunks_exact_mut(m).for_each(|row| {
+        for_rows(&mut h, m, |_, row| {
             row.iter_mut().zip(b).for_each(|(h, &b)| *h += b);
         });
     }
@@ -462,36 +550,72 @@ pub(crate) fn block_forward(
             saved: Saved::default(),
         };
     }
-    let mut saved = Saved::default();
-    let (mut mean, mut var) = (Vec::new(), Vec::new());
+    let (mut mean, mut var, mut inv_std) = (Vec::new(), Vec::new(), Vec::new());
+    // Batch statistics leave `h` centred and its scaling to the finishing pass below; the other
+    // kinds normalize it here.
+    let mut scale = None;
     if let Some(spec) = norm {
-        let (inv_std, batch_mean, batch_var) = normalize(&mut h, m, spec.stats, spec.eps);
-        (mean, var) = (batch_mean, batch_var);
-        let mut z = if keep {
-            h.clone()
+        if let Stats::Batch = spec.stats {
+            (inv_std, mean, var) = batch_statistics(&mut h, m, spec.eps);
+            scale = Some(&inv_std[..]);
         } else {
-            std::mem::take(&mut h)
-        };
-        affine(&mut z, m, spec);
-        if keep {
-            saved.xhat = h;
-            saved.inv_std = inv_std;
-        }
-        h = z;
-    }
-    let mut y = h;
-    if act == Act::Tanh {
-        y.iter_mut().for_each(|v| *v = crate::math::tanh_f32(*v));
-        if keep {
-            saved.dact = y.iter().map(|&y| 1.0 - y * y).collect();
+            (inv_std, _, _) = normalize(&mut h, m, spec.stats, spec.eps);
         }
     }
-    if let Some(r) = residual {
-        if keep && r.scale.is_some() {
-            saved.branch = y.clone();
+    let mut y = vec![0.0f32; h.len()];
+    let mut dact = vec![0.0f32; if keep && act == Act::Tanh { h.len() } else { 0 }];
+    let mut branch = match residual {
+        Some(Residual { scale: Some(_) }) if keep => vec![0.0f32; h.len()],
+        _ => Vec::new(),
+    };
+    // One pass over each run of rows while it is in cache: xhat, the affine map, the activation,
+    // its derivative, the residual link (the same arithmetic as the passes of `finish_rows`).
+    for_runs_of(
+        [&mut h, &mut y, &mut dact, &mut branch],
+        m,
+        |first, [h, y, dact, branch]| {
+            if let Some(s) = scale {
+                h.chunks_exact_mut(m).for_each(|row| {
+                    row.iter_mut().zip(s).for_each(|(h, &s)| *h *= s);
+                });
+            }
+            match norm {
+                Some(spec) => y
+                    .chunks_exact_mut(m)
+                    .zip(h.chunks_exact(m))
+                    .for_each(|(y, h)| {
+                        y.iter_mut()
+                            .zip(h.iter().zip(spec.gamma.iter().zip(spec.beta)))
+                            .for_each(|(y, (&z, (&g, &b)))| *y = z * g + b);
+                    }),
+                None => y.copy_from_slice(h),
+            }
+            if act == Act::Tanh {
+                y.iter_mut().for_each(|v| *v = crate::math::tanh_f32(*v));
+                if !dact.is_empty() {
+                    dact.iter_mut()
+                        .zip(&*y)
+                        .for_each(|(d, &y)| *d = 1.0 - y * y);
+                }
+            }
+            if let Some(r) = residual {
+                if !branch.is_empty() {
+                    branch.copy_from_slice(y);
+                }
+                add_input(y, &x[first * m..first * m + y.len()], m, r);
+            }
+        },
+    );
+    let saved = if keep {
+        Saved {
+            xhat: if norm.is_some() { h } else { Vec::new() },
+            inv_std,
+            dact,
+            branch,
         }
-        add_input(&mut y, x, m, r);
-    }
+    } else {
+        Saved::default()
+    };
     Forward {
         y,
         mean,
@@ -500,9 +624,45 @@ pub(crate) fn block_forward(
     }
 }
 
+/// Values per run of [`for_runs_of`]: four buffers' runs of 16k values (256 KiB) stay in a
+/// core's L2 cache between the passes over them.
+const RUN_VALUES: usize = 1 << 14;
+
+/// Runs `f(first, runs)` over four `[n, m]` buffers at once, by runs of whole rows (about
+/// [`RUN_VALUES`] values; `first` the index of the run's first row; an empty buffer gives empty
+/// runs): on every core from [`PARALLEL_MIN_OUTPUTS`] values.
+fn for_runs_of(bufs: [&mut [f32]; 4], m: usize, f: impl Fn(usize, [&mut [f32]; 4]) + Sync) {
+    fn split(buf: &mut [f32], per_run: usize, runs: usize) -> Vec<&mut [f32]> {
+        if buf.is_empty() {
+            (0..runs).map(|_| Default::default()).collect()
+        } else {
+            buf.chunks_mut(per_run).collect()
+        }
+    }
+    let len = bufs[0].len();
+    if len == 0 || m == 0 {
+        return;
+    }
+    let rows = (RUN_VALUES / m).max(1);
+    let (per_run, runs) = (rows * m, len.div_ceil(rows * m));
+    let [a, b, c, d] = bufs.map(|buf| split(buf, per_run, runs).into_iter());
+    let parts = a.zip(b).zip(c).zip(d).map(|(((a, b), c), d)| [a, b, c, d]);
+    let task = |(r, run): (usize, [&mut [f32]; 4])| f(r * rows, run);
+    if len >= PARALLEL_MIN_OUTPUTS {
+        use rayon::prelude::*;
+        parts
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .enumerate()
+            .for_each(task);
+    } else {
+        parts.enumerate().for_each(task);
+    }
+}
+
 /// `z = z * gamma + beta`, row by row.
 fn affine(z: &mut [f32], m: usize, spec: NormSpec<'_>) {
-    z.chunks_exact_mut(m).for_each(|row| {
+    for_rows(z, m, |_, row| {
         row.iter_mut()
             .zip(spec.gamma.iter().zip(spec.beta))
             .for_each(|(z, (&g, &b))| *z = *z * g + b);
@@ -511,13 +671,13 @@ fn affine(z: &mut [f32], m: usize, spec: NormSpec<'_>) {
 
 /// `y = x + scale * y` (or `x + y`), row by row, for row-major `x` of `y`'s width.
 fn add_input(y: &mut [f32], x: &[f32], m: usize, r: Residual) {
-    let rows = y.chunks_exact_mut(m).zip(x.chunks_exact(m));
-    match r.scale {
-        Some(s) => rows.for_each(|(y, x)| {
-            y.iter_mut().zip(x).for_each(|(v, &x)| *v = x + s * *v);
-        }),
-        None => rows.for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(v, &x)| *v += x)),
-    }
+    for_rows(y, m, |i, y| {
+        let x = &x[i * m..(i + 1) * m];
+        match r.scale {
+            Some(s) => y.iter_mut().zip(x).for_each(|(v, &x)| *v = x + s * *v),
+            None => y.iter_mut().zip(x).for_each(|(v, &x)| *v += x),
+        }
+    });
 }
 
 /// The forward-only pass after the Linear on a run of whole rows (`x` starts at their first
@@ -588,17 +748,31 @@ pub(crate) fn block_backward(
         grads.scale = Some(vec![s as f32]);
     }
     let s = branch_scale.unwrap_or(1.0);
-    let mut dz: Vec<f32> = if saved.dact.is_empty() {
-        dy.iter().map(|&g| g * s).collect()
-    } else {
-        dy.iter()
-            .zip(&saved.dact)
-            .map(|(&g, &d)| g * s * d)
-            .collect()
-    };
+    // dz = dy * scale * act', and with a norm the column sums of dz and dz * xhat in the same pass.
+    let mut dz = dy.to_vec();
+    let width = if norm.is_some() { 2 * m } else { 0 };
+    let sums = row_blocks(&mut dz, m, width, |first, rows, block| {
+        let at = first * m..first * m + rows.len();
+        match saved.dact.get(at.clone()) {
+            Some(dact) => rows
+                .iter_mut()
+                .zip(dact)
+                .for_each(|(g, &d)| *g = *g * s * d),
+            None => rows.iter_mut().for_each(|g| *g *= s),
+        }
+        if let Some(xhat) = saved.xhat.get(at) {
+            let (dbeta, dgamma) = block.split_at_mut(m);
+            for (row, xhat) in rows.chunks_exact(m).zip(xhat.chunks_exact(m)) {
+                dbeta.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+                dgamma
+                    .iter_mut()
+                    .zip(row.iter().zip(xhat))
+                    .for_each(|(s, (&a, &b))| *s += a * b);
+            }
+        }
+    });
     if let Some(spec) = norm {
-        let dbeta = column_sums(&dz, None, m);
-        let dgamma = column_sums(&dz, Some(&saved.xhat), m);
+        let (dbeta, dgamma) = (sums[..m].to_vec(), sums[m..].to_vec());
         match spec.stats {
             Stats::Batch => {
                 // dh = gamma * inv_std / n * (n dz - d beta - xhat * d gamma).
@@ -609,16 +783,15 @@ pub(crate) fn block_backward(
                     .zip(&saved.inv_std)
                     .map(|(&g, &s)| g * s / nf)
                     .collect();
-                dz.chunks_exact_mut(m)
-                    .zip(saved.xhat.chunks_exact(m))
-                    .for_each(|(row, xhat)| {
-                        for j in 0..m {
-                            row[j] = scale[j] * (nf * row[j] - dbeta[j] - xhat[j] * dgamma[j]);
-                        }
-                    });
+                for_rows(&mut dz, m, |i, row| {
+                    let xhat = &saved.xhat[i * m..(i + 1) * m];
+                    for j in 0..m {
+                        row[j] = scale[j] * (nf * row[j] - dbeta[j] - xhat[j] * dgamma[j]);
+                    }
+                });
             }
             Stats::Fixed { .. } => {
-                dz.chunks_exact_mut(m).for_each(|row| {
+                for_rows(&mut dz, m, |_, row| {
                     row.iter_mut()
                         .zip(spec.gamma.iter().zip(&saved.inv_std))
                         .for_each(|(d, (&g, &s))| *d *= g * s);
@@ -659,7 +832,10 @@ pub(crate) fn block_backward(
             if wanted.x {
                 let mut dx = product(dh_view, w.t());
                 if residual.is_some() {
-                    dx.iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
+                    for_rows(&mut dx, m, |i, row| {
+                        let dy = &dy[i * m..(i + 1) * m];
+                        row.iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
+                    });
                 }
                 grads.x = Some(dx);
             }

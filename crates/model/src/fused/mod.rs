@@ -1110,6 +1110,136 @@ mod tests {
         );
     }
 
+    /// A deterministic spread of values in about [-1, 1).
+    fn spread(len: usize, mul: usize, modulo: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * mul) % modulo) as f32 / (modulo as f32 / 2.0) - 1.0)
+            .collect()
+    }
+
+    /// Column sums by blocks of [`kernel::SUM_BLOCK_ROWS`] rows folded in order, one row at a
+    /// time: the order the kernels promise on one core and on many.
+    fn blocked_sums(rows: impl Iterator<Item = Vec<f32>>, m: usize) -> Vec<f32> {
+        let mut total = vec![0.0f32; m];
+        let mut block = vec![0.0f32; m];
+        for (i, row) in rows.enumerate() {
+            if i % kernel::SUM_BLOCK_ROWS == 0 && i > 0 {
+                total.iter_mut().zip(&block).for_each(|(t, &b)| *t += b);
+                block.fill(0.0);
+            }
+            block.iter_mut().zip(&row).for_each(|(s, &v)| *s += v);
+        }
+        total.iter_mut().zip(&block).for_each(|(t, &b)| *t += b);
+        total
+    }
+
+    #[test]
+    fn the_training_pass_splits_rows_over_cores_without_changing_a_value() {
+        // 3,000 x 64 outputs: above PARALLEL_MIN_OUTPUTS, so the passes run on every core; runs
+        // of 100 rows stay below it and run on one.
+        let (n, m, part) = (3000, 64, 100);
+        assert!(n * m >= kernel::PARALLEL_MIN_OUTPUTS && part * m < kernel::PARALLEL_MIN_OUTPUTS);
+        let x = spread(n * m, 37, 101);
+        let w: Vec<f32> = spread(m * m, 53, 97).iter().map(|v| v * 0.3).collect();
+        let gamma: Vec<f32> = (0..m).map(|j| 0.5 + j as f32 / m as f32).collect();
+        let beta: Vec<f32> = (0..m).map(|j| 0.1 - j as f32 / (4 * m) as f32).collect();
+        let (mean, var) = (spread(m, 7, 13), vec![0.8f32; m]);
+        let link = Some(Residual { scale: Some(0.7) });
+        let rows = |first: usize, count: usize| {
+            BlockInput::Rows(View::rows(&x[first * m..(first + count) * m], count, m))
+        };
+        let wv = View::rows(&w, m, m);
+        // Statistics of each row alone (given, or per row): a block over all rows must equal,
+        // value for value, the same block over runs of 100 rows, and the forward-only pass.
+        for stats in [
+            Stats::Fixed {
+                mean: &mean,
+                var: &var,
+            },
+            Stats::Groups(4),
+        ] {
+            let spec = Some(NormSpec {
+                stats,
+                eps: 1e-5,
+                gamma: &gamma,
+                beta: &beta,
+            });
+            let fwd =
+                |input, keep| kernel::block_forward(input, wv, None, spec, Act::Tanh, link, keep);
+            let all = fwd(rows(0, n), true);
+            assert_eq!(
+                all.y,
+                fwd(rows(0, n), false).y,
+                "{stats:?}: forward-only pass"
+            );
+            let (mut y, mut xhat, mut dact, mut branch) = (vec![], vec![], vec![], vec![]);
+            for first in (0..n).step_by(part) {
+                let one = fwd(rows(first, part), true);
+                y.extend(one.y);
+                xhat.extend(one.saved.xhat);
+                dact.extend(one.saved.dact);
+                branch.extend(one.saved.branch);
+            }
+            assert_eq!(all.y, y, "{stats:?}: y");
+            assert_eq!(all.saved.xhat, xhat, "{stats:?}: xhat");
+            assert_eq!(all.saved.dact, dact, "{stats:?}: dact");
+            assert_eq!(all.saved.branch, branch, "{stats:?}: branch");
+        }
+        // Batch statistics and the backward pass's column sums, against the blocked order.
+        let spec = Some(NormSpec {
+            stats: Stats::Batch,
+            eps: 1e-5,
+            gamma: &gamma,
+            beta: &beta,
+        });
+        let fwd = kernel::block_forward(rows(0, n), wv, None, spec, Act::Tanh, None, true);
+        let h = kernel::product(View::rows(&x, n, m), wv);
+        let row = |v: &[f32], i: usize| v[i * m..(i + 1) * m].to_vec();
+        let want_mean: Vec<f32> = blocked_sums((0..n).map(|i| row(&h, i)), m)
+            .iter()
+            .map(|s| s * (1.0 / n as f32))
+            .collect();
+        let centred = |i: usize| -> Vec<f32> {
+            row(&h, i)
+                .iter()
+                .zip(&want_mean)
+                .map(|(h, mu)| h - mu)
+                .collect()
+        };
+        let squares = (0..n).map(|i| centred(i).iter().map(|v| v * v).collect());
+        let want_var: Vec<f32> = blocked_sums(squares, m)
+            .iter()
+            .map(|s| s * (1.0 / n as f32))
+            .collect();
+        assert_eq!(fwd.mean, want_mean, "batch mean");
+        assert_eq!(fwd.var, want_var, "batch variance");
+        let dy = spread(n * m, 29, 89);
+        let wanted = Wanted {
+            gamma: true,
+            beta: true,
+            ..Wanted::default()
+        };
+        let grads = kernel::block_backward(&dy, rows(0, n), wv, spec, None, &fwd.saved, wanted);
+        let dz = |i: usize| -> Vec<f32> {
+            row(&dy, i)
+                .iter()
+                .zip(row(&fwd.saved.dact, i))
+                .map(|(g, d)| g * 1.0 * d)
+                .collect()
+        };
+        let dz_xhat = |i: usize| -> Vec<f32> {
+            dz(i)
+                .iter()
+                .zip(row(&fwd.saved.xhat, i))
+                .map(|(a, b)| a * b)
+                .collect()
+        };
+        let want_beta = blocked_sums((0..n).map(dz), m);
+        let want_gamma = blocked_sums((0..n).map(dz_xhat), m);
+        assert_eq!(grads.beta, Some(want_beta), "d beta");
+        assert_eq!(grads.gamma, Some(want_gamma), "d gamma");
+    }
+
     #[test]
     fn tensors_off_the_cpu_backends_are_left_to_burns_ops() {
         #[cfg(feature = "wgpu")]
