@@ -497,15 +497,17 @@ fn normalize(
 /// models (32 rows). Not tuned beyond that.
 pub(crate) const PARALLEL_MIN_OUTPUTS: usize = 1 << 17;
 
-/// Rows per task of the parallel forward-only pass (about 64k values each).
+/// Rows per task of [`in_row_tasks`] (about 64k values each).
 fn rows_per_task(m: usize) -> usize {
     ((1 << 16) / m.max(1)).max(1)
 }
 
 /// `y = act(norm(x · w + bias))` for `[n, k]` input `x` (rows, or tokens: see [`BlockInput`])
-/// and `[k, m]` `w` (row-major), plus `x` (times nothing or the scale) with a residual link. With `keep`, what the backward pass needs is
-/// saved; without it (evaluation, sampling) nothing is, and unless the statistics are the
-/// batch's the rows are finished in parallel from [`PARALLEL_MIN_OUTPUTS`].
+/// and `[k, m]` `w` (row-major), plus `x` (times nothing or the scale) with a residual link.
+/// With `keep`, what the backward pass needs is saved; without it (evaluation, sampling) nothing
+/// is, and unless the statistics are the batch's each task of rows is finished in one go
+/// ([`finish_rows`]). From [`PARALLEL_MIN_OUTPUTS`] outputs the passes after the product run on
+/// every core (GroupNorm's and LayerNorm's per-row statistics in training excepted).
 pub(crate) fn block_forward(
     input: BlockInput<'_>,
     w: View<'_>,

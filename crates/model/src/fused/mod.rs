@@ -726,7 +726,7 @@ mod tests {
 
     #[test]
     fn a_fused_block_matches_burns_ops_in_values_gradients_and_running_statistics() {
-        let (n, m) = (32, 20);
+        let m = 20;
         let cases = [
             (false, Case::Batch, Act::Tanh, None),
             (true, Case::None, Act::Tanh, None),
@@ -739,10 +739,20 @@ mod tests {
             (true, Case::Groups(5), Act::Identity, Some(true)),
             (false, Case::Running, Act::Tanh, Some(true)),
         ];
-        for (name, base) in devices() {
+        // A lecture batch, and 7,000 rows: 140,000 outputs, above PARALLEL_MIN_OUTPUTS, so the
+        // passes around the products split their rows over the cores (sums over that many rows
+        // round differently from Burn's, hence the wider tolerance).
+        let sizes = [(32, 2e-5), (7000, 5e-4)];
+        assert!(7000 * m >= kernel::PARALLEL_MIN_OUTPUTS);
+        for ((name, base), (n, tol)) in devices()
+            .into_iter()
+            .flat_map(|d| sizes.map(|s| (d.clone(), s)))
+        {
             let device = base.clone().autodiff();
+            let assert_close = |what: &str, a: &[f32], b: &[f32]| assert_within(what, a, b, tol);
             for (bias, norm, act, link) in cases {
-                let case = format!("{name}: bias {bias}, {norm:?}, {act:?}, residual {link:?}");
+                let case =
+                    format!("{name}, {n} rows: bias {bias}, {norm:?}, {act:?}, residual {link:?}");
                 let k = if link.is_some() { m } else { 30 };
                 let x = leaf([n, k], &device);
                 let w = leaf([k, m], &device)
@@ -811,6 +821,17 @@ mod tests {
                 for (what, t) in ones {
                     if let Some(t) = t {
                         let (a, r) = (grad1(t, &g), grad1(t, &g_ref));
+                        if what == "db" && norm == Case::Batch {
+                            // BatchNorm cancels a bias: its gradient is 0 up to rounding, which
+                            // grows with the rows summed, on both sides.
+                            let bound = tol * (n as f32).sqrt();
+                            let near_zero = a.iter().chain(&r).all(|v| v.abs() <= bound);
+                            assert!(
+                                near_zero,
+                                "{case}: db {a:?} / {r:?} not within {bound} of 0"
+                            );
+                            continue;
+                        }
                         assert_close(&format!("{case}: {what}"), &a, &r);
                     }
                 }
@@ -982,9 +1003,9 @@ mod tests {
                         continue;
                     }
                     // A gradient sums n rows in f32 on both sides, in different orders: over
-                    // 3,000 rows the two drift apart by about 1e-4 of the partial sums' size
-                    // (a wrong index is off by the values themselves).
-                    let rel = if n > 1000 { 5e-4 } else { 2e-5 };
+                    // 3,000 rows the two drift apart by about 1e-4 of the partial sums' size,
+                    // over 64 by up to 3e-5 (a wrong index is off by the values themselves).
+                    let rel = if n > 1000 { 5e-4 } else { 5e-5 };
                     let close = |what: &str, a: &[f32], b: &[f32]| assert_within(what, a, b, rel);
                     let weights =
                         Tensor::<2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
