@@ -304,91 +304,77 @@ pub(crate) struct Forward {
 /// A lecture batch (32 rows) is one block: summed exactly as a plain loop sums it.
 pub(crate) const SUM_BLOCK_ROWS: usize = 32;
 
-/// Sums the rows of `[n, m]` `a` (or of `a * b` elementwise) into `[m]`, by blocks of
-/// [`SUM_BLOCK_ROWS`], folded into the total in order. From [`PARALLEL_MIN_OUTPUTS`] values the
-/// blocks are summed on every core; the fold is the same, so the result does not change.
-fn column_sums(a: &[f32], b: Option<&[f32]>, m: usize) -> Vec<f32> {
-    let rows = SUM_BLOCK_ROWS * m.max(1);
-    // Adds block `i` (the rows in `a`) into `into`, which starts at zero.
-    let add_block = |i: usize, a: &[f32], into: &mut [f32]| match b {
-        None => a.chunks_exact(m).for_each(|row| {
-            into.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
-        }),
-        Some(b) => a
-            .chunks_exact(m)
-            .zip(b[i * rows..].chunks_exact(m))
-            .for_each(|(ra, rb)| {
-                into.iter_mut()
-                    .zip(ra.iter().zip(rb))
-                    .for_each(|(s, (&a, &b))| *s += a * b);
-            }),
-    };
-    let mut total = vec![0.0f32; m];
-    // 0 + x is x: one block sums exactly as a plain loop.
-    let fold = |total: &mut [f32], block: &[f32]| {
-        total.iter_mut().zip(block).for_each(|(t, &b)| *t += b);
-    };
-    if a.len() >= PARALLEL_MIN_OUTPUTS {
-        use rayon::prelude::*;
-        let blocks: Vec<Vec<f32>> = a
-            .par_chunks(rows)
-            .enumerate()
-            .map(|(i, a)| {
-                let mut block = vec![0.0f32; m];
-                add_block(i, a, &mut block);
-                block
-            })
-            .collect();
-        blocks.iter().for_each(|block| fold(&mut total, block));
-    } else {
-        let mut block = vec![0.0f32; m];
-        for (i, a) in a.chunks(rows).enumerate() {
-            block.fill(0.0);
-            add_block(i, a, &mut block);
-            fold(&mut total, &block);
-        }
+/// Sums the rows of `[n, m]` `a` into `[m]`, by blocks of [`SUM_BLOCK_ROWS`] folded into the
+/// total in order ([`fold_blocks`]): on every core from [`PARALLEL_MIN_OUTPUTS`] values, with the
+/// same result.
+fn column_sums(a: &[f32], m: usize) -> Vec<f32> {
+    if m == 0 {
+        return Vec::new();
     }
-    total
+    let blocks = a.chunks(SUM_BLOCK_ROWS * m).collect();
+    fold_blocks(
+        blocks,
+        m,
+        a.len() >= PARALLEL_MIN_OUTPUTS,
+        |_, rows, block| {
+            rows.chunks_exact(m).for_each(|row| {
+                block.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+            });
+        },
+    )
 }
 
 /// Runs `f(first, rows, block)` on `[n, m]` `out` by blocks of [`SUM_BLOCK_ROWS`] rows (`first`
-/// the index of the block's first row): `block` (`width` values, zero at each block's start)
-/// gathers what `f` adds for the block's rows, and the blocks are folded into the returned
-/// total in order, as [`column_sums`] folds them. So a pass can write rows and sum them without reading them again;
-/// on every core from [`PARALLEL_MIN_OUTPUTS`] values, with the same result.
+/// the index of the block's first row), `block` gathering the `width` sums `f` adds for them
+/// ([`fold_blocks`]). So a pass can write rows and sum them without reading them again; on
+/// every core from [`PARALLEL_MIN_OUTPUTS`] values, with the same result.
 fn row_blocks(
     out: &mut [f32],
     m: usize,
     width: usize,
     f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    let mut total = vec![0.0f32; width];
     if out.is_empty() || m == 0 {
-        return total;
+        return vec![0.0f32; width];
     }
-    let rows = SUM_BLOCK_ROWS * m;
-    let run = |i: usize, chunk: &mut [f32], block: &mut [f32]| f(i * SUM_BLOCK_ROWS, chunk, block);
-    let fold = |total: &mut [f32], block: &[f32]| {
-        total.iter_mut().zip(block).for_each(|(t, &b)| *t += b);
-    };
-    if out.len() >= PARALLEL_MIN_OUTPUTS {
+    let parallel = out.len() >= PARALLEL_MIN_OUTPUTS;
+    let blocks = out.chunks_mut(SUM_BLOCK_ROWS * m).collect();
+    fold_blocks(blocks, width, parallel, |i, chunk, block| {
+        f(i * SUM_BLOCK_ROWS, chunk, block)
+    })
+}
+
+/// The sums of [`column_sums`] and [`row_blocks`]: `add(i, block_i, sums)` adds block `i`'s
+/// values into `sums` (`width` values, zero at each block's start), and the blocks' sums are
+/// folded into the returned total in block order, whether the blocks were summed on every core
+/// (`parallel`) or on one.
+fn fold_blocks<C: Send>(
+    blocks: Vec<C>,
+    width: usize,
+    parallel: bool,
+    add: impl Fn(usize, C, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut total = vec![0.0f32; width];
+    // 0 + x is x: one block sums exactly as a plain loop.
+    let mut fold = |sums: &[f32]| total.iter_mut().zip(sums).for_each(|(t, &s)| *t += s);
+    if parallel {
         use rayon::prelude::*;
-        let blocks: Vec<Vec<f32>> = out
-            .par_chunks_mut(rows)
+        let sums: Vec<Vec<f32>> = blocks
+            .into_par_iter()
             .enumerate()
-            .map(|(i, chunk)| {
-                let mut block = vec![0.0f32; width];
-                run(i, chunk, &mut block);
-                block
+            .map(|(i, block)| {
+                let mut sums = vec![0.0f32; width];
+                add(i, block, &mut sums);
+                sums
             })
             .collect();
-        blocks.iter().for_each(|block| fold(&mut total, block));
+        sums.iter().for_each(|s| fold(s));
     } else {
-        let mut block = vec![0.0f32; width];
-        for (i, chunk) in out.chunks_mut(rows).enumerate() {
-            block.fill(0.0);
-            run(i, chunk, &mut block);
-            fold(&mut total, &block);
+        let mut sums = vec![0.0f32; width];
+        for (i, block) in blocks.into_iter().enumerate() {
+            sums.fill(0.0);
+            add(i, block, &mut sums);
+            fold(&sums);
         }
     }
     total
@@ -433,7 +419,7 @@ fn lane_sum(a: &[f32], b: Option<&[f32]>) -> f32 {
 /// Scaling by `inv_std` is left to the caller.
 fn batch_statistics(h: &mut [f32], m: usize, eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let inv_n = 1.0 / (h.len() / m.max(1)) as f32;
-    let mut mean = column_sums(h, None, m);
+    let mut mean = column_sums(h, m);
     mean.iter_mut().for_each(|v| *v *= inv_n);
     // The biased variance of the centred values (as PyTorch computes it).
     let mut var = row_blocks(h, m, m, |_, rows, block| {
@@ -447,22 +433,18 @@ fn batch_statistics(h: &mut [f32], m: usize, eps: f32) -> (Vec<f32>, Vec<f32>, V
     (inv_std, mean, var)
 }
 
-/// Normalizes `[n, m]` `h` in place into `xhat`; returns the `inv_std` to save and, for batch
-/// statistics, the batch mean and biased variance.
-fn normalize(
-    h: &mut [f32],
-    m: usize,
-    stats: Stats<'_>,
-    eps: f32,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// Normalizes `[n, m]` `h` in place into `xhat`; returns the `inv_std` to save. The training
+/// pass takes batch statistics by [`batch_statistics`] and scales in its finishing pass; here
+/// they are taken and applied in one go.
+fn normalize(h: &mut [f32], m: usize, stats: Stats<'_>, eps: f32) -> Vec<f32> {
     let n = h.len() / m.max(1);
     match stats {
         Stats::Batch => {
-            let (inv_std, mean, var) = batch_statistics(h, m, eps);
+            let (inv_std, _, _) = batch_statistics(h, m, eps);
             for_rows(h, m, |_, row| {
                 row.iter_mut().zip(&inv_std).for_each(|(h, &s)| *h *= s);
             });
-            (inv_std, mean, var)
+            inv_std
         }
         Stats::Fixed { mean, var } => {
             let inv_std: Vec<f32> = var.iter().map(|&v| 1.0 / (v + eps).sqrt()).collect();
@@ -471,7 +453,7 @@ fn normalize(
                     .zip(mean.iter().zip(&inv_std))
                     .for_each(|(h, (&mu, &s))| *h = (*h - mu) * s);
             });
-            (inv_std, Vec::new(), Vec::new())
+            inv_std
         }
         Stats::Groups(groups) => {
             let size = m / groups;
@@ -485,7 +467,7 @@ fn normalize(
                 g.iter_mut().for_each(|v| *v *= s);
                 inv_std.push(s);
             }
-            (inv_std, Vec::new(), Vec::new())
+            inv_std
         }
     }
 }
@@ -561,7 +543,7 @@ pub(crate) fn block_forward(
             (inv_std, mean, var) = batch_statistics(&mut h, m, spec.eps);
             scale = Some(&inv_std[..]);
         } else {
-            (inv_std, _, _) = normalize(&mut h, m, spec.stats, spec.eps);
+            inv_std = normalize(&mut h, m, spec.stats, spec.eps);
         }
     }
     let mut y = vec![0.0f32; h.len()];
@@ -823,7 +805,7 @@ pub(crate) fn block_backward(
     }
     let dh = dz;
     if wanted.bias {
-        grads.bias = Some(column_sums(&dh, None, m));
+        grads.bias = Some(column_sums(&dh, m));
     }
     let dh_view = View::rows(&dh, n, m);
     let t = match input {
