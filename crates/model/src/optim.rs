@@ -331,25 +331,30 @@ impl ModuleMapper for Stepper<'_> {
             let shape = value.shape();
             let n = shape.num_elements();
             #[cfg(any(feature = "flex", feature = "ndarray"))]
-            {
-                // On a CPU backend, one pass over the host values instead of Burn's ops.
-                let old = slot.clone().unwrap_or_default();
-                let step = |p: &[f32], g: &[f32], state: &[&[f32]]| {
-                    update_host(config, p, g, state, lr, t)
+            let value = {
+                // On a CPU backend, one pass over the host values, in the parameter's own
+                // storage, instead of Burn's ops. A recorded step keeps the old value, which
+                // makes the update write to a copy.
+                let before = record.then(|| value.clone().reshape([n]));
+                let step = |p: &mut [f32],
+                            g: &[f32],
+                            b: &mut [&mut [f32]],
+                            fresh: bool,
+                            d: Option<&mut [f32]>| {
+                    step_host(config, p, g, b, fresh, d, lr, t)
                 };
-                if let Some(out) = crate::fused::host_update(&value, &grad, &old, record, step) {
-                    *slot = out.state;
-                    if let Some(delta) = out.delta {
-                        recorded = Some((
-                            shape.dims::<D>().to_vec(),
-                            value.clone().reshape([n]),
-                            grad.clone().reshape([n]),
-                            delta,
-                        ));
+                let buffers = buffer_count(config);
+                match crate::fused::host_update(value, &grad, slot, buffers, record, &step) {
+                    Ok(out) => {
+                        if let (Some(data), Some(delta)) = (before, out.delta) {
+                            let grad = grad.clone().reshape([n]);
+                            recorded = Some((shape.dims::<D>().to_vec(), data, grad, delta));
+                        }
+                        return out.value.autodiff().require_grad();
                     }
-                    return out.value.autodiff().require_grad();
+                    Err(value) => value,
                 }
-            }
+            };
             let p = value.clone().reshape([n]);
             let g = grad.clone().reshape([n]);
             let (d, buffers) = update(config, p, g, slot.take(), lr, t);
@@ -469,131 +474,154 @@ fn update(
     }
 }
 
-/// [`update`] on host values, element by element in `f32` with the constants rounded as Burn's
-/// scalar ops round them: the new value `p - delta`, the new buffers (same order) and `delta`.
-/// `state` holds the old buffers (none before the first step).
-pub(crate) fn update_host(
+/// How many buffers `config` keeps per parameter, in the order [`Optimizer`] lists them.
+pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
+    match config {
+        OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
+        OptimizerConfig::Adam(_) | OptimizerConfig::AdamW(_) => 2,
+        OptimizerConfig::Rmsprop(c) => 1 + usize::from(c.centered) + usize::from(c.momentum > 0.0),
+    }
+}
+
+/// [`update`] on host values, in place and element by element in `f32`, with the constants
+/// rounded as Burn's scalar ops round them: `p -= delta`, the buffers (see [`buffer_count`])
+/// advanced, and `delta` written out when asked for. `fresh`: the buffers are new zeros, before
+/// the first step (SGD's and RMSprop's momentum buffers then start as the step itself, as
+/// PyTorch's do). Every element is independent of the others, so any split of the slices into
+/// runs gives the same values.
+#[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
+pub(crate) fn step_host(
     config: OptimizerConfig,
-    p: &[f32],
+    p: &mut [f32],
     g: &[f32],
-    state: &[&[f32]],
+    buffers: &mut [&mut [f32]],
+    fresh: bool,
+    delta: Option<&mut [f32]>,
     lr: f64,
     t: u64,
-) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>) {
-    let n = p.len();
+) {
     let f = |x: f64| x as f32;
-    let old = |i: usize| state.get(i).copied();
-    let with_l2 = |wd: f64| -> std::borrow::Cow<'_, [f32]> {
-        if wd != 0.0 {
-            g.iter().zip(p).map(|(&g, &p)| g + p * f(wd)).collect()
-        } else {
-            std::borrow::Cow::Borrowed(g)
-        }
+    let rate = f(lr);
+    // The gradient with its L2 term, when there is one.
+    let l2 = |wd: f64| {
+        let (on, wd) = (wd != 0.0, f(wd));
+        move |g: f32, p: f32| if on { g + p * wd } else { g }
     };
-    let (delta, keep): (Vec<f32>, Option<Vec<Vec<f32>>>) = match config {
-        OptimizerConfig::Sgd(c) => {
-            let g = with_l2(c.weight_decay);
-            let g: &[f32] = &g;
-            if c.momentum == 0.0 {
-                (g.iter().map(|&g| g * f(lr)).collect(), None)
-            } else {
-                let buf: Vec<f32> = match old(0) {
-                    Some(b) => b
-                        .iter()
-                        .zip(g)
-                        .map(|(&b, &g)| b * f(c.momentum) + g * f(1.0 - c.dampening))
-                        .collect(),
-                    None => g.to_vec(),
-                };
-                let delta = if c.nesterov {
-                    g.iter()
-                        .zip(&buf)
-                        .map(|(&g, &b)| (g + b * f(c.momentum)) * f(lr))
-                        .collect()
-                } else {
-                    buf.iter().map(|&b| b * f(lr)).collect()
-                };
-                (delta, Some(vec![buf]))
-            }
+    debug_assert_eq!(buffers.len(), buffer_count(config), "{config:?}");
+    match (config, buffers) {
+        (OptimizerConfig::Sgd(c), []) => {
+            let g2 = l2(c.weight_decay);
+            apply(p, g, [], delta, |p, g, []| g2(g, p) * rate);
         }
-        OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => {
+        (OptimizerConfig::Sgd(c), [buf]) => {
+            let (g2, momentum, keep) = (l2(c.weight_decay), f(c.momentum), f(1.0 - c.dampening));
+            let nesterov = c.nesterov;
+            apply(p, g, [buf], delta, |p, g, [b]| {
+                let g = g2(g, p);
+                *b = if fresh { g } else { *b * momentum + g * keep };
+                if nesterov {
+                    (g + *b * momentum) * rate
+                } else {
+                    *b * rate
+                }
+            });
+        }
+        (OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a), [m, v]) => {
             let decoupled = matches!(config, OptimizerConfig::AdamW(_));
-            let g = with_l2(if decoupled { 0.0 } else { a.weight_decay });
-            let g: &[f32] = &g;
-            let zeros = vec![0.0f32; n];
-            let (m0, v0) = (old(0).unwrap_or(&zeros), old(1).unwrap_or(&zeros));
+            let g2 = l2(if decoupled { 0.0 } else { a.weight_decay });
             let steps = i32::try_from(t).unwrap_or(i32::MAX);
-            // Constants hoisted as f32 so that the loop below vectorizes.
             let (b1, nb1, b2, nb2) = (f(a.beta1), f(1.0 - a.beta1), f(a.beta2), f(1.0 - a.beta2));
             let (c1, c2) = (f(1.0 - a.beta1.powi(steps)), f(1.0 - a.beta2.powi(steps)));
-            let (eps, rate) = (f(a.eps), f(lr));
+            let eps = f(a.eps);
             let decay = if decoupled {
                 f(lr * a.weight_decay)
             } else {
                 0.0
             };
-            let (mut m, mut v, mut delta) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-            let (m0, v0, g, p) = (&m0[..n], &v0[..n], &g[..n], &p[..n]);
-            for i in 0..n {
-                m[i] = m0[i] * b1 + g[i] * nb1;
-                v[i] = v0[i] * b2 + g[i] * g[i] * nb2;
-                delta[i] = (m[i] / c1) / ((v[i] / c2).sqrt() + eps) * rate;
-            }
-            if decay != 0.0 {
-                delta.iter_mut().zip(p).for_each(|(d, &p)| *d += p * decay);
-            }
-            (delta, Some(vec![m, v]))
+            apply(p, g, [m, v], delta, |p, g, [m, v]| {
+                let g = g2(g, p);
+                *m = *m * b1 + g * nb1;
+                *v = *v * b2 + g * g * nb2;
+                let d = (*m / c1) / ((*v / c2).sqrt() + eps) * rate;
+                if decay != 0.0 {
+                    d + p * decay
+                } else {
+                    d
+                }
+            });
         }
-        OptimizerConfig::Rmsprop(c) => {
-            let g = with_l2(c.weight_decay);
-            let g: &[f32] = &g;
-            let zeros = vec![0.0f32; n];
-            let sq: Vec<f32> = old(0)
-                .unwrap_or(&zeros)
-                .iter()
-                .zip(g)
-                .map(|(&s, &g)| s * f(c.alpha) + g * g * f(1.0 - c.alpha))
-                .collect();
-            let mut next = 1;
-            let mut keep = vec![sq.clone()];
-            let var = if c.centered {
-                let ga: Vec<f32> = old(next)
-                    .unwrap_or(&zeros)
-                    .iter()
-                    .zip(g)
-                    .map(|(&a, &g)| a * f(c.alpha) + g * f(1.0 - c.alpha))
-                    .collect();
-                next += 1;
-                let var = sq.iter().zip(&ga).map(|(&s, &a)| s - a * a).collect();
-                keep.push(ga);
-                var
-            } else {
-                sq
-            };
-            let scaled: Vec<f32> = g
-                .iter()
-                .zip(&var)
-                .map(|(&g, &v)| g / (v.sqrt() + f(c.eps)))
-                .collect();
-            if c.momentum > 0.0 {
-                let buf: Vec<f32> = match old(next) {
-                    Some(b) => b
-                        .iter()
-                        .zip(&scaled)
-                        .map(|(&b, &s)| b * f(c.momentum) + s)
-                        .collect(),
-                    None => scaled,
+        (OptimizerConfig::Rmsprop(c), buffers) => {
+            let g2 = l2(c.weight_decay);
+            let (alpha, keep, eps) = (f(c.alpha), f(1.0 - c.alpha), f(c.eps));
+            let momentum = f(c.momentum);
+            // The squared average, then the gradient's average (centered): the step before
+            // momentum, `g / sqrt(variance)`.
+            let scaled = |g: f32, sq: &mut f32, avg: Option<&mut f32>| {
+                *sq = *sq * alpha + g * g * keep;
+                let var = match avg {
+                    Some(a) => {
+                        *a = *a * alpha + g * keep;
+                        *sq - *a * *a
+                    }
+                    None => *sq,
                 };
-                let delta = buf.iter().map(|&b| b * f(lr)).collect();
-                keep.push(buf);
-                (delta, Some(keep))
-            } else {
-                (scaled.iter().map(|&s| s * f(lr)).collect(), Some(keep))
+                g / (var.sqrt() + eps)
+            };
+            let with_momentum = |b: &mut f32, s: f32| {
+                *b = if fresh { s } else { *b * momentum + s };
+                *b * rate
+            };
+            match (c.centered, buffers) {
+                (false, [sq]) => {
+                    apply(p, g, [sq], delta, |p, g, [sq]| {
+                        scaled(g2(g, p), sq, None) * rate
+                    });
+                }
+                (true, [sq, avg]) => apply(p, g, [sq, avg], delta, |p, g, [sq, avg]| {
+                    scaled(g2(g, p), sq, Some(avg)) * rate
+                }),
+                (false, [sq, buf]) => apply(p, g, [sq, buf], delta, |p, g, [sq, b]| {
+                    with_momentum(b, scaled(g2(g, p), sq, None))
+                }),
+                (true, [sq, avg, buf]) => apply(p, g, [sq, avg, buf], delta, |p, g, [sq, a, b]| {
+                    with_momentum(b, scaled(g2(g, p), sq, Some(a)))
+                }),
+                _ => {} // unreachable: the callers size the buffers with `buffer_count`
             }
         }
-    };
-    let value = p.iter().zip(&delta).map(|(&p, &d)| p - d).collect();
-    (value, keep, delta)
+        _ => {} // unreachable, as above
+    }
+}
+
+/// `p[i] -= step(p[i], g[i], [each buffer's i-th value])` for every element, writing each step
+/// to `delta` when given. Every slice is cut to `p`'s length first, so that the loop has no
+/// bounds checks and vectorizes.
+#[inline(always)]
+fn apply<const K: usize>(
+    p: &mut [f32],
+    g: &[f32],
+    buffers: [&mut &mut [f32]; K],
+    delta: Option<&mut [f32]>,
+    step: impl Fn(f32, f32, [&mut f32; K]) -> f32,
+) {
+    let n = p.len();
+    let g = &g[..n];
+    let mut buffers = buffers.map(|b| &mut b[..n]);
+    match delta {
+        Some(out) => {
+            let out = &mut out[..n];
+            for i in 0..n {
+                let d = step(p[i], g[i], buffers.each_mut().map(|b| &mut b[i]));
+                out[i] = d;
+                p[i] -= d;
+            }
+        }
+        None => {
+            for i in 0..n {
+                p[i] -= step(p[i], g[i], buffers.each_mut().map(|b| &mut b[i]));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -710,6 +738,14 @@ mod tests {
             OptimizerConfig::Rmsprop(RmspropConfig::default()),
             OptimizerConfig::Rmsprop(RmspropConfig {
                 momentum: 0.9,
+                ..RmspropConfig::default()
+            }),
+            OptimizerConfig::Rmsprop(RmspropConfig {
+                centered: true,
+                ..RmspropConfig::default()
+            }),
+            OptimizerConfig::Rmsprop(RmspropConfig {
+                momentum: 0.9,
                 centered: true,
                 weight_decay: 0.01,
                 ..RmspropConfig::default()
@@ -718,7 +754,7 @@ mod tests {
         let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
         for config in configs {
             let (mut p_host, mut p_burn) = (p0.clone(), p0.clone());
-            let mut state_host: Option<Vec<Vec<f32>>> = None;
+            let mut state_host = vec![vec![0.0f32; p0.len()]; buffer_count(config)];
             let mut state_burn: Option<Vec<Tensor<1>>> = None;
             for step in 1..=3u64 {
                 let g: Vec<f32> = p_host
@@ -726,8 +762,21 @@ mod tests {
                     .enumerate()
                     .map(|(i, &p)| p * 0.5 + (i as f32 * 0.11 + step as f32).cos())
                     .collect();
-                let old: Vec<&[f32]> = state_host.iter().flatten().map(Vec::as_slice).collect();
-                let (value, keep, delta) = update_host(config, &p_host, &g, &old, 0.05, step);
+                let before = p_host.clone();
+                let mut delta = vec![0.0f32; p0.len()];
+                let mut bufs: Vec<&mut [f32]> =
+                    state_host.iter_mut().map(Vec::as_mut_slice).collect();
+                let fresh = step == 1;
+                step_host(
+                    config,
+                    &mut p_host,
+                    &g,
+                    &mut bufs,
+                    fresh,
+                    Some(&mut delta),
+                    0.05,
+                    step,
+                );
                 let (d, buffers) = update(config, t(&p_burn), t(&g), state_burn.take(), 0.05, step);
                 let d = crate::host::to_host(d);
                 for (i, (a, b)) in delta.iter().zip(&d).enumerate() {
@@ -735,15 +784,14 @@ mod tests {
                         (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
                         "{config:?} step {step} delta[{i}]: {a} vs {b}"
                     );
+                    assert_eq!(p_host[i], before[i] - a, "{config:?}: p -= delta");
                 }
                 p_burn = p_burn.iter().zip(&d).map(|(p, d)| p - d).collect();
                 assert_eq!(
-                    keep.as_ref().map(Vec::len),
-                    buffers.as_ref().map(Vec::len),
+                    state_host.len(),
+                    buffers.as_ref().map_or(0, Vec::len),
                     "{config:?}: buffers"
                 );
-                p_host = value;
-                state_host = keep;
                 state_burn = buffers;
             }
         }

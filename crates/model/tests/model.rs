@@ -219,6 +219,98 @@ fn adam_moves_every_parameter_by_about_lr_on_the_first_step() {
     assert_eq!(restored.state(), state);
 }
 
+/// Where a flex tensor's values live.
+#[cfg(feature = "flex")]
+fn address<const D: usize>(t: Tensor<D>) -> usize {
+    let p = t
+        .without_autodiff()
+        .try_into_primitive::<burn::backend::Flex>()
+        .expect("a flex tensor");
+    p.storage::<f32>().as_ptr() as usize
+}
+
+/// Where each trained parameter's values live, in visiting order.
+#[cfg(feature = "flex")]
+fn addresses(m: &Mlp) -> Vec<usize> {
+    struct Addresses(Vec<usize>);
+    impl burn::module::ModuleVisitor for Addresses {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if param.val().is_require_grad() {
+                self.0.push(address(param.val()));
+            }
+        }
+    }
+    let mut a = Addresses(Vec::new());
+    m.visit(&mut a);
+    a.0
+}
+
+#[test]
+#[cfg(feature = "flex")]
+fn the_optimizer_writes_into_parameters_nothing_else_holds() {
+    let d = flex().autodiff();
+    let c = lecture("deep-batchnorm");
+    let adam = OptimizerConfig::Adam(Default::default());
+    let mut opt = Optimizer::new(adam);
+    let mut m = build(&c, &d);
+    let targets: Vec<i64> = (0..32).map(|i| i % 27).collect();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [32]), &d);
+    let mut step = |m: Mlp, record: bool| {
+        let loss = cross_entropy(
+            m.forward(contexts(&d, 32), NormMode::Train),
+            targets.clone(),
+        );
+        let grads = loss.backward();
+        opt.step(m, &grads, 0.001, record)
+    };
+    for _ in 0..2 {
+        // The second step also reuses Adam's buffers of the first.
+        let (before, at) = (m.tensors(), addresses(&m));
+        let trainable = before.iter().filter(|t| t.trainable).count();
+        assert_eq!(at.len(), trainable, "one address per parameter");
+        m = step(m, false).0;
+        assert_eq!(addresses(&m), at, "every parameter stepped in place");
+        assert_ne!(m.tensors()[0].data, before[0].data, "the embedding moved");
+    }
+    // A copy of the model (as `Trainer::snapshot` keeps) shares the storage: the step then
+    // writes elsewhere and leaves the copy's parameters as they were. (Its running statistics
+    // are Burn's `RunningState`, which clones share by design.)
+    let kept = m.clone();
+    let before = m.tensors();
+    m = step(m, false).0;
+    let trained = kept
+        .tensors()
+        .into_iter()
+        .zip(&before)
+        .filter(|(_, b)| b.trainable);
+    for (k, b) in trained {
+        assert!(k == *b, "{}: the shared copy is untouched", b.path);
+    }
+    let (moved, stayed) = (addresses(&m), addresses(&kept));
+    assert!(
+        moved.iter().zip(&stayed).all(|(a, b)| a != b),
+        "written elsewhere"
+    );
+    // A recorded step keeps each parameter's old values next to its update.
+    let before = m.tensors();
+    let (m, updates) = step(m, true);
+    let after = m.tensors();
+    let trained = before.iter().zip(&after).filter(|(b, _)| b.trainable);
+    for ((b, a), u) in trained.zip(&updates) {
+        assert_eq!(
+            read_f32(u.data.clone()),
+            b.data,
+            "{}: recorded old values",
+            b.path
+        );
+        let delta = read_f32(u.delta.clone());
+        assert_eq!(delta.len(), a.data.len(), "{}: one step per value", b.path);
+        for (i, ((new, old), d)) in a.data.iter().zip(&b.data).zip(&delta).enumerate() {
+            assert_eq!(*new, old - d, "{}[{i}]: new = old - delta", b.path);
+        }
+    }
+}
+
 #[test]
 fn saved_weights_round_trip_and_detect_corruption() {
     let d = flex();

@@ -11,6 +11,10 @@ pub(crate) trait Host: Backend {
     /// The values of an `f32` tensor, row-major, borrowed when they already are; `None` for
     /// another dtype.
     fn values(t: &FloatTensor<Self>) -> Option<Cow<'_, [f32]>>;
+    /// The values of an `f32` tensor to write in place, row-major: its own storage when nothing
+    /// else holds it, else a copy that `t` now holds alone (copy on write). `None` exactly where
+    /// [`Host::values`] is `None`.
+    fn values_mut(t: &mut FloatTensor<Self>) -> Option<&mut [f32]>;
     /// A tensor holding `data` with `shape`.
     fn tensor(data: Vec<f32>, shape: &[usize]) -> FloatTensor<Self>;
     /// The autodiff primitive of `t`, if it is an autodiff tensor on this backend.
@@ -76,6 +80,18 @@ impl Host for burn::backend::Flex {
         })
     }
 
+    fn values_mut(t: &mut FloatTensor<Self>) -> Option<&mut [f32]> {
+        if t.dtype() != burn::tensor::DType::F32 {
+            return None;
+        }
+        if !(t.is_contiguous() && t.layout().start_offset() == 0) {
+            *t = t.to_contiguous();
+        }
+        let n = t.layout().num_elements();
+        // `storage_mut` copies the buffer first when it is shared.
+        Some(&mut t.storage_mut::<f32>()[..n])
+    }
+
     fn tensor(data: Vec<f32>, shape: &[usize]) -> FloatTensor<Self> {
         burn::backend::flex::FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
     }
@@ -112,6 +128,20 @@ impl Host for burn::backend::NdArray {
             Some(slice) => Cow::Borrowed(slice),
             None => Cow::Owned(view.iter().copied().collect()),
         })
+    }
+
+    fn values_mut(t: &mut FloatTensor<Self>) -> Option<&mut [f32]> {
+        use burn::backend::ndarray::NdArrayTensor;
+        let NdArrayTensor::F32(s) = t else {
+            return None;
+        };
+        // Borrowed storage (a zero-copy load) becomes owned and a strided view row-major; an
+        // owned array shared with another tensor is copied by `as_slice_mut`.
+        let a = s.ensure_owned();
+        if !a.is_standard_layout() {
+            *a = a.as_standard_layout().into_owned().into_shared();
+        }
+        a.as_slice_mut()
     }
 
     fn tensor(data: Vec<f32>, shape: &[usize]) -> FloatTensor<Self> {

@@ -511,55 +511,115 @@ fn nll_sum_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f
     Some(kernel::nll_sum(&B::values(&l)?, &t, v))
 }
 
-/// What [`host_update`] returns: the parameter's new value, its optimizer buffers and (when
-/// recording) its update, as tensors on the parameter's backend.
+/// An optimizer's rule on host values, as [`crate::optim::step_host`] takes them:
+/// `(p, grad, buffers, fresh, delta)`, updating `p` and the buffers in place.
+pub(crate) type HostRule<'a> =
+    &'a dyn Fn(&mut [f32], &[f32], &mut [&mut [f32]], bool, Option<&mut [f32]>);
+
+/// What [`host_update`] returns: the parameter's new value and (when recording) its update, as
+/// tensors on the parameter's backend.
 pub(crate) struct HostStep<const D: usize> {
     pub value: Tensor<D>,
-    pub state: Option<Vec<Tensor<1>>>,
     pub delta: Option<Tensor<1>>,
 }
 
-/// An optimizer's step on the host: `rule(p, g, buffers)` gives the new value, buffers and the
-/// update, and they come back as tensors of the same CPU backend. `None` (nothing done) when
-/// `value`, `grad` and every buffer are not plain `f32` tensors of one CPU backend.
+/// An optimizer's step on the host, written into the parameter's own storage and its buffers'
+/// when nothing else holds them (a copy is made first when something does, such as a recorded
+/// step's copy of the old value). On the first step `state` gets `buffers` new zero buffers.
+/// `Err(value)`, with `state` untouched, when `value`, `grad` and the buffers are not plain `f32`
+/// tensors of one CPU backend and one length, or `state` holds another number of buffers.
+#[allow(clippy::result_large_err)] // Burn's `Tensor` itself; boxing it would allocate per step
 pub(crate) fn host_update<const D: usize>(
-    value: &Tensor<D>,
+    value: Tensor<D>,
     grad: &Tensor<D>,
-    state: &[Tensor<1>],
+    state: &mut Option<Vec<Tensor<1>>>,
+    buffers: usize,
     record: bool,
-    rule: impl Fn(&[f32], &[f32], &[&[f32]]) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>),
-) -> Option<HostStep<D>> {
-    on_cpu_backends!(|B| host_update_on::<B, D>(value, grad, state, record, &rule))
+    rule: HostRule<'_>,
+) -> Result<HostStep<D>, Tensor<D>> {
+    #[allow(unused_mut)] // without a CPU backend nothing hands it back
+    let mut value = value;
+    #[cfg(feature = "flex")]
+    {
+        type B = burn::backend::Flex;
+        match host_update_on::<B, D>(value, grad, state, buffers, record, rule) {
+            Attempt::Done(step) => return Ok(step),
+            Attempt::NotMine(v) => value = v,
+        }
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
+    {
+        type B = burn::backend::NdArray;
+        match host_update_on::<B, D>(value, grad, state, buffers, record, rule) {
+            Attempt::Done(step) => return Ok(step),
+            Attempt::NotMine(v) => value = v,
+        }
+    }
+    Err(value)
 }
 
-type Rule<'a> =
-    &'a dyn Fn(&[f32], &[f32], &[&[f32]]) -> (Vec<f32>, Option<Vec<Vec<f32>>>, Vec<f32>);
+/// What one backend made of [`host_update`]'s inputs.
+#[allow(clippy::large_enum_variant)] // both hold Burn tensors; boxing would allocate per step
+enum Attempt<const D: usize> {
+    /// The step, done.
+    Done(HostStep<D>),
+    /// The value handed back untouched: not this backend's, or not what the host rule takes.
+    NotMine(Tensor<D>),
+}
 
 fn host_update_on<B: Host, const D: usize>(
-    value: &Tensor<D>,
+    value: Tensor<D>,
     grad: &Tensor<D>,
-    state: &[Tensor<1>],
+    state: &mut Option<Vec<Tensor<1>>>,
+    buffers: usize,
     record: bool,
-    rule: Rule<'_>,
-) -> Option<HostStep<D>> {
-    let (p, g) = (B::plain(value)?, B::plain(grad)?);
-    let (pv, gv) = (B::values(&p)?, B::values(&g)?);
-    if pv.len() != gv.len() {
-        return None;
+    rule: HostRule<'_>,
+) -> Attempt<D> {
+    let Some((g, p)) = B::plain(grad).zip(B::plain(&value)) else {
+        return Attempt::NotMine(value);
+    };
+    let Some(gv) = B::values(&g) else {
+        return Attempt::NotMine(value);
+    };
+    let n = gv.len();
+    let len = |t: &FloatTensor<B>| B::values(t).map(|v| v.len());
+    let olds: Option<Vec<FloatTensor<B>>> = match state {
+        Some(s) => s.iter().map(B::plain).collect(),
+        None => Some(Vec::new()),
+    };
+    let fresh = olds.as_ref().is_some_and(Vec::is_empty);
+    let Some(olds) = olds.filter(|olds| {
+        (fresh || olds.len() == buffers)
+            && olds.iter().all(|o| len(o) == Some(n))
+            && len(&p) == Some(n)
+    }) else {
+        return Attempt::NotMine(value);
+    };
+    // Dropping the originals leaves `p` and the buffers the only holders of their storage,
+    // unless something outside (a recorded copy) holds it too.
+    drop(value);
+    let (mut p, mut bufs) = (p, olds);
+    if fresh {
+        bufs = (0..buffers)
+            .map(|_| B::tensor(vec![0.0; n], &[n]))
+            .collect();
     }
-    let prims: Vec<FloatTensor<B>> = state.iter().map(B::plain).collect::<Option<_>>()?;
-    let olds: Vec<_> = prims.iter().map(B::values).collect::<Option<_>>()?;
-    let old_refs: Vec<&[f32]> = olds.iter().map(|c| &c[..]).collect();
-    if old_refs.iter().any(|o| o.len() != pv.len()) {
-        return None;
-    }
-    let (new, keep, delta) = rule(&pv, &gv, &old_refs);
-    let n = new.len();
-    let one = |v: Vec<f32>| B::wrap::<1>(B::tensor(v, &[n]));
-    Some(HostStep {
-        value: B::wrap(B::tensor(new, &value.dims())),
-        state: keep.map(|k| k.into_iter().map(one).collect()),
-        delta: record.then(|| one(delta)),
+    *state = None;
+    let mut delta = record.then(|| vec![0.0f32; n]);
+    let slices = bufs
+        .iter_mut()
+        .map(B::values_mut)
+        .collect::<Option<Vec<_>>>();
+    let (Some(pv), Some(mut bv)) = (B::values_mut(&mut p), slices) else {
+        unreachable!("`values_mut` takes every tensor `values` read above");
+    };
+    rule(pv, &gv, &mut bv, fresh, delta.as_deref_mut());
+    let bufs: Vec<Tensor<1>> = bufs.into_iter().map(B::wrap).collect();
+    *state = (!bufs.is_empty()).then_some(bufs);
+    Attempt::Done(HostStep {
+        value: B::wrap(p),
+        delta: delta.map(|d| B::wrap(B::tensor(d, &[n]))),
     })
 }
 
