@@ -507,7 +507,6 @@ pub(crate) fn step_host(
         let (on, wd) = (wd != 0.0, f(wd));
         move |g: f32, p: f32| if on { g + p * wd } else { g }
     };
-    debug_assert_eq!(buffers.len(), buffer_count(config), "{config:?}");
     match (config, buffers) {
         (OptimizerConfig::Sgd(c), []) => {
             let g2 = l2(c.weight_decay);
@@ -586,11 +585,20 @@ pub(crate) fn step_host(
                 (true, [sq, avg, buf]) => apply(p, g, [sq, avg, buf], delta, |p, g, [sq, a, b]| {
                     with_momentum(b, scaled(g2(g, p), sq, Some(a)))
                 }),
-                _ => {} // unreachable: the callers size the buffers with `buffer_count`
+                (_, buffers) => wrong_count(config, buffers.len()),
             }
         }
-        _ => {} // unreachable, as above
+        (_, buffers) => wrong_count(config, buffers.len()),
     }
+}
+
+/// A step handed another number of buffers than [`buffer_count`]: a bug in the caller, which
+/// sizes them with it.
+fn wrong_count(config: OptimizerConfig, count: usize) -> ! {
+    unreachable!(
+        "{config:?} keeps {} buffers, not {count}",
+        buffer_count(config)
+    )
 }
 
 /// `p[i] -= step(p[i], g[i], [each buffer's i-th value])` for every element, writing each step

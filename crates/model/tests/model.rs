@@ -219,18 +219,26 @@ fn adam_moves_every_parameter_by_about_lr_on_the_first_step() {
     assert_eq!(restored.state(), state);
 }
 
-/// Where a flex tensor's values live.
-#[cfg(feature = "flex")]
+/// Where a CPU backend's tensor keeps its values.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 fn address<const D: usize>(t: Tensor<D>) -> usize {
-    let p = t
-        .without_autodiff()
-        .try_into_primitive::<burn::backend::Flex>()
-        .expect("a flex tensor");
-    p.storage::<f32>().as_ptr() as usize
+    let t = t.without_autodiff();
+    #[cfg(feature = "flex")]
+    if let Ok(p) = t.clone().try_into_primitive::<burn::backend::Flex>() {
+        return p.storage::<f32>().as_ptr() as usize;
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which users may still ask for
+    if let Ok(burn::backend::ndarray::NdArrayTensor::F32(s)) =
+        t.clone().try_into_primitive::<burn::backend::NdArray>()
+    {
+        return s.view().as_ptr() as usize;
+    }
+    panic!("not an f32 tensor of a CPU backend")
 }
 
 /// Where each trained parameter's values live, in visiting order.
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 fn addresses(m: &Mlp) -> Vec<usize> {
     struct Addresses(Vec<usize>);
     impl burn::module::ModuleVisitor for Addresses {
@@ -246,67 +254,74 @@ fn addresses(m: &Mlp) -> Vec<usize> {
 }
 
 #[test]
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 fn the_optimizer_writes_into_parameters_nothing_else_holds() {
-    let d = flex().autodiff();
-    let c = lecture("deep-batchnorm");
-    let adam = OptimizerConfig::Adam(Default::default());
-    let mut opt = Optimizer::new(adam);
-    let mut m = build(&c, &d);
-    let targets: Vec<i64> = (0..32).map(|i| i % 27).collect();
-    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [32]), &d);
-    let mut step = |m: Mlp, record: bool| {
-        let loss = cross_entropy(
-            m.forward(contexts(&d, 32), NormMode::Train),
-            targets.clone(),
-        );
-        let grads = loss.backward();
-        opt.step(m, &grads, 0.001, record)
-    };
-    for _ in 0..2 {
-        // The second step also reuses Adam's buffers of the first.
-        let (before, at) = (m.tensors(), addresses(&m));
-        let trainable = before.iter().filter(|t| t.trainable).count();
-        assert_eq!(at.len(), trainable, "one address per parameter");
-        m = step(m, false).0;
-        assert_eq!(addresses(&m), at, "every parameter stepped in place");
-        assert_ne!(m.tensors()[0].data, before[0].data, "the embedding moved");
-    }
-    // A copy of the model (as `Trainer::snapshot` keeps) shares the storage: the step then
-    // writes elsewhere and leaves the copy's parameters as they were. (Its running statistics
-    // are Burn's `RunningState`, which clones share by design.)
-    let kept = m.clone();
-    let before = m.tensors();
-    m = step(m, false).0;
-    let trained = kept
-        .tensors()
-        .into_iter()
-        .zip(&before)
-        .filter(|(_, b)| b.trainable);
-    for (k, b) in trained {
-        assert!(k == *b, "{}: the shared copy is untouched", b.path);
-    }
-    let (moved, stayed) = (addresses(&m), addresses(&kept));
-    assert!(
-        moved.iter().zip(&stayed).all(|(a, b)| a != b),
-        "written elsewhere"
-    );
-    // A recorded step keeps each parameter's old values next to its update.
-    let before = m.tensors();
-    let (m, updates) = step(m, true);
-    let after = m.tensors();
-    let trained = before.iter().zip(&after).filter(|(b, _)| b.trainable);
-    for ((b, a), u) in trained.zip(&updates) {
+    let cpu = [BackendKind::Flex, BackendKind::Ndarray];
+    for kind in cpu.into_iter().filter(BackendKind::compiled_in) {
+        let d = kind.open().unwrap().autodiff();
+        let c = lecture("deep-batchnorm");
+        let mut opt = Optimizer::new(OptimizerConfig::Adam(Default::default()));
+        let mut m = build(&c, &d);
+        let targets: Vec<i64> = (0..32).map(|i| i % 27).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [32]), &d);
+        let step = |opt: &mut Optimizer, m: Mlp, record: bool| {
+            let logits = m.forward(contexts(&d, 32), NormMode::Train);
+            let grads = cross_entropy(logits, targets.clone()).backward();
+            opt.step(m, &grads, 0.001, record)
+        };
+        for _ in 0..2 {
+            // The second step also reuses Adam's buffers of the first.
+            let (before, at) = (m.tensors(), addresses(&m));
+            assert_eq!(at.len(), 19, "{kind:?}: embedding, 5 x 3 hidden, 3 output");
+            m = step(&mut opt, m, false).0;
+            assert_eq!(
+                addresses(&m),
+                at,
+                "{kind:?}: every parameter stepped in place"
+            );
+            assert_ne!(
+                m.tensors()[0].data,
+                before[0].data,
+                "{kind:?}: embedding moved"
+            );
+        }
+        // A copy of the model and of the optimizer (as `Trainer::snapshot` keeps) shares their
+        // storage: the step then writes elsewhere and leaves the copies' parameters and Adam's
+        // moments as they were. (The running statistics are Burn's `RunningState`, which
+        // clones share by design.)
+        let (kept, kept_opt) = (m.clone(), opt.clone());
+        let (before, moments) = (m.tensors(), opt.state());
+        m = step(&mut opt, m, false).0;
+        let trained = kept
+            .tensors()
+            .into_iter()
+            .zip(&before)
+            .filter(|(_, b)| b.trainable);
+        for (k, b) in trained {
+            assert!(k == *b, "{kind:?} {}: the shared copy is untouched", b.path);
+        }
         assert_eq!(
-            read_f32(u.data.clone()),
-            b.data,
-            "{}: recorded old values",
-            b.path
+            kept_opt.state(),
+            moments,
+            "{kind:?}: the shared moments are untouched"
         );
-        let delta = read_f32(u.delta.clone());
-        assert_eq!(delta.len(), a.data.len(), "{}: one step per value", b.path);
-        for (i, ((new, old), d)) in a.data.iter().zip(&b.data).zip(&delta).enumerate() {
-            assert_eq!(*new, old - d, "{}[{i}]: new = old - delta", b.path);
+        assert_ne!(opt.state(), moments, "{kind:?}: the moments moved");
+        let (moved, stayed) = (addresses(&m), addresses(&kept));
+        let elsewhere = moved.iter().zip(&stayed).all(|(a, b)| a != b);
+        assert!(elsewhere, "{kind:?}: written elsewhere");
+        // A recorded step keeps each parameter's old values next to its update.
+        let before = m.tensors();
+        let (m, updates) = step(&mut opt, m, true);
+        let after = m.tensors();
+        let trained = before.iter().zip(&after).filter(|(b, _)| b.trainable);
+        for ((b, a), u) in trained.zip(&updates) {
+            let old = read_f32(u.data.clone());
+            assert_eq!(old, b.data, "{kind:?} {}: recorded old values", b.path);
+            let delta = read_f32(u.delta.clone());
+            assert_eq!(delta.len(), a.data.len(), "{}: one step per value", b.path);
+            for (i, ((new, old), d)) in a.data.iter().zip(&b.data).zip(&delta).enumerate() {
+                assert_eq!(*new, old - d, "{kind:?} {}[{i}]: new = old - delta", b.path);
+            }
         }
     }
 }
