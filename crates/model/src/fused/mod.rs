@@ -664,13 +664,43 @@ mod tests {
         out
     }
 
+    std::thread_local! {
+        /// How many tensors this thread's test has drawn.
+        static DRAWS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A tensor of `dist`'s values (uniform or normal), from a generator seeded with the number
+    /// of tensors the test has drawn before: every test (a thread of its own) sees the same
+    /// values on every run, so that a tolerance that holds once holds always.
+    fn random<const D: usize>(shape: [usize; D], dist: Distribution, device: &Device) -> Tensor<D> {
+        use rand_core::{RngCore, SeedableRng};
+        let draw = DRAWS.with(|d| d.replace(d.get() + 1));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(draw);
+        // In [0, 1), from 24 random bits.
+        let mut unit = || (rng.next_u32() >> 8) as f64 / f64::from(1u32 << 24);
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| match dist {
+                Distribution::Default => unit() as f32,
+                Distribution::Uniform(lo, hi) => (lo + (hi - lo) * unit()) as f32,
+                Distribution::Normal(mean, std) => {
+                    // Box-Muller; 1 - u is in (0, 1], so its logarithm is finite.
+                    let (u, v) = (1.0 - unit(), unit());
+                    let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                    (mean + std * z) as f32
+                }
+                other => unreachable!("the tests draw no {other:?}"),
+            })
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape.to_vec()), device)
+    }
+
     fn leaf<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
+        random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
     }
 
     /// A [`leaf`] on an autodiff device, plain values elsewhere.
     fn input<const D: usize>(shape: [usize; D], device: &Device, autodiff: bool) -> Tensor<D> {
-        let t = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device);
+        let t = random(shape, Distribution::Normal(0.0, 1.0), device);
         if autodiff {
             t.require_grad()
         } else {
@@ -823,9 +853,9 @@ mod tests {
                 let gamma = leaf([m], &device);
                 let beta = leaf([m], &device);
                 let scale = link.and_then(|learned| learned.then(|| leaf([1], &device)));
-                let running_mean = Tensor::<1>::random([m], Distribution::Default, &base);
+                let running_mean = random([m], Distribution::Default, &base);
                 // Away from 0: 1 / sqrt(var + eps) would magnify rounding beyond any tolerance.
-                let running_var = Tensor::<1>::random([m], Distribution::Uniform(0.5, 1.5), &base);
+                let running_var = random([m], Distribution::Uniform(0.5, 1.5), &base);
                 let blend = Blend {
                     keep: 0.9,
                     mean: 0.1,
@@ -866,7 +896,7 @@ mod tests {
                     &values(y_ref.clone()),
                 );
                 // A loss that weighs every output differently, so every gradient path is used.
-                let weights = Tensor::<2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
+                let weights = random([n, m], Distribution::Normal(0.0, 1.0), &device);
                 let g = y.mul(weights.clone()).sum().backward();
                 let g_ref = y_ref.mul(weights).sum().backward();
                 let grad = |t: &Tensor<2>, g| values(t.grad(g).expect("a gradient"));
@@ -945,10 +975,9 @@ mod tests {
                 (Case::None, Some(false)),
             ] {
                 let case = format!("{name} {n}x{m}: {norm:?}, residual {link:?}");
-                let rand = |shape: [usize; 2]| {
-                    Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-                };
-                let rand1 = |len: usize| Tensor::<1>::random([len], Distribution::Default, &device);
+                let rand =
+                    |shape: [usize; 2]| random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let rand1 = |len: usize| random([len], Distribution::Default, &device);
                 let (x, w) = (rand([n, m]), rand([m, m]));
                 let (gamma, beta, scale) = (rand1(m), rand1(m), rand1(1));
                 let running = (rand1(m), rand1(m).add_scalar(0.5)); // variance away from 0
@@ -1017,8 +1046,8 @@ mod tests {
                     let (gamma, beta) =
                         (input([m], &device, autodiff), input([m], &device, autodiff));
                     let running = (
-                        Tensor::<1>::random([m], Distribution::Default, &base),
-                        Tensor::<1>::random([m], Distribution::Uniform(0.5, 1.5), &base),
+                        random([m], Distribution::Default, &base),
+                        random([m], Distribution::Uniform(0.5, 1.5), &base),
                     );
                     // Every token, most of them many times, at every position.
                     let ids: Vec<i64> = (0..n * positions)
@@ -1067,8 +1096,7 @@ mod tests {
                     // over 64 by up to 3e-5 (a wrong index is off by the values themselves).
                     let rel = if n > 1000 { 5e-4 } else { 5e-5 };
                     let close = |what: &str, a: &[f32], b: &[f32]| assert_within(what, a, b, rel);
-                    let weights =
-                        Tensor::<2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
+                    let weights = random([n, m], Distribution::Normal(0.0, 1.0), &device);
                     let g = y.mul(weights.clone()).sum().backward();
                     let g_ref = y_ref.mul(weights).sum().backward();
                     let grad = |t: &Tensor<2>, g| values(t.grad(g).expect("a gradient"));
