@@ -669,27 +669,35 @@ mod tests {
         static DRAWS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
-    /// A tensor of `dist`'s values (uniform or normal), from a generator seeded with the number
-    /// of tensors the test has drawn before: every test (a thread of its own) sees the same
-    /// values on every run, so that a tolerance that holds once holds always.
+    /// A tensor of `dist`'s values (uniform or normal), drawn by the initializers' sampler
+    /// ([`makemore_init::Resolved::sample`]) from a stream seeded with the number of tensors the
+    /// test has drawn before: every test (a thread of its own) sees the same values on every run,
+    /// so that a tolerance that holds once holds always.
     fn random<const D: usize>(shape: [usize; D], dist: Distribution, device: &Device) -> Tensor<D> {
-        use rand_core::{RngCore, SeedableRng};
+        use makemore_init::Distribution as Init;
         let draw = DRAWS.with(|d| d.replace(d.get() + 1));
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(draw);
-        // In [0, 1), from 24 random bits.
-        let mut unit = || (rng.next_u32() >> 8) as f64 / f64::from(1u32 << 24);
-        let values: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| match dist {
-                Distribution::Default => unit() as f32,
-                Distribution::Uniform(lo, hi) => (lo + (hi - lo) * unit()) as f32,
-                Distribution::Normal(mean, std) => {
-                    // Box-Muller; 1 - u is in (0, 1], so its logarithm is finite.
-                    let (u, v) = (1.0 - unit(), unit());
-                    let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
-                    (mean + std * z) as f32
-                }
-                other => unreachable!("the tests draw no {other:?}"),
-            })
+        // Centred draws, then shifted: U(lo, hi) is the centre plus U(-half width, half width).
+        let (distribution, centre) = match dist {
+            Distribution::Default => (Init::Uniform { bound: 0.5 }, 0.5),
+            Distribution::Uniform(lo, hi) => (
+                Init::Uniform {
+                    bound: (hi - lo) / 2.0,
+                },
+                (lo + hi) / 2.0,
+            ),
+            Distribution::Normal(mean, std) => (Init::Normal { std }, mean),
+            other => unreachable!("the tests draw no {other:?}"),
+        };
+        let sampler = makemore_init::Resolved {
+            scheme: "test",
+            gain: 1.0,
+            distribution,
+        };
+        let n = shape.iter().product();
+        let values: Vec<f32> = sampler
+            .sample(n, draw, "fused test")
+            .into_iter()
+            .map(|v| v + centre as f32)
             .collect();
         Tensor::from_data(TensorData::new(values, shape.to_vec()), device)
     }
