@@ -62,3 +62,22 @@ pub use recording::{config_hint, Diagnosis};
 pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
 pub use run_dir::{Checkpoint, RunDir, RunInfo, RunSummary};
 pub use trainer::Trainer;
+
+/// Makes the calling thread one of the threads the CPU kernels split their work over, so that
+/// the splits of a training step, an evaluation or sampling start and end on it instead of
+/// waking it from the pool each time (`makemore` calls this first; Burn users may too). False,
+/// and nothing changed, without a CPU backend compiled in, on a single thread, or when rayon's
+/// global pool already exists.
+///
+/// ```
+/// let joined = makemore_model::join_kernel_pool();
+/// assert!(!makemore_model::join_kernel_pool(), "only once");
+/// # let _ = joined;
+/// ```
+pub fn join_kernel_pool() -> bool {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    let joined = fused::join_kernel_pool();
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+    let joined = false;
+    joined
+}

@@ -623,6 +623,29 @@ fn host_update_on<B: Host, const D: usize>(
     })
 }
 
+/// Makes the calling thread thread 0 of rayon's global pool, the pool the kernels split their
+/// products and passes over (`RAYON_NUM_THREADS`, or one thread per core, in all). A split the
+/// calling thread then makes starts and finishes on it; from a thread outside the pool, each
+/// split is handed to the pool while the caller sleeps until a pool thread wakes it, and a
+/// training step of the ladder's `wide` rung makes about 30 splits. Call it first thing on the
+/// thread that trains. False, and nothing changed, when the pool would have a single thread
+/// (threads outside it, such as `--jobs` workers, would then have no pool thread to run their
+/// splits while it waits on them) or already exists.
+pub fn join_kernel_pool() -> bool {
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1);
+    threads >= 2
+        && rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .use_current_thread()
+            .build_global()
+            .is_ok()
+}
+
 /// Seconds taken by the fastest of `repeats` products `[m, k] · [k, n]` by the kernels' matrix
 /// multiply, on one thread or on every core (`makemore bench --matmul` measures the machine's
 /// peak and the threading threshold with it).
