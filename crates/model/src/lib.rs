@@ -63,11 +63,20 @@ pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
 pub use run_dir::{Checkpoint, RunDir, RunInfo, RunSummary};
 pub use trainer::Trainer;
 
-/// Makes the calling thread one of the threads the CPU kernels split their work over, so that
-/// the splits of a training step, an evaluation or sampling start and end on it instead of
-/// waking it from the pool each time (`makemore` calls this first; Burn users may too). False,
-/// and nothing changed, without a CPU backend compiled in, on a single thread, or when rayon's
-/// global pool already exists.
+/// Makes the calling thread one of the threads the CPU kernels split their work over (thread 0
+/// of rayon's global pool), so that the splits of a training step, an evaluation or sampling
+/// made on it start and end there instead of waking it from the pool each time. `makemore`
+/// calls it first thing; a Burn user training on the CPU backends may too, on these terms:
+/// - before anything uses rayon (the global pool is set up once per process);
+/// - on a thread that lives as long as the process (the pool keeps its place);
+/// - on a thread that does not wait for other threads doing the kernels' work: while it waits
+///   outside rayon it runs none of the pool's jobs (`makemore lecture` and `sweep`, whose runs
+///   train on threads of their own, do not join).
+///
+/// True when it joined. False, with nothing changed, without a CPU backend compiled in, when
+/// the pool would have a single thread, when the calling thread already belongs to a pool, or
+/// when rayon's global pool already exists; also false if rayon could not start the pool's
+/// other threads, and then the global pool is unusable, as it would be anyway.
 ///
 /// ```
 /// let joined = makemore_model::join_kernel_pool();

@@ -1,12 +1,15 @@
 //! The calling thread joins the CPU kernels' pool (its own test binary: the pool is global to a
 //! process, and it must not exist before the call).
-#![cfg(any(feature = "flex", feature = "ndarray"))]
+#![cfg(feature = "flex")]
 
 use burn::tensor::{Int, Tensor, TensorData};
 use makemore_model::config::{OptimizerConfig, RunConfig};
 use makemore_model::loss::cross_entropy;
 use makemore_model::optim::Optimizer;
 use makemore_model::{BackendKind, Mlp, NormMode, Source};
+
+/// Precedes the values `joined_first` prints.
+const MARK: &str = "parameters after two steps: ";
 
 /// Rows and width at which a block's product and passes split over every core.
 const ROWS: usize = 256;
@@ -53,19 +56,20 @@ fn the_training_thread_joins_the_pool_and_steps_as_any_other_thread() {
     assert!(!makemore_model::join_kernel_pool());
     assert_eq!(rayon::current_thread_index(), None);
     // ... which is why `makemore` joins first thing. A fresh process does here.
-    let joined = std::thread::spawn(|| {
-        let bin = std::env::current_exe().unwrap();
-        std::process::Command::new(bin)
-            .args(["--exact", "joined_first", "--nocapture", "--ignored"])
-            .output()
-            .unwrap()
-    })
-    .join()
-    .unwrap();
+    let bin = std::env::current_exe().unwrap();
+    let joined = std::process::Command::new(bin)
+        .args(["--exact", "joined_first", "--nocapture", "--ignored"])
+        .env_remove("RUST_TEST_THREADS") // one test thread would print on the test's line
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&joined.stdout);
-    assert!(joined.status.success(), "{out}");
-    let line = out.lines().find_map(|l| l.strip_prefix("params ")).unwrap();
-    let inside: Vec<Vec<f32>> = serde_json::from_str(line).unwrap();
+    let err = String::from_utf8_lossy(&joined.stderr);
+    assert!(joined.status.success(), "{out}\n{err}");
+    let json = out
+        .split_once(MARK)
+        .and_then(|(_, rest)| rest.lines().next())
+        .unwrap_or_else(|| panic!("no values in the output: {out}"));
+    let inside: Vec<Vec<f32>> = serde_json::from_str(json).unwrap();
     assert_eq!(inside, outside, "the same values on the pool's thread 0");
 }
 
@@ -73,9 +77,15 @@ fn the_training_thread_joins_the_pool_and_steps_as_any_other_thread() {
 #[test]
 #[ignore = "run by the_training_thread_joins_the_pool_and_steps_as_any_other_thread"]
 fn joined_first() {
+    // A thread of another pool cannot join, and trying leaves the global pool to set up.
+    let other = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    assert!(!other.install(makemore_model::join_kernel_pool));
     assert!(makemore_model::join_kernel_pool(), "the first call joins");
     assert_eq!(rayon::current_thread_index(), Some(0));
     assert!(!makemore_model::join_kernel_pool(), "only once");
     let params = two_steps();
-    println!("params {}", serde_json::to_string(&params).unwrap());
+    println!("{MARK}{}", serde_json::to_string(&params).unwrap());
 }

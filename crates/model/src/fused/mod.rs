@@ -627,10 +627,8 @@ fn host_update_on<B: Host, const D: usize>(
 /// products and passes over (`RAYON_NUM_THREADS`, or one thread per core, in all). A split the
 /// calling thread then makes starts and finishes on it; from a thread outside the pool, each
 /// split is handed to the pool while the caller sleeps until a pool thread wakes it, and a
-/// training step of the ladder's `wide` rung makes about 30 splits. Call it first thing on the
-/// thread that trains. False, and nothing changed, when the pool would have a single thread
-/// (threads outside it, such as `--jobs` workers, would then have no pool thread to run their
-/// splits while it waits on them) or already exists.
+/// training step of the ladder's `wide` rung makes about 30 splits. See the crate-level
+/// [`crate::join_kernel_pool`] for when to call it.
 pub fn join_kernel_pool() -> bool {
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
@@ -638,7 +636,10 @@ pub fn join_kernel_pool() -> bool {
         .filter(|&n| n > 0)
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(1);
+    // A thread of another pool cannot join; rayon would refuse only after using up its one
+    // chance to set the global pool up.
     threads >= 2
+        && rayon::current_thread_index().is_none()
         && rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .use_current_thread()
