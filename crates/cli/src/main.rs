@@ -107,8 +107,17 @@ fn main() {
     // kernels' pool threads, so that their splits start and end here instead of waking it from
     // the pool each time (`wide`: 14.2 -> 12.8 ms/step). `lecture` and `sweep` train on threads
     // of their own while this one waits: as a pool thread it would then run none of their
-    // splits (`sweep init-sensitivity`: 250 s joined, 223 s not, one run each).
-    if !matches!(cli.command, Command::Lecture(_) | Command::Sweep(_)) {
+    // splits (`sweep init-sensitivity`: 250 s joined, 223 s not, one run each). The others run
+    // no model, and need no pool.
+    let runs_a_model_here = matches!(
+        cli.command,
+        Command::Train(_)
+            | Command::Eval(_)
+            | Command::Sample(_)
+            | Command::Diagnose(_)
+            | Command::Bench(_)
+    );
+    if runs_a_model_here {
         makemore_model::join_kernel_pool();
     }
     let result: Result<(), Failure> = match cli.command {
