@@ -341,7 +341,7 @@ impl ModuleMapper for Stepper<'_> {
                             b: &mut [&mut [f32]],
                             fresh: bool,
                             d: Option<&mut [f32]>| {
-                    step_host(config, p, g, b, fresh, d, lr, t)
+                    crate::fused::simd(|| step_host(config, p, g, b, fresh, d, lr, t))
                 };
                 let buffers = buffer_count(config);
                 match crate::fused::host_update(value, &grad, slot, buffers, record, &step) {
@@ -490,6 +490,7 @@ pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
 /// PyTorch's do). Every element is independent of the others, so any split of the slices into
 /// runs gives the same values.
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
+#[inline(always)] // into `fused::simd`'s wide-vector context, so that its loops vectorize there
 pub(crate) fn step_host(
     config: OptimizerConfig,
     p: &mut [f32],

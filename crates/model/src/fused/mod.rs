@@ -20,8 +20,8 @@ mod host;
 mod kernel;
 
 pub(crate) use host::Host;
-pub(crate) use kernel::Act;
 pub use kernel::PARALLEL_MIN_MACS;
+pub(crate) use kernel::{simd, Act};
 
 use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
