@@ -37,8 +37,10 @@ impl<'a> View<'a> {
 
 /// Below this many multiply-adds (`m * k * n`) a product runs on one thread: a thread hand-off
 /// costs more than it saves. Chosen by measurement (`makemore bench --matmul`, README,
-/// Performance): on the 2-core reference machine, 128 x 128 x 128 runs at 73-77 GFLOP/s on one
-/// thread and 101-110 on two, 96 x 96 x 96 at 75-89 on one and 50-77 on two.
+/// Performance): on the 2-core machine it was chosen on, 128 x 128 x 128 runs at 73-77 GFLOP/s
+/// on one thread and 101-110 on two, 96 x 96 x 96 at 75-89 on one and 50-77 on two; on the
+/// 2-core AVX-512 machine the ladder runs on now, 265 and 474 at 128^3, 252 and 457 at 96^3,
+/// 252 and 252 at 64^3.
 pub const PARALLEL_MIN_MACS: usize = 128 * 128 * 128;
 
 /// `a · b` (`[m, k] · [k, n]`) by the `gemm` crate that Burn's flex backend uses; on every core
@@ -240,10 +242,20 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
 /// otherwise. The elementwise loops inlined into `f` then vectorize 16 or 8 lanes wide instead
 /// of 4. Every value is the same: Rust never fuses a multiply and an add on its own, and the
 /// loops' order is unchanged.
+///
+/// The compiler inlines a closure into each of the dispatch's three copies only when it is small;
+/// a larger pass is written as a [`pulp::WithSimd`] op whose body is always inlined, and run by
+/// [`simd_op`].
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    simd_op(f)
+}
+
+/// Runs `op` as [`simd`] runs a closure.
+#[inline(always)]
+fn simd_op<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
-    ARCH.get_or_init(pulp::Arch::new).dispatch(f)
+    ARCH.get_or_init(pulp::Arch::new).dispatch(op)
 }
 
 /// Runs `f(first_row, rows)` over runs of whole rows of `[n, m]` `out` (about 64k values each,
@@ -565,42 +577,18 @@ pub(crate) fn block_forward(
     };
     // One pass over each run of rows while it is in cache: xhat, the affine map, the activation,
     // its derivative, the residual link (the same arithmetic as the passes of `finish_rows`).
-    for_runs_of(
-        [&mut h, &mut y, &mut dact, &mut branch],
-        m,
-        |first, [h, y, dact, branch]| {
-            if let Some(s) = scale {
-                h.chunks_exact_mut(m).for_each(|row| {
-                    row.iter_mut().zip(s).for_each(|(h, &s)| *h *= s);
-                });
-            }
-            match norm {
-                Some(spec) => y
-                    .chunks_exact_mut(m)
-                    .zip(h.chunks_exact(m))
-                    .for_each(|(y, h)| {
-                        y.iter_mut()
-                            .zip(h.iter().zip(spec.gamma.iter().zip(spec.beta)))
-                            .for_each(|(y, (&z, (&g, &b)))| *y = z * g + b);
-                    }),
-                None => y.copy_from_slice(h),
-            }
-            if act == Act::Tanh {
-                y.iter_mut().for_each(|v| *v = crate::math::tanh_f32(*v));
-                if !dact.is_empty() {
-                    dact.iter_mut()
-                        .zip(&*y)
-                        .for_each(|(d, &y)| *d = 1.0 - y * y);
-                }
-            }
-            if let Some(r) = residual {
-                if !branch.is_empty() {
-                    branch.copy_from_slice(y);
-                }
-                add_input(y, &x[first * m..first * m + y.len()], m, r);
-            }
-        },
-    );
+    for_runs_of([&mut h, &mut y, &mut dact, &mut branch], m, |first, run| {
+        simd_op(TrainingRun {
+            first,
+            run,
+            x,
+            m,
+            scale,
+            norm,
+            act,
+            residual,
+        })
+    });
     let saved = if keep {
         Saved {
             xhat: if norm.is_some() { h } else { Vec::new() },
@@ -616,6 +604,72 @@ pub(crate) fn block_forward(
         mean,
         var,
         saved,
+    }
+}
+
+/// The training pass of [`block_forward`] on one run of rows: xhat, the affine map, the
+/// activation, its derivative, the residual link; a [`simd_op`] (see [`simd`]).
+struct TrainingRun<'a> {
+    /// The run's first row.
+    first: usize,
+    /// The run's rows of `h`, `y`, `dact` and `branch`.
+    run: [&'a mut [f32]; 4],
+    /// The block's whole input (for the residual link).
+    x: &'a [f32],
+    /// Width.
+    m: usize,
+    /// `inv_std` with batch statistics (`h` is centred but not yet scaled).
+    scale: Option<&'a [f32]>,
+    norm: Option<NormSpec<'a>>,
+    act: Act,
+    residual: Option<Residual>,
+}
+
+impl pulp::WithSimd for TrainingRun<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            first,
+            run: [h, y, dact, branch],
+            x,
+            m,
+            scale,
+            norm,
+            act,
+            residual,
+        } = self;
+        if let Some(s) = scale {
+            h.chunks_exact_mut(m).for_each(|row| {
+                row.iter_mut().zip(s).for_each(|(h, &s)| *h *= s);
+            });
+        }
+        match norm {
+            Some(spec) => y
+                .chunks_exact_mut(m)
+                .zip(h.chunks_exact(m))
+                .for_each(|(y, h)| {
+                    y.iter_mut()
+                        .zip(h.iter().zip(spec.gamma.iter().zip(spec.beta)))
+                        .for_each(|(y, (&z, (&g, &b)))| *y = z * g + b);
+                }),
+            None => y.copy_from_slice(h),
+        }
+        if act == Act::Tanh {
+            y.iter_mut().for_each(|v| *v = crate::math::tanh_f32(*v));
+            if !dact.is_empty() {
+                dact.iter_mut()
+                    .zip(&*y)
+                    .for_each(|(d, &y)| *d = 1.0 - y * y);
+            }
+        }
+        if let Some(r) = residual {
+            if !branch.is_empty() {
+                branch.copy_from_slice(y);
+            }
+            add_input(y, &x[first * m..first * m + y.len()], m, r);
+        }
     }
 }
 
@@ -642,7 +696,7 @@ fn for_runs_of(bufs: [&mut [f32]; 4], m: usize, f: impl Fn(usize, [&mut [f32]; 4
     let (per_run, runs) = (rows * m, len.div_ceil(rows * m));
     let [a, b, c, d] = bufs.map(|buf| split(buf, per_run, runs).into_iter());
     let parts = a.zip(b).zip(c).zip(d).map(|(((a, b), c), d)| [a, b, c, d]);
-    let task = |(r, run): (usize, [&mut [f32]; 4])| simd(|| f(r * rows, run));
+    let task = |(r, run): (usize, [&mut [f32]; 4])| f(r * rows, run);
     if len >= PARALLEL_MIN_OUTPUTS {
         use rayon::prelude::*;
         parts
@@ -720,6 +774,96 @@ pub(crate) struct BlockGrads {
     pub scale: Option<Vec<f32>>,
 }
 
+/// `dz = dy * scale * act'` on a block of rows of [`block_backward`], and with a norm the column
+/// sums of `dz` and `dz * xhat` into `block` (`[2m]`); a [`simd_op`] (see [`simd`]).
+struct DzBlock<'a> {
+    /// The block's first row.
+    first: usize,
+    /// The block's rows of `dy`, made `dz` in place.
+    rows: &'a mut [f32],
+    /// The block's sums.
+    block: &'a mut [f32],
+    /// Width.
+    m: usize,
+    /// The residual branch's scale (1 without one).
+    s: f32,
+    saved: &'a Saved,
+}
+
+impl pulp::WithSimd for DzBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            first,
+            rows,
+            block,
+            m,
+            s,
+            saved,
+        } = self;
+        let at = first * m..first * m + rows.len();
+        match saved.dact.get(at.clone()) {
+            Some(dact) => rows
+                .iter_mut()
+                .zip(dact)
+                .for_each(|(g, &d)| *g = *g * s * d),
+            None => rows.iter_mut().for_each(|g| *g *= s),
+        }
+        if let Some(xhat) = saved.xhat.get(at) {
+            let (dbeta, dgamma) = block.split_at_mut(m);
+            for (row, xhat) in rows.chunks_exact(m).zip(xhat.chunks_exact(m)) {
+                dbeta.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+                dgamma
+                    .iter_mut()
+                    .zip(row.iter().zip(xhat))
+                    .for_each(|(s, (&a, &b))| *s += a * b);
+            }
+        }
+    }
+}
+
+/// BatchNorm's backward pass with batch statistics on a task of rows of [`block_backward`]:
+/// `dh = gamma * inv_std / n * (n dz - dbeta - xhat * dgamma)`, in place of `dz`; a [`simd_op`].
+struct BatchNormDh<'a> {
+    /// The task's rows of `dz`.
+    rows: &'a mut [f32],
+    /// `xhat` from the task's first row on.
+    xhat: &'a [f32],
+    /// Width.
+    m: usize,
+    /// Rows in the batch.
+    nf: f32,
+    /// `gamma * inv_std / n`, `[m]`.
+    scale: &'a [f32],
+    dbeta: &'a [f32],
+    dgamma: &'a [f32],
+}
+
+impl pulp::WithSimd for BatchNormDh<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            rows,
+            xhat,
+            m,
+            nf,
+            scale,
+            dbeta,
+            dgamma,
+        } = self;
+        for (row, xhat) in rows.chunks_exact_mut(m).zip(xhat.chunks_exact(m)) {
+            row.iter_mut()
+                .zip(xhat)
+                .zip(scale.iter().zip(dbeta.iter().zip(dgamma)))
+                .for_each(|((d, &x), (&s, (&db, &dg)))| *d = s * (nf * *d - db - x * dg));
+        }
+    }
+}
+
 /// Back-propagates `[n, m]` `dy` through [`block_forward`] (`input` and `norm` as given to it).
 /// With tokens, the input's gradient is the table's, `[vocab, n_embd]`.
 pub(crate) fn block_backward(
@@ -747,24 +891,14 @@ pub(crate) fn block_backward(
     let mut dz = dy.to_vec();
     let width = if norm.is_some() { 2 * m } else { 0 };
     let sums = row_blocks(&mut dz, m, width, |first, rows, block| {
-        let at = first * m..first * m + rows.len();
-        match saved.dact.get(at.clone()) {
-            Some(dact) => rows
-                .iter_mut()
-                .zip(dact)
-                .for_each(|(g, &d)| *g = *g * s * d),
-            None => rows.iter_mut().for_each(|g| *g *= s),
-        }
-        if let Some(xhat) = saved.xhat.get(at) {
-            let (dbeta, dgamma) = block.split_at_mut(m);
-            for (row, xhat) in rows.chunks_exact(m).zip(xhat.chunks_exact(m)) {
-                dbeta.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
-                dgamma
-                    .iter_mut()
-                    .zip(row.iter().zip(xhat))
-                    .for_each(|(s, (&a, &b))| *s += a * b);
-            }
-        }
+        simd_op(DzBlock {
+            first,
+            rows,
+            block,
+            m,
+            s,
+            saved,
+        })
     });
     if let Some(spec) = norm {
         let (dbeta, dgamma) = (sums[..m].to_vec(), sums[m..].to_vec());
@@ -778,12 +912,16 @@ pub(crate) fn block_backward(
                     .zip(&saved.inv_std)
                     .map(|(&g, &s)| g * s / nf)
                     .collect();
-                for_rows(&mut dz, m, |i, row| {
-                    let xhat = &saved.xhat[i * m..(i + 1) * m];
-                    row.iter_mut()
-                        .zip(xhat)
-                        .zip(scale.iter().zip(dbeta.iter().zip(&dgamma)))
-                        .for_each(|((d, &x), (&s, (&db, &dg)))| *d = s * (nf * *d - db - x * dg));
+                in_row_tasks(&mut dz, m, |first, rows| {
+                    simd_op(BatchNormDh {
+                        rows,
+                        xhat: &saved.xhat[first * m..],
+                        m,
+                        nf,
+                        scale: &scale,
+                        dbeta: &dbeta,
+                        dgamma: &dgamma,
+                    })
                 });
             }
             Stats::Fixed { .. } => {
