@@ -341,7 +341,16 @@ impl ModuleMapper for Stepper<'_> {
                             b: &mut [&mut [f32]],
                             fresh: bool,
                             d: Option<&mut [f32]>| {
-                    crate::fused::simd(|| step_host(config, p, g, b, fresh, d, lr, t))
+                    crate::fused::simd_op(HostStep {
+                        config,
+                        p,
+                        g,
+                        buffers: b,
+                        fresh,
+                        delta: d,
+                        lr,
+                        t,
+                    })
                 };
                 let buffers = buffer_count(config);
                 match crate::fused::host_update(value, &grad, slot, buffers, record, &step) {
@@ -489,8 +498,43 @@ pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
 /// the first step (SGD's and RMSprop's momentum buffers then start as the step itself, as
 /// PyTorch's do). Every element is independent of the others, so any split of the slices into
 /// runs gives the same values.
+/// [`step_host`]'s arguments, as a `pulp` op: run by `fused::simd_op`, the step is compiled for
+/// AVX-512 or AVX2 as the CPU allows (as a closure it was too large to be inlined into the
+/// dispatch's copies, and ran on SSE2).
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+struct HostStep<'a, 'b> {
+    config: OptimizerConfig,
+    p: &'a mut [f32],
+    g: &'a [f32],
+    buffers: &'a mut [&'b mut [f32]],
+    fresh: bool,
+    delta: Option<&'a mut [f32]>,
+    lr: f64,
+    t: u64,
+}
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+impl pulp::WithSimd for HostStep<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            config,
+            p,
+            g,
+            buffers,
+            fresh,
+            delta,
+            lr,
+            t,
+        } = self;
+        step_host(config, p, g, buffers, fresh, delta, lr, t);
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
-#[inline(always)] // into `fused::simd`'s wide-vector context, so that its loops vectorize there
+#[inline(always)] // into `HostStep`'s wide-vector copies, so that its loops vectorize there
 pub(crate) fn step_host(
     config: OptimizerConfig,
     p: &mut [f32],

@@ -253,7 +253,7 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs `op` as [`simd`] runs a closure.
 #[inline(always)]
-fn simd_op<Op: pulp::WithSimd>(op: Op) -> Op::Output {
+pub(crate) fn simd_op<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
     ARCH.get_or_init(pulp::Arch::new).dispatch(op)
 }
