@@ -492,15 +492,9 @@ pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
     }
 }
 
-/// [`update`] on host values, in place and element by element in `f32`, with the constants
-/// rounded as Burn's scalar ops round them: `p -= delta`, the buffers (see [`buffer_count`])
-/// advanced, and `delta` written out when asked for. `fresh`: the buffers are new zeros, before
-/// the first step (SGD's and RMSprop's momentum buffers then start as the step itself, as
-/// PyTorch's do). Every element is independent of the others, so any split of the slices into
-/// runs gives the same values.
 /// [`step_host`]'s arguments, as a `pulp` op: run by `fused::simd_op`, the step is compiled for
 /// AVX-512 or AVX2 as the CPU allows (as a closure it was too large to be inlined into the
-/// dispatch's copies, and ran on SSE2).
+/// dispatch's copies, and ran on the target's baseline: SSE2 on x86-64).
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 struct HostStep<'a, 'b> {
     config: OptimizerConfig,
@@ -533,6 +527,12 @@ impl pulp::WithSimd for HostStep<'_, '_> {
     }
 }
 
+/// [`update`] on host values, in place and element by element in `f32`, with the constants
+/// rounded as Burn's scalar ops round them: `p -= delta`, the buffers (see [`buffer_count`])
+/// advanced, and `delta` written out when asked for. `fresh`: the buffers are new zeros, before
+/// the first step (SGD's and RMSprop's momentum buffers then start as the step itself, as
+/// PyTorch's do). Every element is independent of the others, so any split of the slices into
+/// runs gives the same values.
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
 #[inline(always)] // into `HostStep`'s wide-vector copies, so that its loops vectorize there
 pub(crate) fn step_host(

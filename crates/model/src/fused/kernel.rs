@@ -238,8 +238,8 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
 }
 
 /// Runs `f` compiled for the widest vector instructions this CPU has: AVX-512 or AVX2 with FMA
-/// on x86-64 (chosen at run time by `pulp`, the SIMD layer gemm is built on), the baseline's SSE2
-/// otherwise. The elementwise loops inlined into `f` then vectorize 16 or 8 lanes wide instead
+/// on x86-64 (chosen at run time by `pulp`, the SIMD layer gemm is built on), the target's
+/// baseline otherwise (SSE2 on other x86-64 CPUs). The elementwise loops inlined into `f` then vectorize 16 or 8 lanes wide instead
 /// of 4. Every value is the same: Rust never fuses a multiply and an add on its own, and the
 /// loops' order is unchanged.
 ///
@@ -912,6 +912,7 @@ pub(crate) fn block_backward(
                     .zip(&saved.inv_std)
                     .map(|(&g, &s)| g * s / nf)
                     .collect();
+                debug_assert_eq!(saved.xhat.len(), dz.len(), "xhat saved for every row");
                 in_row_tasks(&mut dz, m, |first, rows| {
                     simd_op(BatchNormDh {
                         rows,
