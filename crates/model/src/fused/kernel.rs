@@ -239,9 +239,9 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
 
 /// Runs `f` compiled for the widest vector instructions this CPU has: AVX-512 or AVX2 with FMA
 /// on x86-64 (chosen at run time by `pulp`, the SIMD layer gemm is built on), the target's
-/// baseline otherwise (SSE2 on other x86-64 CPUs). The elementwise loops inlined into `f` then vectorize 16 or 8 lanes wide instead
-/// of 4. Every value is the same: Rust never fuses a multiply and an add on its own, and the
-/// loops' order is unchanged.
+/// baseline otherwise (SSE2 on other x86-64 CPUs). The elementwise loops inlined into `f` then
+/// vectorize 16 or 8 lanes wide instead of SSE2's 4. Every value is the same: Rust never fuses a
+/// multiply and an add on its own, and the loops' order is unchanged.
 ///
 /// The compiler inlines a closure into each of the dispatch's three copies only when it is small;
 /// a larger pass is written as a [`pulp::WithSimd`] op whose body is always inlined, and run by
