@@ -484,6 +484,7 @@ fn update(
 }
 
 /// How many buffers `config` keeps per parameter, in the order [`Optimizer`] lists them.
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
     match config {
         OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
@@ -535,6 +536,7 @@ impl pulp::WithSimd for HostStep<'_, '_> {
 /// runs gives the same values.
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
 #[inline(always)] // into `HostStep`'s wide-vector copies, so that its loops vectorize there
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(crate) fn step_host(
     config: OptimizerConfig,
     p: &mut [f32],
@@ -639,6 +641,7 @@ pub(crate) fn step_host(
 
 /// A step handed another number of buffers than [`buffer_count`]: a bug in the caller, which
 /// sizes them with it.
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 fn wrong_count(config: OptimizerConfig, count: usize) -> ! {
     unreachable!(
         "{config:?} keeps {} buffers, not {count}",
@@ -650,6 +653,7 @@ fn wrong_count(config: OptimizerConfig, count: usize) -> ! {
 /// to `delta` when given. Every slice is cut to `p`'s length first, so that the loop has no
 /// bounds checks and vectorizes.
 #[inline(always)]
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 fn apply<const K: usize>(
     p: &mut [f32],
     g: &[f32],
