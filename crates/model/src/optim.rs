@@ -341,7 +341,7 @@ impl ModuleMapper for Stepper<'_> {
                             b: &mut [&mut [f32]],
                             fresh: bool,
                             d: Option<&mut [f32]>| {
-                    crate::fused::simd_op(HostStep {
+                    crate::fused::simd(HostStep {
                         config,
                         p,
                         g,
@@ -493,7 +493,7 @@ pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
     }
 }
 
-/// [`step_host`]'s arguments, as a `pulp` op: run by `fused::simd_op`, the step is compiled for
+/// [`step_host`]'s arguments, as a `pulp` op: run by `fused::simd`, the step is compiled for
 /// AVX-512 or AVX2 as the CPU allows (as a closure it was too large to be inlined into the
 /// dispatch's copies, and ran on the target's baseline: SSE2 on x86-64).
 #[cfg(any(feature = "flex", feature = "ndarray"))]

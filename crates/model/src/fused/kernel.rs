@@ -237,23 +237,17 @@ fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
     h
 }
 
-/// Runs `f` compiled for the widest vector instructions this CPU has: AVX-512 or AVX2 with FMA
-/// on x86-64 (chosen at run time by `pulp`, the SIMD layer gemm is built on), the target's
-/// baseline otherwise (SSE2 on other x86-64 CPUs). The elementwise loops inlined into `f` then
-/// vectorize 16 or 8 lanes wide instead of SSE2's 4. Every value is the same: Rust never fuses a
-/// multiply and an add on its own, and the loops' order is unchanged.
+/// Runs `op` compiled for the widest vector instructions this CPU has: AVX-512 or AVX2 with FMA
+/// on x86-64 (chosen once, at run time, by `pulp`, the SIMD layer gemm is built on), the
+/// target's baseline otherwise (SSE2 on other x86-64 CPUs). The elementwise loops inlined into
+/// `op` then vectorize 16 or 8 lanes wide instead of SSE2's 4. Every value is the same: Rust
+/// never fuses a multiply and an add on its own, and the loops' order is unchanged.
 ///
-/// The compiler inlines a closure into each of the dispatch's three copies only when it is small;
-/// a larger pass is written as a [`pulp::WithSimd`] op whose body is always inlined, and run by
-/// [`simd_op`].
+/// A closure is an op (`simd(|| ...)`), but the compiler inlines it into each of the dispatch's
+/// three copies only when it is small; a larger pass is written as a [`pulp::WithSimd`] op whose
+/// body is always inlined (`TrainingRun`, `DzBlock`, `BatchNormDh`, the optimizer's `HostStep`).
 #[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
-    simd_op(f)
-}
-
-/// Runs `op` as [`simd`] runs a closure.
-#[inline(always)]
-pub(crate) fn simd_op<Op: pulp::WithSimd>(op: Op) -> Op::Output {
+pub(crate) fn simd<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
     ARCH.get_or_init(pulp::Arch::new).dispatch(op)
 }
@@ -578,7 +572,7 @@ pub(crate) fn block_forward(
     // One pass over each run of rows while it is in cache: xhat, the affine map, the activation,
     // its derivative, the residual link (the same arithmetic as the passes of `finish_rows`).
     for_runs_of([&mut h, &mut y, &mut dact, &mut branch], m, |first, run| {
-        simd_op(TrainingRun {
+        simd(TrainingRun {
             first,
             run,
             x,
@@ -608,7 +602,7 @@ pub(crate) fn block_forward(
 }
 
 /// The training pass of [`block_forward`] on one run of rows: xhat, the affine map, the
-/// activation, its derivative, the residual link; a [`simd_op`] (see [`simd`]).
+/// activation, its derivative, the residual link; a [`simd`] op.
 struct TrainingRun<'a> {
     /// The run's first row.
     first: usize,
@@ -775,7 +769,7 @@ pub(crate) struct BlockGrads {
 }
 
 /// `dz = dy * scale * act'` on a block of rows of [`block_backward`], and with a norm the column
-/// sums of `dz` and `dz * xhat` into `block` (`[2m]`); a [`simd_op`] (see [`simd`]).
+/// sums of `dz` and `dz * xhat` into `block` (`[2m]`); a [`simd`] op.
 struct DzBlock<'a> {
     /// The block's first row.
     first: usize,
@@ -825,7 +819,7 @@ impl pulp::WithSimd for DzBlock<'_> {
 }
 
 /// BatchNorm's backward pass with batch statistics on a task of rows of [`block_backward`]:
-/// `dh = gamma * inv_std / n * (n dz - dbeta - xhat * dgamma)`, in place of `dz`; a [`simd_op`].
+/// `dh = gamma * inv_std / n * (n dz - dbeta - xhat * dgamma)`, in place of `dz`; a [`simd`] op.
 struct BatchNormDh<'a> {
     /// The task's rows of `dz`.
     rows: &'a mut [f32],
@@ -891,7 +885,7 @@ pub(crate) fn block_backward(
     let mut dz = dy.to_vec();
     let width = if norm.is_some() { 2 * m } else { 0 };
     let sums = row_blocks(&mut dz, m, width, |first, rows, block| {
-        simd_op(DzBlock {
+        simd(DzBlock {
             first,
             rows,
             block,
@@ -914,7 +908,7 @@ pub(crate) fn block_backward(
                     .collect();
                 debug_assert_eq!(saved.xhat.len(), dz.len(), "xhat saved for every row");
                 in_row_tasks(&mut dz, m, |first, rows| {
-                    simd_op(BatchNormDh {
+                    simd(BatchNormDh {
                         rows,
                         xhat: &saved.xhat[first * m..],
                         m,

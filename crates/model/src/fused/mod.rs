@@ -21,7 +21,7 @@ mod kernel;
 
 pub(crate) use host::Host;
 pub use kernel::PARALLEL_MIN_MACS;
-pub(crate) use kernel::{simd_op, Act};
+pub(crate) use kernel::{simd, Act};
 
 use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
