@@ -118,6 +118,9 @@ pub struct DeviceWindows {
     pub targets: Tensor<1, Int>,
     /// Number of windows.
     pub len: usize,
+    /// The same windows on the host, where a host training step gathers its minibatch.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    host: std::sync::Arc<Windows>,
 }
 
 impl DeviceWindows {
@@ -130,6 +133,28 @@ impl DeviceWindows {
             contexts: Tensor::from_data(TensorData::new(ctx, [len, w.block_size]), device),
             targets: Tensor::from_data(TensorData::new(tgt, [len]), device),
             len,
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            host: std::sync::Arc::new(w.clone()),
+        }
+    }
+
+    /// Gathers the rows `indices` on the host as token ids: `([batch * block_size],
+    /// [batch])`, row-major, the values [`DeviceWindows::gather`] puts on the device.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub(crate) fn gather_host(
+        &self,
+        indices: &[i64],
+        ids: &mut Vec<usize>,
+        targets: &mut Vec<usize>,
+    ) {
+        let w = &*self.host;
+        let bs = w.block_size;
+        ids.clear();
+        targets.clear();
+        for &i in indices {
+            let i = usize::try_from(i).expect("the sampler draws indices below len");
+            ids.extend(w.contexts[i * bs..(i + 1) * bs].iter().map(|&t| t as usize));
+            targets.push(w.targets[i] as usize);
         }
     }
 

@@ -186,7 +186,7 @@ impl NormLayer {
     /// How a batch of `batch` rows updates the running statistics in `mode` (Train or
     /// Calibrate): `new = keep * old + weight * batch statistic`, with the batch variance made
     /// unbiased (`n / (n - 1)`) in its weight.
-    fn blend(momentum: f64, mode: NormMode, batch: usize) -> Blend {
+    pub(crate) fn blend(momentum: f64, mode: NormMode, batch: usize) -> Blend {
         let m = if mode == NormMode::Calibrate {
             1.0
         } else {

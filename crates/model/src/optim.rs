@@ -195,7 +195,17 @@ pub struct Optimizer {
     /// Per parameter (in visiting order), its buffers, flattened: SGD's momentum; Adam's first
     /// and second moments; RMSprop's squared average, then its gradient average (centered),
     /// then its momentum buffer (momentum > 0).
-    buffers: Vec<Option<Vec<Tensor<1>>>>,
+    buffers: Vec<Option<Buffers>>,
+}
+
+/// One parameter's buffers, where the last step left them: as tensors after a step through
+/// Burn's module map ([`Optimizer::step`]), on the host after a host training step
+/// ([`Optimizer::step_host_param`]). Each kind of step takes the other's on its first use.
+#[derive(Clone)]
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host steps: CPU backends
+enum Buffers {
+    Tensors(Vec<Tensor<1>>),
+    Host(Vec<Vec<f32>>),
 }
 
 /// One parameter's update on a recorded step: `delta` is what was subtracted from the weights.
@@ -260,14 +270,13 @@ impl Optimizer {
 
     /// The state on the host.
     pub fn state(&self) -> OptimizerState {
-        let read = |t: &Tensor<1>| crate::host::to_host(t.clone());
+        let read = |b: &Buffers| match b {
+            Buffers::Tensors(t) => t.iter().map(|t| crate::host::to_host(t.clone())).collect(),
+            Buffers::Host(h) => h.clone(),
+        };
         OptimizerState {
             steps: self.steps,
-            moments: self
-                .buffers
-                .iter()
-                .map(|b| b.as_ref().map(|b| b.iter().map(read).collect()))
-                .collect(),
+            moments: self.buffers.iter().map(|b| b.as_ref().map(read)).collect(),
         }
     }
 
@@ -286,9 +295,56 @@ impl Optimizer {
             buffers: state
                 .moments
                 .iter()
-                .map(|b| b.as_ref().map(|b| b.iter().map(t).collect()))
+                .map(|b| {
+                    b.as_ref()
+                        .map(|b| Buffers::Tensors(b.iter().map(t).collect()))
+                })
                 .collect(),
         }
+    }
+
+    /// Starts a step taken on the host: the step count advances, as [`Optimizer::step`]
+    /// advances it, before [`Optimizer::step_host_param`] updates each parameter.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub(crate) fn begin_host_step(&mut self) {
+        self.steps += 1;
+    }
+
+    /// The rule's step of parameter `index` (in visiting order) in place on host values `p`
+    /// with gradient `g`, its buffers kept on the host: the same values as the step
+    /// [`Optimizer::step`] takes on a CPU backend.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub(crate) fn step_host_param(&mut self, index: usize, p: &mut [f32], g: &[f32], lr: f64) {
+        let (config, t, n) = (self.config, self.steps, p.len());
+        if self.buffers.len() <= index {
+            self.buffers.resize(index + 1, None);
+        }
+        let slot = &mut self.buffers[index];
+        let count = buffer_count(config);
+        let (mut host, fresh) = match slot.take() {
+            Some(Buffers::Host(h)) => (h, false),
+            Some(Buffers::Tensors(t)) => (
+                t.into_iter().map(crate::host::to_host).collect::<Vec<_>>(),
+                false,
+            ),
+            None => ((0..count).map(|_| vec![0.0; n]).collect(), true),
+        };
+        assert!(
+            host.len() == count && host.iter().all(|b| b.len() == n),
+            "parameter {index}: {count} buffers of {n} values expected"
+        );
+        let mut slices: Vec<&mut [f32]> = host.iter_mut().map(Vec::as_mut_slice).collect();
+        crate::fused::simd(HostStep {
+            config,
+            p,
+            g,
+            buffers: &mut slices,
+            fresh,
+            delta: None,
+            lr,
+            t,
+        });
+        *slot = (count > 0).then_some(Buffers::Host(host));
     }
 }
 
@@ -323,13 +379,28 @@ impl ModuleMapper for Stepper<'_> {
         if self.opt.buffers.len() <= index {
             self.opt.buffers.resize(index + 1, None);
         }
-        let slot = &mut self.opt.buffers[index];
+        let stored = &mut self.opt.buffers[index];
         let mut recorded = None;
         let record = self.record;
         let param = param.map(|value| {
             let value = value.without_autodiff();
             let shape = value.shape();
             let n = shape.num_elements();
+            // Buffers a host step left become tensors on the parameter's device.
+            #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused_mut))]
+            let mut tensors = match stored.take() {
+                None => None,
+                Some(Buffers::Tensors(t)) => Some(t),
+                Some(Buffers::Host(h)) => Some(
+                    h.into_iter()
+                        .map(|v| {
+                            let len = v.len();
+                            let data = burn::tensor::TensorData::new(v, [len]);
+                            Tensor::<1>::from_data(data, &value.device())
+                        })
+                        .collect(),
+                ),
+            };
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             let value = {
                 // On a CPU backend, one pass over the host values, in the parameter's own
@@ -353,12 +424,14 @@ impl ModuleMapper for Stepper<'_> {
                     })
                 };
                 let buffers = buffer_count(config);
-                match crate::fused::host_update(value, &grad, slot, buffers, record, &step) {
+                match crate::fused::host_update(value, &grad, &mut tensors, buffers, record, &step)
+                {
                     Ok(out) => {
                         if let (Some(data), Some(delta)) = (before, out.delta) {
                             let grad = grad.clone().reshape([n]);
                             recorded = Some((shape.dims::<D>().to_vec(), data, grad, delta));
                         }
+                        *stored = tensors.map(Buffers::Tensors);
                         return out.value.autodiff().require_grad();
                     }
                     Err(value) => value,
@@ -366,8 +439,8 @@ impl ModuleMapper for Stepper<'_> {
             };
             let p = value.clone().reshape([n]);
             let g = grad.clone().reshape([n]);
-            let (d, buffers) = update(config, p, g, slot.take(), lr, t);
-            *slot = buffers;
+            let (d, buffers) = update(config, p, g, tensors, lr, t);
+            *stored = buffers.map(Buffers::Tensors);
             let delta: Tensor<D> = d.reshape(shape.clone());
             if record {
                 recorded = Some((

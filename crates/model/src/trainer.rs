@@ -19,8 +19,25 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A model being trained, with everything needed to take the next step.
+///
+/// On a CPU backend, plain steps ([`Trainer::step`]) of a model the fused kernels cover run
+/// entirely on the host, over host copies of the weights (see `fused::train`); the model is
+/// then written back into Burn tensors only when asked for ([`Trainer::model`]) or before a
+/// step through Burn (a tapped or recorded one).
 pub struct Trainer {
+    /// The model; while `host` holds the weights, only its shape and parameter ids are current.
     model: Option<Mlp>,
+    /// The weights on the host, when the last step was a host step.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    host: Option<crate::fused::HostModel>,
+    /// The model with `host`'s values, made on demand.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    current: std::sync::OnceLock<Mlp>,
+    /// Whether plain steps may run on the host (they may until a model turns out not to fit).
+    host_steps: bool,
+    /// The minibatch's token ids and targets on the host.
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    ids: (Vec<usize>, Vec<usize>),
     /// The optimizer and its state.
     pub optimizer: Optimizer,
     /// Where the next minibatch comes from.
@@ -122,6 +139,13 @@ impl Trainer {
         let batch = vec![0; config.batch_size];
         Self {
             model: Some(model),
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            host: None,
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            current: std::sync::OnceLock::new(),
+            host_steps: true,
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            ids: (Vec::new(), Vec::new()),
             optimizer,
             sampler,
             step,
@@ -137,6 +161,13 @@ impl Trainer {
     pub fn snapshot(&self) -> Trainer {
         Trainer {
             model: self.model.clone(),
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            host: self.host.clone(),
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            current: self.current.clone(),
+            host_steps: self.host_steps,
+            #[cfg(any(feature = "flex", feature = "ndarray"))]
+            ids: (Vec::new(), Vec::new()),
             optimizer: self.optimizer.clone(),
             sampler: self.sampler.clone(),
             step: self.step,
@@ -149,9 +180,68 @@ impl Trainer {
 
     /// The model as it is now.
     pub fn model(&self) -> &Mlp {
-        self.model
+        let model = self
+            .model
             .as_ref()
-            .expect("the model is only taken during a step")
+            .expect("the model is only taken during a step");
+        #[cfg(any(feature = "flex", feature = "ndarray"))]
+        if let Some(host) = &self.host {
+            return self.current.get_or_init(|| host.materialize(model));
+        }
+        model
+    }
+
+    /// Lets plain steps run on the host where they can (the default), or makes every step go
+    /// through Burn's autodiff and module map: the same values, slower; for comparisons.
+    pub fn set_host_steps(&mut self, on: bool) {
+        if !on {
+            self.leave_host();
+        }
+        self.host_steps = on;
+    }
+
+    /// Whether the last step ran on the host.
+    pub fn on_host(&self) -> bool {
+        #[cfg(any(feature = "flex", feature = "ndarray"))]
+        return self.host.is_some();
+        #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+        false
+    }
+
+    /// Writes the host weights back into the model, which steps through Burn next.
+    fn leave_host(&mut self) {
+        #[cfg(any(feature = "flex", feature = "ndarray"))]
+        if self.host.is_some() {
+            let current = self.model().clone();
+            self.model = Some(current);
+            self.host = None;
+            self.current = std::sync::OnceLock::new();
+        }
+    }
+
+    /// A plain step on the host, when the model fits (`None`, having changed nothing, when not).
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    fn host_step(&mut self) -> Option<Tensor<1>> {
+        if !self.host_steps {
+            return None;
+        }
+        if self.host.is_none() {
+            let model = self.model.as_ref()?;
+            self.host = crate::fused::HostModel::of(model, self.config.batch_size);
+            if self.host.is_none() {
+                self.host_steps = false;
+                return None;
+            }
+        }
+        let host = self.host.as_mut()?;
+        let lr = self.config.lr.lr_at(self.step, self.config.steps);
+        self.sampler.fill_batch(&mut self.batch);
+        let (ids, targets) = &mut self.ids;
+        self.data.gather_host(&self.batch, ids, targets);
+        let loss = host.step(&mut self.optimizer, ids, targets, lr);
+        self.current = std::sync::OnceLock::new();
+        self.step += 1;
+        Some(host.loss_tensor(loss))
     }
 
     /// The learning rate of the next step.
@@ -161,6 +251,10 @@ impl Trainer {
 
     /// One step. Returns the minibatch loss without reading it back.
     pub fn step(&mut self) -> Tensor<1> {
+        #[cfg(any(feature = "flex", feature = "ndarray"))]
+        if let Some(loss) = self.host_step() {
+            return loss;
+        }
         self.step_inner(None, false).loss
     }
 
@@ -172,6 +266,7 @@ impl Trainer {
 
     /// One step; without a tap the forward pass may use fused ops.
     fn step_inner(&mut self, tap: Option<&mut dyn Tap>, record: bool) -> Inspected {
+        self.leave_host();
         let lr = self.lr();
         self.sampler.fill_batch(&mut self.batch);
         let (x, y) = self.data.gather(&self.batch);

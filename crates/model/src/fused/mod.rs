@@ -18,10 +18,12 @@
 
 mod host;
 mod kernel;
+mod train;
 
 pub(crate) use host::Host;
 pub use kernel::PARALLEL_MIN_MACS;
 pub(crate) use kernel::{simd, Act};
+pub(crate) use train::HostModel;
 
 use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -493,6 +495,11 @@ fn cross_entropy_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Op
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(B::wrap_ad(out))
+}
+
+/// `Some` when `t` is an autodiff `f32` tensor of a CPU backend: a tensor [`HostModel`] takes.
+pub(crate) fn host_autodiff<const D: usize>(t: &Tensor<D>) -> Option<()> {
+    on_cpu_backends!(|B| B::ad(t).and_then(|a| B::values(a.primitive()).map(|_| ())))
 }
 
 /// Summed cross-entropy of `[n, v]` logits without autodiff (evaluation), in f64; `None` off the
