@@ -17,8 +17,10 @@ const PARAM_COPIES: u128 = 10;
 /// Tensors per hidden unit and example in a training step: Linear, norm and activation outputs,
 /// and a gradient of each, with some slack for Burn's temporaries.
 const ACTIVATION_COPIES: u128 = 8;
-/// Bytes per context token of a window: `u32` on the host, `i64` on the device.
-const WINDOW_TOKEN: u128 = 12;
+/// Bytes per context token of a window: `u32` on the host, `i64` on the device, and (counted for
+/// every split, though only the training split keeps one) a second `u32` copy on the host, where
+/// host training steps gather their minibatches.
+const WINDOW_TOKEN: u128 = 16;
 
 /// The most memory a command may use, and where that number came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -118,9 +118,10 @@ pub struct DeviceWindows {
     pub targets: Tensor<1, Int>,
     /// Number of windows.
     pub len: usize,
-    /// The same windows on the host, where a host training step gathers its minibatch.
+    /// The same windows on the host, where a host training step gathers its minibatch (the
+    /// training split's only: see [`DeviceWindows::for_training`]).
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    host: std::sync::Arc<Windows>,
+    host: Option<std::sync::Arc<Windows>>,
 }
 
 impl DeviceWindows {
@@ -134,12 +135,31 @@ impl DeviceWindows {
             targets: Tensor::from_data(TensorData::new(tgt, [len]), device),
             len,
             #[cfg(any(feature = "flex", feature = "ndarray"))]
-            host: std::sync::Arc::new(w.clone()),
+            host: None,
         }
     }
 
-    /// Gathers the rows `indices` on the host as token ids: `([batch * block_size],
-    /// [batch])`, row-major, the values [`DeviceWindows::gather`] puts on the device.
+    /// Uploads `w` to `device` and, with a CPU backend compiled in, keeps a copy on the host,
+    /// where a host training step gathers its minibatches (`Trainer::step`).
+    pub fn for_training(w: &Windows, device: &Device) -> Self {
+        #[allow(unused_mut)] // without a CPU backend there is no host copy to add
+        let mut out = Self::new(w, device);
+        #[cfg(any(feature = "flex", feature = "ndarray"))]
+        {
+            out.host = Some(std::sync::Arc::new(w.clone()));
+        }
+        out
+    }
+
+    /// Whether the windows have a host copy ([`DeviceWindows::for_training`]).
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub(crate) fn has_host(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// Gathers the rows `indices` on the host as token ids into `ids` (`[batch * block_size]`,
+    /// row-major) and `targets` (`[batch]`), the values [`DeviceWindows::gather`] puts on the
+    /// device; nothing without a host copy ([`DeviceWindows::has_host`]).
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn gather_host(
         &self,
@@ -147,10 +167,12 @@ impl DeviceWindows {
         ids: &mut Vec<usize>,
         targets: &mut Vec<usize>,
     ) {
-        let w = &*self.host;
-        let bs = w.block_size;
         ids.clear();
         targets.clear();
+        let Some(w) = self.host.as_deref() else {
+            return;
+        };
+        let bs = w.block_size;
         for &i in indices {
             let i = usize::try_from(i).expect("the sampler draws indices below len");
             ids.extend(w.contexts[i * bs..(i + 1) * bs].iter().map(|&t| t as usize));

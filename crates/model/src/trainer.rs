@@ -78,7 +78,7 @@ impl Trainer {
         from: Option<&Checkpoint>,
     ) -> Result<Self, RunError> {
         let ad = device.clone().autodiff();
-        let data = DeviceWindows::new(&ds.windows[0], &ad);
+        let data = DeviceWindows::for_training(&ds.windows[0], &ad);
         let vocab = ds.vocab.len();
         Ok(match from {
             Some(c) if c.sampler.population != ds.windows[0].len() as u64 => {
@@ -156,15 +156,18 @@ impl Trainer {
         }
     }
 
-    /// Everything needed to take the same steps again from here (the model's tensors are shared,
-    /// not copied: Burn tensors are immutable).
+    /// Everything needed to take the same steps again from here. Burn tensors (the model's, the
+    /// optimizer's buffers after a step through Burn) are shared, not copied: they are
+    /// immutable. Host copies (after host steps: the weights, running statistics and optimizer
+    /// buffers) are copied.
     pub fn snapshot(&self) -> Trainer {
         Trainer {
             model: self.model.clone(),
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             host: self.host.clone(),
+            // Made again on demand: a model's running statistics are shared by its clones.
             #[cfg(any(feature = "flex", feature = "ndarray"))]
-            current: self.current.clone(),
+            current: std::sync::OnceLock::new(),
             host_steps: self.host_steps,
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             ids: (Vec::new(), Vec::new()),
@@ -178,7 +181,10 @@ impl Trainer {
         }
     }
 
-    /// The model as it is now.
+    /// The model as it is now. After host steps this is a copy made from the host values on
+    /// first use (and kept until the next step): reading it is what it is for; running
+    /// statistics changed through it (a forward pass in `Train` or `Calibrate` mode) do not
+    /// reach the trainer.
     pub fn model(&self) -> &Mlp {
         let model = self
             .model
@@ -192,7 +198,8 @@ impl Trainer {
     }
 
     /// Lets plain steps run on the host where they can (the default), or makes every step go
-    /// through Burn's autodiff and module map: the same values, slower; for comparisons.
+    /// through Burn's autodiff and module map: the same values, slower; for comparisons. Without
+    /// a CPU backend compiled in, every step goes through Burn either way.
     pub fn set_host_steps(&mut self, on: bool) {
         if !on {
             self.leave_host();
@@ -200,12 +207,17 @@ impl Trainer {
         self.host_steps = on;
     }
 
-    /// Whether the last step ran on the host.
+    /// Whether the weights are held on the host now: the last step was a host step, and no
+    /// tapped or recorded step (nor [`Trainer::set_host_steps`]) has written them back since.
     pub fn on_host(&self) -> bool {
         #[cfg(any(feature = "flex", feature = "ndarray"))]
-        return self.host.is_some();
+        {
+            self.host.is_some()
+        }
         #[cfg(not(any(feature = "flex", feature = "ndarray")))]
-        false
+        {
+            false
+        }
     }
 
     /// Writes the host weights back into the model, which steps through Burn next.
@@ -226,18 +238,23 @@ impl Trainer {
             return None;
         }
         if self.host.is_none() {
-            let model = self.model.as_ref()?;
-            self.host = crate::fused::HostModel::of(model, self.config.batch_size);
+            // Windows without a host copy (a trainer given `DeviceWindows::new`'s) are
+            // gathered on the device, through Burn.
+            self.host = self
+                .data
+                .has_host()
+                .then(|| crate::fused::HostModel::of(self.model.as_ref()?, self.batch.len()))
+                .flatten();
             if self.host.is_none() {
                 self.host_steps = false;
                 return None;
             }
         }
-        let host = self.host.as_mut()?;
-        let lr = self.config.lr.lr_at(self.step, self.config.steps);
+        let lr = self.lr();
         self.sampler.fill_batch(&mut self.batch);
         let (ids, targets) = &mut self.ids;
         self.data.gather_host(&self.batch, ids, targets);
+        let host = self.host.as_mut()?;
         let loss = host.step(&mut self.optimizer, ids, targets, lr);
         self.current = std::sync::OnceLock::new();
         self.step += 1;

@@ -64,8 +64,9 @@ fn loss(t: Tensor<1>) -> u32 {
 }
 
 /// Every kind of layer and optimizer the host step takes: BatchNorm with running statistics
-/// (the lecture's), without them, LayerNorm with residual links, GroupNorm with learned
-/// residual scales and centered RMSprop with momentum, Adam(W), SGD with Nesterov momentum.
+/// (the lecture's), without them, without affine, LayerNorm with residual links, GroupNorm
+/// with learned residual scales and on the logits, tanh and identity; SGD (plain, Nesterov,
+/// with dampening and weight decay), Adam, AdamW, RMSprop (plain; centered with momentum).
 #[test]
 fn host_steps_match_steps_through_burn_bit_for_bit() {
     let ds = |c: &RunConfig| {
@@ -89,6 +90,33 @@ fn host_steps_match_steps_through_burn_bit_for_bit() {
             "lecture",
             "original",
             &["train.optimizer={sgd={momentum=0.9,nesterov=true}}"],
+        ),
+        // Plain Adam, an identity activation, BatchNorm with running statistics but no affine,
+        // GroupNorm on the logits.
+        config(
+            "lecture",
+            "deep-batchnorm",
+            &[
+                "train.optimizer=\"adam\"",
+                "model.activation=\"identity\"",
+                "model.norm={batch_norm={affine=false}}",
+                "model.output_norm={group_norm={groups=3}}",
+            ],
+        ),
+        // RMSprop without centring or momentum; SGD with dampening and weight decay; BatchNorm
+        // with affine but no running statistics.
+        config(
+            "lecture",
+            "batchnorm",
+            &[
+                "train.optimizer=\"rmsprop\"",
+                "model.norm={batch_norm={track_running_stats=false}}",
+            ],
+        ),
+        config(
+            "lecture",
+            "batchnorm",
+            &["train.optimizer={sgd={momentum=0.5,dampening=0.1,weight_decay=0.01}}"],
         ),
     ];
     for kind in devices() {

@@ -8,7 +8,8 @@
 //! in Burn's machinery around them: graph nodes and gradient registries for each block, then the
 //! optimizer's module map, which rebuilds every parameter as a new autodiff leaf (README,
 //! Performance). The values are those of the same kernels run as autodiff nodes: a step here
-//! gives bit-identical weights, statistics, optimizer buffers and loss (tests below).
+//! gives bit-identical weights, statistics, optimizer buffers and loss
+//! (`crates/model/tests/host_step.rs`).
 //!
 //! The [`Mlp`] stays the model's shape; [`HostModel::materialize`] writes the host values into a
 //! copy of it whenever the trainer's owner asks for the model (evaluation, checkpoints, a
@@ -187,9 +188,10 @@ impl HostLayer {
             Some(n) => Some(HostNorm::of(n, m, order)?),
             None => None,
         };
+        // Without a residual link the scale is not used (nor trained), as in `Mlp::layers`.
         let scale = match scale {
-            Some(s) => Some(HostParam::of(s, order)?),
-            None => None,
+            Some(s) if residual => Some(HostParam::of(s, order)?),
+            _ => None,
         };
         if residual && k != m {
             return None;
