@@ -399,6 +399,7 @@ fn fold_blocks<C: Send>(
 
 /// `sum(a * b)` (or `sum(a)`) over eight running partial sums, so that it vectorizes (a plain
 /// sequential sum cannot be reordered by the compiler).
+#[inline(always)] // into `simd`'s wide-vector copies of the per-row passes
 fn lane_sum(a: &[f32], b: Option<&[f32]>) -> f32 {
     const LANES: usize = 8;
     let mut acc = [0.0f32; LANES];
@@ -450,6 +451,39 @@ fn batch_statistics(h: &mut [f32], m: usize, eps: f32) -> (Vec<f32>, Vec<f32>, V
     (inv_std, mean, var)
 }
 
+/// Per-row, per-group statistics of `h` (`[n, m]` in groups of `size` features), in place: each
+/// group centred and scaled to unit (biased) variance, its `1 / sqrt(var + eps)` pushed to
+/// `inv_std`; a [`simd`] op.
+struct GroupStats<'a> {
+    h: &'a mut [f32],
+    size: usize,
+    eps: f32,
+    inv_std: &'a mut Vec<f32>,
+}
+
+impl pulp::WithSimd for GroupStats<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            h,
+            size,
+            eps,
+            inv_std,
+        } = self;
+        let inv = 1.0 / size as f32;
+        for g in h.chunks_exact_mut(size) {
+            let mu = lane_sum(g, None) * inv;
+            g.iter_mut().for_each(|v| *v -= mu);
+            let var = lane_sum(g, Some(g)) * inv;
+            let s = 1.0 / (var + eps).sqrt();
+            g.iter_mut().for_each(|v| *v *= s);
+            inv_std.push(s);
+        }
+    }
+}
+
 /// Normalizes `[n, m]` `h` in place into `xhat`; returns the `inv_std` to save. The training
 /// pass takes batch statistics by [`batch_statistics`] and scales in its finishing pass; here
 /// they are taken and applied in one go.
@@ -474,16 +508,13 @@ fn normalize(h: &mut [f32], m: usize, stats: Stats<'_>, eps: f32) -> Vec<f32> {
         }
         Stats::Groups(groups) => {
             let size = m / groups;
-            let inv = 1.0 / size as f32;
             let mut inv_std = Vec::with_capacity(n * groups);
-            for g in h.chunks_exact_mut(size) {
-                let mu = lane_sum(g, None) * inv;
-                g.iter_mut().for_each(|v| *v -= mu);
-                let var = lane_sum(g, Some(g)) * inv;
-                let s = 1.0 / (var + eps).sqrt();
-                g.iter_mut().for_each(|v| *v *= s);
-                inv_std.push(s);
-            }
+            simd(GroupStats {
+                h,
+                size,
+                eps,
+                inv_std: &mut inv_std,
+            });
             inv_std
         }
     }
@@ -858,6 +889,77 @@ impl pulp::WithSimd for BatchNormDh<'_> {
     }
 }
 
+/// `sum(dy * branch)` in `f64` (the gradient of a residual branch's learned scale), over eight
+/// running partial sums so that it vectorizes; a [`simd`] op.
+struct ScaleSum<'a> {
+    dy: &'a [f32],
+    branch: &'a [f32],
+}
+
+impl pulp::WithSimd for ScaleSum<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> f64 {
+        const LANES: usize = 8;
+        let (d, b) = (self.dy.chunks_exact(LANES), self.branch.chunks_exact(LANES));
+        let tail: f64 = d
+            .remainder()
+            .iter()
+            .zip(b.remainder())
+            .map(|(&g, &b)| f64::from(g * b))
+            .sum();
+        let mut acc = [0.0f64; LANES];
+        for (d, b) in d.zip(b) {
+            for i in 0..LANES {
+                acc[i] += f64::from(d[i] * b[i]);
+            }
+        }
+        acc.iter().sum::<f64>() + tail
+    }
+}
+
+/// GroupNorm's (LayerNorm's: one group) backward pass over per-row statistics, in place of `dz`:
+/// with `dxhat = dz * gamma`, per row and group,
+/// `dh = inv_std / size * (size dxhat - sum dxhat - xhat * sum dxhat xhat)`; a [`simd`] op.
+struct GroupsDh<'a> {
+    dz: &'a mut [f32],
+    /// Width.
+    m: usize,
+    /// Features per group.
+    size: usize,
+    gamma: &'a [f32],
+    saved: &'a Saved,
+}
+
+impl pulp::WithSimd for GroupsDh<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            dz,
+            m,
+            size,
+            gamma,
+            saved,
+        } = self;
+        let sf = size as f32;
+        dz.chunks_exact_mut(m).for_each(|row| {
+            row.iter_mut().zip(gamma).for_each(|(d, &g)| *d *= g);
+        });
+        dz.chunks_exact_mut(size)
+            .zip(saved.xhat.chunks_exact(size))
+            .zip(&saved.inv_std)
+            .for_each(|((d, xhat), &inv)| {
+                let (s1, s2) = (lane_sum(d, None), lane_sum(d, Some(xhat)));
+                d.iter_mut()
+                    .zip(xhat)
+                    .for_each(|(d, &x)| *d = inv / sf * (sf * *d - s1 - x * s2));
+            });
+    }
+}
+
 /// Back-propagates `[n, m]` `dy` through [`block_forward`] (`input` and `norm` as given to it).
 /// With tokens, the input's gradient is the table's, `[vocab, n_embd]`.
 pub(crate) fn block_backward(
@@ -873,11 +975,10 @@ pub(crate) fn block_backward(
     let mut grads = BlockGrads::default();
     let branch_scale = residual.and_then(|r| r.scale);
     if let (true, Some(_)) = (wanted.scale, branch_scale) {
-        let s: f64 = dy
-            .iter()
-            .zip(&saved.branch)
-            .map(|(&g, &b)| f64::from(g * b))
-            .sum();
+        let s = simd(ScaleSum {
+            dy,
+            branch: &saved.branch,
+        });
         grads.scale = Some(vec![s as f32]);
     }
     let s = branch_scale.unwrap_or(1.0);
@@ -929,20 +1030,13 @@ pub(crate) fn block_backward(
             Stats::Groups(groups) => {
                 // Per row and group, with dxhat = dz * gamma:
                 // dh = inv_std / size * (size dxhat - sum dxhat - xhat * sum dxhat xhat).
-                let size = m / groups;
-                let sf = size as f32;
-                dz.chunks_exact_mut(m).for_each(|row| {
-                    row.iter_mut().zip(spec.gamma).for_each(|(d, &g)| *d *= g);
+                simd(GroupsDh {
+                    dz: &mut dz,
+                    m,
+                    size: m / groups,
+                    gamma: spec.gamma,
+                    saved,
                 });
-                dz.chunks_exact_mut(size)
-                    .zip(saved.xhat.chunks_exact(size))
-                    .zip(&saved.inv_std)
-                    .for_each(|((d, xhat), &inv)| {
-                        let (s1, s2) = (lane_sum(d, None), lane_sum(d, Some(xhat)));
-                        d.iter_mut()
-                            .zip(xhat)
-                            .for_each(|(d, &x)| *d = inv / sf * (sf * *d - s1 - x * s2));
-                    });
             }
         }
         grads.beta = wanted.beta.then_some(dbeta);
