@@ -29,6 +29,8 @@ pub mod eval;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod fused;
 pub mod host;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod host_train;
 pub mod loss;
 pub mod math;
 pub mod mlp;

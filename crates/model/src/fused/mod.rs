@@ -1,7 +1,8 @@
 //! Fused ops for the CPU backends (`flex` and `ndarray`): a hidden block (Linear -> norm ->
 //! activation, with its residual link) is one autodiff node, and so is the cross-entropy, each
 //! computed on the host with a hand-written backward pass; without autodiff (evaluation,
-//! sampling) the same kernels run forward only.
+//! sampling) the same kernels run forward only. A plain training step uses the kernels without
+//! the nodes, on host copies of the weights (`host_train`).
 //!
 //! Why: a training step of the lecture's models is tiny arithmetic (2.2 MFLOP for `bn1`) spread
 //! over about a hundred Burn ops per step, and on a CPU backend each op's fixed cost (an
@@ -17,13 +18,11 @@
 //! wgpu, which never takes this path, on every CI run).
 
 mod host;
-mod kernel;
-mod train;
+pub(crate) mod kernel;
 
 pub(crate) use host::Host;
 pub use kernel::PARALLEL_MIN_MACS;
 pub(crate) use kernel::{simd, Act};
-pub(crate) use train::HostModel;
 
 use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -497,7 +496,8 @@ fn cross_entropy_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Op
     Some(B::wrap_ad(out))
 }
 
-/// `Some` when `t` is an autodiff `f32` tensor of a CPU backend: a tensor [`HostModel`] takes.
+/// `Some` when `t` is an autodiff `f32` tensor of a CPU backend: a tensor `host_train::HostModel`
+/// takes.
 pub(crate) fn host_autodiff<const D: usize>(t: &Tensor<D>) -> Option<()> {
     on_cpu_backends!(|B| B::ad(t).and_then(|a| B::values(a.primitive()).map(|_| ())))
 }

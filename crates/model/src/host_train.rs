@@ -4,8 +4,8 @@
 //! kernels backward and the optimizer's rule over them, in place, with no Burn tensor, autodiff
 //! graph or module map in between.
 //!
-//! Why: after the kernels, a step of the lecture's models still spent about a third of its time
-//! in Burn's machinery around them: graph nodes and gradient registries for each block, then the
+//! Why: after the kernels, a step of the lecture's models still spent about half of its time in
+//! Burn's machinery around them: graph nodes and gradient registries for each block, then the
 //! optimizer's module map, which rebuilds every parameter as a new autodiff leaf (README,
 //! Performance). The values are those of the same kernels run as autodiff nodes: a step here
 //! gives bit-identical weights, statistics, optimizer buffers and loss
@@ -15,7 +15,9 @@
 //! copy of it whenever the trainer's owner asks for the model (evaluation, checkpoints, a
 //! recorded step).
 
-use super::kernel::{self, Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
+use crate::fused::kernel::{
+    self, Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted,
+};
 use crate::mlp::Mlp;
 use crate::norm::{NormLayer, NormMode, NormOver};
 use crate::optim::Optimizer;
@@ -250,12 +252,14 @@ pub(crate) struct HostModel {
 
 impl HostModel {
     /// `model`'s values on the host, when a step of batches of `batch` rows can run here: the
-    /// model is on a CPU backend in `f32`, with an activation the kernels compute, and its first
-    /// block takes token ids (see `fused::LayerInput::Tokens`), as the fused forward pass
-    /// does with more rows than tokens. `None` otherwise: the trainer then steps through Burn.
+    /// model is on a CPU backend in `f32`, with an activation the kernels compute (tanh or
+    /// identity), GroupNorm groups that divide each width, and a first hidden block without a
+    /// residual link that takes token ids (see `fused::LayerInput::Tokens`), as the fused
+    /// forward pass does with more rows than tokens. `None` otherwise: the trainer then steps
+    /// through Burn.
     pub(crate) fn of(model: &Mlp, batch: usize) -> Option<Self> {
         let table = model.embedding.val();
-        super::host_autodiff(&table)?;
+        crate::fused::host_autodiff(&table)?;
         let act = match model.activation {
             Activation::Tanh => Act::Tanh,
             Activation::Identity => Act::Identity,
