@@ -24,7 +24,6 @@ use crate::optim::Optimizer;
 use burn::module::{Module, ModuleVisitor, Param, ParamId, RunningState};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
-use makemore_init::Activation;
 use std::collections::HashMap;
 
 /// A trained tensor on the host.
@@ -86,7 +85,7 @@ impl HostNorm {
         };
         let stats = match n.over {
             NormOver::Batch { momentum } => HostStats::Batch { momentum },
-            NormOver::Features { groups, .. } if groups > 0 && width.is_multiple_of(groups) => {
+            NormOver::Features { groups, .. } if kernel::groups_fit(groups, width) => {
                 HostStats::Groups(groups)
             }
             NormOver::Features { .. } => return None,
@@ -260,13 +259,8 @@ impl HostModel {
     pub(crate) fn of(model: &Mlp, batch: usize) -> Option<Self> {
         let table = model.embedding.val();
         crate::fused::host_autodiff(&table)?;
-        let act = match model.activation {
-            Activation::Tanh => Act::Tanh,
-            Activation::Identity => Act::Identity,
-            _ => return None,
-        };
-        let [vocab, _] = table.dims();
-        if batch <= vocab || model.blocks.first().is_none_or(|b| b.residual) {
+        let act = Act::of(model.activation)?;
+        if !model.first_block_on_tokens(batch) {
             return None;
         }
         let mut order = Order::default();

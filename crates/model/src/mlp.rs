@@ -336,14 +336,14 @@ impl Mlp {
         mut tap: Option<&mut dyn Tap>,
     ) -> Tensor<2> {
         let [batch, block] = contexts.dims();
-        let [vocab, n_embd] = self.embedding.dims();
+        let [_, n_embd] = self.embedding.dims();
         let fusable = tap.is_none();
         let mut blocks = self.blocks.iter();
         // With more rows than the vocabulary has tokens, the first block takes the token ids
         // and the table (see `fused::LayerInput::Tokens`): its products then cost as much as `vocab`
         // rows of the dense product instead of `batch` rows, and no embedding rows are gathered.
         let first = match self.blocks.first() {
-            Some(b) if fusable && batch > vocab && !b.residual => {
+            Some(b) if fusable && self.first_block_on_tokens(batch) => {
                 let table = self.embedding.val();
                 let act = Some(self.activation);
                 fused_first_layer(&contexts, &table, &b.linear, b.norm.as_ref(), act, mode)
@@ -410,6 +410,16 @@ impl Mlp {
             x = emit(LayerKind::norm(norm.label()), norm.forward(x, mode));
         }
         x
+    }
+
+    /// Whether a fused forward pass over `batch` rows gives its first block the token ids and
+    /// the embedding table (`fused::LayerInput::Tokens`) instead of gathered rows: with more rows
+    /// than the vocabulary has tokens, when that block has no residual link.
+    pub(crate) fn first_block_on_tokens(&self, batch: usize) -> bool {
+        let [vocab, _] = self.embedding.dims();
+        self.blocks
+            .first()
+            .is_some_and(|b| batch > vocab && !b.residual)
     }
 
     /// Every tensor, with its path, on the host (running statistics included).
@@ -552,9 +562,8 @@ fn fused_on(
 ) -> Option<Tensor<2>> {
     use crate::fused::{self, LayerInput};
     let act = match act {
-        None | Some(Activation::Identity) => fused::Act::Identity,
-        Some(Activation::Tanh) => fused::Act::Tanh,
-        Some(_) => return None,
+        None => fused::Act::Identity,
+        Some(a) => fused::Act::of(a)?,
     };
     let (batch, device) = match &input {
         LayerInput::Rows(x) => (x.dims()[0], x.device()),

@@ -208,6 +208,30 @@ enum Buffers {
     Host(Vec<Vec<f32>>),
 }
 
+impl Buffers {
+    /// The values on the host.
+    fn into_host(self) -> Vec<Vec<f32>> {
+        match self {
+            Buffers::Tensors(t) => t.into_iter().map(crate::host::to_host).collect(),
+            Buffers::Host(h) => h,
+        }
+    }
+
+    /// The values as tensors, host ones made on `device`.
+    fn into_tensors(self, device: &burn::tensor::Device) -> Vec<Tensor<1>> {
+        match self {
+            Buffers::Tensors(t) => t,
+            Buffers::Host(h) => h.into_iter().map(|v| vector(v, device)).collect(),
+        }
+    }
+}
+
+/// A `[len]` tensor of `v` on `device`.
+fn vector(v: Vec<f32>, device: &burn::tensor::Device) -> Tensor<1> {
+    let len = v.len();
+    Tensor::from_data(burn::tensor::TensorData::new(v, [len]), device)
+}
+
 /// One parameter's update on a recorded step: `delta` is what was subtracted from the weights.
 pub struct Update {
     /// Position in visiting order.
@@ -270,13 +294,11 @@ impl Optimizer {
 
     /// The state on the host.
     pub fn state(&self) -> OptimizerState {
-        let read = |b: &Buffers| match b {
-            Buffers::Tensors(t) => t.iter().map(|t| crate::host::to_host(t.clone())).collect(),
-            Buffers::Host(h) => h.clone(),
-        };
         OptimizerState {
             steps: self.steps,
-            moments: self.buffers.iter().map(|b| b.as_ref().map(read)).collect(),
+            moments: (self.buffers.iter())
+                .map(|b| b.clone().map(Buffers::into_host))
+                .collect(),
         }
     }
 
@@ -286,19 +308,12 @@ impl Optimizer {
         state: &OptimizerState,
         device: &burn::tensor::Device,
     ) -> Self {
-        let t = |v: &Vec<f32>| {
-            Tensor::<1>::from_data(burn::tensor::TensorData::new(v.clone(), [v.len()]), device)
-        };
+        let tensors = |b: &Vec<Vec<f32>>| b.iter().map(|v| vector(v.clone(), device)).collect();
         Self {
             config,
             steps: state.steps,
-            buffers: state
-                .moments
-                .iter()
-                .map(|b| {
-                    b.as_ref()
-                        .map(|b| Buffers::Tensors(b.iter().map(t).collect()))
-                })
+            buffers: (state.moments.iter())
+                .map(|b| b.as_ref().map(|b| Buffers::Tensors(tensors(b))))
                 .collect(),
         }
     }
@@ -322,11 +337,7 @@ impl Optimizer {
         let slot = &mut self.buffers[index];
         let count = buffer_count(config);
         let (mut host, fresh) = match slot.take() {
-            Some(Buffers::Host(h)) => (h, false),
-            Some(Buffers::Tensors(t)) => (
-                t.into_iter().map(crate::host::to_host).collect::<Vec<_>>(),
-                false,
-            ),
+            Some(b) => (b.into_host(), false),
             None => ((0..count).map(|_| vec![0.0; n]).collect(), true),
         };
         assert!(
@@ -388,19 +399,7 @@ impl ModuleMapper for Stepper<'_> {
             let n = shape.num_elements();
             // Buffers a host step left become tensors on the parameter's device.
             #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused_mut))]
-            let mut tensors = match stored.take() {
-                None => None,
-                Some(Buffers::Tensors(t)) => Some(t),
-                Some(Buffers::Host(h)) => Some(
-                    h.into_iter()
-                        .map(|v| {
-                            let len = v.len();
-                            let data = burn::tensor::TensorData::new(v, [len]);
-                            Tensor::<1>::from_data(data, &value.device())
-                        })
-                        .collect(),
-                ),
-            };
+            let mut tensors = stored.take().map(|b| b.into_tensors(&value.device()));
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             let value = {
                 // On a CPU backend, one pass over the host values, in the parameter's own

@@ -140,6 +140,23 @@ pub(crate) enum Act {
     Identity,
 }
 
+impl Act {
+    /// The kernels' form of `a`; `None` for an activation they do not compute.
+    pub(crate) fn of(a: makemore_init::Activation) -> Option<Self> {
+        match a {
+            makemore_init::Activation::Tanh => Some(Act::Tanh),
+            makemore_init::Activation::Identity => Some(Act::Identity),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `groups` equal groups of features split a width of `width`: the GroupNorm the
+/// kernels take (others are left to Burn's ops, which refuse them).
+pub(crate) fn groups_fit(groups: usize, width: usize) -> bool {
+    groups > 0 && width.is_multiple_of(groups)
+}
+
 /// Which statistics a block's normalization uses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stats<'a> {

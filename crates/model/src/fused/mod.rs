@@ -306,7 +306,7 @@ fn block_on<B: Host>(
     // Shapes Burn's ops would refuse are left to them (the kernels trust their views).
     let width = |t: &Tensor<1>| t.dims()[0] == m;
     let groups_fit = match norm.map(|p| p.stats) {
-        Some(NormStats::Groups(g)) => g > 0 && m % g == 0,
+        Some(NormStats::Groups(g)) => kernel::groups_fit(g, m),
         _ => true,
     };
     if rows != k
