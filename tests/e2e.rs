@@ -477,3 +477,57 @@ fn data_fetch_writes_the_checked_file_or_says_what_to_do() {
     );
     assert!(!Path::new(&none).exists() && !Path::new(&format!("{none}.tmp")).exists());
 }
+
+/// The subcommands listed under `Commands:` in a help text.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--help` of `makemore` and of every subcommand, at every depth, ends with a line end (so that
+/// the shell's prompt starts on a new line) and exits 0; missing required arguments are named.
+#[test]
+fn every_help_ends_with_a_newline() {
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = 0;
+    while let Some(path) = queue.pop() {
+        let mut args = path.clone();
+        args.push("--help".into());
+        let out = Command::new(env!("CARGO_BIN_EXE_makemore"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "makemore {}: {:?}",
+            args.join(" "),
+            out.status
+        );
+        assert!(
+            help.ends_with('\n'),
+            "`makemore {}` ends without a newline: {:?}",
+            args.join(" "),
+            &help[help.len().saturating_sub(80)..]
+        );
+        for sub in subcommands(&help) {
+            let mut next = path.clone();
+            next.push(sub);
+            queue.push(next);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 15, "only {seen} help texts found");
+    // A missing required argument is named, not dropped.
+    let out = makemore(&["eval"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--run"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

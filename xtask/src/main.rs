@@ -26,8 +26,9 @@ struct Xtask {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the tests need and is missing: Mesa's software Vulkan driver (for wgpu) and
-    /// Chromium (Debian packages, as root), and a Python virtual environment with TensorBoard.
+    /// Install what the tests need and is missing: Mesa's software Vulkan driver (for wgpu),
+    /// Chromium and a single-node Slurm (Debian packages, as root), and a Python virtual
+    /// environment with TensorBoard.
     Setup(FeatureArgs),
     /// `setup`, then cargo fmt --check, clippy -D warnings, all tests in release, then `compare` on every
     /// compiled backend.
@@ -189,6 +190,14 @@ fn libtorch_env() -> Result<(), String> {
     Ok(())
 }
 
+/// The Slurm programs tests/slurm.rs runs, and the Debian packages that bring them.
+const SLURM_PACKAGES: [(&str, &str); 4] = [
+    ("slurmctld", "slurmctld"),
+    ("slurmd", "slurmd"),
+    ("sbatch", "slurm-client"),
+    ("munged", "munge"),
+];
+
 /// The TensorBoard version the tests were verified against (`tests/tensorboard_read.py`).
 const TENSORBOARD: &str = "tensorboard==2.21.0";
 
@@ -221,6 +230,18 @@ fn setup(args: &FeatureArgs) -> Result<std::path::PathBuf, String> {
     }
     if !has("python3") {
         packages.extend(["python3", "python3-venv"]);
+    }
+    // A single-node Slurm for tests/slurm.rs (started and stopped by the test itself).
+    let on_path = |program: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    for (program, package) in SLURM_PACKAGES {
+        if !on_path(program) {
+            packages.push(package);
+        }
     }
     if !packages.is_empty() {
         let root = Command::new("id")
@@ -286,19 +307,25 @@ fn test(args: &FeatureArgs) -> Result<(), String> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt)?;
-    let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--release",
-        "--features",
-        &features,
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    run(clippy)?;
+    lint_while_compiling();
+    // What `cargo xtask train` builds, first: the tests must then compile no registry crate again.
+    // Both builds write their `cargo build --timings` report to target/cargo-timings/.
+    run(binary_build(&features, true))?;
+    let mut build = cargo();
+    build
+        .args(["test", "--workspace", "--release", "--no-run", "--timings"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .args(["--features", &features]);
+    let again = registry_crates_compiled(build)?;
+    if !again.is_empty() {
+        return Err(format!(
+            "the tests compiled {} registry crate(s) that `cargo xtask train` had built with other \
+             features, so a user's first test run rebuilds them: {}. Make the feature sets agree \
+             (a dev-dependency or a feature that only the tests enable changes them)",
+            again.len(),
+            again.join(", ")
+        ));
+    }
     let mut test = cargo();
     test.args(["test", "--workspace", "--release", "--features", &features])
         .env("MAKEMORE_TB_PYTHON", &python);
@@ -310,21 +337,86 @@ fn test(args: &FeatureArgs) -> Result<(), String> {
     })
 }
 
-/// Builds `makemore` (and every test and example) in release with `features`: the same command
-/// shape as `cargo test --workspace`, so that Cargo resolves the same features and one build
-/// serves the tests, the binary, `compare` and `bench` (`cargo build -p makemore-cli` would
-/// resolve the dependencies' features differently and rebuild Burn).
+/// Clippy's lints (`-D warnings`) run while the workspace's crates compile for the tests, with
+/// `clippy-driver` as the workspace's compiler wrapper (what `cargo clippy` itself does), instead
+/// of in a `cargo clippy` of their own: that would check every dependency a second time (Burn's
+/// whole stack, in check mode) before the tests compile them for real. Set for this process, so
+/// that every cargo it starts (`compare`'s build too) finds the same fingerprints.
+fn lint_while_compiling() {
+    let rustup = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output();
+    let driver = match rustup {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => "clippy-driver".into(),
+    };
+    // Set before any child process starts; xtask is single-threaded.
+    std::env::set_var("RUSTC_WORKSPACE_WRAPPER", driver);
+    std::env::set_var(
+        "CLIPPY_ARGS",
+        "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+    );
+}
+
+/// Runs a cargo build with `--message-format json-render-diagnostics` (diagnostics still go to
+/// stderr as text) and returns the registry crates it compiled rather than found fresh.
+fn registry_crates_compiled(mut cmd: Command) -> Result<Vec<String>, String> {
+    use std::io::BufRead;
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let mut compiled = Vec::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("{shown}: {e}"))?;
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+            println!("{line}");
+            continue;
+        };
+        let id = message["package_id"].as_str().unwrap_or_default();
+        if message["reason"] == "compiler-artifact"
+            && message["fresh"] == false
+            && id.starts_with("registry+")
+        {
+            let name = id.rsplit('#').next().unwrap_or(id).to_string();
+            if !compiled.contains(&name) {
+                compiled.push(name);
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{shown}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{shown} failed with {status}"));
+    }
+    Ok(compiled)
+}
+
+/// Builds the `makemore` binary alone, in release, with `features` (backends plus
+/// [`LIBRARY_FEATURES`]): what `cargo xtask train` compiles. Every registry crate in it has the
+/// features the tests' build gives it too, so `cargo xtask test` compiles none of them again
+/// (`test` checks this).
 pub(crate) fn build_binary(features: &str) -> Result<(), String> {
+    run(binary_build(features, false))
+}
+
+/// The command [`build_binary`] runs, with `--timings` when asked.
+fn binary_build(features: &str, timings: bool) -> Command {
     let mut build = cargo();
     build.args([
         "build",
-        "--workspace",
-        "--all-targets",
+        "-p",
+        "makemore-cli",
         "--release",
         "--features",
         features,
     ]);
-    run(build)
+    if timings {
+        build.arg("--timings");
+    }
+    build
 }
 
 /// The target directory (`$CARGO_TARGET_DIR`, else `target/`).
@@ -356,15 +448,12 @@ fn backend(args: &[String]) -> String {
 
 fn train(args: &[String]) -> Result<(), String> {
     let backend = backend(args);
-    if backend == "tch" {
-        libtorch_env()?;
-    }
     if !["flex", "ndarray", "wgpu", "tch"].contains(&backend.as_str()) {
         return Err(format!(
             "unknown backend '{backend}'; expected one of: flex, ndarray, wgpu, tch"
         ));
     }
-    build_binary(&backend)?;
+    build_binary(&features(&FeatureArgs { features: backend })?)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));

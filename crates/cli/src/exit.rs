@@ -149,15 +149,37 @@ pub fn clap_error(e: clap::Error) -> ! {
     match e.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // clap prints an `after_help` example as written, without a final line end: add one,
+            // so that the shell's prompt starts on a line of its own.
+            let _ = e.print();
+            if !e.render().to_string().ends_with('\n') {
+                if e.use_stderr() {
+                    eprintln!();
+                } else {
+                    println!();
+                }
+            }
+            std::process::exit(e.exit_code())
+        }
         _ => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see --help)");
+            eprintln!("error: {} (see --help)", one_line(&e.render().to_string()));
             std::process::exit(BAD_INPUT)
         }
     }
+}
+
+/// clap's message on one line: its first line, with the indented lines under it (the names of
+/// missing arguments, for instance), without the usage and tip that follow.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    for more in lines.take_while(|l| l.starts_with(' ')) {
+        line.push(' ');
+        line.push_str(more.trim());
+    }
+    line
 }
 
 /// Prints `value` as one JSON object on stdout.

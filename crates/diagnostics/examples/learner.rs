@@ -21,7 +21,7 @@ use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
-use makemore_diagnostics::learner::{no_tap, Watch, WatchStep, WatchSummary, Watched};
+use makemore_diagnostics::learner::{no_tap, EpochLines, Watch, WatchStep, WatchSummary, Watched};
 use makemore_diagnostics::{LayerInfo, LayerKind, Saturation, Tap};
 use std::path::PathBuf;
 
@@ -166,8 +166,9 @@ pub struct Options {
     pub every: u64,
 }
 
-/// Trains with burn-train's `Learner` and writes the diagnostics; returns what they found.
-pub fn run(o: &Options) -> Result<WatchSummary, Box<dyn std::error::Error>> {
+/// Trains with burn-train's `Learner`, printing one line per epoch through `lines`, and writes
+/// the diagnostics; returns what they found.
+pub fn run(o: &Options, lines: EpochLines) -> Result<WatchSummary, Box<dyn std::error::Error>> {
     let device = Device::flex().autodiff();
     let train = DataLoaderBuilder::new(PointBatcher)
         .batch_size(BATCH)
@@ -194,6 +195,7 @@ pub fn run(o: &Options) -> Result<WatchSummary, Box<dyn std::error::Error>> {
             watch.median_update_ratio(),
         ))
         .num_epochs(o.epochs)
+        .renderer(Box::new(lines))
         .with_application_logger(None)
         .launch(Learner::new(model, optim, lr));
     if let Some(e) = result.error {
@@ -226,7 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let s = run(&o)?;
+    let s = run(&o, EpochLines::stdout())?;
     println!(
         "{} records (steps {}..={}); report: {}",
         s.records.len(),

@@ -10,8 +10,9 @@ use burn::nn::Linear;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
-use makemore_diagnostics::learner::{no_tap, Watch, WatchStep, Watched};
+use makemore_diagnostics::learner::{no_tap, EpochLines, Watch, WatchStep, Watched};
 use makemore_diagnostics::{LayerInfo, LayerKind, ParamRecord, Tap, PLOT_NAMES};
+use std::sync::{Arc, Mutex};
 
 /// `y = x · w` with `w` of shape `[3, 1]`, no bias; loss = mean((x · w - t)^2).
 #[derive(Module, Debug)]
@@ -173,7 +174,27 @@ fn the_example_trains_with_the_learner_and_writes_the_report() {
         epochs: 5,
         every: 25,
     };
-    let s = example::run(&o).expect("training runs");
+    let printed = Lines::default();
+    let s =
+        example::run(&o, EpochLines::to_writer(Box::new(printed.clone()))).expect("training runs");
+    // One line per epoch with both splits' loss and the two diagnostics metrics, no debug dump.
+    let text = printed.text();
+    let epochs: Vec<&str> = text.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert_eq!(epochs.len(), 5, "{text}");
+    for (i, line) in epochs.iter().enumerate() {
+        assert!(line.starts_with(&format!("epoch {}/5 ", i + 1)), "{line}");
+        for part in [
+            "train: Loss ",
+            "valid: Loss ",
+            "Accuracy",
+            "saturation",
+            "update",
+        ] {
+            assert!(line.contains(part), "{part:?} missing from {line:?}");
+        }
+    }
+    assert!(!text.contains("Progress {"), "{text}");
+    assert!(text.lines().count() <= 8, "{text}");
     let steps: Vec<u64> = s.records.iter().map(|r| r.step).collect();
     let n = 5 * (3 * 600_u64).div_ceil(32);
     assert_eq!(
@@ -242,7 +263,8 @@ fn the_example_trains_with_the_learner_and_writes_the_report() {
         epochs: 1,
         ..o
     };
-    let s = example::run(&o).expect("training runs");
+    let s =
+        example::run(&o, EpochLines::to_writer(Box::new(std::io::sink()))).expect("training runs");
     assert!(
         s.advice.iter().any(|a| a.rule == "saturation"),
         "{:?}",
@@ -266,4 +288,24 @@ fn a_watch_refuses_bad_input() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&t);
+}
+
+/// A writer whose bytes the test reads back.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Lines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -25,6 +25,12 @@
 //!     .launch(learner);
 //! let summary = watch.finish()?;                       // diagnostics.jsonl, plots, report.html
 //! ```
+//!
+//! [`EpochLines`] prints one line per epoch with every metric, for programs that run without
+//! burn-train's terminal UI (whose fallback prints its progress in Rust's debug form).
+
+mod lines;
+pub use lines::EpochLines;
 
 use crate::record::{param_record, to_host, DiagnosticRecord, LayerRecord, StatsConfig, Tap};
 use crate::{advise, render_plots, write_report, Advice, AdviceConfig, Recorder};
