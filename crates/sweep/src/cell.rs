@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 
 /// The file that marks a cell whose training diverged: the divergence is its result.
 pub const DIVERGED: &str = "diverged.json";
+/// The file that marks a cell whose last run failed (a bad config value, a missing file): the
+/// error, and where that run's log went. Not a result: the next run of the cell tries again.
+pub const FAILED: &str = "failed.json";
 
 /// What running a cell did.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,32 @@ pub struct DivergedRecord {
     pub loss: String,
     /// The first tensor that went non-finite.
     pub culprit: String,
+}
+
+/// The record a failed cell keeps in [`FAILED`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedRecord {
+    /// The error, on one line.
+    pub error: String,
+    /// The file the failed run's standard error went to (a scheduler's task log), if it was one.
+    pub log: Option<String>,
+}
+
+/// Marks the cell in `dir` as failed with `record` (written whole).
+pub fn record_failure(dir: &Path, record: &FailedRecord) -> Result<(), SweepError> {
+    std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
+    let path = dir.join(FAILED);
+    let text = serde_json::to_string_pretty(record).expect("a record serializes");
+    makemore_files::write_atomic(&path, text.as_bytes()).map_err(|e| SweepError::io(&path, e))
+}
+
+/// Removes a failure mark left by an earlier run of the cell in `dir`, once it is done.
+fn clear_failure(dir: &Path) -> Result<(), SweepError> {
+    let path = dir.join(FAILED);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SweepError::io(&path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The datasets of a sweep's cells, built once per distinct data config and context length.
@@ -112,7 +141,10 @@ pub fn run_cell(
     opts.resume = dir.join(CHECKPOINT).is_file();
     opts.force = !opts.resume;
     match makemore_model::train(&cfg, &ds, datasets.path(), &opts, observer) {
-        Ok(_) => Ok(CellOutcome::Trained),
+        Ok(_) => {
+            clear_failure(&dir)?;
+            Ok(CellOutcome::Trained)
+        }
         Err(RunError::Diverged {
             step,
             lr,
@@ -130,6 +162,7 @@ pub fn run_cell(
             let text = serde_json::to_string_pretty(&record).expect("a record serializes");
             makemore_files::write_atomic(&path, text.as_bytes())
                 .map_err(|e| SweepError::io(&path, e))?;
+            clear_failure(&dir)?;
             Ok(CellOutcome::Diverged { step })
         }
         Err(RunError::Interrupted { .. }) => Ok(CellOutcome::Interrupted),

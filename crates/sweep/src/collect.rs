@@ -1,7 +1,7 @@
 //! Collecting a sweep: each cell's result from its run directory, the mean over seeds of each
 //! combination, `sweep.json`, a text table and `sweep.html`.
 
-use crate::cell::{is_done, DivergedRecord, DIVERGED};
+use crate::cell::{is_done, DivergedRecord, FailedRecord, DIVERGED, FAILED};
 use crate::plan::Plan;
 use crate::SweepError;
 use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord};
@@ -84,6 +84,19 @@ pub struct ComboRow {
     pub report: Option<String>,
 }
 
+/// A cell whose last run failed: not a result, rerunning the cell tries again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedCell {
+    /// Its index in the plan.
+    pub index: usize,
+    /// Its run directory, relative to the sweep's.
+    pub dir: String,
+    /// The error.
+    pub error: String,
+    /// The failed run's standard-error file (a scheduler's task log), when it wrote to one.
+    pub log: Option<String>,
+}
+
 /// What a sweep directory holds now.
 #[derive(Debug, Clone, Serialize)]
 pub struct Collected {
@@ -101,7 +114,9 @@ pub struct Collected {
     pub cells: Vec<CellRow>,
     /// A row per combination of axis values.
     pub combos: Vec<ComboRow>,
-    /// The cells not done yet: `(index, dir)`.
+    /// The cells whose last run failed.
+    pub failed: Vec<FailedCell>,
+    /// The cells not done yet and not failed: `(index, dir)`.
     pub missing: Vec<(usize, String)>,
 }
 
@@ -214,10 +229,25 @@ fn spread(v: &[f64]) -> Option<f64> {
 pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
     let plan = Plan::read(dir)?;
     let mut cells = Vec::new();
+    let mut failed = Vec::new();
     let mut missing = Vec::new();
     for c in &plan.cells {
-        if is_done(&dir.join(&c.dir)) {
+        let cell_dir = dir.join(&c.dir);
+        let failure = cell_dir.join(FAILED);
+        if is_done(&cell_dir) {
             cells.push(cell_row(dir, c)?);
+        } else if failure.is_file() {
+            let r: FailedRecord =
+                serde_json::from_str(&read(&failure)?).map_err(|e| SweepError::Plan {
+                    dir: dir.to_owned(),
+                    message: format!("{}: {e}", failure.display()),
+                })?;
+            failed.push(FailedCell {
+                index: c.index,
+                dir: c.dir.clone(),
+                error: r.error,
+                log: r.log,
+            });
         } else {
             missing.push((c.index, c.dir.clone()));
         }
@@ -256,6 +286,7 @@ pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
         heatmap: plan.heatmap,
         cells,
         combos,
+        failed,
         missing,
     })
 }
@@ -303,6 +334,17 @@ impl Collected {
                 },
             ));
         }
+        for f in &self.failed {
+            out.push_str(&format!(
+                "failed: cell {} ({}): {}{}\n",
+                f.index,
+                f.dir,
+                f.error,
+                f.log
+                    .as_ref()
+                    .map_or_else(String::new, |l| format!(" (log: {l})"))
+            ));
+        }
         if !self.missing.is_empty() {
             let first: Vec<String> = self
                 .missing
@@ -313,7 +355,7 @@ impl Collected {
             out.push_str(&format!(
                 "{} of {} cells not done yet (indices {}{})\n",
                 self.missing.len(),
-                self.missing.len() + self.cells.len(),
+                self.missing.len() + self.cells.len() + self.failed.len(),
                 first.join(", "),
                 if self.missing.len() > 5 { ", ..." } else { "" }
             ));

@@ -326,7 +326,7 @@ pub fn page(c: &Collected) -> String {
     body += &format!(
         "<p>{} cells done of {}; seeds {}. Axes: {}. Each heatmap cell is the mean over seeds and links to the first seed's report.</p>",
         c.cells.len(),
-        c.cells.len() + c.missing.len(),
+        c.cells.len() + c.missing.len() + c.failed.len(),
         c.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         c.axes.iter().map(|a| format!("{} ({})", esc(&a.name), esc(&a.keys.join(", ")))).collect::<Vec<_>>().join("; ")
     );
@@ -339,6 +339,21 @@ pub fn page(c: &Collected) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+    }
+    if !c.failed.is_empty() {
+        body += "<ul id=\"failed\">";
+        for f in &c.failed {
+            body += &format!(
+                "<li>Failed: cell {} ({}): {}{}</li>",
+                f.index,
+                esc(&f.dir),
+                esc(&f.error),
+                f.log
+                    .as_ref()
+                    .map_or_else(String::new, |l| format!("; log: <code>{}</code>", esc(l)))
+            );
+        }
+        body += "</ul>";
     }
     body += "<section id=\"val-lines\"><h2>Validation loss</h2>";
     body += &lines(c);

@@ -30,9 +30,10 @@ mod plan;
 mod spec;
 
 pub use cell::{
-    is_done as cell_is_done, run_cell, CellOutcome, Datasets, DivergedRecord, DIVERGED,
+    is_done as cell_is_done, record_failure, run_cell, CellOutcome, Datasets, DivergedRecord,
+    FailedRecord, DIVERGED, FAILED,
 };
-pub use collect::{collect, CellRow, Collected, SWEEP_HTML, SWEEP_JSON};
+pub use collect::{collect, CellRow, Collected, FailedCell, SWEEP_HTML, SWEEP_JSON};
 pub use error::SweepError;
 pub use plan::{Cell, Plan, PLAN_FILE};
 pub use spec::{Axis, SweepSpec};

@@ -82,6 +82,32 @@ fn portable(s: &str) -> String {
         .collect()
 }
 
+/// The most cells a plan may have: each is a run directory, and the plan file lists them all.
+pub const MAX_CELLS: usize = 100_000;
+
+/// The number of axis combinations of a grid with axes of `sizes` values, each run with `seeds`
+/// seeds, when the cells fit in [`MAX_CELLS`]; else what the grid would hold, in words.
+fn grid_size(sizes: &[usize], seeds: usize) -> Result<usize, String> {
+    let mut product: u128 = 1;
+    for &n in sizes.iter().chain([&seeds]) {
+        product = product.saturating_mul(n as u128);
+    }
+    if product > MAX_CELLS as u128 {
+        let factors: Vec<String> = sizes.iter().map(usize::to_string).collect();
+        return Err(format!(
+            "the grid has {} cells ({} values x {seeds} seeds); at most {MAX_CELLS} are allowed: \
+             vary fewer keys or fewer values",
+            if product == u128::MAX {
+                "more than 2^128".to_string()
+            } else {
+                product.to_string()
+            },
+            factors.join(" x "),
+        ));
+    }
+    Ok(sizes.iter().product())
+}
+
 impl Plan {
     /// Every cell of `spec` (axes in file order, the first varying slowest, seeds innermost),
     /// with its config checked: a value that does not fit its key is an error naming the axis.
@@ -129,7 +155,7 @@ impl Plan {
         }
         let mut cells = Vec::new();
         let sizes: Vec<usize> = spec.axes.iter().map(|a| a.values.len()).collect();
-        let combos: usize = sizes.iter().product();
+        let combos = grid_size(&sizes, spec.seeds.len()).map_err(|m| err("vary".into(), m))?;
         for c in 0..combos {
             // Mixed-radix digits of c, the last axis fastest.
             let mut rest = c;
@@ -320,5 +346,23 @@ impl Plan {
                 self.cells.len().saturating_sub(1)
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::{grid_size, MAX_CELLS};
+
+    #[test]
+    fn grids_too_large_to_plan_are_refused_without_overflow() {
+        assert_eq!(grid_size(&[5, 3, 2], 3), Ok(30));
+        assert_eq!(grid_size(&[], 1), Ok(1));
+        let e = grid_size(&[16; 16], 2).unwrap_err();
+        assert!(e.contains("36893488147419103232 cells"), "{e}");
+        assert!(e.contains(&MAX_CELLS.to_string()), "{e}");
+        let e = grid_size(&[100_000; 10], 1).unwrap_err();
+        assert!(e.contains("more than 2^128"), "{e}");
+        assert!(grid_size(&[MAX_CELLS], 1).is_ok());
+        assert!(grid_size(&[MAX_CELLS], 2).is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod export;
 pub mod init;
 pub mod lecture;
 pub mod sample;
+pub mod slurm;
 pub mod sweep;
 pub mod train;
 

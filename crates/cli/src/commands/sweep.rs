@@ -1,10 +1,13 @@
 //! `makemore sweep`: plan, run and collect a sweep over config values.
 
-use super::builtin;
 use super::common::{default_jobs, open_backend};
+use super::{builtin, slurm};
 use crate::exit::{print_json, Failure, INTERRUPTED};
 use makemore_model::Silent;
-use makemore_sweep::{collect, run_cell, CellOutcome, Datasets, Plan, SweepError, SweepSpec};
+use makemore_sweep::{
+    collect, record_failure, run_cell, CellOutcome, Datasets, FailedRecord, Plan, SweepError,
+    SweepSpec,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -54,6 +57,9 @@ pub enum SweepCommand {
         /// Write TensorBoard event files in every cell.
         #[arg(long)]
         tensorboard: bool,
+        /// Also write the Slurm array script here (the `sbatch` line printed runs it).
+        #[arg(long, value_name = "FILE")]
+        slurm_script: Option<PathBuf>,
         #[command(flatten)]
         common: crate::Common,
     },
@@ -123,6 +129,56 @@ fn plan(file: &str, out: &Path, data: &Path, tensorboard: bool) -> Result<Plan, 
     Ok(plan)
 }
 
+/// `makemore sweep plan`: the plan, and the `sbatch` line that runs it on Slurm.
+fn plan_command(
+    file: &str,
+    out: &Path,
+    tensorboard: bool,
+    slurm_script: Option<&Path>,
+    common: &crate::Common,
+) -> Result<(), Failure> {
+    let data = common.data_path();
+    super::data::ensure_default_corpus(&data)?;
+    let p = plan(file, out, &data, tensorboard)?;
+    let limit = slurm::time_limit_s(&p, &data, common.backend, &common.memory.budget())?;
+    if let Some(path) = slurm_script {
+        makemore_files::write_atomic(path, slurm::SCRIPT.as_bytes())
+            .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    let script = slurm_script.unwrap_or(Path::new("cell.sh"));
+    let sbatch = slurm::sbatch_line(p.cells.len(), limit, script, out);
+    if common.json {
+        print_json(&serde_json::json!({
+            "dir": out,
+            "cells": p.cells.len(),
+            "time_limit_s": limit,
+            "sbatch": sbatch,
+        }));
+        return Ok(());
+    }
+    println!(
+        "planned {} cells in {}; run each with `makemore sweep cell {} INDEX` (INDEX 0..={}, or from {}), then `makemore sweep collect {}`",
+        p.cells.len(),
+        out.display(),
+        out.display(),
+        p.cells.len() - 1,
+        INDEX_VARS.join(" or "),
+        out.display()
+    );
+    let written = if slurm_script.is_some() {
+        String::new()
+    } else {
+        " (write cell.sh with --slurm-script cell.sh)".into()
+    };
+    println!(
+        "on Slurm: {}{written}; time limit {}x the slowest cell's steps at this machine's speed, plus {} s",
+        sbatch.join(" "),
+        slurm::SAFETY,
+        slurm::OVERHEAD_S
+    );
+    Ok(())
+}
+
 /// Runs `makemore sweep`.
 pub fn run(a: SweepArgs) -> Result<(), Failure> {
     match a.command {
@@ -130,25 +186,9 @@ pub fn run(a: SweepArgs) -> Result<(), Failure> {
             file,
             out,
             tensorboard,
+            slurm_script,
             common,
-        }) => {
-            let data = common.data_path();
-            let p = plan(&file, &out, &data, tensorboard)?;
-            if common.json {
-                print_json(&serde_json::json!({ "dir": out, "cells": p.cells.len() }));
-            } else {
-                println!(
-                    "planned {} cells in {}; run each with `makemore sweep cell {} INDEX` (INDEX 0..={}, or from {}), then `makemore sweep collect {}`",
-                    p.cells.len(),
-                    out.display(),
-                    out.display(),
-                    p.cells.len() - 1,
-                    INDEX_VARS.join(" or "),
-                    out.display()
-                );
-            }
-            Ok(())
-        }
+        }) => plan_command(&file, &out, tensorboard, slurm_script.as_deref(), &common),
         Some(SweepCommand::Cell { dir, index, common }) => cell(&dir, index, &common),
         Some(SweepCommand::Collect { dir, json }) => report(&dir, json),
         None => {
@@ -178,6 +218,22 @@ fn cell_index(index: Option<usize>) -> Result<usize, Failure> {
     )))
 }
 
+/// Where a cell's run started: the step it resumed at (0 for a fresh start).
+struct StartStep(Option<u64>);
+
+impl makemore_model::Observer for StartStep {
+    fn started(&mut self, _total_steps: u64, step: u64, _parameters: usize) {
+        self.0 = Some(step);
+    }
+}
+
+/// The file this process's standard error goes to, when it is a file (a scheduler's task log):
+/// what a failed cell names so that `collect` can point at it.
+fn stderr_file() -> Option<String> {
+    let path = std::fs::read_link("/proc/self/fd/2").ok()?;
+    path.is_file().then(|| path.display().to_string())
+}
+
 fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), Failure> {
     let index = cell_index(index)?;
     let plan = Plan::read(dir)?;
@@ -189,6 +245,7 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
     let (backend, device) = open_backend(common.backend)?;
     let datasets = Datasets::new(&data, common.memory.budget());
     let stop = super::common::stop_flag();
+    let mut start = StartStep(None);
     let outcome = run_cell(
         &plan,
         dir,
@@ -196,12 +253,30 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
         &datasets,
         (backend, &device),
         stop,
-        &mut Silent,
-    )?;
+        &mut start,
+    );
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let failure = Failure::from(e);
+            if failure.code != INTERRUPTED {
+                let record = FailedRecord {
+                    error: failure.message.lines().collect::<Vec<_>>().join(" "),
+                    log: stderr_file(),
+                };
+                record_failure(&dir.join(&c.dir), &record)?;
+            }
+            return Err(failure);
+        }
+    };
+    let resumed = match start.0 {
+        Some(step) if step > 0 => format!(" (resumed at step {step})"),
+        _ => String::new(),
+    };
     let word = match &outcome {
-        CellOutcome::Trained => "trained".to_string(),
+        CellOutcome::Trained => format!("trained{resumed}"),
         CellOutcome::AlreadyDone => "already done".to_string(),
-        CellOutcome::Diverged { step } => format!("diverged at step {step} (recorded)"),
+        CellOutcome::Diverged { step } => format!("diverged at step {step} (recorded){resumed}"),
         CellOutcome::Interrupted => {
             return Err(Failure {
                 code: INTERRUPTED,
@@ -213,7 +288,12 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
         }
     };
     if common.json {
-        print_json(&serde_json::json!({ "index": index, "dir": c.dir, "outcome": word }));
+        print_json(&serde_json::json!({
+            "index": index,
+            "dir": c.dir,
+            "outcome": word,
+            "resumed_at": start.0.filter(|&s| s > 0),
+        }));
     } else {
         println!("cell {index} ({}): {word}", c.dir);
     }
