@@ -31,7 +31,7 @@ const PROGRAMS: [&str; 7] = [
 ];
 /// How long the whole array may take before the test gives up.
 const ARRAY_DEADLINE: Duration = Duration::from_secs(600);
-/// Steps per cell: long enough (about a second) that a running task can be requeued mid-cell.
+/// Steps per cell: long enough (seconds) that a running task can be requeued mid-cell.
 const STEPS: u64 = 30_000;
 
 /// The sweep: 4 settings x 3 seeds = 12 cells; the `bad` setting's GroupNorm over 27 logits
@@ -253,7 +253,9 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let pids = self.pids();
+        let mut pids = self.pids();
+        // Their children too (slurmctld's slurmscriptd, slurmd's slurmstepd and the tasks).
+        pids.extend(descendants(&pids));
         let alive = |pid: i32| Path::new(&format!("/proc/{pid}")).exists() && !zombie(pid);
         for &pid in pids.iter().rev() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
@@ -268,6 +270,34 @@ impl Cluster {
         std::thread::sleep(Duration::from_millis(200));
         self.pid_files.clear();
         pids.into_iter().filter(|&p| alive(p)).collect()
+    }
+}
+
+/// Every process descended from `roots`, read from /proc.
+fn descendants(roots: &[i32]) -> Vec<i32> {
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+    };
+    let all: Vec<i32> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found: Vec<i32> = Vec::new();
+    loop {
+        let more: Vec<i32> = all
+            .iter()
+            .copied()
+            .filter(|&p| !found.contains(&p) && !roots.contains(&p))
+            .filter(|&p| parent(p).is_some_and(|q| roots.contains(&q) || found.contains(&q)))
+            .collect();
+        if more.is_empty() {
+            return found;
+        }
+        found.extend(more);
     }
 }
 
@@ -349,7 +379,15 @@ fn a_sweep_runs_as_a_slurm_array_and_collects_the_same_rows() {
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
     assert_eq!(sbatch[..2], ["sbatch", "--array=0-11"]);
-    assert!(sbatch[2].starts_with("--time="), "{sbatch:?}");
+    // A time limit measured from the cells, not the bare allowance for start-up (0:02:00).
+    let limit: Vec<u64> = sbatch[2]
+        .strip_prefix("--time=")
+        .unwrap_or_else(|| panic!("{sbatch:?}"))
+        .split(':')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let limit_s = limit[0] * 3600 + limit[1] * 60 + limit[2];
+    assert!((180..=3600).contains(&limit_s), "{sbatch:?}");
     assert_eq!(sbatch[3..], [script.clone(), slurm_dir.clone()]);
 
     // The same cells one after another, without Slurm.

@@ -175,9 +175,13 @@ fn one_line(text: &str) -> String {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("invalid arguments");
     let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
-    for more in lines.take_while(|l| l.starts_with(' ')) {
+    let more: Vec<&str> = lines
+        .take_while(|l| l.starts_with(' '))
+        .map(str::trim)
+        .collect();
+    if !more.is_empty() {
         line.push(' ');
-        line.push_str(more.trim());
+        line.push_str(&more.join(", "));
     }
     line
 }

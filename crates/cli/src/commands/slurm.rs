@@ -26,6 +26,9 @@ pub const SCRIPT: &str = r#"#!/bin/sh
 exec makemore sweep cell "$1"
 "#;
 
+/// Slurm's default `MaxArraySize`: array indices stop at one less.
+pub const DEFAULT_MAX_ARRAY_SIZE: usize = 1001;
+
 /// Steps timed per distinct model when estimating the time limit (after as many warm-up steps).
 const TIMED_STEPS: u32 = 50;
 /// The time limit is this many times the estimated training time of the slowest cell...
@@ -43,8 +46,9 @@ pub fn time_limit_s(
     budget: &Budget,
 ) -> Result<u64, Failure> {
     let (_, device) = open_backend(backend)?;
-    let mut timed: Vec<(String, f64)> = Vec::new();
-    let mut slowest: f64 = 0.0;
+    // Per distinct model: its seconds per step, or why it cannot train.
+    let mut timed: Vec<(String, Result<f64, String>)> = Vec::new();
+    let mut slowest: Option<f64> = None;
     for cell in &plan.cells {
         let cfg = RunConfig::from_toml_str(&cell.config, &format!("{}/plan", cell.dir), &[])
             .map_err(|e| Failure::input(format!("sweep cell {}: {e}", cell.index)))?;
@@ -52,25 +56,31 @@ pub fn time_limit_s(
             "{:?} {} {:?}",
             cfg.model, cfg.train.batch_size, cfg.train.optimizer
         );
-        let seconds_per_step = match timed.iter().find(|(k, _)| *k == key) {
-            Some((_, s)) => *s,
-            None => match seconds_per_step(&cfg, data, &device, budget) {
-                Ok(s) => {
-                    timed.push((key, s));
-                    s
-                }
+        if !timed.iter().any(|(k, _)| *k == key) {
+            let s = seconds_per_step(&cfg, data, &device, budget).map_err(|f| f.message);
+            if let Err(why) = &s {
                 // The cell will fail when it runs, and record why; the others still need a limit.
-                Err(f) => {
-                    eprintln!(
-                        "sweep plan: cell {} ({}) cannot train, and will fail when run: {}",
-                        cell.index, cell.dir, f.message
-                    );
-                    continue;
-                }
-            },
-        };
-        slowest = slowest.max(seconds_per_step * cfg.train.steps as f64);
+                eprintln!(
+                    "sweep plan: cell {} ({}) and any with the same model cannot train, and will fail when run: {why}",
+                    cell.index, cell.dir
+                );
+            }
+            timed.push((key.clone(), s));
+        }
+        if let Some((_, Ok(s))) = timed.iter().find(|(k, _)| *k == key) {
+            let cell_s = s * cfg.train.steps as f64;
+            slowest = Some(slowest.map_or(cell_s, |x: f64| x.max(cell_s)));
+        }
     }
+    let Some(slowest) = slowest else {
+        let why = timed
+            .into_iter()
+            .find_map(|(_, s)| s.err())
+            .unwrap_or_else(|| "the plan has no cells".into());
+        return Err(Failure::input(format!(
+            "sweep plan: no cell of the plan can train here, so no time limit can be measured: {why}"
+        )));
+    };
     let limit = slowest * SAFETY + OVERHEAD_S;
     Ok(((limit / 60.0).ceil() as u64).max(1) * 60)
 }

@@ -139,12 +139,23 @@ fn plan_command(
 ) -> Result<(), Failure> {
     let data = common.data_path();
     super::data::ensure_default_corpus(&data)?;
-    let p = plan(file, out, &data, tensorboard)?;
+    if !data.is_file() {
+        // Every cell would fail for the same reason: say it once.
+        return Err(Failure::input(format!(
+            "{}: no such file (pass --data PATH, or run `makemore data fetch`)",
+            data.display()
+        )));
+    }
+    // Everything that can fail comes before anything is written.
+    let mut s = spec(file)?;
+    s.tensorboard |= tensorboard;
+    let p = Plan::new(&s, &data)?;
     let limit = slurm::time_limit_s(&p, &data, common.backend, &common.memory.budget())?;
     if let Some(path) = slurm_script {
         makemore_files::write_atomic(path, slurm::SCRIPT.as_bytes())
             .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))?;
     }
+    p.write(out)?;
     let script = slurm_script.unwrap_or(Path::new("cell.sh"));
     let sbatch = slurm::sbatch_line(p.cells.len(), limit, script, out);
     if common.json {
@@ -176,6 +187,12 @@ fn plan_command(
         slurm::SAFETY,
         slurm::OVERHEAD_S
     );
+    if p.cells.len() > slurm::DEFAULT_MAX_ARRAY_SIZE {
+        println!(
+            "note: Slurm's default MaxArraySize is {}; a cluster with the default refuses a larger array (submit it in ranges, --array=0-999 then 1000-1999, ...)",
+            slurm::DEFAULT_MAX_ARRAY_SIZE
+        );
+    }
     Ok(())
 }
 
@@ -258,13 +275,30 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            let failure = Failure::from(e);
+            // The library's words for the record (the cell is named by where it is kept).
+            let (why, failure) = match e {
+                SweepError::Run { source, .. } => {
+                    let f = Failure::from(*source);
+                    let why = f.message.clone();
+                    let message = format!("sweep cell {index} ({}): {why}", c.dir);
+                    (why, Failure { message, ..f })
+                }
+                other => {
+                    let f = Failure::from(other);
+                    (f.message.clone(), f)
+                }
+            };
             if failure.code != INTERRUPTED {
                 let record = FailedRecord {
-                    error: failure.message.lines().collect::<Vec<_>>().join(" "),
+                    error: why.lines().collect::<Vec<_>>().join(" "),
                     log: stderr_file(),
                 };
-                record_failure(&dir.join(&c.dir), &record)?;
+                if let Err(w) = record_failure(&dir.join(&c.dir), &record) {
+                    eprintln!(
+                        "warning: could not record the failure: {}",
+                        Failure::from(w).message
+                    );
+                }
             }
             return Err(failure);
         }
