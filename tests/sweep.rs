@@ -427,6 +427,82 @@ fn bad_sweep_files_name_the_key() {
     );
 }
 
+/// `sweep plan` refuses, with one line and exit 2, before writing anything: a missing corpus, an
+/// unwritable `--slurm-script`, a grid too large to plan, and a plan no cell of which can train.
+#[test]
+fn sweep_plan_checks_before_writing() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-plan-bad");
+    let out = t.path("out");
+    let script = t.path("cell.sh");
+    let ok = write(
+        &t,
+        "ok.toml",
+        "base = \"fix-tanh\"\nsteps = 5\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n",
+    );
+    // 60 x 60 x 60 = 216,000 cells.
+    let values: Vec<String> = (1..=60)
+        .map(|i| format!("{}", f64::from(i) / 100.0))
+        .collect();
+    let axes: String = ["train.lr", "init.hidden.scale", "init.output.scale"]
+        .iter()
+        .map(|key| {
+            format!(
+                "[[vary]]\nkey = \"{key}\"\nvalues = [{}]\n",
+                values.join(", ")
+            )
+        })
+        .collect();
+    let huge = write(&t, "huge.toml", &format!("base = \"fix-tanh\"\n{axes}"));
+    let untrainable = write(
+        &t,
+        "untrainable.toml",
+        "base = \"fix-tanh\"\nsteps = 5\n[[vary]]\nkey = \"model.output_norm\"\nvalues = [{ group_norm = { groups = 4 } }]\n",
+    );
+    let missing = t.path("no-such-corpus.txt");
+    let cases: [(&str, Vec<&str>, &[&str]); 4] = [
+        (
+            "missing corpus",
+            vec![&ok, "--data", &missing],
+            &["no-such-corpus.txt", "no such file", "--data"],
+        ),
+        (
+            "unwritable script",
+            vec![&ok, "--data", c, "--slurm-script", "/proc/no/cell.sh"],
+            &["/proc/no/cell.sh", "cannot write"],
+        ),
+        (
+            "huge grid",
+            vec![&huge, "--data", c],
+            &["216000 cells", "at most 100000"],
+        ),
+        (
+            "no cell trains",
+            vec![&untrainable, "--data", c, "--slurm-script", &script],
+            &["no cell of the plan can train", "groups"],
+        ),
+    ];
+    for (case, args, fragments) in cases {
+        let mut all = vec!["sweep", "plan"];
+        all.extend(args);
+        all.extend(["--out", &out]);
+        let o = makemore(&all);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        // The untrainable cell is named once on stderr before the error line.
+        let last = err.lines().last().unwrap_or_default().to_string();
+        assert_eq!(o.status.code(), Some(2), "{case}: {err}");
+        assert!(last.starts_with("error: "), "{case}: {err}");
+        assert!(err.lines().count() <= 2, "{case}: {err}");
+        for f in fragments {
+            assert!(last.contains(f), "{case}: {last:?} lacks {f:?}");
+        }
+        assert!(o.stdout.is_empty(), "{case}");
+        assert!(!Path::new(&out).exists(), "{case}: nothing written");
+        assert!(!Path::new(&script).exists(), "{case}: no script written");
+    }
+}
+
 /// The built-in experiments plan from a fresh clone, by name, with the cells their headers
 /// describe.
 #[test]

@@ -319,9 +319,10 @@ fn test(args: &FeatureArgs) -> Result<(), String> {
     let again = registry_crates_compiled(build)?;
     if !again.is_empty() {
         return Err(format!(
-            "the tests compiled {} registry crate(s) that `cargo xtask train` had built with other \
-             features, so a user's first test run rebuilds them: {}. Make the feature sets agree \
-             (a dev-dependency or a feature that only the tests enable changes them)",
+            "the tests' build compiled {} registry crate(s) that the binary's build (what `cargo \
+             xtask train` compiles) did not leave fresh, so a user's first test run compiles them: \
+             {}. A dependency, or a feature of one, that only the tests use does this: give the \
+             binary's build the same one, or do without it",
             again.len(),
             again.join(", ")
         ));

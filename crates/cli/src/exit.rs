@@ -56,7 +56,7 @@ impl From<RunError> for Failure {
 }
 
 /// The library's message, with what to do next in this program's flags.
-fn run_error_message(e: &RunError) -> String {
+pub fn run_error_message(e: &RunError) -> String {
     let hint = match e {
         RunError::Interrupted { step, dir } | RunError::Paused { step, dir } => {
             let what = match e {

@@ -146,6 +146,25 @@ struct Report {
     sample_flops: f64,
 }
 
+/// Seconds per training step of `t`, timed over `steps` steps after `warmup` steps and one more
+/// whose loss is read back (so that the device's queue is empty when the clock starts), up to the
+/// read-back of the last loss (so that the device has finished).
+pub fn seconds_per_step(t: &mut Trainer, warmup: u64, steps: u64) -> f64 {
+    for _ in 0..warmup {
+        t.step();
+    }
+    let _ = makemore_diagnostics::record::to_host(t.step());
+    let start = Instant::now();
+    let mut loss = None;
+    for _ in 0..steps {
+        loss = Some(t.step());
+    }
+    if let Some(l) = loss {
+        let _ = makemore_diagnostics::record::to_host(l);
+    }
+    start.elapsed().as_secs_f64() / steps.max(1) as f64
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -186,19 +205,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     let mut last = None;
     for _ in 0..a.repeats {
         let mut t = Trainer::start(&cfg, &ds, &device, None)?;
-        for _ in 0..a.warmup {
-            t.step();
-        }
-        let _ = makemore_diagnostics::record::to_host(t.step()); // drain the queue before timing
-        let start = Instant::now();
-        let mut loss = None;
-        for _ in 0..a.steps {
-            loss = Some(t.step());
-        }
-        if let Some(l) = loss {
-            let _ = makemore_diagnostics::record::to_host(l); // wait for the device
-        }
-        runs.push(start.elapsed().as_secs_f64() * 1e6 / a.steps as f64);
+        runs.push(seconds_per_step(&mut t, a.warmup, a.steps) * 1e6);
         last = Some(t);
     }
     let rss = peak_rss_mb();

@@ -1,13 +1,13 @@
 //! A sweep on Slurm: the array script (README, "On a cluster", byte for byte) and the `sbatch`
 //! line for a plan, with a time limit from the plan's step counts and this machine's speed.
 
+use super::bench;
 use super::common::open_backend;
 use crate::exit::Failure;
 use makemore_model::budget::Budget;
 use makemore_model::{BackendKind, Dataset, RunConfig, Trainer};
 use makemore_sweep::Plan;
 use std::path::Path;
-use std::time::Instant;
 
 /// The array script `makemore sweep plan --slurm-script FILE` writes. Generic: the sweep
 /// directory is its argument, the array range and time limit are on the `sbatch` line.
@@ -30,7 +30,7 @@ exec makemore sweep cell "$1"
 pub const DEFAULT_MAX_ARRAY_SIZE: usize = 1001;
 
 /// Steps timed per distinct model when estimating the time limit (after as many warm-up steps).
-const TIMED_STEPS: u32 = 50;
+const TIMED_STEPS: u64 = 50;
 /// The time limit is this many times the estimated training time of the slowest cell...
 pub const SAFETY: f64 = 3.0;
 /// ...plus this many seconds for start-up, evaluation, diagnostics and the report.
@@ -95,19 +95,7 @@ fn seconds_per_step(
 ) -> Result<f64, Failure> {
     let ds = Dataset::for_run(data, cfg, budget)?;
     let mut t = Trainer::start(cfg, &ds, device, None)?;
-    for _ in 0..TIMED_STEPS {
-        t.step();
-    }
-    let _ = makemore_diagnostics::record::to_host(t.step());
-    let start = Instant::now();
-    let mut last = None;
-    for _ in 0..TIMED_STEPS {
-        last = Some(t.step());
-    }
-    if let Some(l) = last {
-        let _ = makemore_diagnostics::record::to_host(l); // wait for the device
-    }
-    Ok(start.elapsed().as_secs_f64() / f64::from(TIMED_STEPS))
+    Ok(bench::seconds_per_step(&mut t, TIMED_STEPS, TIMED_STEPS))
 }
 
 /// `H:MM:SS`, as `sbatch --time` takes it.

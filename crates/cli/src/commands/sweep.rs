@@ -2,7 +2,7 @@
 
 use super::common::{default_jobs, open_backend};
 use super::{builtin, slurm};
-use crate::exit::{print_json, Failure, INTERRUPTED};
+use crate::exit::{print_json, run_error_message, Failure, INTERRUPTED};
 use makemore_model::Silent;
 use makemore_sweep::{
     collect, record_failure, run_cell, CellOutcome, Datasets, FailedRecord, Plan, SweepError,
@@ -139,12 +139,9 @@ fn plan_command(
 ) -> Result<(), Failure> {
     let data = common.data_path();
     super::data::ensure_default_corpus(&data)?;
-    if !data.is_file() {
+    if !data.exists() {
         // Every cell would fail for the same reason: say it once.
-        return Err(Failure::input(format!(
-            "{}: no such file (pass --data PATH, or run `makemore data fetch`)",
-            data.display()
-        )));
+        return Err(makemore_data::CorpusError::NotFound { path: data.clone() }.into());
     }
     // Everything that can fail comes before anything is written.
     let mut s = spec(file)?;
@@ -275,19 +272,12 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            // The library's words for the record (the cell is named by where it is kept).
-            let (why, failure) = match e {
-                SweepError::Run { source, .. } => {
-                    let f = Failure::from(*source);
-                    let why = f.message.clone();
-                    let message = format!("sweep cell {index} ({}): {why}", c.dir);
-                    (why, Failure { message, ..f })
-                }
-                other => {
-                    let f = Failure::from(other);
-                    (f.message.clone(), f)
-                }
+            // The run's own words for the record (the cell is named by where it is kept).
+            let why = match &e {
+                SweepError::Run { source, .. } => run_error_message(source),
+                other => other.to_string(),
             };
+            let failure = Failure::from(e);
             if failure.code != INTERRUPTED {
                 let record = FailedRecord {
                     error: why.lines().collect::<Vec<_>>().join(" "),
