@@ -98,6 +98,25 @@ impl Common {
     }
 }
 
+/// `MAKEMORE_CPU_KERNELS=off` runs the CPU backends through Burn's own ops instead of the
+/// project's kernels (slower, the same values to float rounding): what `cargo xtask compare`
+/// checks the kernels against. `on` (or unset) is the default.
+fn kernels_from_env() -> Result<(), Failure> {
+    match std::env::var("MAKEMORE_CPU_KERNELS").as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("on") => Ok(()),
+        Ok("off") => {
+            makemore_model::set_cpu_kernels(false);
+            Ok(())
+        }
+        Ok(other) => Err(Failure::input(format!(
+            "MAKEMORE_CPU_KERNELS: expected `on` or `off`, got `{other}`"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::input(
+            "MAKEMORE_CPU_KERNELS: expected `on` or `off`, got bytes that are not UTF-8",
+        )),
+    }
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -117,7 +136,10 @@ fn main() {
             | Command::Diagnose(_)
             | Command::Bench(_)
     );
-    if runs_a_model_here {
+    if let Err(f) = kernels_from_env() {
+        f.exit();
+    }
+    if runs_a_model_here && makemore_model::cpu_kernels() {
         makemore_model::join_kernel_pool();
     }
     let result: Result<(), Failure> = match cli.command {

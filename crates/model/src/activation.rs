@@ -23,7 +23,7 @@ pub fn activation_kind(a: Activation) -> LayerKind {
 /// Applies a nonlinearity.
 pub fn apply(a: Activation, x: Tensor<2>) -> Tensor<2> {
     match a {
-        Activation::Tanh if host_memory(&x.device()) => host_tanh(x),
+        Activation::Tanh if host_memory(&x.device()) && crate::cpu_kernels() => host_tanh(x),
         Activation::Tanh => activation::tanh(x),
         Activation::Relu => activation::relu(x),
         Activation::LeakyRelu { slope } => activation::leaky_relu(x, slope),

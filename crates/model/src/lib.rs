@@ -57,6 +57,7 @@ pub use burn::tensor::Device;
 pub use config::{ConfigError, ModelConfig, RunConfig, TrainConfig};
 pub use data::{Dataset, SPLITS};
 pub use error::RunError;
+pub use fused::{cpu_kernels, set_cpu_kernels};
 pub use host::NamedTensor;
 pub use mlp::{Mlp, Source};
 pub use norm::{NormLayer, NormMode, NormOver, NormParts};

@@ -37,10 +37,35 @@ use std::sync::Arc;
 
 type AdTensor<B> = FloatTensor<Autodiff<B>>;
 
+/// Whether the kernels run (see [`set_cpu_kernels`]).
+static KERNELS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the CPU kernels on (the default) or off for the whole process. Off, every function here
+/// returns `None` (or hands its tensors back), so that the CPU backends train, evaluate and
+/// sample through Burn's own ops, as wgpu and tch always do: `cargo xtask compare` checks the
+/// kernels against Burn's ops on the same backend this way (`MAKEMORE_CPU_KERNELS=off`).
+///
+/// ```
+/// makemore_model::set_cpu_kernels(false); // Burn's ops from here on
+/// assert!(!makemore_model::cpu_kernels());
+/// makemore_model::set_cpu_kernels(true);
+/// ```
+pub fn set_cpu_kernels(on: bool) {
+    KERNELS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the CPU kernels are on ([`set_cpu_kernels`]).
+pub fn cpu_kernels() -> bool {
+    KERNELS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Returns the first `Some` that `$call` gives with `$b` set to each compiled CPU backend in
 /// turn (flex, then ndarray), from the enclosing function; `None` when neither takes it.
 macro_rules! on_cpu_backends {
     (|$b:ident| $call:expr) => {{
+        if !cpu_kernels() {
+            return None;
+        }
         #[cfg(feature = "flex")]
         {
             type $b = burn::backend::Flex;
@@ -546,6 +571,9 @@ pub(crate) fn host_update<const D: usize>(
 ) -> Result<HostStep<D>, Tensor<D>> {
     #[allow(unused_mut)] // without a CPU backend nothing hands it back
     let mut value = value;
+    if !cpu_kernels() {
+        return Err(value);
+    }
     #[cfg(feature = "flex")]
     {
         type B = burn::backend::Flex;
