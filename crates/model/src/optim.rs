@@ -53,8 +53,54 @@ enum OptimizerRepr {
 enum Tagged {
     Sgd(SgdConfig),
     Adam(AdamConfig),
-    Adamw(AdamConfig),
+    Adamw(AdamWTable),
     Rmsprop(RmspropConfig),
+}
+
+/// AdamW's weight decay when its table leaves it out: `torch.optim.AdamW`'s default (Adam's is 0).
+pub const ADAMW_WEIGHT_DECAY: f64 = 0.01;
+
+/// AdamW's table: Adam's constants with AdamW's own default weight decay, which is always written
+/// (so that a saved 0 reads back as 0, not as the default).
+#[derive(Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AdamWTable {
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+}
+
+impl Default for AdamWTable {
+    fn default() -> Self {
+        AdamConfig {
+            weight_decay: ADAMW_WEIGHT_DECAY,
+            ..AdamConfig::default()
+        }
+        .into()
+    }
+}
+
+impl From<AdamConfig> for AdamWTable {
+    fn from(a: AdamConfig) -> Self {
+        AdamWTable {
+            beta1: a.beta1,
+            beta2: a.beta2,
+            eps: a.eps,
+            weight_decay: a.weight_decay,
+        }
+    }
+}
+
+impl From<AdamWTable> for AdamConfig {
+    fn from(a: AdamWTable) -> Self {
+        AdamConfig {
+            beta1: a.beta1,
+            beta2: a.beta2,
+            eps: a.eps,
+            weight_decay: a.weight_decay,
+        }
+    }
 }
 
 impl TryFrom<OptimizerRepr> for OptimizerConfig {
@@ -86,7 +132,7 @@ impl TryFrom<OptimizerRepr> for OptimizerConfig {
         Ok(match tagged {
             Tagged::Sgd(c) => OptimizerConfig::Sgd(c),
             Tagged::Adam(c) => OptimizerConfig::Adam(c),
-            Tagged::Adamw(c) => OptimizerConfig::AdamW(c),
+            Tagged::Adamw(c) => OptimizerConfig::AdamW(c.into()),
             Tagged::Rmsprop(c) => OptimizerConfig::Rmsprop(c),
         })
     }
@@ -101,7 +147,7 @@ impl From<OptimizerConfig> for OptimizerRepr {
             }
             OptimizerConfig::Sgd(c) => Tagged::Sgd(c),
             OptimizerConfig::Adam(c) => Tagged::Adam(c),
-            OptimizerConfig::AdamW(c) => Tagged::Adamw(c),
+            OptimizerConfig::AdamW(c) => Tagged::Adamw(c.into()),
             OptimizerConfig::Rmsprop(c) => Tagged::Rmsprop(c),
         };
         match toml::Value::try_from(tagged) {
@@ -139,7 +185,8 @@ pub struct AdamConfig {
     pub beta2: f64,
     /// Denominator guard.
     pub eps: f64,
-    /// Weight decay: an L2 term for Adam, decoupled for AdamW.
+    /// Weight decay: an L2 term for Adam (default 0), decoupled for AdamW (default
+    /// [`ADAMW_WEIGHT_DECAY`], PyTorch's, when a config leaves it out).
     #[serde(skip_serializing_if = "is_zero")]
     pub weight_decay: f64,
 }
@@ -764,9 +811,46 @@ mod tests {
         p: Param<Tensor<1>>,
     }
 
+    /// How a step is taken: through [`Optimizer::step`] on a module (on the flex backend that is
+    /// the host rule, run by `fused::host_update`), through the tensor rule [`update`] (what the
+    /// other backends run), or through the host rule [`step_host`] called directly.
+    #[derive(Clone, Copy, Debug)]
+    enum Path {
+        Module,
+        Tensor,
+        Host,
+    }
+
     /// `steps` steps from p = [1, -2] on loss = sum(0.5 * a * p^2 + c * p), a = [0.5, 2],
-    /// c = [0.3, -0.1] (so grad = a * p + c), lr 0.1.
-    fn descend(config: OptimizerConfig, steps: usize) -> Vec<f32> {
+    /// c = [0.3, -0.1] (so grad = a * p + c), lr 0.1, each taken along `path`.
+    fn descend(config: OptimizerConfig, steps: usize, path: Path) -> Vec<f32> {
+        if let Path::Module = path {
+            return descend_module(config, steps);
+        }
+        let device = Device::flex();
+        let mut p = vec![1.0f32, -2.0];
+        let mut tensors: Option<Vec<Tensor<1>>> = None;
+        let mut host = vec![vec![0.0f32; p.len()]; buffer_count(config)];
+        for t in 1..=steps as u64 {
+            let g: Vec<f32> = (p.iter().zip([0.5f32, 2.0]).zip([0.3f32, -0.1]))
+                .map(|((p, a), c)| a * p + c)
+                .collect();
+            if let Path::Tensor = path {
+                let (p_t, g_t) = (vector(p.clone(), &device), vector(g, &device));
+                let (d, buffers) = update(config, p_t, g_t, tensors.take(), 0.1, t);
+                tensors = buffers;
+                let d = crate::host::to_host(d);
+                p = p.iter().zip(&d).map(|(p, d)| p - d).collect();
+            } else {
+                let mut b: Vec<&mut [f32]> = host.iter_mut().map(Vec::as_mut_slice).collect();
+                step_host(config, &mut p, &g, &mut b, t == 1, None, 0.1, t);
+            }
+        }
+        p
+    }
+
+    /// [`descend`] through [`Optimizer::step`], the gradient taken by Burn's autodiff.
+    fn descend_module(config: OptimizerConfig, steps: usize) -> Vec<f32> {
         let device = Device::flex().autodiff();
         let t = |v: [f32; 2]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [2]), &device);
         let mut point = Point {
@@ -787,51 +871,73 @@ mod tests {
         crate::host::to_host(point.p.val())
     }
 
-    /// The numbers come from an independent plain-Python implementation of PyTorch's documented
-    /// update rules (`torch.optim.SGD`, `Adam`, `AdamW`, `RMSprop`, single-tensor path):
-    /// `python3 crates/model/tests/optim_reference.py` prints them.
-    #[test]
-    fn one_and_three_steps_match_pytorchs_rules() {
-        let sgd = |momentum, dampening, nesterov, weight_decay| {
-            OptimizerConfig::Sgd(SgdConfig {
-                momentum,
-                dampening,
-                nesterov,
-                weight_decay,
-            })
-        };
-        let adam = |weight_decay| AdamConfig {
-            weight_decay,
-            ..AdamConfig::default()
-        };
-        let rms = |momentum, centered, weight_decay| {
-            OptimizerConfig::Rmsprop(RmspropConfig {
-                momentum,
-                centered,
-                weight_decay,
-                ..RmspropConfig::default()
-            })
-        };
+    /// The cases of `crates/model/tests/optim_reference.py`, in its order: the optimizer, as a
+    /// config's `optimizer = { ... }` table (read as configs are, so PyTorch's defaults are those
+    /// of the options it leaves out), and p after 1, 3 and 5 steps of [`descend`]. The numbers are
+    /// the script's output, copied (`python3 crates/model/tests/optim_reference.py` prints them);
+    /// it is an independent plain-Python transcription of PyTorch's documented update rules
+    /// (`torch.optim.SGD`, `Adam`, `AdamW`, `RMSprop`, single-tensor path). Besides the defaults,
+    /// each option of each optimizer is away from its default in one case with the others at
+    /// theirs (beta1 0.5, beta2 0.9, eps 0.1, alpha 0.5, momentum 0.5, dampening 0.5, weight decay
+    /// 0.5, nesterov, centered), then all at once. Adam's first step is about lr * sign(g)
+    /// whatever its betas: they show from the third step on, and bias correction's powers of
+    /// them most at the fifth.
+    fn reference_cases() -> Vec<(&'static str, OptimizerConfig, [[f64; 2]; 3])> {
+        #[derive(Deserialize)]
+        struct Train {
+            optimizer: OptimizerConfig,
+        }
         #[rustfmt::skip]
-        let cases: [(&str, OptimizerConfig, [f64; 2], [f64; 2]); 9] = [
-            ("sgd", sgd(0.0, 0.0, false, 0.0), [0.92, -1.59], [0.7718, -0.9996]),
-            ("sgd momentum", sgd(0.9, 0.0, false, 0.0), [0.92, -1.59], [0.5702, -0.0771]),
-            ("sgd dampening decay", sgd(0.9, 0.5, false, 0.01), [0.919, -1.588], [0.671_868_98, -0.459_964_5]),
-            ("sgd nesterov", sgd(0.9, 0.0, true, 0.0), [0.848, -1.221], [0.410_340_2, 0.272_121_6]),
-            ("adam", OptimizerConfig::Adam(adam(0.0)), [0.900_000_001, -1.9], [0.700_829_324, -1.700_604_453]),
-            ("adam l2", OptimizerConfig::Adam(adam(0.1)), [0.900_000_001, -1.9], [0.700_902_873, -1.700_605_329]),
-            ("adamw", OptimizerConfig::AdamW(adam(0.1)), [0.890_000_001, -1.88], [0.674_222_603, -1.644_344_153]),
-            ("rmsprop", rms(0.0, false, 0.0), [0.000_000_125, -1.000_000_024], [-0.497_246_078, -0.291_139_788]),
-            ("rmsprop centered momentum", rms(0.9, true, 0.01), [-0.005_037_691, -0.994_962_209], [-2.014_300_263, 1.457_860_862]),
+        let cases: [(&str, [[f64; 2]; 3]); 25] = [
+            ("sgd = {}", [[0.920_000_000, -1.590_000_000], [0.771_800_000, -0.999_600_000], [0.638_049_500, -0.621_744_000]]),
+            ("sgd = { momentum = 0.9 }", [[0.920_000_000, -1.590_000_000], [0.570_200_000, -0.077_100_000], [0.067_449_500, 1.239_861_000]]),
+            ("sgd = { momentum = 0.9, dampening = 0.5, weight_decay = 0.01 }", [[0.919_000_000, -1.588_000_000], [0.671_868_980, -0.459_964_497], [0.350_408_132, 0.643_256_445]]),
+            ("sgd = { momentum = 0.9, nesterov = true }", [[0.848_000_000, -1.221_000_000], [0.410_340_200, 0.272_121_600], [-0.094_492_312, 0.902_221_041]]),
+            ("adam = {}", [[0.900_000_001, -1.900_000_000], [0.700_829_324, -1.700_604_453], [0.503_984_799, -1.502_862_387]]),
+            ("adam = { weight_decay = 0.1 }", [[0.900_000_001, -1.900_000_000], [0.700_902_873, -1.700_605_329], [0.504_358_174, -1.502_866_705]]),
+            ("adamw = {}", [[0.899_000_001, -1.898_000_000], [0.698_142_478, -1.694_925_045], [0.500_039_718, -1.493_949_656]]),
+            ("adamw = { weight_decay = 0.1 }", [[0.890_000_001, -1.880_000_000], [0.674_222_603, -1.644_344_153], [0.465_338_752, -1.415_445_169]]),
+            ("rmsprop = {}", [[0.000_000_125, -1.000_000_024], [-0.497_246_078, -0.291_139_788], [-0.582_541_802, -0.063_938_891]]),
+            ("rmsprop = { momentum = 0.9, centered = true, weight_decay = 0.01 }", [[-0.005_037_691, -0.994_962_209], [-2.014_300_263, 1.457_860_862], [-1.578_919_507, 1.751_030_923]]),
+            ("sgd = { momentum = 0.5 }", [[0.920_000_000, -1.590_000_000], [0.675_800_000, -0.569_100_000], [0.426_569_500, 0.032_821_000]]),
+            ("sgd = { momentum = 0.9, dampening = 0.5 }", [[0.920_000_000, -1.590_000_000], [0.675_750_000, -0.466_600_000], [0.357_508_594, 0.634_496_000]]),
+            ("sgd = { weight_decay = 0.5 }", [[0.870_000_000, -1.490_000_000], [0.647_700_000, -0.820_625_000], [0.467_637_000, -0.444_101_562]]),
+            ("sgd = { momentum = 0.5, nesterov = true }", [[0.880_000_000, -1.385_000_000], [0.619_325_000, -0.458_400_000], [0.383_708_078, -0.045_776_000]]),
+            ("adam = { beta1 = 0.5 }", [[0.900_000_001, -1.900_000_000], [0.704_101_352, -1.703_131_560], [0.518_047_692, -1.513_665_118]]),
+            ("adam = { beta2 = 0.9 }", [[0.900_000_001, -1.900_000_000], [0.700_200_327, -1.700_118_894], [0.501_011_349, -1.500_585_088]]),
+            ("adam = { eps = 0.1 }", [[0.911_111_111, -1.902_380_952], [0.734_804_119, -1.707_884_789], [0.561_403_573, -1.515_186_625]]),
+            ("adamw = { weight_decay = 0.5 }", [[0.850_000_001, -1.800_000_000], [0.573_514_031, -1.430_971_534], [0.327_722_342, -1.101_918_621]]),
+            ("adamw = { beta1 = 0.5, beta2 = 0.9, eps = 0.1, weight_decay = 0.5 }", [[0.861_111_111, -1.802_380_952], [0.609_505_234, -1.442_049_590], [0.393_938_570, -1.129_790_494]]),
+            ("rmsprop = { alpha = 0.5 }", [[0.858_578_646, -1.858_578_644], [0.645_278_398, -1.643_099_346], [0.454_288_642, -1.448_494_667]]),
+            ("rmsprop = { eps = 0.1 }", [[0.555_555_556, -1.196_078_431], [0.055_493_922, -0.494_557_198], [-0.216_699_769, -0.197_316_054]]),
+            ("rmsprop = { momentum = 0.5 }", [[0.000_000_125, -1.000_000_024], [-1.131_378_465, 0.476_944_837], [-0.688_023_124, 0.376_357_785]]),
+            ("rmsprop = { centered = true }", [[-0.005_037_689, -0.994_962_209], [-0.501_096_327, -0.283_409_604], [-0.583_788_860, -0.058_615_993]]),
+            ("rmsprop = { weight_decay = 0.5 }", [[0.000_000_077, -1.000_000_020], [-0.281_907_505, -0.294_768_625], [-0.298_969_795, -0.070_716_219]]),
+            ("rmsprop = { alpha = 0.5, eps = 0.1, momentum = 0.5, centered = true, weight_decay = 0.5 }", [[0.826_666_667, -1.807_547_170], [0.239_215_595, -1.101_007_147], [-0.257_302_217, -0.306_227_927]]),
         ];
-        for (name, config, one, three) in cases {
-            for (steps, want) in [(1, one), (3, three)] {
-                let got = descend(config, steps);
-                for (g, w) in got.iter().zip(want) {
-                    assert!(
-                        (f64::from(*g) - w).abs() < 2e-5,
-                        "{name}, {steps} step(s): {got:?} vs {want:?}"
-                    );
+        (cases.into_iter())
+            .map(|(table, want)| {
+                let read: Result<Train, _> = toml::from_str(&format!("optimizer = {{ {table} }}"));
+                let config = read.unwrap_or_else(|e| panic!("{table}: {e}")).optimizer;
+                (table, config, want)
+            })
+            .collect()
+    }
+
+    /// [`reference_cases`] along each [`Path`]: the module's step, the tensor rule and the host
+    /// rule all take PyTorch's steps, to 2e-5.
+    #[test]
+    fn one_three_and_five_steps_match_pytorchs_rules() {
+        for (name, config, want) in reference_cases() {
+            for (steps, want) in [1, 3, 5].into_iter().zip(want) {
+                for path in [Path::Module, Path::Tensor, Path::Host] {
+                    let got = descend(config, steps, path);
+                    for (g, w) in got.iter().zip(want) {
+                        assert!(
+                            (f64::from(*g) - w).abs() < 2e-5,
+                            "{name}, {steps} step(s), {path:?}: {got:?} vs {want:?}"
+                        );
+                    }
                 }
             }
         }
@@ -880,6 +986,10 @@ mod tests {
                 ..RmspropConfig::default()
             }),
         ];
+        // And every configuration pinned to PyTorch's rules, each option away from its default.
+        let configs = configs
+            .into_iter()
+            .chain(reference_cases().into_iter().map(|(_, config, _)| config));
         let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
         for config in configs {
             let (mut p_host, mut p_burn) = (p0.clone(), p0.clone());
@@ -924,6 +1034,26 @@ mod tests {
                 state_burn = buffers;
             }
         }
+    }
+
+    #[test]
+    fn adamw_defaults_to_pytorchs_weight_decay_and_a_saved_zero_stays_zero() {
+        #[derive(Serialize, Deserialize)]
+        struct Train {
+            optimizer: OptimizerConfig,
+        }
+        let read = |text: &str| toml::from_str::<Train>(text).unwrap().optimizer;
+        let pytorch = OptimizerConfig::AdamW(AdamConfig {
+            weight_decay: ADAMW_WEIGHT_DECAY,
+            ..AdamConfig::default()
+        });
+        assert_eq!(read("optimizer = \"adamw\""), pytorch);
+        assert_eq!(read("optimizer = { adamw = {} }"), pytorch);
+        let adam = read("optimizer = \"adam\"");
+        assert_eq!(adam, OptimizerConfig::Adam(AdamConfig::default()));
+        let zero = OptimizerConfig::AdamW(AdamConfig::default());
+        let text = toml::to_string(&Train { optimizer: zero }).unwrap();
+        assert_eq!(read(&text), zero, "{text}");
     }
 
     #[test]

@@ -175,17 +175,23 @@ fn sgd_step_is_p_minus_lr_grad() {
     );
 }
 
+/// Adam's first step is lr * g / (|g| + eps), about lr * sign(g) whatever its betas, so the
+/// betas show only from the second step on: a second step on other targets (another gradient) is
+/// checked, as the first is, against PyTorch's rule with PyTorch's defaults (beta1 0.9, beta2
+/// 0.999, eps 1e-8), worked out here in f64 from the gradients the steps record.
 #[test]
 fn adam_moves_every_parameter_by_about_lr_on_the_first_step() {
     let d = flex().autodiff();
     let c = cfg("[model]\nhidden = [8]\n[train]\noptimizer = { adam = {} }\nlr = 0.001\n");
     let m = build(&c, &d);
     let before = m.tensors();
-    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4], [4]), &d);
-    let loss = cross_entropy(m.forward(contexts(&d, 4), NormMode::Train), targets);
-    let grads = loss.backward();
+    let gradients = |m: &Mlp, targets: Vec<i64>| {
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [4]), &d);
+        cross_entropy(m.forward(contexts(&d, 4), NormMode::Train), targets).backward()
+    };
+    let grads = gradients(&m, vec![1, 2, 3, 4]);
     let mut opt = Optimizer::new(c.train.optimizer);
-    let (m, _) = opt.step(m, &grads, 0.001, false);
+    let (m, first) = opt.step(m, &grads, 0.001, true);
     let after = m.tensors();
     let trained: Vec<_> = before
         .iter()
@@ -214,6 +220,41 @@ fn adam_moves_every_parameter_by_about_lr_on_the_first_step() {
             b.path
         );
     }
+    let grads = gradients(&m, vec![20, 0, 9, 13]);
+    let (_, second) = opt.step(m, &grads, 0.001, true);
+    assert_eq!(first.len(), second.len(), "the same parameters step twice");
+    let (lr, beta1, beta2, eps) = (1e-3, 0.9f64, 0.999f64, 1e-8);
+    let mut betas_show = 0;
+    for (one, two) in first.into_iter().zip(second) {
+        let (g1, d1) = (read_f32(one.grad), read_f32(one.delta));
+        let (g2, d2) = (read_f32(two.grad), read_f32(two.delta));
+        for i in 0..g1.len() {
+            let (g1, g2) = (f64::from(g1[i]), f64::from(g2[i]));
+            // m and v after two steps from zero, bias-corrected by 1 - beta^2.
+            let m_hat = (1.0 - beta1) * (beta1 * g1 + g2) / (1.0 - beta1 * beta1);
+            let v_hat = (1.0 - beta2) * (beta2 * g1 * g1 + g2 * g2) / (1.0 - beta2 * beta2);
+            let want = [
+                lr * g1 / (g1.abs() + eps),
+                lr * m_hat / (v_hat.sqrt() + eps),
+            ];
+            // To 1e-5 of lr: f32's rounding of m where g1 and g2 nearly cancel, far below what
+            // beta2 0.99 for 0.999 moves (about 2e-3 of lr where one of them is small).
+            for (step, (got, want)) in [d1[i], d2[i]].into_iter().zip(want).enumerate() {
+                assert!(
+                    (f64::from(got) - want).abs() <= 1e-5 * lr,
+                    "{} [{i}] step {}: moved {got}, PyTorch's Adam {want} (g {g1}, {g2})",
+                    one.path,
+                    step + 1
+                );
+            }
+            // Where the gradient changed, the second step is not lr * sign: the betas matter.
+            betas_show += usize::from(g1 != 0.0 && (want[1].abs() - lr).abs() > 1e-2 * lr);
+        }
+    }
+    assert!(
+        betas_show > 100,
+        "{betas_show} elements where the betas show"
+    );
     let state = opt.state();
     let restored = Optimizer::restore(c.train.optimizer, &state, &d);
     assert_eq!(restored.state(), state);
