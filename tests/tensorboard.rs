@@ -1,8 +1,14 @@
 //! TensorBoard event files, checked by TensorBoard itself: a short run's files read with
-//! TensorBoard's own `EventAccumulator` (`tests/tensorboard_read.py`) must hold the loss at every
-//! log point and every recorded histogram, equal to metrics.jsonl and diagnostics.jsonl; a
-//! corrupted byte must fail TensorBoard's CRC check; a resumed run must not repeat a step; and
-//! `makemore export tensorboard` must rebuild the same file from a run's records.
+//! TensorBoard's own `EventAccumulator` (`tests/tensorboard_read.py`) must hold every scalar and
+//! every histogram (statistics, edges and counts) that metrics.jsonl, diagnostics.jsonl and
+//! summary.json record, at each recorded step, and nothing else; so must the file `makemore
+//! export tensorboard` rebuilds from those records. A corrupted byte must fail TensorBoard's CRC
+//! check, and a resumed run must not repeat a step.
+//!
+//! Values are compared exactly: TensorBoard stores a scalar as an f32 (`simple_value`), so the
+//! file must hold the record's f64 rounded to the nearest f32; a histogram's fields are f64
+//! (`HistogramProto`), so they must be the f64 the record gives. Both sides are read without
+//! loss (see [`exact_json`]), so there is no tolerance to hide a wrong value.
 //!
 //! Needs Python with the `tensorboard` package: `MAKEMORE_TB_PYTHON` names the interpreter
 //! (`cargo xtask setup` makes the virtual environment and `cargo xtask test` sets it).
@@ -11,6 +17,7 @@ mod common;
 
 use common::{assert_input_error, corpus, makemore, repo, stdout_json, TempDir};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -44,15 +51,78 @@ fn tb_json(dir: &Path) -> Value {
         "TensorBoard's reader failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("the reader prints JSON")
+    exact_json(std::str::from_utf8(&out.stdout).expect("the reader prints UTF-8"))
+}
+
+/// What marks a number's text in [`exact_json`].
+const NUMBER: char = '#';
+
+/// `text` as JSON with every number kept as its text (a JSON string `"#TEXT"`), read later by [`num`]
+/// with Rust's correctly rounded `str::parse`. serde_json's default float parsing is best effort
+/// (it can be an ULP off), and the comparisons below are exact: both the run's records (Rust
+/// writes the shortest text that reads back to the same f64) and the reader's output (so does
+/// Python) hold every number exactly.
+fn exact_json(text: &str) -> Value {
+    // Each number becomes the string "#TEXT", apart from the strings the files hold.
+    let mut quoted = String::with_capacity(text.len() + text.len() / 4);
+    let (mut in_string, mut escaped, mut in_number) = (false, false, false);
+    for c in text.chars() {
+        if in_number && !matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E') {
+            quoted.push('"');
+            in_number = false;
+        }
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '"' {
+            in_string = true;
+        } else if !in_number && (c == '-' || c.is_ascii_digit()) {
+            quoted.push('"');
+            quoted.push(NUMBER);
+            in_number = true;
+        }
+        quoted.push(c);
+    }
+    if in_number {
+        quoted.push('"');
+    }
+    serde_json::from_str(&quoted).expect("valid JSON")
 }
 
 fn jsonl(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(exact_json)
         .collect()
+}
+
+/// A number from [`exact_json`]; the reader's "NaN"/"Infinity"/"-Infinity" and a record's `null`
+/// (how serde_json writes a NaN f64) are non-finite.
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::Null => f64::NAN,
+        Value::String(s)
+            if s.starts_with(NUMBER) || ["NaN", "Infinity", "-Infinity"].contains(&&**s) =>
+        {
+            let text = s.trim_start_matches(NUMBER);
+            text.parse()
+                .unwrap_or_else(|_| panic!("not a number: {text}"))
+        }
+        other => panic!("not a number: {other}"),
+    }
+}
+
+/// An integer from [`exact_json`].
+fn int(v: &Value) -> u64 {
+    let s = v.as_str().and_then(|s| s.strip_prefix(NUMBER));
+    let s = s.unwrap_or_else(|| panic!("not an integer: {v}"));
+    s.parse().unwrap_or_else(|_| panic!("not an integer: {s}"))
+}
+
+/// An optional number of a record (`null`: no value, so no point in the event file).
+fn opt(v: &Value) -> Option<f64> {
+    (!v.is_null()).then(|| num(v))
 }
 
 /// A short diagnosed run of the deep stack with TensorBoard files, logging every 50 steps.
@@ -90,104 +160,404 @@ fn scalar(tb: &Value, tag: &str) -> Vec<(u64, f64)> {
         .as_array()
         .unwrap_or_else(|| panic!("no scalar {tag}"))
         .iter()
-        .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap()))
+        .map(|p| (int(&p[0]), num(&p[1])))
         .collect()
+}
+
+/// A histogram as TensorBoard's `HistogramProto` holds it.
+#[derive(Debug)]
+struct Hist {
+    min: f64,
+    max: f64,
+    num: f64,
+    sum: f64,
+    sum_squares: f64,
+    bucket_limit: Vec<f64>,
+    bucket: Vec<f64>,
+}
+
+/// Equal as stored: the same number, or both NaN.
+fn same(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+impl Hist {
+    /// The reader's histogram.
+    fn read(h: &Value) -> Self {
+        let list = |key: &str| -> Vec<f64> {
+            h[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {key}"))
+                .iter()
+                .map(num)
+                .collect()
+        };
+        Hist {
+            min: num(&h["min"]),
+            max: num(&h["max"]),
+            num: num(&h["num"]),
+            sum: num(&h["sum"]),
+            sum_squares: num(&h["sum_squares"]),
+            bucket_limit: list("bucket_limit"),
+            bucket: list("bucket"),
+        }
+    }
+
+    /// What the file must hold for a record's histogram (`{lo, hi, counts}`) of `count` values
+    /// with this mean and std, computed from the record independently of the writer:
+    /// bucket `i` of `n` ends at `lo + (hi - lo) * (i / n)`, the last exactly at `hi`; `min` and
+    /// `max` are the outer edges of the first and last non-empty buckets (`lo` and `hi` when all
+    /// are empty); `num` is the sum of the counts; `sum = mean * count` and
+    /// `sum_squares = (std^2 + mean^2) * count`. All values equal (`hi <= lo`), or an edge not
+    /// finite: one zero-width bucket at `lo` holding every value.
+    fn expected(h: &Value, count: f64, mean: f64, std: f64) -> Self {
+        let (lo, hi) = (num(&h["lo"]), num(&h["hi"]));
+        let counts: Vec<f64> = h["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| int(c) as f64)
+            .collect();
+        let total: f64 = counts.iter().sum();
+        let (sum, sum_squares) = (mean * count, (std * std + mean * mean) * count);
+        let spread = lo.is_finite() && hi.is_finite() && hi > lo;
+        if !spread && !counts.is_empty() {
+            return Hist {
+                min: lo,
+                max: lo,
+                num: total,
+                sum,
+                sum_squares,
+                bucket_limit: vec![lo],
+                bucket: vec![total],
+            };
+        }
+        let n = counts.len();
+        let limits: Vec<f64> = (1..=n)
+            .map(|i| {
+                if i == n {
+                    hi
+                } else {
+                    lo + (hi - lo) * (i as f64 / n as f64)
+                }
+            })
+            .collect();
+        let first = counts.iter().position(|&c| c > 0.0);
+        let last = counts.iter().rposition(|&c| c > 0.0);
+        let (min, max) = match (first, last) {
+            (Some(0), Some(l)) => (lo, limits[l]),
+            (Some(f), Some(l)) => (limits[f - 1], limits[l]),
+            _ => (lo, hi),
+        };
+        Hist {
+            min,
+            max,
+            num: total,
+            sum,
+            sum_squares,
+            bucket_limit: limits,
+            bucket: counts,
+        }
+    }
+
+    /// Where `self` (read) differs from `want`, if anywhere; counts the values compared.
+    fn differs(&self, want: &Hist, compared: &mut usize) -> Option<String> {
+        let fields = [
+            ("min", self.min, want.min),
+            ("max", self.max, want.max),
+            ("num", self.num, want.num),
+            ("sum", self.sum, want.sum),
+            ("sum_squares", self.sum_squares, want.sum_squares),
+        ];
+        *compared += fields.len() + want.bucket_limit.len() + want.bucket.len();
+        for (name, got, want) in fields {
+            if !same(got, want) {
+                return Some(format!("{name} {got:e}, the record says {want:e}"));
+            }
+        }
+        for (name, got, want) in [
+            ("bucket_limit", &self.bucket_limit, &want.bucket_limit),
+            ("bucket", &self.bucket, &want.bucket),
+        ] {
+            if got.len() != want.len() {
+                return Some(format!(
+                    "{} {name} values, the record has {}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+            if let Some(i) = (0..got.len()).find(|&i| !same(got[i], want[i])) {
+                return Some(format!(
+                    "{name}[{i}] {:e}, the record says {:e}",
+                    got[i], want[i]
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// How [`Expected::of_run`] reads the records' numbers.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    /// Exactly (the f64 each number's text stands for): as the run had them when it wrote both
+    /// the records and the event file.
+    Exact,
+    /// As serde_json's default parser reads them, which is how `makemore export tensorboard`
+    /// reads the records: best effort, at times an f64 ULP off (without serde_json's
+    /// `float_roundtrip` feature), so that an f64 exactly halfway between two f32s can round
+    /// to the other one.
+    AsSerdeJson,
+}
+
+/// Replaces each float of an [`exact_json`] value (the numbers with `.` or an exponent; the
+/// records write every f64 so) by what serde_json's default parser makes of its text.
+fn as_serde_json_reads(v: &mut Value) {
+    match v {
+        Value::String(s) if s.starts_with(NUMBER) && s.contains(['.', 'e', 'E']) => {
+            let x: f64 = serde_json::from_str(&s[1..]).expect("a number");
+            *s = format!("{NUMBER}{x:?}");
+        }
+        Value::Array(items) => items.iter_mut().for_each(as_serde_json_reads),
+        Value::Object(map) => map.values_mut().for_each(as_serde_json_reads),
+        _ => {}
+    }
+}
+
+/// Every scalar and histogram a run's records put in its event file, by tag, in step order.
+#[derive(Default)]
+struct Expected {
+    scalars: BTreeMap<String, Vec<(u64, f64)>>,
+    histograms: BTreeMap<String, Vec<(u64, Hist)>>,
+}
+
+impl Expected {
+    /// TensorBoard stores a scalar as an f32 (`Summary.Value.simple_value`): the record's f64
+    /// rounded to the nearest f32, which the reader widens exactly, so the comparison is exact.
+    fn scalar(&mut self, tag: String, step: u64, v: f64) {
+        let stored = f64::from(v as f32);
+        self.scalars.entry(tag).or_default().push((step, stored));
+    }
+
+    fn histogram(&mut self, tag: String, step: u64, h: Hist) {
+        self.histograms.entry(tag).or_default().push((step, h));
+    }
+
+    /// From metrics.jsonl (`loss/minibatch`, `train/lr` at each log point), diagnostics.jsonl
+    /// (every statistic of each recorded step) and summary.json (`loss/{train,val,test}` at the
+    /// last step, where finite), their numbers read as `read` says.
+    fn of_run(run: &Path, read: Read) -> Self {
+        let load = |name: &str| -> Vec<Value> {
+            let mut values = match name.ends_with(".jsonl") {
+                true => jsonl(&run.join(name)),
+                false => vec![exact_json(
+                    &std::fs::read_to_string(run.join(name)).unwrap(),
+                )],
+            };
+            if read == Read::AsSerdeJson {
+                values.iter_mut().for_each(as_serde_json_reads);
+            }
+            values
+        };
+        let mut e = Expected::default();
+        for m in load("metrics.jsonl") {
+            let step = int(&m["step"]);
+            e.scalar("loss/minibatch".into(), step, num(&m["loss"]));
+            e.scalar("train/lr".into(), step, num(&m["lr"]));
+        }
+        for r in load("diagnostics.jsonl") {
+            let step = int(&r["step"]);
+            for l in r["layers"].as_array().unwrap() {
+                let name = l["name"].as_str().unwrap();
+                let out = &l["output"];
+                let count = int(&out["count"]) as f64;
+                let (mean, std) = (num(&out["mean"]), num(&out["std"]));
+                let h = Hist::expected(&out["histogram"], count, mean, std);
+                e.histogram(format!("activations/{name}"), step, h);
+                e.scalar(format!("activation_std/{name}"), step, std);
+                if let Some(s) = opt(&out["saturated_frac"]) {
+                    e.scalar(format!("saturation/{name}"), step, s);
+                }
+                let g = &l["grad"];
+                if !g.is_null() {
+                    let count = int(&g["count"]) as f64;
+                    let (mean, std) = (num(&g["mean"]), num(&g["std"]));
+                    let h = Hist::expected(&g["histogram"], count, mean, std);
+                    e.histogram(format!("activation_grads/{name}"), step, h);
+                    e.scalar(format!("activation_grad_std/{name}"), step, std);
+                }
+            }
+            for p in r["params"].as_array().unwrap() {
+                let name = p["name"].as_str().unwrap();
+                let count = p["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(int)
+                    .product::<u64>() as f64;
+                let data = Hist::expected(
+                    &p["data_histogram"],
+                    count,
+                    num(&p["data_mean"]),
+                    num(&p["data_std"]),
+                );
+                let grads = Hist::expected(
+                    &p["grad_histogram"],
+                    count,
+                    num(&p["grad_mean"]),
+                    num(&p["grad_std"]),
+                );
+                e.histogram(format!("weights/{name}"), step, data);
+                e.histogram(format!("weight_grads/{name}"), step, grads);
+                if let Some(v) = opt(&p["grad_data_ratio"]) {
+                    e.scalar(format!("grad_data_ratio/{name}"), step, v);
+                }
+                if let Some(v) = opt(&p["log10_update_ratio"]) {
+                    e.scalar(format!("update_ratio/{name}"), step, v);
+                }
+            }
+            e.scalar("loss/recorded_step".into(), step, num(&r["loss"]));
+        }
+        let summary = &load("summary.json")[0];
+        for split in ["train", "val", "test"] {
+            let loss = num(&summary[format!("{split}_loss")]);
+            if loss.is_finite() {
+                e.scalar(format!("loss/{split}"), int(&summary["steps"]), loss);
+            }
+        }
+        e
+    }
+
+    /// Asserts that `tb` (the reader's output) holds exactly these tags, each at exactly these
+    /// steps in this order, with these values, and nothing else; returns how many numbers were
+    /// compared (each scalar, and each histogram's five statistics, edges and counts).
+    fn check(&self, tb: &Value) -> usize {
+        let other = tb["other"]
+            .as_object()
+            .expect("the reader lists other kinds");
+        assert!(
+            other.is_empty(),
+            "nothing but scalars and histograms: {other:?}"
+        );
+        for (kind, want) in [
+            ("scalars", self.scalars.keys().collect::<BTreeSet<_>>()),
+            ("histograms", self.histograms.keys().collect()),
+        ] {
+            let got: BTreeSet<&String> = tb[kind].as_object().unwrap().keys().collect();
+            let extra: Vec<_> = got.difference(&want).collect();
+            assert!(
+                extra.is_empty(),
+                "{kind} in the event file with no record: {extra:?}"
+            );
+            let missing: Vec<_> = want.difference(&got).collect();
+            assert!(
+                missing.is_empty(),
+                "recorded {kind} missing from the event file: {missing:?}"
+            );
+        }
+        let mut compared = 0;
+        for (tag, want) in &self.scalars {
+            let got = scalar(tb, tag);
+            let got_steps: Vec<u64> = got.iter().map(|p| p.0).collect();
+            let want_steps: Vec<u64> = want.iter().map(|p| p.0).collect();
+            assert_eq!(got_steps, want_steps, "{tag}: the steps of its points");
+            for ((step, got), (_, want)) in got.iter().zip(want) {
+                assert!(
+                    same(*got, *want),
+                    "{tag} at step {step}: {got:e} in the event file, {want:e} (as f32) recorded"
+                );
+                compared += 1;
+            }
+        }
+        for (tag, want) in &self.histograms {
+            let got = tb["histograms"][tag].as_array().unwrap();
+            let got_steps: Vec<u64> = got.iter().map(|h| int(&h["step"])).collect();
+            let want_steps: Vec<u64> = want.iter().map(|p| p.0).collect();
+            assert_eq!(got_steps, want_steps, "{tag}: the steps of its histograms");
+            for (h, (step, want)) in got.iter().zip(want) {
+                if let Some(d) = Hist::read(h).differs(want, &mut compared) {
+                    panic!("{tag} at step {step}: {d}");
+                }
+            }
+        }
+        compared
+    }
 }
 
 #[test]
 fn tensorboard_reads_what_a_run_recorded() {
     let t = TempDir::new("tb-run");
     let run = t.path("run");
-    let summary = train(&run, &["--steps", "300"]);
+    train(&run, &["--steps", "300"]);
     let run = Path::new(&run);
     let tb = tb_json(&run.join("tb"));
 
-    // The minibatch loss at every log point, as metrics.jsonl has it.
+    // What the run recorded: a log point every 50 steps, diagnostics every 100 and at the end,
+    // 17 layers, and at step 0 parameters with no update ratio (a fresh gamma's std is 0), so
+    // that both a ratio's point and its absence are checked.
     let metrics = jsonl(&run.join("metrics.jsonl"));
-    let loss = scalar(&tb, "loss/minibatch");
-    assert_eq!(loss.len(), metrics.len());
-    assert_eq!(
-        loss.iter().map(|p| p.0).collect::<Vec<_>>(),
-        [1, 50, 100, 150, 200, 250, 300]
-    );
-    for ((step, v), m) in loss.iter().zip(&metrics) {
-        assert_eq!(*step, m["step"].as_u64().unwrap());
-        let want = m["loss"].as_f64().unwrap();
-        assert!((v - want).abs() <= 1e-6 * want.abs(), "{v} vs {want}");
-    }
-    let lr = scalar(&tb, "train/lr");
-    assert!(lr.iter().all(|p| (p.1 - 0.1).abs() < 1e-7), "{lr:?}");
-    let val = scalar(&tb, "loss/val");
-    assert_eq!(val[0].0, 300);
-    assert!((val[0].1 - summary["val_loss"].as_f64().unwrap()).abs() < 1e-6);
-
-    // Every layer's histograms at every recorded step, bucket for bucket.
+    let steps: Vec<u64> = metrics.iter().map(|m| int(&m["step"])).collect();
+    assert_eq!(steps, [1, 50, 100, 150, 200, 250, 300]);
     let records = jsonl(&run.join("diagnostics.jsonl"));
-    let steps: Vec<u64> = records
-        .iter()
-        .map(|r| r["step"].as_u64().unwrap())
-        .collect();
+    let steps: Vec<u64> = records.iter().map(|r| int(&r["step"])).collect();
     assert_eq!(steps, [0, 100, 200, 299]);
-    let hist = |tag: &str| {
-        tb["histograms"][tag]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
-    let mut checked = 0;
     for r in &records {
-        let step = r["step"].as_u64().unwrap();
-        for l in r["layers"].as_array().unwrap() {
-            let name = l["name"].as_str().unwrap();
-            let want: Vec<f64> = l["output"]["histogram"]["counts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_f64().unwrap())
-                .collect();
-            let all = hist(&format!("activations/{name}"));
-            let h = all
-                .iter()
-                .find(|h| h["step"].as_u64() == Some(step))
-                .unwrap_or_else(|| panic!("activations/{name} at step {step}"));
-            let got: Vec<f64> = h["bucket"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_f64().unwrap())
-                .collect();
-            assert_eq!(got, want, "activations/{name} at step {step}");
-            assert_eq!(h["num"].as_f64(), l["output"]["count"].as_f64());
-            assert_eq!(
-                hist(&format!("activation_grads/{name}")).len(),
-                records.len(),
-                "{name}: a gradient histogram per recorded step"
-            );
-            let std = scalar(&tb, &format!("activation_std/{name}"));
-            let s = std.iter().find(|p| p.0 == step).unwrap().1;
-            assert!((s - l["output"]["std"].as_f64().unwrap()).abs() < 1e-6);
-            checked += 1;
-        }
-        for p in r["params"].as_array().unwrap() {
-            let name = p["name"].as_str().unwrap();
-            for group in ["weights", "weight_grads"] {
-                assert_eq!(hist(&format!("{group}/{name}")).len(), records.len());
-            }
-            // A ratio with no value (step 0: a fresh gamma's std is 0) has no point.
-            let points = scalar_or_empty(&tb, &format!("update_ratio/{name}"));
-            let has = points.iter().any(|q| q.0 == step);
-            assert_eq!(has, !p["log10_update_ratio"].is_null(), "{name} at {step}");
-        }
+        assert_eq!(r["layers"].as_array().unwrap().len(), 17, "the deep stack");
     }
-    assert_eq!(checked, records.len() * 17, "17 layers in the deep stack");
-}
+    assert!(records[0]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["log10_update_ratio"].is_null()));
 
-fn scalar_or_empty(tb: &Value, tag: &str) -> Vec<(u64, f64)> {
-    if tb["scalars"][tag].is_null() {
-        Vec::new()
-    } else {
-        scalar(tb, tag)
+    // Every scalar and every histogram in the file is the run's record of it, and the reverse.
+    let expected = Expected::of_run(run, Read::Exact);
+    for group in [
+        "loss/minibatch",
+        "loss/recorded_step",
+        "loss/train",
+        "loss/val",
+        "loss/test",
+        "train/lr",
+        "activation_std/",
+        "saturation/",
+        "activation_grad_std/",
+        "grad_data_ratio/",
+        "update_ratio/",
+    ] {
+        assert!(
+            expected.scalars.keys().any(|t| t.starts_with(group)),
+            "the run records {group}"
+        );
     }
+    for group in [
+        "activations/",
+        "activation_grads/",
+        "weights/",
+        "weight_grads/",
+    ] {
+        assert!(
+            expected.histograms.keys().any(|t| t.starts_with(group)),
+            "the run records {group}"
+        );
+    }
+    let compared = expected.check(&tb);
+    eprintln!(
+        "{} scalar and {} histogram tags, {compared} values compared",
+        expected.scalars.len(),
+        expected.histograms.len()
+    );
+
+    // `makemore export tensorboard` rebuilds the file from the records, as it reads them.
+    stdout_json(&makemore(&[
+        "export",
+        "tensorboard",
+        run.to_str().unwrap(),
+        "--force",
+        "--json",
+    ]));
+    let exported = Expected::of_run(run, Read::AsSerdeJson);
+    assert_eq!(exported.check(&tb_json(&run.join("tb"))), compared);
 }
 
 #[test]
@@ -196,11 +566,14 @@ fn a_corrupted_byte_fails_tensorboards_crc_check_and_export_refuses_to_overwrite
     let run = t.path("run");
     train(&run, &["--steps", "120"]);
     let tb_dir = Path::new(&run).join("tb");
-    let file = std::fs::read_dir(&tb_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("tfevents"))
-        .expect("an event file");
+    assert!(
+        std::fs::read_dir(&tb_dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("tfevents")),
+        "training wrote an event file"
+    );
     let before = scalar(&tb_json(&tb_dir), "loss/minibatch");
 
     // Export refuses to replace the files, then rebuilds the same scalars with --force.
@@ -232,7 +605,6 @@ fn a_corrupted_byte_fails_tensorboards_crc_check_and_export_refuses_to_overwrite
         "{}",
         String::from_utf8_lossy(&strict.stderr)
     );
-    let _ = file;
 }
 
 #[test]

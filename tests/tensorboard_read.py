@@ -10,10 +10,19 @@ value: size_guidance 0 for scalars, histograms and tensors), and ONE JSON object
 
     {"scalars":    {tag: [[step, value], ...]},
      "histograms": {tag: [{"step", "min", "max", "num", "sum", "sum_squares",
-                           "bucket_limit": [...], "bucket": [...]}, ...]}}
+                           "bucket_limit": [...], "bucket": [...]}, ...]},
+     "other":      {kind: [tag, ...]}}
 
-Non-finite numbers are written as the strings "NaN", "Infinity" and "-Infinity" so that the
-output is strict JSON.
+Each tag's points are in the order the reader holds them (file order). "other" names whatever
+else the reader found (images, audio, tensors no plugin fallback below decoded, run metadata,
+a graph or meta graph as `["graph"]`), so that a caller can insist there is nothing but
+scalars and histograms; kinds with nothing are left out. ("distributions", which TensorBoard
+derives from the histograms, are not listed.)
+
+Numbers are exact: a scalar is the f32 the file holds (as a Python float, so widened exactly
+to f64), a histogram's fields the f64 it holds, and Python writes each float as the shortest
+text that reads back to the same double. Non-finite numbers are written as the strings "NaN",
+"Infinity" and "-Infinity" so that the output is strict JSON.
 
 EventAccumulator reads `simple_value` and `histo` summary values directly as Scalars and
 Histograms. Should a TensorBoard version instead migrate them to tensors (as the plugin loader,
@@ -157,7 +166,7 @@ def load(path):
     )
     acc.Reload()
     tags = acc.Tags()
-    scalars, histograms = {}, {}
+    scalars, histograms, other = {}, {}, {}
     for tag in tags.get("scalars", []):
         scalars[tag] = [[e.step, _num(e.value)] for e in acc.Scalars(tag)]
     for tag in tags.get("histograms", []):
@@ -180,7 +189,15 @@ def load(path):
                 _histogram_from_tensor(e.step, tensor_util.make_ndarray(e.tensor_proto))
                 for e in acc.Tensors(tag)
             ]
-    return {"scalars": scalars, "histograms": histograms}
+        else:
+            other.setdefault("tensors", []).append(tag)
+    for kind in ("images", "audio", "run_metadata"):
+        if tags.get(kind):
+            other[kind] = sorted(tags[kind])
+    for kind in ("graph", "meta_graph"):
+        if tags.get(kind):
+            other[kind] = [kind]
+    return {"scalars": scalars, "histograms": histograms, "other": other}
 
 
 def main(argv=None):
