@@ -152,3 +152,37 @@ pub fn headless_dom(page: &Path, profile: &str) -> (String, String) {
         String::from_utf8_lossy(&result.stderr).into_owned(),
     )
 }
+
+/// A val loss no test's run reaches in its few hundred steps (the lecture's best, after 200,000
+/// steps, is 2.10): below it, the loss is broken or the split leaks.
+pub const VAL_FLOOR: f64 = 2.0;
+
+/// The loss of a model that ignores its context and knows only how often each token comes next:
+/// the entropy (nats) of the next-token distribution over every item of the corpus, the
+/// end-of-item token included (2.8227 on names.txt). A model that learned anything from its
+/// context scores below it; a broken embedding or context path does not.
+pub fn unigram_loss() -> f64 {
+    let text = std::fs::read_to_string(corpus()).expect("the corpus reads");
+    let mut counts = std::collections::BTreeMap::<char, f64>::new();
+    for item in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+        for c in item.chars().chain(['.']) {
+            *counts.entry(c).or_default() += 1.0;
+        }
+    }
+    let n: f64 = counts.values().sum();
+    counts.values().map(|c| -(c / n) * (c / n).ln()).sum()
+}
+
+/// The largest of PyTorch's val losses in a reference file of `docs/reference/` (JSON lines of
+/// `pytorch_lecture.py --eval`, one per seed): a value PyTorch reaches at that step count.
+pub fn pytorch_worst_val(file: &str) -> f64 {
+    let path = repo().join("docs/reference").join(file);
+    let text = std::fs::read_to_string(&path).expect("the reference file reads");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("a JSON line");
+            v["val_loss"].as_f64().expect("a val loss")
+        })
+        .fold(f64::NEG_INFINITY, f64::max)
+}
