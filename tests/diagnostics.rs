@@ -127,6 +127,70 @@ fn unnormalized_deep_tanh_is_saturated_and_told_so() {
     );
 }
 
+/// What `configs/lecture/deep-tanh-no-norm.toml`'s comment says of step 0: 65% of the first tanh
+/// layer's outputs saturated, 81-83% of every later one's, and the gradient with respect to each
+/// tanh layer's output growing about 2.5x per layer toward the input (37x over the stack).
+#[test]
+fn unnormalized_deep_tanh_at_step_0_is_what_its_config_comment_says() {
+    let t = TempDir::new("diag-bad-0");
+    let out = t.path("run");
+    diagnose("deep-tanh-no-norm.toml", "1", &out);
+    let text = std::fs::read_to_string(Path::new(&out).join("diagnostics.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["step"], 0);
+    let tanh = activations(&first);
+    assert_eq!(tanh.len(), 5);
+    // Saturation in whole percent, as the comment prints it.
+    let pct: Vec<f64> = tanh
+        .iter()
+        .map(|l| (100.0 * l["output"]["saturated_frac"].as_f64().unwrap()).round())
+        .collect();
+    assert_eq!(pct[0], 65.0, "{pct:?}");
+    assert!(
+        pct[1..].iter().all(|&p| (81.0..=83.0).contains(&p)),
+        "{pct:?}"
+    );
+    let grad: Vec<f64> = tanh
+        .iter()
+        .map(|l| l["grad"]["std"].as_f64().unwrap())
+        .collect();
+    for w in grad.windows(2) {
+        let growth = w[0] / w[1];
+        assert!(
+            (2.0..3.0).contains(&growth),
+            "per-layer growth {growth} in {grad:?}"
+        );
+    }
+    let overall = grad[0] / grad[4];
+    assert_eq!(overall.round(), 37.0, "{grad:?}");
+}
+
+/// The README's sentence on the advice states the thresholds `AdviceConfig::default()` uses.
+#[test]
+fn readme_states_the_advice_thresholds_the_code_uses() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let c = makemore_diagnostics::AdviceConfig::default();
+    for claim in [
+        format!(
+            "a first loss more than {} nat above ln(vocab)",
+            c.first_loss_excess
+        ),
+        format!(
+            "saturation above {}% of a tanh or sigmoid layer's outputs",
+            100.0 * c.saturation
+        ),
+        format!(
+            "activation std drifting more than {}x across depth",
+            c.std_drift
+        ),
+        format!("activation gradients drifting more than {}x", c.grad_drift),
+        format!("update ratio outside [{}, {}]", c.update_low, c.update_high),
+    ] {
+        assert!(readme.contains(&claim), "README.md does not say `{claim}`");
+    }
+}
+
 #[test]
 fn original_init_gets_the_overconfident_output_advice() {
     let t = TempDir::new("diag-orig");
@@ -175,6 +239,44 @@ fn train_can_record_diagnostics_too() {
         .lines()
         .count();
     assert_eq!(n, 5, "steps 0, 50, 100, 150, 199");
+}
+
+/// Recording diagnostics changes a run by float rounding only: the recorded steps run Burn's ops,
+/// the others the host kernels (README, "Seeing inside").
+#[test]
+fn recording_moves_a_run_by_rounding_only() {
+    let c = corpus();
+    let t = TempDir::new("diag-same");
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            c.to_str().unwrap(),
+            "--config",
+            "configs/lecture/batchnorm.toml",
+            "--steps",
+            "300",
+            "--out",
+            out,
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        stdout_json(&makemore(&args))
+    };
+    let plain = run(&t.path("plain"), &[]);
+    let recorded = run(&t.path("recorded"), &["--diagnose-every", "100"]);
+    for (key, tol) in [
+        ("first_loss", 0.0),
+        ("final_loss", 1e-5),
+        ("val_loss", 1e-6),
+    ] {
+        let (p, r) = (
+            plain[key].as_f64().unwrap(),
+            recorded[key].as_f64().unwrap(),
+        );
+        assert!((p - r).abs() <= tol, "{key}: plain {p}, recorded {r}");
+    }
 }
 
 /// The report opens in headless Chromium (Debian's `chromium`, which `.ci/run` installs): the page

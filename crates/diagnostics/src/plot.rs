@@ -285,7 +285,7 @@ pub fn render_plots(
             Chart {
                 title: "update:data ratio over time".into(),
                 x_label: "step",
-                y_label: "log10(std(lr * grad) / std(data))",
+                y_label: "log10(std(data after - data before) / std(data))",
                 series: names
                     .iter()
                     .map(|n| {

@@ -290,8 +290,10 @@ pub struct ParamRecord {
     /// std(grad) / std(data); `None` (`null` in JSON, "n/a" in tables) where it has no value:
     /// a parameter whose values are all equal (a fresh BatchNorm gamma, a zero bias) has std 0.
     pub grad_data_ratio: Option<f64>,
-    /// log10(std(update) / std(data)); the lecture's rule of thumb is about -3. `None` where it
-    /// has no value (std(data) = 0, or no update at all).
+    /// log10(std(update) / std(data)), the update being what the optimizer step changed (the
+    /// values after it minus before; for plain SGD that is lr * grad, for Adam it is not); the
+    /// lecture's rule of thumb is about -3. `None` where it has no value (std(data) = 0, or no
+    /// update at all).
     pub log10_update_ratio: Option<f64>,
     /// Histogram of the values.
     #[serde(default)]
