@@ -12,6 +12,7 @@ mod bench;
 mod compare;
 mod ladder;
 mod reference;
+mod suite;
 
 use clap::{Parser, Subcommand};
 use std::process::{Command, ExitCode};
@@ -31,7 +32,7 @@ enum Cmd {
     /// environment with TensorBoard.
     Setup(FeatureArgs),
     /// `setup`, then cargo fmt --check, clippy -D warnings, all tests in release, then `compare` on every
-    /// compiled backend.
+    /// compiled backend, then the reference suite (`reference`).
     Test(FeatureArgs),
     /// Build makemore (with --backend's feature) and run `makemore train ARGS`.
     Train {
@@ -49,6 +50,11 @@ enum Cmd {
     /// Put an init-sensitivity sweep next to pytorch_sensitivity.py's output, cell by cell
     /// (means over seeds); fail when a cell's val loss differs by more than the tolerance.
     SensitivityReference(reference::ReferenceArgs),
+    /// The reference suite (run by `test`): the lecture's rows, the whole init-sensitivity sweep
+    /// and the deep stack's per-layer statistics against PyTorch's runs in docs/reference/, with
+    /// tolerances from the spread over seeds on each side, and the README's own tables and figures
+    /// against this build's runs.
+    Reference(suite::SuiteArgs),
 }
 
 /// The Cargo features to build with.
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => bench::bench(&a),
         Cmd::Compare(a) => compare::compare(&a),
         Cmd::SensitivityReference(a) => reference::run(&a),
+        Cmd::Reference(a) => suite::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -332,9 +339,14 @@ fn test(args: &FeatureArgs) -> Result<(), String> {
         .env("MAKEMORE_TB_PYTHON", &python);
     run(test)?;
     compare::compare(&compare::CompareArgs {
-        features: FeatureArgs { features },
+        features: FeatureArgs {
+            features: features.clone(),
+        },
         steps: compare::DEFAULT_STEPS,
         json: false,
+    })?;
+    suite::run(&suite::SuiteArgs {
+        features: FeatureArgs { features },
     })
 }
 
