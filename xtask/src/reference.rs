@@ -26,6 +26,61 @@ fn label(x: f64) -> String {
     s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
 }
 
+/// A sweep.json cell's or combination's labels, in axis order.
+pub(crate) fn labels(v: &Value) -> Vec<String> {
+    v["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Per combination (scale, norm, residual, optimizer): each seed's val loss and max saturation (%).
+pub(crate) type Cells = BTreeMap<Vec<String>, (Vec<f64>, Vec<f64>)>;
+
+/// PyTorch's init-sensitivity cells by combination (scale, norm, residual, optimizer, labelled
+/// as the sweep labels them): each seed's val loss and max saturation (%), over `files` (one JSON
+/// line per cell, as `pytorch_sensitivity.py` prints them).
+pub(crate) fn read_pytorch(files: &[PathBuf]) -> Result<Cells, String> {
+    let mut cells = Cells::new();
+    for p in files {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let whence = format!("{}:{}", p.display(), n + 1);
+            let r: Value = serde_json::from_str(line).map_err(|e| format!("{whence}: {e}"))?;
+            let number = |k: &str| {
+                r[k].as_f64()
+                    .ok_or_else(|| format!("{whence}: no number `{k}`"))
+            };
+            let text = |k: &str| {
+                r[k].as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("{whence}: no string `{k}`"))
+            };
+            let residual = match r["residual"].as_bool() {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => return Err(format!("{whence}: `residual` is not true or false")),
+            };
+            let key = vec![
+                label(number("scale")?),
+                text("norm")?,
+                residual.to_string(),
+                text("optimizer")?,
+            ];
+            let e = cells.entry(key).or_default();
+            e.0.push(number("val_loss")?);
+            e.1.push(number("max_saturation_pct")?);
+        }
+    }
+    Ok(cells)
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -47,27 +102,7 @@ pub fn run(a: &ReferenceArgs) -> Result<(), String> {
             "expected the init-sensitivity axes scale, norm, residual, optimizer; got {names:?}"
         ));
     }
-    // (scale, norm, residual, optimizer) -> val losses and saturations over seeds.
-    let mut reference: BTreeMap<Vec<String>, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for p in &a.reference {
-        for (n, line) in read(p)?
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let r: Value = serde_json::from_str(line)
-                .map_err(|e| format!("{}:{}: {e}", p.display(), n + 1))?;
-            let key = vec![
-                label(r["scale"].as_f64().unwrap_or(f64::NAN)),
-                r["norm"].as_str().unwrap_or("?").to_string(),
-                if r["residual"] == true { "on" } else { "off" }.to_string(),
-                r["optimizer"].as_str().unwrap_or("?").to_string(),
-            ];
-            let e = reference.entry(key).or_default();
-            e.0.push(r["val_loss"].as_f64().unwrap_or(f64::NAN));
-            e.1.push(r["max_saturation_pct"].as_f64().unwrap_or(f64::NAN));
-        }
-    }
+    let reference = read_pytorch(&a.reference)?;
     println!("| scale | norm | residual | optimizer | ours val (seeds) | PyTorch val (seeds) | diff | ours max sat. | PyTorch max sat. |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let (mut worst, mut compared, mut failures) = (0f64, 0, Vec::new());
@@ -75,12 +110,7 @@ pub fn run(a: &ReferenceArgs) -> Result<(), String> {
         .as_array()
         .ok_or("sweep.json has no combos")?
     {
-        let labels: Vec<String> = c["labels"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l.as_str().map(str::to_owned))
-            .collect();
+        let labels = labels(c);
         let (Some((vals, sats)), Some(ours)) = (reference.get(&labels), c["val_loss"].as_f64())
         else {
             continue;

@@ -322,12 +322,6 @@ fn lecture(data: &str, out: &Path, reference: &Path) -> Result<Vec<Check>, Strin
     Ok(checks)
 }
 
-/// The reference's scale as the sweep labels it (`5.0` -> `5`).
-fn scale_label(x: f64) -> String {
-    let s = x.to_string();
-    s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
-}
-
 /// What each sweep combination (labels: scale, norm, residual, optimizer) measured, per seed.
 type ByCombination = BTreeMap<Vec<String>, Vec<f64>>;
 
@@ -362,38 +356,20 @@ fn sensitivity(
     let sweep = read_json(&dir.join("sweep.json"))?;
     let mut ours = Sweep::default();
     for cell in sweep["cells"].as_array().ok_or("sweep.json has no cells")? {
-        let labels: Vec<String> = cell["labels"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l.as_str().map(str::to_owned))
-            .collect();
+        let labels = crate::reference::labels(cell);
         let whence = format!("sweep cell {labels:?}");
         let val = number(cell, "val_loss", &whence)?;
         let saturation = 100.0 * number(cell, "max_saturation", &whence)?;
         ours.val.entry(labels.clone()).or_default().push(val);
         ours.saturation.entry(labels).or_default().push(saturation);
     }
+    let files: Vec<PathBuf> = (1..=SWEEP_SEEDS)
+        .map(|seed| reference.join(format!("pytorch-sensitivity-seed{seed}.jsonl")))
+        .collect();
     let mut theirs = Sweep::default();
-    for seed in 1..=3 {
-        let name = format!("pytorch-sensitivity-seed{seed}.jsonl");
-        for r in read_lines(&reference.join(&name))? {
-            let key = vec![
-                scale_label(number(&r, "scale", &name)?),
-                r["norm"].as_str().unwrap_or("?").to_string(),
-                match r["residual"].as_bool() {
-                    Some(true) => "on",
-                    Some(false) => "off",
-                    None => return Err(format!("{name}: `residual` is not true or false")),
-                }
-                .to_string(),
-                r["optimizer"].as_str().unwrap_or("?").to_string(),
-            ];
-            let val = number(&r, "val_loss", &name)?;
-            let saturation = number(&r, "max_saturation_pct", &name)?;
-            theirs.val.entry(key.clone()).or_default().push(val);
-            theirs.saturation.entry(key).or_default().push(saturation);
-        }
+    for (key, (val, saturation)) in crate::reference::read_pytorch(&files)? {
+        theirs.val.insert(key.clone(), val);
+        theirs.saturation.insert(key, saturation);
     }
     if ours.val.keys().ne(theirs.val.keys()) {
         return Err(format!(
