@@ -534,3 +534,33 @@ fn every_help_ends_with_a_newline() {
     assert!(err.contains("--run"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `MAKEMORE_CPU_KERNELS` takes `on` or `off`; anything else is refused with exit 2 and one line
+/// naming the variable, before any work. `off` (Burn's own ops) trains to the kernels' first loss.
+#[test]
+fn cpu_kernels_switch_takes_on_or_off_only() {
+    let c = corpus();
+    let t = TempDir::new("kernels-env");
+    let run = |value: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_makemore"))
+            .current_dir(repo())
+            .args(["train", "--data", c.to_str().unwrap(), "--steps", "5"])
+            .args(["--out", out, "--json", "--quiet"])
+            .env("MAKEMORE_CPU_KERNELS", value)
+            .output()
+            .unwrap()
+    };
+    for bad in ["", "yes", "OFF"] {
+        let out = t.path(&format!("bad{}", bad.len()));
+        check_input_error(
+            bad,
+            &run(bad, &out),
+            &["MAKEMORE_CPU_KERNELS", "`on` or `off`"],
+        );
+        assert!(!Path::new(&out).exists(), "{bad}: nothing written");
+    }
+    let on = stdout_json(&run("on", &t.path("on")));
+    let off = stdout_json(&run("off", &t.path("off")));
+    let first = |j: &Value| j["first_loss"].as_f64().unwrap();
+    assert!((first(&on) - first(&off)).abs() < 2e-6, "{on} {off}");
+}
