@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: every compiled backend on the lecture's two models, interleaved with
 //! PyTorch eager on the same machine, as a markdown table and `target/bench/latest.json`.
 
+use crate::measure::{cpu, data, json_of, median, median_of, num, python, ratio};
 use crate::{binary, features, root, target_dir, FeatureArgs, MITIGATIONS, MODELS};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -27,50 +28,12 @@ pub struct BenchArgs {
     ladder: bool,
 }
 
-pub(crate) fn json_of(mut cmd: Command) -> Result<Value, String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| format!("{shown}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{shown} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("{shown}: not JSON: {e}"))
-}
-
-pub(crate) fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-pub(crate) fn data() -> String {
-    std::env::var("MAKEMORE_DATA")
-        .unwrap_or_else(|_| root().join("data/names.txt").display().to_string())
-}
-
-pub(crate) fn python() -> Option<String> {
-    let py = std::env::var("MAKEMORE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import torch"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(py)
-}
-
-pub(crate) fn cpu() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .unwrap_or("unknown CPU")
-        .trim()
-        .to_string();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{model}, {cores} cores")
+/// What every timed run of `bench` shares: the corpus, the interleaved repeats per contender
+/// and the timed steps per run.
+struct Plan<'a> {
+    data: &'a str,
+    repeats: usize,
+    steps: u64,
 }
 
 /// Runs the benchmark.
@@ -84,85 +47,102 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     let (repeats, steps) = (args.repeats, args.steps);
     crate::build_binary(&features)?;
+    let backends = usable_backends()?;
+    let py = python();
+    let data = data();
+    let plan = Plan {
+        data: &data,
+        repeats,
+        steps,
+    };
+    let mut rows = Vec::new();
+    for (model, config) in MODELS {
+        rows.extend(plan.model_rows(model, config, &backends, py.as_deref())?);
+    }
+    let layers = plan.layer_costs()?;
+    let diagnostics = plan.diagnostics_overhead()?;
+    let lecture = if args.lecture {
+        lecture_times(&data)?
+    } else {
+        Value::Null
+    };
+    let report = json!({
+        "machine": cpu(), "features": features, "steps": steps, "repeats": repeats,
+        "pytorch": py.is_some(), "rows": rows, "layers": layers, "diagnostics_overhead": diagnostics, "lecture": lecture,
+    });
+    let path = write_latest(&report)?;
+    print_table(&report);
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The backends `makemore backends --json` lists as usable.
+fn usable_backends() -> Result<Vec<String>, String> {
     let mut backends_cmd = Command::new(binary());
     backends_cmd.args(["backends", "--json"]);
-    let backends: Vec<String> = json_of(backends_cmd)?["backends"]
+    Ok(json_of(backends_cmd)?["backends"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|b| b["usable"] == true)
         .filter_map(|b| b["name"].as_str().map(String::from))
-        .collect();
-    let py = python();
-    let data = data();
-    let mut rows = Vec::new();
-    for (model, config) in MODELS {
+        .collect())
+}
+
+impl Plan<'_> {
+    /// Runs `cmd` (makemore's or PyTorch's bench) for one repeat of the timed steps on the
+    /// corpus, and reads its report.
+    fn one_repeat(&self, mut cmd: Command) -> Result<Value, String> {
+        let steps_arg = self.steps.to_string();
+        cmd.current_dir(root()).args([
+            "--data",
+            self.data,
+            "--repeats",
+            "1",
+            "--steps",
+            &steps_arg,
+        ]);
+        json_of(cmd)
+    }
+
+    /// Every backend's (and PyTorch eager's, when `py` has torch) row for `model`: medians of
+    /// the interleaved repeats.
+    fn model_rows(
+        &self,
+        model: &str,
+        config: &str,
+        backends: &[String],
+        py: Option<&str>,
+    ) -> Result<Vec<Value>, String> {
+        let repeats = self.repeats;
         // Interleave: one repeat of each contender in turn, so drift in the machine's speed
         // hits all of them alike.
         let mut ours: Vec<Vec<Value>> = vec![Vec::new(); backends.len()];
         let mut torch: Vec<Value> = Vec::new();
-        // Both contenders take one repeat of `steps` steps on the same corpus.
-        let steps_arg = steps.to_string();
-        let one_repeat = |mut cmd: Command| {
-            cmd.current_dir(root()).args([
-                "--data",
-                &data,
-                "--repeats",
-                "1",
-                "--steps",
-                &steps_arg,
-            ]);
-            json_of(cmd)
-        };
         for r in 0..repeats {
             for (i, b) in backends.iter().enumerate() {
                 eprintln!("bench: {model} on {b} ({}/{repeats})", r + 1);
                 let mut cmd = Command::new(binary());
                 cmd.args(["bench", "--json", "--backend", b, "--config", config]);
-                ours[i].push(one_repeat(cmd)?);
+                ours[i].push(self.one_repeat(cmd)?);
             }
-            if let Some(py) = &py {
+            if let Some(py) = py {
                 eprintln!("bench: {model} on PyTorch eager ({}/{repeats})", r + 1);
                 let mut cmd = Command::new(py);
                 cmd.args(["xtask/pytorch_bench.py", "--model", model]);
-                torch.push(one_repeat(cmd)?);
+                torch.push(self.one_repeat(cmd)?);
             }
         }
-        let med = |runs: &[Value], key: &str| {
-            median(
-                &mut runs
-                    .iter()
-                    .filter_map(|r| r[key].as_f64())
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let torch_us = (!torch.is_empty()).then(|| med(&torch, "us_per_step"));
-        let torch_eval = (!torch.is_empty()).then(|| med(&torch, "eval_all_ms"));
-        for (b, runs) in backends.iter().zip(&ours) {
-            let us = med(runs, "us_per_step");
-            let eval = med(runs, "eval_all_ms");
-            rows.push(json!({
-                "model": model, "backend": b, "us_per_step": us, "steps_per_s": 1e6 / us,
-                "eval_all_ms": eval, "sample_ms": med(runs, "sample_ms"),
-                "peak_rss_mb": runs.iter().filter_map(|r| r["peak_rss_mb_after_training"].as_f64()).fold(0.0, f64::max),
-                "pytorch_us_per_step": torch_us, "speedup_vs_pytorch": torch_us.map(|t| t / us),
-                "pytorch_eval_all_ms": torch_eval, "eval_speedup_vs_pytorch": torch_eval.map(|t| t / eval),
-                "runs": runs,
-            }));
-        }
-        if !torch.is_empty() {
-            rows.push(json!({
-                "model": model, "backend": "pytorch-eager", "us_per_step": torch_us, "steps_per_s": torch_us.map(|t| 1e6 / t),
-                "eval_all_ms": torch_eval, "sample_ms": med(&torch, "sample_ms"), "runs": torch,
-            }));
-        }
+        Ok(rows_of(model, backends, &ours, torch))
     }
-    // The sweep's layers and optimizers against the BatchNorm deep stack, flex, interleaved.
-    let mut layers = Vec::new();
-    {
+
+    /// The sweep's layers and optimizers against the BatchNorm deep stack, flex, interleaved:
+    /// each one's median time per step and its ratio to the deep stack's.
+    fn layer_costs(&self) -> Result<Vec<Value>, String> {
+        let repeats = self.repeats;
         let deep = MODELS[1].1;
         let mut runs: Vec<Vec<f64>> = vec![Vec::new(); MITIGATIONS.len() + 1];
-        let steps_arg = steps.to_string();
+        let steps_arg = self.steps.to_string();
         for r in 0..repeats {
             for (i, config) in std::iter::once(deep)
                 .chain(MITIGATIONS.iter().map(|m| m.1))
@@ -176,7 +156,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
                     "--config",
                     config,
                     "--data",
-                    &data,
+                    self.data,
                     "--repeats",
                     "1",
                     "--steps",
@@ -187,89 +167,123 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
                 runs[i].push(json_of(cmd)?["us_per_step"].as_f64().unwrap_or(f64::NAN));
             }
         }
+        let mut layers = Vec::new();
         let base = median(&mut runs[0]);
         for ((name, config), mut r) in MITIGATIONS.iter().zip(runs.into_iter().skip(1)) {
             let us = median(&mut r);
             layers.push(json!({ "name": name, "config": config, "us_per_step": us, "deep_batchnorm_us_per_step": base, "ratio": us / base }));
         }
+        Ok(layers)
     }
-    // The cost of recording diagnostics every 100 steps, measured on the training loop of
-    // `makemore train` (the plots and the report are written after the loop's clock stops).
-    let mut diagnostics = Vec::new();
-    for (model, config) in MODELS {
-        let mut plain = Vec::new();
-        let mut recorded = Vec::new();
-        for r in 0..repeats {
-            eprintln!(
-                "bench: {model} with and without diagnostics every 100 steps ({}/{repeats})",
-                r + 1
-            );
-            for (every, into) in [(None, &mut plain), (Some("100"), &mut recorded)] {
-                let dir = target_dir()
-                    .join("bench")
-                    .join(format!("{model}-diagnostics-{}", every.unwrap_or("off")));
-                let mut cmd = Command::new(binary());
-                cmd.current_dir(root())
-                    .args([
-                        "train", "--config", config, "--data", &data, "--steps", "5000", "--quiet",
-                        "--json", "--force", "--out",
-                    ])
-                    .arg(&dir);
-                if let Some(k) = every {
-                    cmd.args(["--diagnose-every", k]);
+
+    /// The cost of recording diagnostics every 100 steps, measured on the training loop of
+    /// `makemore train` (the plots and the report are written after the loop's clock stops).
+    fn diagnostics_overhead(&self) -> Result<Vec<Value>, String> {
+        let repeats = self.repeats;
+        let mut diagnostics = Vec::new();
+        for (model, config) in MODELS {
+            let mut plain = Vec::new();
+            let mut recorded = Vec::new();
+            for r in 0..repeats {
+                eprintln!(
+                    "bench: {model} with and without diagnostics every 100 steps ({}/{repeats})",
+                    r + 1
+                );
+                for (every, into) in [(None, &mut plain), (Some("100"), &mut recorded)] {
+                    into.push(self.train_us_per_step(model, config, every)?);
                 }
-                into.push(json_of(cmd)?["us_per_step"].as_f64().unwrap_or(f64::NAN));
             }
+            let (p, d) = (median(&mut plain), median(&mut recorded));
+            diagnostics.push(json!({ "model": model, "us_per_step": p, "us_per_step_diagnose_every_100": d, "overhead_percent": (d / p - 1.0) * 100.0 }));
         }
-        let (p, d) = (median(&mut plain), median(&mut recorded));
-        diagnostics.push(json!({ "model": model, "us_per_step": p, "us_per_step_diagnose_every_100": d, "overhead_percent": (d / p - 1.0) * 100.0 }));
+        Ok(diagnostics)
     }
-    let mut lecture = Value::Null;
-    if args.lecture {
-        let mut times = serde_json::Map::new();
-        for jobs in ["1", "2"] {
-            eprintln!("bench: the full lecture (five runs of 200,000 steps) with --jobs {jobs}");
-            let start = Instant::now();
-            let mut cmd = Command::new(binary());
-            cmd.current_dir(root()).args([
-                "lecture", "--json", "--quiet", "--data", &data, "--jobs", jobs,
-            ]);
-            let table = json_of(cmd)?;
-            times.insert(
-                format!("jobs_{jobs}"),
-                json!({ "seconds": start.elapsed().as_secs_f64(), "table": table }),
-            );
+
+    /// Microseconds per step of one `makemore train` of `config` (5,000 steps), diagnosing
+    /// every `every` steps when given.
+    fn train_us_per_step(
+        &self,
+        model: &str,
+        config: &str,
+        every: Option<&str>,
+    ) -> Result<f64, String> {
+        let dir = target_dir()
+            .join("bench")
+            .join(format!("{model}-diagnostics-{}", every.unwrap_or("off")));
+        let mut cmd = Command::new(binary());
+        cmd.current_dir(root())
+            .args([
+                "train", "--config", config, "--data", self.data, "--steps", "5000", "--quiet",
+                "--json", "--force", "--out",
+            ])
+            .arg(&dir);
+        if let Some(k) = every {
+            cmd.args(["--diagnose-every", k]);
         }
-        lecture = Value::Object(times);
+        Ok(json_of(cmd)?["us_per_step"].as_f64().unwrap_or(f64::NAN))
     }
-    let report = json!({
-        "machine": cpu(), "features": features, "steps": steps, "repeats": repeats,
-        "pytorch": py.is_some(), "rows": rows, "layers": layers, "diagnostics_overhead": diagnostics, "lecture": lecture,
-    });
+}
+
+/// The table rows of `model`: one per backend (its medians, next to PyTorch's when it ran) and
+/// one for PyTorch eager when it ran.
+fn rows_of(model: &str, backends: &[String], ours: &[Vec<Value>], torch: Vec<Value>) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let torch_us = (!torch.is_empty()).then(|| median_of(&torch, "us_per_step"));
+    let torch_eval = (!torch.is_empty()).then(|| median_of(&torch, "eval_all_ms"));
+    for (b, runs) in backends.iter().zip(ours) {
+        let us = median_of(runs, "us_per_step");
+        let eval = median_of(runs, "eval_all_ms");
+        rows.push(json!({
+            "model": model, "backend": b, "us_per_step": us, "steps_per_s": 1e6 / us,
+            "eval_all_ms": eval, "sample_ms": median_of(runs, "sample_ms"),
+            "peak_rss_mb": runs.iter().filter_map(|r| r["peak_rss_mb_after_training"].as_f64()).fold(0.0, f64::max),
+            "pytorch_us_per_step": torch_us, "speedup_vs_pytorch": torch_us.map(|t| t / us),
+            "pytorch_eval_all_ms": torch_eval, "eval_speedup_vs_pytorch": torch_eval.map(|t| t / eval),
+            "runs": runs,
+        }));
+    }
+    if !torch.is_empty() {
+        rows.push(json!({
+            "model": model, "backend": "pytorch-eager", "us_per_step": torch_us, "steps_per_s": torch_us.map(|t| 1e6 / t),
+            "eval_all_ms": torch_eval, "sample_ms": median_of(&torch, "sample_ms"), "runs": torch,
+        }));
+    }
+    rows
+}
+
+/// The full `makemore lecture` timed with `--jobs 1` and `--jobs 2`, each with its table.
+fn lecture_times(data: &str) -> Result<Value, String> {
+    let mut times = serde_json::Map::new();
+    for jobs in ["1", "2"] {
+        eprintln!("bench: the full lecture (five runs of 200,000 steps) with --jobs {jobs}");
+        let start = Instant::now();
+        let mut cmd = Command::new(binary());
+        cmd.current_dir(root()).args([
+            "lecture", "--json", "--quiet", "--data", data, "--jobs", jobs,
+        ]);
+        let table = json_of(cmd)?;
+        times.insert(
+            format!("jobs_{jobs}"),
+            json!({ "seconds": start.elapsed().as_secs_f64(), "table": table }),
+        );
+    }
+    Ok(Value::Object(times))
+}
+
+/// Writes the report to `target/bench/latest.json`; returns that path.
+fn write_latest(report: &Value) -> Result<std::path::PathBuf, String> {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join("latest.json");
     std::fs::write(
         &path,
-        serde_json::to_string_pretty(&report).unwrap_or_default(),
+        serde_json::to_string_pretty(report).unwrap_or_default(),
     )
     .map_err(|e| format!("{}: {e}", path.display()))?;
-    print_table(&report);
-    eprintln!("wrote {}", path.display());
-    Ok(())
+    Ok(path)
 }
 
-/// A table cell: the number with `digits` decimals, or "-".
-pub(crate) fn num(v: &Value, digits: usize) -> String {
-    v.as_f64()
-        .map_or("-".to_string(), |x| format!("{x:.digits$}"))
-}
-
-/// A table cell: the ratio as "1.23x", or "-".
-pub(crate) fn ratio(v: &Value) -> String {
-    v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}x"))
-}
-
+/// Prints the report as a markdown table and the lines under it.
 fn print_table(r: &Value) {
     println!("Machine: {}. Release build, features `{}`; median of {} interleaved runs of {} steps (batch 32) after 200 warm-up steps.", r["machine"].as_str().unwrap_or(""), r["features"].as_str().unwrap_or(""), r["repeats"], r["steps"]);
     if r["pytorch"] != true {

@@ -3,14 +3,24 @@
 //! achieved GFLOP/s and their fraction of the machine's measured peak; a markdown table,
 //! `target/bench/ladder.json` and a log-log plot, `target/bench/ladder.svg`.
 
-use crate::bench::{cpu, data, json_of, median, num, python, ratio};
+use crate::measure::{cpu, data, json_of, median_of, num, python, ratio};
 use crate::{binary, root, target_dir};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::Command;
 
 /// One rung: name, our config, the PyTorch twin's flags, timed steps, warm-up steps.
-const RUNGS: [(&str, &str, &[&str], u64, u64); 4] = [
+type Rung = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    u64,
+    u64,
+);
+
+/// The ladder's rungs, smallest first.
+const RUNGS: [Rung; 4] = [
     (
         "bn1",
         "configs/lecture/batchnorm.toml",
@@ -70,143 +80,39 @@ const METRICS: [(&str, &str); 3] = [
     ("sample_ms", "sample_flops"),
 ];
 
-fn med(runs: &[Value], key: &str) -> f64 {
-    median(
-        &mut runs
-            .iter()
-            .filter_map(|r| r[key].as_f64())
-            .collect::<Vec<_>>(),
-    )
+/// Who runs each rung: the usable CPU backends, PyTorch (when it imports) and the thread counts
+/// PyTorch runs at (1 and every core).
+struct Contenders {
+    backends: Vec<String>,
+    py: Option<String>,
+    threads: Vec<usize>,
+}
+
+/// Each contender's reports of one rung: ours per backend, PyTorch's per thread count.
+struct RungRuns {
+    ours: Vec<Vec<Value>>,
+    torch: Vec<Vec<Value>>,
 }
 
 /// Runs the ladder with `repeats` interleaved runs per contender.
 pub fn ladder(features: &str, repeats: usize) -> Result<(), String> {
     crate::build_binary(features)?;
-    let mut backends_cmd = Command::new(binary());
-    backends_cmd.args(["backends", "--json"]);
-    let cpu_backends: Vec<String> = json_of(backends_cmd)?["backends"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|b| b["usable"] == true && b["name"] != "wgpu")
-        .filter_map(|b| b["name"].as_str().map(String::from))
-        .collect();
+    let backends = cpu_backends()?;
     let py = python();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
+    let contenders = Contenders {
+        backends,
+        py,
+        threads,
+    };
     let data = data();
-    // The machine's peak: one large product by our kernels and by PyTorch, every core.
-    let mut m = Command::new(binary());
-    m.args(["bench", "--matmul", "--json"]);
-    let matmul = json_of(m)?;
-    let mut peak = matmul["peak_gflops"].as_f64().unwrap_or(f64::NAN);
-    let mut torch_peak = Value::Null;
-    if let Some(py) = &py {
-        let mut c = Command::new(py);
-        c.current_dir(root())
-            .args(["xtask/pytorch_bench.py", "--peak"]);
-        torch_peak = json_of(c)?;
-        peak = peak.max(torch_peak["gflops"].as_f64().unwrap_or(0.0));
-    }
+    let (matmul, torch_peak, peak) = machine_peak(contenders.py.as_deref())?;
     let mut rungs = Vec::new();
-    for (name, config, twin, steps, warmup) in RUNGS {
-        let mut ours: Vec<Vec<Value>> = vec![Vec::new(); cpu_backends.len()];
-        let mut torch: Vec<Vec<Value>> = vec![Vec::new(); threads.len()];
-        let (steps, warmup) = (steps.to_string(), warmup.to_string());
-        let common = [
-            "--data",
-            &data,
-            "--repeats",
-            "1",
-            "--steps",
-            &steps,
-            "--warmup",
-            &warmup,
-        ];
-        for r in 0..repeats {
-            for (i, b) in cpu_backends.iter().enumerate() {
-                eprintln!("ladder: {name} on {b} ({}/{repeats})", r + 1);
-                let mut cmd = Command::new(binary());
-                cmd.current_dir(root())
-                    .args(["bench", "--json", "--backend", b, "--config", config])
-                    .args(common);
-                ours[i].push(json_of(cmd)?);
-            }
-            if let Some(py) = &py {
-                for (i, t) in threads.iter().enumerate() {
-                    eprintln!(
-                        "ladder: {name} on PyTorch, {t} thread(s) ({}/{repeats})",
-                        r + 1
-                    );
-                    let mut cmd = Command::new(py);
-                    cmd.current_dir(root())
-                        .arg("xtask/pytorch_bench.py")
-                        .args(twin)
-                        .args(common)
-                        .args(["--threads", &t.to_string()]);
-                    torch[i].push(json_of(cmd)?);
-                }
-            }
-        }
-        // FLOPs come from our report (the twin builds the same shapes); sampling's from the
-        // rows each contender forwarded (ours drops finished names from the batch, the twin
-        // forwards all until the longest ends).
-        let flops = |key: &str| ours.first().map_or(f64::NAN, |runs| med(runs, key));
-        let per_row = 2.0 * flops("macs_per_example");
-        let mut rows = Vec::new();
-        let mut row = |contender: String, runs: &[Value]| {
-            let mut r = json!({ "rung": name, "contender": contender });
-            r["sample_rows"] = json!(med(runs, "sample_rows"));
-            for (time, work) in METRICS {
-                let t = med(runs, time);
-                let seconds = if time.starts_with("us") {
-                    t / 1e6
-                } else {
-                    t / 1e3
-                };
-                let work = match work {
-                    "sample_flops" => per_row * med(runs, "sample_rows"),
-                    _ => flops(work),
-                };
-                let gflops = work / seconds / 1e9;
-                r[time] = json!(t);
-                r[format!("{time}_gflops")] = json!(gflops);
-                r[format!("{time}_peak_fraction")] = json!(gflops / peak);
-            }
-            r["flops_per_step"] = json!(flops("flops_per_step"));
-            r["parameters"] = runs[0]["parameters"].clone();
-            rows.push(r);
-        };
-        for (b, runs) in cpu_backends.iter().zip(&ours) {
-            row(b.clone(), runs);
-        }
-        for (t, runs) in threads.iter().zip(&torch) {
-            if !runs.is_empty() {
-                row(format!("pytorch-{t}t"), runs);
-            }
-        }
-        // PyTorch at its faster setting, metric by metric, and our speed-up over it.
-        let torch_rows: Vec<Value> = rows
-            .iter()
-            .filter(|r| {
-                r["contender"]
-                    .as_str()
-                    .is_some_and(|c| c.starts_with("pytorch"))
-            })
-            .cloned()
-            .collect();
-        for r in rows.iter_mut() {
-            for (time, _) in METRICS {
-                let best = torch_rows
-                    .iter()
-                    .filter_map(|t| t[time].as_f64())
-                    .fold(f64::INFINITY, f64::min);
-                if best.is_finite() {
-                    r[format!("{time}_vs_pytorch")] =
-                        json!(best / r[time].as_f64().unwrap_or(f64::NAN));
-                }
-            }
-        }
+    for rung in RUNGS {
+        let runs = time_rung(rung, &contenders, &data, repeats)?;
+        let mut rows = rung_rows(rung.0, &contenders, &runs, peak);
+        add_speedups(&mut rows);
         rungs.extend(rows);
     }
     let report = json!({
@@ -215,24 +121,189 @@ pub fn ladder(features: &str, repeats: usize) -> Result<(), String> {
     });
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let write = |file: &str, text: String| {
-        let path = dir.join(file);
-        let tmp = dir.join(format!(".{file}.tmp"));
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("wrote {}", path.display());
-        Ok::<(), String>(())
-    };
-    write(
+    write_atomically(
+        &dir,
         "ladder.json",
         serde_json::to_string_pretty(&report).unwrap_or_default(),
     )?;
-    write("ladder.svg", plot(&report))?;
+    write_atomically(&dir, "ladder.svg", plot(&report))?;
     print_table(&report);
     Ok(())
 }
 
+/// The usable backends `makemore backends --json` lists, but wgpu: the ladder times CPUs.
+fn cpu_backends() -> Result<Vec<String>, String> {
+    let mut backends_cmd = Command::new(binary());
+    backends_cmd.args(["backends", "--json"]);
+    Ok(json_of(backends_cmd)?["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["usable"] == true && b["name"] != "wgpu")
+        .filter_map(|b| b["name"].as_str().map(String::from))
+        .collect())
+}
+
+/// The machine's peak: one large product by our kernels and by PyTorch (when `py` is given),
+/// every core. Returns our report, PyTorch's (or null) and the faster one's GFLOP/s.
+fn machine_peak(py: Option<&str>) -> Result<(Value, Value, f64), String> {
+    let mut m = Command::new(binary());
+    m.args(["bench", "--matmul", "--json"]);
+    let matmul = json_of(m)?;
+    let mut peak = matmul["peak_gflops"].as_f64().unwrap_or(f64::NAN);
+    let mut torch_peak = Value::Null;
+    if let Some(py) = py {
+        let mut c = Command::new(py);
+        c.current_dir(root())
+            .args(["xtask/pytorch_bench.py", "--peak"]);
+        torch_peak = json_of(c)?;
+        peak = peak.max(torch_peak["gflops"].as_f64().unwrap_or(0.0));
+    }
+    Ok((matmul, torch_peak, peak))
+}
+
+/// Times one rung: `repeats` rounds, each running every contender once in turn.
+fn time_rung(
+    (name, config, twin, steps, warmup): Rung,
+    contenders: &Contenders,
+    data: &str,
+    repeats: usize,
+) -> Result<RungRuns, String> {
+    let mut ours: Vec<Vec<Value>> = vec![Vec::new(); contenders.backends.len()];
+    let mut torch: Vec<Vec<Value>> = vec![Vec::new(); contenders.threads.len()];
+    let (steps, warmup) = (steps.to_string(), warmup.to_string());
+    let common = [
+        "--data",
+        data,
+        "--repeats",
+        "1",
+        "--steps",
+        &steps,
+        "--warmup",
+        &warmup,
+    ];
+    for r in 0..repeats {
+        for (i, b) in contenders.backends.iter().enumerate() {
+            eprintln!("ladder: {name} on {b} ({}/{repeats})", r + 1);
+            let mut cmd = Command::new(binary());
+            cmd.current_dir(root())
+                .args(["bench", "--json", "--backend", b, "--config", config])
+                .args(common);
+            ours[i].push(json_of(cmd)?);
+        }
+        if let Some(py) = &contenders.py {
+            for (i, t) in contenders.threads.iter().enumerate() {
+                eprintln!(
+                    "ladder: {name} on PyTorch, {t} thread(s) ({}/{repeats})",
+                    r + 1
+                );
+                let mut cmd = Command::new(py);
+                cmd.current_dir(root())
+                    .arg("xtask/pytorch_bench.py")
+                    .args(twin)
+                    .args(common)
+                    .args(["--threads", &t.to_string()]);
+                torch[i].push(json_of(cmd)?);
+            }
+        }
+    }
+    Ok(RungRuns { ours, torch })
+}
+
+/// The rows of one rung: each of our backends, then PyTorch at each thread count it ran at.
+fn rung_rows(rung: &str, contenders: &Contenders, runs: &RungRuns, peak: f64) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for (b, reports) in contenders.backends.iter().zip(&runs.ours) {
+        rows.push(row_of(rung, b.clone(), reports, &runs.ours, peak));
+    }
+    for (t, reports) in contenders.threads.iter().zip(&runs.torch) {
+        if !reports.is_empty() {
+            rows.push(row_of(
+                rung,
+                format!("pytorch-{t}t"),
+                reports,
+                &runs.ours,
+                peak,
+            ));
+        }
+    }
+    rows
+}
+
+/// One contender's row: the medians of its `reports`, each timing's GFLOP/s and fraction of
+/// `peak`. FLOPs come from our report (`ours`; the twin builds the same shapes); sampling's from
+/// the rows each contender forwarded (ours drops finished names from the batch, the twin
+/// forwards all until the longest ends).
+fn row_of(
+    rung: &str,
+    contender: String,
+    reports: &[Value],
+    ours: &[Vec<Value>],
+    peak: f64,
+) -> Value {
+    let flops = |key: &str| ours.first().map_or(f64::NAN, |runs| median_of(runs, key));
+    let per_row = 2.0 * flops("macs_per_example");
+    let mut r = json!({ "rung": rung, "contender": contender });
+    r["sample_rows"] = json!(median_of(reports, "sample_rows"));
+    for (time, work) in METRICS {
+        let t = median_of(reports, time);
+        let seconds = if time.starts_with("us") {
+            t / 1e6
+        } else {
+            t / 1e3
+        };
+        let work = match work {
+            "sample_flops" => per_row * median_of(reports, "sample_rows"),
+            _ => flops(work),
+        };
+        let gflops = work / seconds / 1e9;
+        r[time] = json!(t);
+        r[format!("{time}_gflops")] = json!(gflops);
+        r[format!("{time}_peak_fraction")] = json!(gflops / peak);
+    }
+    r["flops_per_step"] = json!(flops("flops_per_step"));
+    r["parameters"] = reports[0]["parameters"].clone();
+    r
+}
+
+/// Gives every row of a rung, metric by metric, its speed-up over PyTorch at PyTorch's faster
+/// setting (when PyTorch ran).
+fn add_speedups(rows: &mut [Value]) {
+    let torch_rows: Vec<Value> = rows
+        .iter()
+        .filter(|r| {
+            r["contender"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("pytorch"))
+        })
+        .cloned()
+        .collect();
+    for r in rows.iter_mut() {
+        for (time, _) in METRICS {
+            let best = torch_rows
+                .iter()
+                .filter_map(|t| t[time].as_f64())
+                .fold(f64::INFINITY, f64::min);
+            if best.is_finite() {
+                r[format!("{time}_vs_pytorch")] =
+                    json!(best / r[time].as_f64().unwrap_or(f64::NAN));
+            }
+        }
+    }
+}
+
+/// Writes `text` to `dir/file` through a temporary file and a rename, and says so.
+fn write_atomically(dir: &Path, file: &str, text: String) -> Result<(), String> {
+    let path = dir.join(file);
+    let tmp = dir.join(format!(".{file}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Prints the report as a markdown table.
 fn print_table(r: &Value) {
     println!(
         "Machine: {}; peak {:.0} GFLOP/s (the faster of one 2048^3 product by our kernels and by PyTorch, every core). Medians of {} interleaved runs.",

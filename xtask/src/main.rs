@@ -8,9 +8,11 @@
 //! `cargo xtask --help` lists the commands. Every command builds in release with the same feature set, so Burn compiles once and the
 //! tests, the binary and clippy share one target directory.
 
+mod arch;
 mod bench;
 mod compare;
 mod ladder;
+mod measure;
 mod reference;
 mod suite;
 
@@ -55,6 +57,10 @@ enum Cmd {
     /// tolerances from the spread over seeds on each side, and the README's own tables and figures
     /// against this build's runs.
     Reference(suite::SuiteArgs),
+    /// ARCHITECTURE.md's invariants, measured from the source (run by `test`): crates depend
+    /// only on crates below them, the Burn-free crates name no Burn, no import circle inside a
+    /// crate, no source file over 550 lines and no function over 100 outside tests.
+    Arch,
 }
 
 /// The Cargo features to build with.
@@ -96,6 +102,7 @@ fn main() -> ExitCode {
         Cmd::Compare(a) => compare::compare(&a),
         Cmd::SensitivityReference(a) => reference::run(&a),
         Cmd::Reference(a) => suite::run(&a),
+        Cmd::Arch => arch::run(&root()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -314,6 +321,7 @@ fn test(args: &FeatureArgs) -> Result<(), String> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt)?;
+    arch::run(&root())?;
     lint_while_compiling();
     // What `cargo xtask train` builds, first: the tests must then compile no registry crate again.
     // Both builds write their `cargo build --timings` report to target/cargo-timings/.

@@ -1,6 +1,6 @@
 //! Plain-language advice: rules with thresholds, each naming the layer and the measurement.
 
-use crate::record::{DiagnosticRecord, LayerKind, Saturation};
+use crate::record::{DiagnosticRecord, LayerKind, LayerRecord, Saturation};
 use serde::{Deserialize, Serialize};
 
 /// The thresholds of the rules.
@@ -79,36 +79,53 @@ pub fn advise(
     cfg: &AdviceConfig,
 ) -> Vec<Advice> {
     let mut out = Vec::new();
-    if let Some(f) = first {
-        if let Some(expected) = f.expected_loss {
-            if f.loss > expected + cfg.first_loss_excess {
-                out.push(Advice {
-                    rule: "overconfident_output".into(),
-                    layer: Some("output".into()),
-                    message: format!(
-                        "step 0: loss {:.2} is far above ln(vocab) = {:.2}; {} of it goes away by merely rescaling the logits, so the output layer is confidently wrong: scale its weights down (about 100x) and zero its bias",
-                        f.loss,
-                        expected,
-                        pct(f.overconfidence_share())
-                    ),
-                    remedy: Remedy::ScaleDownOutput,
-                });
-            }
-        }
+    out.extend(first.and_then(|f| overconfident_output(f, cfg)));
+    let acts: Vec<&LayerRecord> = last.activations().collect();
+    out.extend(saturation(&acts, last.step, cfg));
+    out.extend(dead_units(&acts, last.step));
+    out.extend(std_drift(&acts, cfg));
+    out.extend(gradient_drift(&acts, cfg));
+    out.extend(update_ratio(last, cfg));
+    out
+}
+
+/// Rule `overconfident_output`: the step-0 loss far above that of a uniform guess.
+fn overconfident_output(f: &DiagnosticRecord, cfg: &AdviceConfig) -> Option<Advice> {
+    let expected = f.expected_loss?;
+    let far_above = f.loss > expected + cfg.first_loss_excess;
+    if !far_above {
+        return None;
     }
-    let acts: Vec<_> = last.activations().collect();
-    // Relu's zeros are half its outputs in a healthy network: only squashing functions saturate
-    // (a relu unit that never fires is caught as dead below).
-    let squashing = |l: &&&crate::record::LayerRecord| {
-        matches!(
-            l.layer.kind,
-            LayerKind::Activation {
-                saturation: Saturation::Tanh | Saturation::Sigmoid,
-                ..
-            }
-        )
-    };
-    for l in acts.iter().filter(squashing) {
+    Some(Advice {
+        rule: "overconfident_output".into(),
+        layer: Some("output".into()),
+        message: format!(
+            "step 0: loss {:.2} is far above ln(vocab) = {:.2}; {} of it goes away by merely rescaling the logits, so the output layer is confidently wrong: scale its weights down (about 100x) and zero its bias",
+            f.loss,
+            expected,
+            pct(f.overconfidence_share())
+        ),
+        remedy: Remedy::ScaleDownOutput,
+    })
+}
+
+/// Whether a layer is a squashing (tanh, sigmoid) activation. Relu's zeros are half its outputs
+/// in a healthy network: only squashing functions saturate (a relu unit that never fires is
+/// caught as dead instead).
+fn is_squashing(l: &LayerRecord) -> bool {
+    matches!(
+        l.layer.kind,
+        LayerKind::Activation {
+            saturation: Saturation::Tanh | Saturation::Sigmoid,
+            ..
+        }
+    )
+}
+
+/// Rule `saturation`: each squashing layer with too many outputs in its flat tails.
+fn saturation(acts: &[&LayerRecord], step: u64, cfg: &AdviceConfig) -> Vec<Advice> {
+    let mut out = Vec::new();
+    for l in acts.iter().filter(|l| is_squashing(l)) {
         if let Some(s) = l.output.saturated_frac.filter(|&s| s > cfg.saturation) {
             let what = "saturated";
             out.push(Advice {
@@ -117,7 +134,7 @@ pub fn advise(
                 message: format!(
                     "{} (step {}): {} of outputs {what} (std {:.2}); their gradients vanish: scale down the weights feeding it or normalize its input",
                     l.name,
-                    last.step,
+                    step,
                     pct(s),
                     l.output.summary.std
                 ),
@@ -125,82 +142,98 @@ pub fn advise(
             });
         }
     }
-    for l in &acts {
+    out
+}
+
+/// Rule `dead_units`: each activation layer with units that never respond.
+fn dead_units(acts: &[&LayerRecord], step: u64) -> Vec<Advice> {
+    let mut out = Vec::new();
+    for l in acts {
         if let Some(d) = l.output.dead_units.filter(|&d| d > 0) {
             out.push(Advice {
                 rule: "dead_units".into(),
                 layer: Some(l.name.clone()),
                 message: format!(
                     "{} (step {}): {d} of {} units are saturated or zero for every example of the batch (dead): they learn nothing; lower the scale of the weights feeding them or the learning rate",
-                    l.name, last.step, l.output.units
+                    l.name, step, l.output.units
                 ),
                 remedy: Remedy::ScaleDownHidden,
             });
         }
     }
-    if let (Some(a), Some(b)) = (acts.first(), acts.last()) {
-        let (sa, sb) = (a.output.summary.std, b.output.summary.std);
-        if acts.len() > 1
-            && sa > 0.0
-            && sb > 0.0
-            && (sb / sa > cfg.std_drift || sa / sb > cfg.std_drift)
-        {
-            let dir = if sb < sa { "shrinks" } else { "grows" };
-            out.push(Advice {
-                rule: "std_drift".into(),
-                layer: Some(b.name.clone()),
-                message: format!(
-                    "activation std {dir} from {sa:.3} ({}) to {sb:.3} ({}): the gain is wrong; initialize the hidden weights with the activation's gain (Kaiming) or normalize",
-                    a.name, b.name
-                ),
-                remedy: Remedy::UseActivationGain,
-            });
-        }
+    out
+}
+
+/// Rule `std_drift`: the activation std changing too much from the first activation layer to
+/// the last.
+fn std_drift(acts: &[&LayerRecord], cfg: &AdviceConfig) -> Option<Advice> {
+    let (a, b) = (acts.first()?, acts.last()?);
+    let (sa, sb) = (a.output.summary.std, b.output.summary.std);
+    let drifts = acts.len() > 1
+        && sa > 0.0
+        && sb > 0.0
+        && (sb / sa > cfg.std_drift || sa / sb > cfg.std_drift);
+    if !drifts {
+        return None;
     }
+    let dir = if sb < sa { "shrinks" } else { "grows" };
+    Some(Advice {
+        rule: "std_drift".into(),
+        layer: Some(b.name.clone()),
+        message: format!(
+            "activation std {dir} from {sa:.3} ({}) to {sb:.3} ({}): the gain is wrong; initialize the hidden weights with the activation's gain (Kaiming) or normalize",
+            a.name, b.name
+        ),
+        remedy: Remedy::UseActivationGain,
+    })
+}
+
+/// Rule `gradient_drift`: the activation-gradient std ranging too widely across the layers.
+fn gradient_drift(acts: &[&LayerRecord], cfg: &AdviceConfig) -> Option<Advice> {
     let grads: Vec<(String, f64)> = acts
         .iter()
         .filter_map(|l| l.grad.as_ref().map(|g| (l.name.clone(), g.std)))
         .filter(|(_, s)| *s > 0.0)
         .collect();
-    if let (Some(lo), Some(hi)) = (
-        grads.iter().min_by(|a, b| a.1.total_cmp(&b.1)),
-        grads.iter().max_by(|a, b| a.1.total_cmp(&b.1)),
-    ) {
-        if hi.1 / lo.1 > cfg.grad_drift {
-            out.push(Advice {
-                rule: "gradient_drift".into(),
-                layer: Some(lo.0.clone()),
-                message: format!(
-                    "activation-gradient std ranges from {:.2e} ({}) to {:.2e} ({}), a factor of {:.0}: gradients vanish or explode through the depth; fix the init gains or normalize",
-                    lo.1, lo.0, hi.1, hi.0, hi.1 / lo.1
-                ),
-                remedy: Remedy::UseActivationGain,
-            });
-        }
+    let lo = grads.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let hi = grads.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let drifts = hi.1 / lo.1 > cfg.grad_drift;
+    if !drifts {
+        return None;
     }
-    if let Some(median) = last.median_log10_update() {
-        let verdict = if median < cfg.update_low {
-            Some(("too low", Remedy::RaiseLearningRate))
-        } else if median > cfg.update_high {
-            Some(("too high", Remedy::LowerLearningRate))
-        } else {
-            None
-        };
-        if let Some((what, fix)) = verdict {
-            out.push(Advice {
-                rule: "update_ratio".into(),
-                layer: None,
-                message: format!(
-                    "step {}: the median log10(update / data) of the weight matrices is {median:.2} (the rule of thumb is about -3): the learning rate {} is {what}; {} it",
-                    last.step,
-                    last.lr,
-                    if fix == Remedy::RaiseLearningRate { "raise" } else { "lower" }
-                ),
-                remedy: fix,
-            });
-        }
-    }
-    out
+    Some(Advice {
+        rule: "gradient_drift".into(),
+        layer: Some(lo.0.clone()),
+        message: format!(
+            "activation-gradient std ranges from {:.2e} ({}) to {:.2e} ({}), a factor of {:.0}: gradients vanish or explode through the depth; fix the init gains or normalize",
+            lo.1, lo.0, hi.1, hi.0, hi.1 / lo.1
+        ),
+        remedy: Remedy::UseActivationGain,
+    })
+}
+
+/// Rule `update_ratio`: the median update:data ratio of the weight matrices out of range, so the
+/// learning rate is too low or too high.
+fn update_ratio(last: &DiagnosticRecord, cfg: &AdviceConfig) -> Option<Advice> {
+    let median = last.median_log10_update()?;
+    let (what, fix) = if median < cfg.update_low {
+        ("too low", Remedy::RaiseLearningRate)
+    } else if median > cfg.update_high {
+        ("too high", Remedy::LowerLearningRate)
+    } else {
+        return None;
+    };
+    Some(Advice {
+        rule: "update_ratio".into(),
+        layer: None,
+        message: format!(
+            "step {}: the median log10(update / data) of the weight matrices is {median:.2} (the rule of thumb is about -3): the learning rate {} is {what}; {} it",
+            last.step,
+            last.lr,
+            if fix == Remedy::RaiseLearningRate { "raise" } else { "lower" }
+        ),
+        remedy: fix,
+    })
 }
 
 #[cfg(test)]

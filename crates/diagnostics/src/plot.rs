@@ -1,7 +1,7 @@
 //! Plots as SVG and PNG: activation, activation-gradient and weight-gradient histograms (one curve
 //! per layer, as in the lecture), update ratios over time with a guide at -3, and the loss curve.
 
-use crate::record::{show_ratio, DiagnosticRecord};
+use crate::record::{show_ratio, DiagnosticRecord, LayerRecord};
 use makemore_files::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -199,129 +199,140 @@ pub fn render_plots(
         Ok(())
     };
     if let Some(last) = records.last() {
-        let acts: Vec<_> = last.activations().collect();
-        add(
-            PLOT_NAMES[0],
-            Chart {
-                title: format!("activation distribution (step {})", last.step),
-                x_label: "activation",
-                y_label: "density",
-                series: acts
-                    .iter()
-                    .map(|l| {
-                        let s = &l.output.summary;
-                        (
-                            format!(
-                                "{}: mean {:+.2}, std {:.2}{}",
-                                l.name,
-                                s.mean,
-                                s.std,
-                                percent(l.output.saturated_frac)
-                            ),
-                            s.histogram.density(),
-                        )
-                    })
-                    .collect(),
-                guide: None,
-            },
-        )?;
-        add(
-            PLOT_NAMES[1],
-            Chart {
-                title: format!(
-                    "gradient distribution at the activations (step {})",
-                    last.step
-                ),
-                x_label: "gradient",
-                y_label: "density",
-                series: acts
-                    .iter()
-                    .filter_map(|l| {
-                        l.grad.as_ref().map(|g| {
-                            (
-                                format!("{}: mean {:+.2e}, std {:.2e}", l.name, g.mean, g.std),
-                                g.histogram.density(),
-                            )
-                        })
-                    })
-                    .collect(),
-                guide: None,
-            },
-        )?;
-        add(
-            PLOT_NAMES[2],
-            Chart {
-                title: format!("weight gradient distribution (step {})", last.step),
-                x_label: "gradient",
-                y_label: "density",
-                series: last
-                    .params
-                    .iter()
-                    .filter(|p| p.is_matrix())
-                    .map(|p| {
-                        (
-                            format!(
-                                "{} {:?}: std {:.2e}, grad:data {}",
-                                p.name,
-                                p.shape,
-                                p.grad_std,
-                                show_ratio(p.grad_data_ratio, |r| format!("{r:.2e}"))
-                            ),
-                            p.grad_histogram.density(),
-                        )
-                    })
-                    .collect(),
-                guide: None,
-            },
-        )?;
-        let names: Vec<&str> = last
+        let acts: Vec<&LayerRecord> = last.activations().collect();
+        add(PLOT_NAMES[0], activations_chart(last, &acts))?;
+        add(PLOT_NAMES[1], activation_grads_chart(last, &acts))?;
+        add(PLOT_NAMES[2], weight_grads_chart(last))?;
+        add(PLOT_NAMES[3], update_ratios_chart(records, last))?;
+    }
+    if !losses.is_empty() {
+        add(PLOT_NAMES[4], loss_chart(losses))?;
+    }
+    Ok(set)
+}
+
+/// The histograms of the activation layers' outputs at the last record.
+fn activations_chart(last: &DiagnosticRecord, acts: &[&LayerRecord]) -> Chart {
+    Chart {
+        title: format!("activation distribution (step {})", last.step),
+        x_label: "activation",
+        y_label: "density",
+        series: acts
+            .iter()
+            .map(|l| {
+                let s = &l.output.summary;
+                (
+                    format!(
+                        "{}: mean {:+.2}, std {:.2}{}",
+                        l.name,
+                        s.mean,
+                        s.std,
+                        percent(l.output.saturated_frac)
+                    ),
+                    s.histogram.density(),
+                )
+            })
+            .collect(),
+        guide: None,
+    }
+}
+
+/// The histograms of the gradients with respect to the activation layers' outputs.
+fn activation_grads_chart(last: &DiagnosticRecord, acts: &[&LayerRecord]) -> Chart {
+    Chart {
+        title: format!(
+            "gradient distribution at the activations (step {})",
+            last.step
+        ),
+        x_label: "gradient",
+        y_label: "density",
+        series: acts
+            .iter()
+            .filter_map(|l| {
+                l.grad.as_ref().map(|g| {
+                    (
+                        format!("{}: mean {:+.2e}, std {:.2e}", l.name, g.mean, g.std),
+                        g.histogram.density(),
+                    )
+                })
+            })
+            .collect(),
+        guide: None,
+    }
+}
+
+/// The histograms of the weight matrices' gradients at the last record.
+fn weight_grads_chart(last: &DiagnosticRecord) -> Chart {
+    Chart {
+        title: format!("weight gradient distribution (step {})", last.step),
+        x_label: "gradient",
+        y_label: "density",
+        series: last
             .params
             .iter()
             .filter(|p| p.is_matrix())
-            .map(|p| p.name.as_str())
-            .collect();
-        add(
-            PLOT_NAMES[3],
-            Chart {
-                title: "update:data ratio over time".into(),
-                x_label: "step",
-                y_label: "log10(std(data after - data before) / std(data))",
-                series: names
+            .map(|p| {
+                (
+                    format!(
+                        "{} {:?}: std {:.2e}, grad:data {}",
+                        p.name,
+                        p.shape,
+                        p.grad_std,
+                        show_ratio(p.grad_data_ratio, |r| format!("{r:.2e}"))
+                    ),
+                    p.grad_histogram.density(),
+                )
+            })
+            .collect(),
+        guide: None,
+    }
+}
+
+/// The log10 update:data ratio of each weight matrix (those of the last record) over the
+/// records, with a guide at -3.
+fn update_ratios_chart(records: &[DiagnosticRecord], last: &DiagnosticRecord) -> Chart {
+    let names: Vec<&str> = last
+        .params
+        .iter()
+        .filter(|p| p.is_matrix())
+        .map(|p| p.name.as_str())
+        .collect();
+    Chart {
+        title: "update:data ratio over time".into(),
+        x_label: "step",
+        y_label: "log10(std(data after - data before) / std(data))",
+        series: names
+            .iter()
+            .map(|n| {
+                let pts = records
                     .iter()
-                    .map(|n| {
-                        let pts = records
+                    .filter_map(|r| {
+                        r.params
                             .iter()
-                            .filter_map(|r| {
-                                r.params
-                                    .iter()
-                                    .find(|p| p.name == *n)
-                                    .and_then(|p| p.log10_update_ratio)
-                                    .map(|u| (r.step as f64, u))
-                            })
-                            .collect();
-                        (n.to_string(), pts)
+                            .find(|p| p.name == *n)
+                            .and_then(|p| p.log10_update_ratio)
+                            .map(|u| (r.step as f64, u))
                     })
-                    .collect(),
-                guide: Some((-3.0, "rule of thumb: -3")),
-            },
-        )?;
+                    .collect();
+                (n.to_string(), pts)
+            })
+            .collect(),
+        guide: Some((-3.0, "rule of thumb: -3")),
     }
-    if !losses.is_empty() {
-        add(
-            PLOT_NAMES[4],
-            Chart {
-                title: "training loss".into(),
-                x_label: "step",
-                y_label: "log10(loss)",
-                series: vec![(
-                    "minibatch loss, window mean".into(),
-                    losses.iter().map(|&(s, l)| (s as f64, l.log10())).collect(),
-                )],
-                guide: None,
-            },
-        )?;
+}
+
+/// The loss trace on a log10 scale.
+fn loss_chart(losses: &[(u64, f64)]) -> Chart {
+    Chart {
+        title: "training loss".into(),
+        x_label: "step",
+        y_label: "log10(loss)",
+        series: vec![(
+            "minibatch loss, window mean".into(),
+            losses.iter().map(|&(s, l)| (s as f64, l.log10())).collect(),
+        )],
+        guide: None,
     }
-    Ok(set)
 }
 
 /// Averages a per-step loss trace over consecutive windows of `window` steps:

@@ -2,10 +2,10 @@
 //! derivative from the output) and how the diagnostics name it and count its saturation.
 
 use crate::backend::host_memory;
-use crate::math::tanh_f32;
 use burn::tensor::{activation, Device, Tensor, TensorData};
 use makemore_diagnostics::{LayerKind, Saturation};
 use makemore_init::Activation;
+use makemore_kernels::math::tanh_f32;
 
 /// How the lecture prints a nonlinearity, and how its saturation is counted.
 pub fn activation_kind(a: Activation) -> LayerKind {

@@ -4,10 +4,10 @@ use burn::tensor::{activation, Int, Tensor};
 
 /// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
 ///
-/// On a CPU backend with autodiff logits this is one fused op (`fused::cross_entropy`).
+/// On a CPU backend with autodiff logits this is one fused op (`cpu::cross_entropy`).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    if let Some(loss) = crate::fused::cross_entropy(&logits, &targets) {
+    if let Some(loss) = crate::cpu::cross_entropy(&logits, &targets) {
         return loss;
     }
     let [batch, _] = logits.dims();
@@ -21,7 +21,7 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// targets, read back to the host: on a CPU backend by the fused kernel, elsewhere by Burn's ops.
 pub fn nll_sum_host(logits: Tensor<2>, targets: Tensor<1, Int>) -> f64 {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    if let Some(sum) = crate::fused::nll_sum(&logits, &targets) {
+    if let Some(sum) = crate::cpu::nll_sum(&logits, &targets) {
         return sum;
     }
     f64::from(nll_sum(logits, targets).into_scalar::<f32>())

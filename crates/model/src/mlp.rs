@@ -340,13 +340,13 @@ impl Mlp {
         let fusable = tap.is_none();
         let mut blocks = self.blocks.iter();
         // With more rows than the vocabulary has tokens, the first block takes the token ids
-        // and the table (see `fused::LayerInput::Tokens`): its products then cost as much as `vocab`
+        // and the table (see `cpu::LayerInput::Tokens`): its products then cost as much as `vocab`
         // rows of the dense product instead of `batch` rows, and no embedding rows are gathered.
         let first = match self.blocks.first() {
             Some(b) if fusable && self.first_block_on_tokens(batch) => {
                 let table = self.embedding.val();
                 let act = Some(self.activation);
-                fused_first_layer(&contexts, &table, &b.linear, b.norm.as_ref(), act, mode)
+                cpu_first_layer(&contexts, &table, &b.linear, b.norm.as_ref(), act, mode)
             }
             _ => None,
         };
@@ -376,7 +376,7 @@ impl Mlp {
             let norm = b.norm.as_ref();
             let link = b.residual.then_some(&b.scale);
             if let Some(y) = fusable
-                .then(|| fused_layer(&x, &b.linear, norm, act, link, mode))
+                .then(|| cpu_layer(&x, &b.linear, norm, act, link, mode))
                 .flatten()
             {
                 x = y; // [batch, width]
@@ -400,7 +400,7 @@ impl Mlp {
         }
         let out = self.output_norm.as_ref();
         if let Some(y) = fusable
-            .then(|| fused_layer(&x, &self.output, out, None, None, mode))
+            .then(|| cpu_layer(&x, &self.output, out, None, None, mode))
             .flatten()
         {
             return y; // [batch, vocab]
@@ -413,7 +413,7 @@ impl Mlp {
     }
 
     /// Whether a fused forward pass over `batch` rows gives its first block the token ids and
-    /// the embedding table (`fused::LayerInput::Tokens`) instead of gathered rows: with more rows
+    /// the embedding table (`cpu::LayerInput::Tokens`) instead of gathered rows: with more rows
     /// than the vocabulary has tokens, when that block has no residual link.
     pub(crate) fn first_block_on_tokens(&self, batch: usize) -> bool {
         let [vocab, _] = self.embedding.dims();
@@ -509,7 +509,7 @@ impl Inspect for Mlp {
 /// One block (or the output layer) as a fused op on a CPU backend: `None` when the tensors are
 /// elsewhere or the activation is not one the kernels compute. `residual` is the block's link
 /// (with its learned scale, if any) when it has one.
-fn fused_layer(
+fn cpu_layer(
     x: &Tensor<2>,
     linear: &Linear,
     norm: Option<&NormLayer>,
@@ -519,8 +519,8 @@ fn fused_layer(
 ) -> Option<Tensor<2>> {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
-        let input = crate::fused::LayerInput::Rows(x);
-        fused_on(input, linear, norm, act, residual, mode)
+        let input = crate::cpu::LayerInput::Rows(x);
+        cpu_block(input, linear, norm, act, residual, mode)
     }
     #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
@@ -530,8 +530,8 @@ fn fused_layer(
 }
 
 /// The first block with the embedding, as one fused op on `[batch, block_size]` token ids (see
-/// `fused::LayerInput::Tokens`); `None` as for [`fused_layer`].
-fn fused_first_layer(
+/// `cpu::LayerInput::Tokens`); `None` as for [`cpu_layer`].
+fn cpu_first_layer(
     ids: &Tensor<2, Int>,
     table: &Tensor<2>,
     linear: &Linear,
@@ -541,8 +541,8 @@ fn fused_first_layer(
 ) -> Option<Tensor<2>> {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
-        let input = crate::fused::LayerInput::Tokens { ids, table };
-        fused_on(input, linear, norm, act, None, mode)
+        let input = crate::cpu::LayerInput::Tokens { ids, table };
+        cpu_block(input, linear, norm, act, None, mode)
     }
     #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     {
@@ -552,30 +552,30 @@ fn fused_first_layer(
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-fn fused_on(
-    input: crate::fused::LayerInput<'_>,
+fn cpu_block(
+    input: crate::cpu::LayerInput<'_>,
     linear: &Linear,
     norm: Option<&NormLayer>,
     act: Option<Activation>,
     residual: Option<&Option<Param<Tensor<1>>>>,
     mode: NormMode,
 ) -> Option<Tensor<2>> {
-    use crate::fused::{self, LayerInput};
+    use crate::cpu::{self, LayerInput};
     let act = match act {
-        None => fused::Act::Identity,
-        Some(a) => fused::Act::of(a)?,
+        None => cpu::Act::Identity,
+        Some(a) => cpu::act(a)?,
     };
     let (batch, device) = match &input {
         LayerInput::Rows(x) => (x.dims()[0], x.device()),
         LayerInput::Tokens { ids, table } => (ids.dims()[0], table.device()),
     };
     let [_, width] = linear.weight.dims();
-    let inputs = norm.map(|n| n.fused_inputs(mode, batch, &device, width));
+    let inputs = norm.map(|n| n.cpu_inputs(mode, batch, &device, width));
     let bias = linear.bias.as_ref().map(|b| b.val());
-    let link = residual.map(|s| fused::ResidualInputs {
+    let link = residual.map(|s| cpu::ResidualInputs {
         scale: s.as_ref().map(Param::val),
     });
-    let (y, running) = fused::block(
+    let (y, running) = cpu::block(
         input,
         &linear.weight.val(),
         bias.as_ref(),
@@ -638,7 +638,7 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn the_fused_training_forward_agrees_with_burns_ops() {
-        use super::{fused_layer, Mlp, NormMode, Source};
+        use super::{cpu_layer, Mlp, NormMode, Source};
         use crate::config::RunConfig;
         use burn::tensor::{Distribution, Int, Tensor, TensorData};
         use makemore_diagnostics::{LayerInfo, Tap};
@@ -664,7 +664,7 @@ mod tests {
             let contexts = Tensor::<2, Int>::from_data(TensorData::new(ids, [32, 3]), &device);
             let x = Tensor::<2>::random([32, 30], Distribution::Default, &device).require_grad();
             let (b0, act) = (&fused.blocks[0], Some(fused.activation));
-            let applies = fused_layer(&x, &b0.linear, None, act, None, NormMode::Train);
+            let applies = cpu_layer(&x, &b0.linear, None, act, None, NormMode::Train);
             assert!(
                 applies.is_some(),
                 "{name}: the fused path applies to the model's tensors"

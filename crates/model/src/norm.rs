@@ -217,7 +217,7 @@ impl NormLayer {
 
     /// This layer's tensors for a fused block over `batch` rows in `mode`.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    pub(crate) fn fused_inputs(
+    pub(crate) fn cpu_inputs(
         &self,
         mode: NormMode,
         batch: usize,

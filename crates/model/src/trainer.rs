@@ -1,6 +1,6 @@
 //! The training loop: a `Trainer` (model, optimizer, sampler, step) started fresh or from a
 //! checkpoint, host-drawn minibatches gathered on the device (or on the host, for a host step:
-//! see `host_train`), one optimizer step each, the loss read back only every `log_every` steps,
+//! see `cpu::step`), one optimizer step each, the loss read back only every `log_every` steps,
 //! and the `Hooks` through which its owner records, logs and checkpoints. It knows nothing of
 //! files.
 
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// A model being trained, with everything needed to take the next step.
 ///
 /// On a CPU backend, plain steps ([`Trainer::step`]) of a model the fused kernels cover run
-/// entirely on the host, over host copies of the weights (see `host_train`); the model is
+/// entirely on the host, over host copies of the weights (see `cpu::step`); the model is
 /// then written back into Burn tensors only when asked for ([`Trainer::model`]) or before a
 /// step through Burn (a tapped or recorded one).
 pub struct Trainer {
@@ -30,7 +30,7 @@ pub struct Trainer {
     model: Option<Mlp>,
     /// The weights on the host, when the last step was a host step.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    host: Option<crate::host_train::HostModel>,
+    host: Option<crate::cpu::CpuModel>,
     /// The model with `host`'s values, made on demand.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     current: std::sync::OnceLock<Mlp>,
@@ -244,7 +244,7 @@ impl Trainer {
             self.host = self
                 .data
                 .has_host()
-                .then(|| crate::host_train::HostModel::of(self.model.as_ref()?, self.batch.len()))
+                .then(|| crate::cpu::CpuModel::of(self.model.as_ref()?, self.batch.len()))
                 .flatten();
             if self.host.is_none() {
                 self.host_steps = false;

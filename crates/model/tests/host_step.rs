@@ -1,4 +1,4 @@
-//! Host training steps (`host_train`): on a CPU backend a plain step of a model the fused
+//! Host training steps (`cpu::step`): on a CPU backend a plain step of a model the fused
 //! kernels cover runs on host copies of the weights, and must give exactly what the same step
 //! through Burn's autodiff and the optimizer's module map gives.
 #![cfg(any(feature = "flex", feature = "ndarray"))]

@@ -1,7 +1,7 @@
 //! TFRecord framing: a record is its payload length (little-endian `u64`), the masked CRC-32C
 //! of those 8 bytes, the payload, and the masked CRC-32C of the payload.
 
-use super::TbError;
+use super::error::TbError;
 
 /// Added to the rotated CRC by [`masked_crc32c`] (TFRecord's mask delta).
 const MASK_DELTA: u32 = 0xa282_ead8;

@@ -2,13 +2,13 @@
 //! activation, with its residual link) is one autodiff node, and so is the cross-entropy, each
 //! computed on the host with a hand-written backward pass; without autodiff (evaluation,
 //! sampling) the same kernels run forward only. A plain training step uses the kernels without
-//! the nodes, on host copies of the weights (`host_train`).
+//! the nodes, on host copies of the weights (`cpu::step`).
 //!
 //! Why: a training step of the lecture's models is tiny arithmetic (2.2 MFLOP for `bn1`) spread
 //! over about a hundred Burn ops per step, and on a CPU backend each op's fixed cost (an
 //! allocation, a graph node, a dispatch, BatchNorm's transposes) outweighs its arithmetic. Here a
 //! block costs three matrix products (by the same `gemm` crate flex uses, on every core above
-//! [`kernel::PARALLEL_MIN_MACS`]) and a few vectorized passes; README, Performance, has the
+//! [`makemore_kernels::PARALLEL_MIN_MACS`]) and a few vectorized passes; README, Performance, has the
 //! profile and the figures. Both CPU backends keep their tensors in host memory, so the kernels
 //! read them in place ([`Host`]).
 //!
@@ -17,25 +17,23 @@
 //! agree to float rounding (tests below; `cargo xtask compare` checks both CPU backends against
 //! wgpu, which never takes this path, on every CI run).
 
-mod host;
-pub(crate) mod kernel;
+mod backends;
+mod step;
 
-pub(crate) use host::Host;
-pub use kernel::PARALLEL_MIN_MACS;
-pub(crate) use kernel::{simd, Act};
+pub(crate) use backends::Host;
+pub(crate) use makemore_kernels::{simd, Act};
+pub(crate) use step::CpuModel;
 
-use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::tensor::FloatTensor;
-use burn::backend::Autodiff;
-use burn::tensor::{Int, Tensor};
-use kernel::{BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
-use std::sync::Arc;
+/// The kernels' form of `a`; `None` for an activation they do not compute (Burn's ops do).
+pub(crate) fn act(a: makemore_init::Activation) -> Option<Act> {
+    match a {
+        makemore_init::Activation::Tanh => Some(Act::Tanh),
+        makemore_init::Activation::Identity => Some(Act::Identity),
+        _ => None,
+    }
+}
 
-type AdTensor<B> = FloatTensor<Autodiff<B>>;
+use burn::tensor::Tensor;
 
 /// Whether the kernels run (see [`set_cpu_kernels`]).
 static KERNELS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -86,631 +84,29 @@ macro_rules! on_cpu_backends {
     }};
 }
 
-/// Which input of a block a graph parent is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input {
-    X,
-    W,
-    Bias,
-    Gamma,
-    Beta,
-    Scale,
-}
+mod block;
+mod loss;
+mod update;
 
-/// A block's statistics, as the backward pass needs them.
-#[derive(Debug, Clone, Copy)]
-enum SavedStats {
-    Batch,
-    Fixed,
-    Groups(usize),
-}
+pub(crate) use block::{block, LayerInput, ResidualInputs};
+pub(crate) use loss::{cross_entropy, nll_sum};
+pub(crate) use update::host_update;
 
-#[derive(Debug)]
-struct BlockSaved<B: Host> {
-    /// The input rows, or with `tokens` the embedding table.
-    x: FloatTensor<B>,
-    /// `(ids, positions)` when the input is tokens.
-    tokens: Option<(Vec<usize>, usize)>,
-    w: FloatTensor<B>,
-    /// `gamma` (ones without affine) and the statistics, with a norm.
-    norm: Option<(FloatTensor<B>, SavedStats, f32)>,
-    residual: Option<Residual>,
-    kernel: kernel::Saved,
-    inputs: Vec<Input>,
-    /// `(n, k, m)`: batch, fan-in, width.
-    dims: (usize, usize, usize),
-}
-
-/// The backward pass of a block with `N` tracked inputs.
-#[derive(Debug)]
-struct BlockOp<B, const N: usize>(std::marker::PhantomData<B>);
-
-impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
-    type State = Arc<BlockSaved<B>>;
-
-    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = &ops.state;
-        let (n, k, m) = s.dims;
-        let dy = grads.consume::<B>(&ops.node);
-        let (Some(dy), Some(x), Some(w)) = (B::values(&dy), B::values(&s.x), B::values(&s.w))
-        else {
-            unreachable!("the forward pass checked every tensor is f32");
-        };
-        let gamma = s
-            .norm
-            .as_ref()
-            .map(|(g, ..)| B::values(g).expect("checked f32 in the forward pass"));
-        let norm = s
-            .norm
-            .as_ref()
-            .zip(gamma.as_deref())
-            .map(|((_, stats, eps), g)| NormSpec {
-                stats: match *stats {
-                    SavedStats::Batch => Stats::Batch,
-                    SavedStats::Fixed => Stats::Fixed {
-                        mean: &[],
-                        var: &[],
-                    },
-                    SavedStats::Groups(g) => Stats::Groups(g),
-                },
-                eps: *eps,
-                gamma: g,
-                beta: &[],
-            });
-        let mut wanted = Wanted::default();
-        for (parent, input) in ops.parents.iter().zip(&s.inputs) {
-            let flag = match input {
-                Input::X => &mut wanted.x,
-                Input::W => &mut wanted.w,
-                Input::Bias => &mut wanted.bias,
-                Input::Gamma => &mut wanted.gamma,
-                Input::Beta => &mut wanted.beta,
-                Input::Scale => &mut wanted.scale,
-            };
-            *flag = parent.is_some();
-        }
-        // The input and its shape: rows, or the `[vocab, n_embd]` table.
-        let (input, x_shape) = match &s.tokens {
-            None => (BlockInput::Rows(View::rows(&x, n, k)), [n, k]),
-            Some((ids, positions)) => {
-                let e = k / positions;
-                let table = View::rows(&x, x.len() / e, e);
-                let positions = *positions;
-                let input = Tokens {
-                    ids,
-                    positions,
-                    table,
-                };
-                (BlockInput::Tokens(input), [table.rows, e])
-            }
-        };
-        let mut g = kernel::block_backward(
-            &dy,
-            input,
-            View::rows(&w, k, m),
-            norm,
-            s.residual,
-            &s.kernel,
-            wanted,
-        );
-        for (parent, input) in ops.parents.into_iter().zip(&s.inputs) {
-            let Some(node) = parent else { continue };
-            let (grad, shape) = match input {
-                Input::X => (g.x.take(), x_shape.to_vec()),
-                Input::W => (g.w.take(), vec![k, m]),
-                Input::Bias => (g.bias.take(), vec![m]),
-                Input::Gamma => (g.gamma.take(), vec![m]),
-                Input::Beta => (g.beta.take(), vec![m]),
-                Input::Scale => (g.scale.take(), vec![1]),
-            };
-            if let Some(grad) = grad {
-                grads.register::<B>(node.id, B::tensor(grad, &shape));
-            }
-        }
-    }
-}
-
-/// Adds the block's node to the graph, with `inputs` as its parents.
-fn track<B: Host, const N: usize>(
-    inputs: [&AdTensor<B>; N],
-    saved: BlockSaved<B>,
-    out: FloatTensor<B>,
-) -> AdTensor<B> {
-    let nodes = inputs.map(|t| t.node());
-    match BlockOp::<B, N>(std::marker::PhantomData)
-        .prepare::<NoCheckpointing>(nodes)
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Arc::new(saved), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
-}
-
-/// A block's residual link: present, with its learned `[1]` scale if it has one.
-pub(crate) struct ResidualInputs {
-    /// `[1]` scale of the branch.
-    pub scale: Option<Tensor<1>>,
-}
-
-/// `act(norm(x · weight + bias))` (plus `x`, scaled branch, with a residual link) for `[n, k]`
-/// `x` and `[k, m]` `weight`: one autodiff node for autodiff tensors, forward only otherwise.
-/// With BatchNorm's batch statistics it also returns the new running statistics (the batch
-/// variance made unbiased, as PyTorch does). `None` when the tensors are not `f32` tensors of a
-/// CPU backend.
-pub(crate) fn block(
-    input: LayerInput<'_>,
-    weight: &Tensor<2>,
-    bias: Option<&Tensor<1>>,
-    norm: Option<&NormInputs>,
-    act: Act,
-    residual: Option<&ResidualInputs>,
-) -> Option<(Tensor<2>, Option<RunningStats>)> {
-    let [_, m] = weight.dims();
-    let (x, ids) = match input {
-        LayerInput::Rows(x) => {
-            let [_, k] = x.dims();
-            if residual.is_some() && k != m {
-                return None;
-            }
-            (x, None)
-        }
-        LayerInput::Tokens { ids, table } => {
-            let [n, positions] = ids.dims();
-            if residual.is_some() || positions == 0 {
-                return None;
-            }
-            (
-                table,
-                Some((ids.clone().reshape([n * positions]), positions)),
-            )
-        }
-    };
-    let ids = ids.as_ref().map(|(t, p)| (t, *p));
-    on_cpu_backends!(|B| block_on::<B>(x, ids, weight, bias, norm, act, residual))
-}
-
-/// What a fused block multiplies.
-pub(crate) enum LayerInput<'a> {
-    /// `[n, k]` rows.
-    Rows(&'a Tensor<2>),
-    /// `[n, positions]` token ids into a `[vocab, n_embd]` embedding table: the model's first
-    /// block with its embedding, as one op (`k = positions * n_embd`). Its gradient with respect
-    /// to the input is the table's.
-    Tokens {
-        /// `[n, positions]` ids.
-        ids: &'a Tensor<2, Int>,
-        /// `[vocab, n_embd]` table.
-        table: &'a Tensor<2>,
-    },
-}
-
-/// A tensor's values on backend `B`, autodiff or plain.
-enum Arg<B: Host> {
-    Ad(AdTensor<B>),
-    Plain(FloatTensor<B>),
-}
-
-impl<B: Host> Arg<B> {
-    fn of<const D: usize>(t: &Tensor<D>, autodiff: bool) -> Option<Self> {
-        if autodiff {
-            B::ad(t).map(Arg::Ad)
-        } else {
-            B::plain(t).map(Arg::Plain)
-        }
-    }
-
-    fn inner(&self) -> &FloatTensor<B> {
-        match self {
-            Arg::Ad(t) => t.primitive(),
-            Arg::Plain(t) => t,
-        }
-    }
-}
-
-/// [`block`] on backend `B`; with `ids` (flattened, and ids per row), `x` is the table.
-fn block_on<B: Host>(
-    x: &Tensor<2>,
-    ids: Option<(&Tensor<1, Int>, usize)>,
-    weight: &Tensor<2>,
-    bias: Option<&Tensor<1>>,
-    norm: Option<&NormInputs>,
-    act: Act,
-    residual: Option<&ResidualInputs>,
-) -> Option<(Tensor<2>, Option<RunningStats>)> {
-    let [x_rows, x_cols] = x.dims();
-    let tokens = match ids {
-        Some((t, positions)) => Some((B::ids(t, x_rows)?, positions)),
-        None => None,
-    };
-    let (n, k) = match &tokens {
-        None => (x_rows, x_cols),
-        Some((ids, positions)) => (ids.len() / positions, positions * x_cols),
-    };
-    let [rows, m] = weight.dims();
-    // Shapes Burn's ops would refuse are left to them (the kernels trust their views).
-    let width = |t: &Tensor<1>| t.dims()[0] == m;
-    let groups_fit = match norm.map(|p| p.stats) {
-        Some(NormStats::Groups(g)) => kernel::groups_fit(g, m),
-        _ => true,
-    };
-    if rows != k
-        || !bias.is_none_or(width)
-        || !norm.is_none_or(|p| width(&p.gamma) && width(&p.beta))
-        || !groups_fit
-    {
-        return None;
-    }
-    let autodiff = B::ad(x).is_some();
-    if !autodiff && B::plain(x).is_none() {
-        return None;
-    }
-    let arg = |t: &Tensor<1>| Arg::<B>::of(t, autodiff);
-    let x_a = Arg::<B>::of(x, autodiff)?;
-    let w_a = Arg::<B>::of(weight, autodiff)?;
-    let bias_a = match bias {
-        Some(b) => Some(arg(b)?),
-        None => None,
-    };
-    let norm_a = match norm {
-        Some(p) => Some((arg(&p.gamma)?, arg(&p.beta)?)),
-        None => None,
-    };
-    let scale_a = match residual.and_then(|r| r.scale.as_ref()) {
-        Some(s) => Some(arg(s)?),
-        None => None,
-    };
-    let running = match norm.and_then(|p| p.running.as_ref()) {
-        Some((mean, var)) => Some((B::plain(mean)?, B::plain(var)?)),
-        None => None,
-    };
-    let xs = B::values(x_a.inner())?;
-    let ws = B::values(w_a.inner())?;
-    let bs = match &bias_a {
-        Some(b) => Some(B::values(b.inner())?),
-        None => None,
-    };
-    let affine = match &norm_a {
-        Some((g, b)) => Some((B::values(g.inner())?, B::values(b.inner())?)),
-        None => None,
-    };
-    let stats_host = match &running {
-        Some((rm, rv)) => Some((B::values(rm)?, B::values(rv)?)),
-        None => None,
-    };
-    let scale = match &scale_a {
-        Some(s) => Some(*B::values(s.inner())?.first()?),
-        None => None,
-    };
-    let spec = match (norm, &affine) {
-        (Some(p), Some((g, b))) => Some(NormSpec {
-            stats: match (p.stats, &stats_host) {
-                (NormStats::Running, Some((rm, rv))) => Stats::Fixed { mean: rm, var: rv },
-                (NormStats::Running, None) => return None,
-                (NormStats::Batch(_), _) => Stats::Batch,
-                (NormStats::Groups(g), _) => Stats::Groups(g),
-            },
-            eps: p.eps as f32,
-            gamma: g,
-            beta: b,
-        }),
-        _ => None,
-    };
-    let saved_stats = spec.map(|s| match s.stats {
-        Stats::Batch => SavedStats::Batch,
-        Stats::Fixed { .. } => SavedStats::Fixed,
-        Stats::Groups(g) => SavedStats::Groups(g),
-    });
-    let residual_k = residual.map(|_| Residual { scale });
-    let input = match &tokens {
-        None => BlockInput::Rows(View::rows(&xs, n, k)),
-        Some((ids, positions)) => BlockInput::Tokens(Tokens {
-            ids,
-            positions: *positions,
-            table: View::rows(&xs, x_rows, x_cols),
-        }),
-    };
-    let fwd = kernel::block_forward(
-        input,
-        View::rows(&ws, k, m),
-        bs.as_deref(),
-        spec,
-        act,
-        residual_k,
-        autodiff,
-    );
-    let new_running = match (norm.map(|p| p.stats), &stats_host) {
-        (Some(NormStats::Batch(blend)), Some((rm, rv))) => {
-            let Blend { keep, mean, var } = blend;
-            let mix = |old: &[f32], batch: &[f32], weight: f64| -> Tensor<1> {
-                let (keep, weight) = (keep as f32, weight as f32);
-                let v = old.iter().zip(batch).map(|(&o, &b)| o * keep + b * weight);
-                B::wrap(B::tensor(v.collect(), &[m]))
-            };
-            Some((mix(rm, &fwd.mean, mean), mix(rv, &fwd.var, var)))
-        }
-        _ => None,
-    };
-    let out = B::tensor(fwd.y, &[n, m]);
-    let (Arg::Ad(x_ad), Arg::Ad(w_ad)) = (&x_a, &w_a) else {
-        return Some((B::wrap(out), new_running));
-    };
-    let ad = |a: &Arg<B>| match a {
-        Arg::Ad(t) => Some(t.clone()),
-        Arg::Plain(_) => None,
-    };
-    let mut list = vec![(x_ad.clone(), Input::X), (w_ad.clone(), Input::W)];
-    if let Some(b) = &bias_a {
-        list.push((ad(b)?, Input::Bias));
-    }
-    if let Some((g, b)) = &norm_a {
-        list.push((ad(g)?, Input::Gamma));
-        list.push((ad(b)?, Input::Beta));
-    }
-    if let Some(s) = &scale_a {
-        list.push((ad(s)?, Input::Scale));
-    }
-    let saved = BlockSaved::<B> {
-        x: x_ad.primitive().clone(),
-        tokens,
-        w: w_ad.primitive().clone(),
-        norm: norm_a
-            .as_ref()
-            .zip(saved_stats)
-            .zip(norm)
-            .map(|(((g, _), st), p)| (g.inner().clone(), st, p.eps as f32)),
-        residual: residual_k,
-        kernel: fwd.saved,
-        inputs: list.iter().map(|(_, i)| *i).collect(),
-        dims: (n, k, m),
-    };
-    let refs: Vec<&AdTensor<B>> = list.iter().map(|(t, _)| t).collect();
-    let out = match refs.len() {
-        2 => track(<[_; 2]>::try_from(refs).ok()?, saved, out),
-        3 => track(<[_; 3]>::try_from(refs).ok()?, saved, out),
-        4 => track(<[_; 4]>::try_from(refs).ok()?, saved, out),
-        5 => track(<[_; 5]>::try_from(refs).ok()?, saved, out),
-        _ => track(<[_; 6]>::try_from(refs).ok()?, saved, out),
-    };
-    Some((B::wrap_ad(out), new_running))
-}
-
-/// The backward pass of the cross-entropy: the saved `(softmax - onehot) / n`.
-#[derive(Debug)]
-struct CrossEntropyOp<B>(std::marker::PhantomData<B>);
-
-impl<B: Host> Backward<B, 1> for CrossEntropyOp<B> {
-    type State = Arc<(Vec<f32>, [usize; 2])>;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [Some(node)] = ops.parents else { return };
-        let upstream = grads.consume::<B>(&ops.node);
-        let Some(&scale) = B::values(&upstream).as_deref().and_then(<[f32]>::first) else {
-            unreachable!("the gradient of the f32 [1] loss is an f32 [1] tensor");
-        };
-        let (grad, shape) = &*ops.state;
-        let grad = grad.iter().map(|&g| g * scale).collect();
-        grads.register::<B>(node.id, B::tensor(grad, shape));
-    }
-}
-
-/// Mean cross-entropy of `[n, v]` autodiff logits against `[n]` targets as one autodiff node,
-/// a `[1]` tensor. `None` when the logits are not autodiff `f32` tensors of a CPU backend (or a
-/// target is out of range: Burn's own ops then report it).
-pub(crate) fn cross_entropy(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<Tensor<1>> {
-    on_cpu_backends!(|B| cross_entropy_on::<B>(logits, targets))
-}
-
-fn cross_entropy_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<Tensor<1>> {
-    let [n, v] = logits.dims();
-    let l_ad = B::ad(logits)?;
-    let t = B::ids(targets, v)?;
-    if t.len() != n || n == 0 {
-        return None;
-    }
-    let (loss, grad) = kernel::cross_entropy(&B::values(l_ad.primitive())?, &t, v);
-    let out = B::tensor(vec![loss], &[1]);
-    let out = match CrossEntropyOp::<B>(std::marker::PhantomData)
-        .prepare::<NoCheckpointing>([l_ad.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Arc::new((grad, [n, v])), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(B::wrap_ad(out))
-}
-
-/// `Some` when `t` is an autodiff `f32` tensor of a CPU backend: a tensor `host_train::HostModel`
+/// `Some` when `t` is an autodiff `f32` tensor of a CPU backend: a tensor `cpu::CpuModel`
 /// takes.
 pub(crate) fn host_autodiff<const D: usize>(t: &Tensor<D>) -> Option<()> {
     on_cpu_backends!(|B| B::ad(t).and_then(|a| B::values(a.primitive()).map(|_| ())))
-}
-
-/// Summed cross-entropy of `[n, v]` logits without autodiff (evaluation), in f64; `None` off the
-/// CPU backends.
-pub(crate) fn nll_sum(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f64> {
-    on_cpu_backends!(|B| nll_sum_on::<B>(logits, targets))
-}
-
-fn nll_sum_on<B: Host>(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Option<f64> {
-    let [n, v] = logits.dims();
-    let l = B::plain(logits)?;
-    let t = B::ids(targets, v)?;
-    if t.len() != n {
-        return None;
-    }
-    Some(kernel::nll_sum(&B::values(&l)?, &t, v))
-}
-
-/// An optimizer's rule on host values, as [`crate::optim::step_host`] takes them:
-/// `(p, grad, buffers, fresh, delta)`, updating `p` and the buffers in place.
-pub(crate) type HostRule<'a> =
-    &'a dyn Fn(&mut [f32], &[f32], &mut [&mut [f32]], bool, Option<&mut [f32]>);
-
-/// What [`host_update`] returns: the parameter's new value and (when recording) its update, as
-/// tensors on the parameter's backend.
-pub(crate) struct HostStep<const D: usize> {
-    pub value: Tensor<D>,
-    pub delta: Option<Tensor<1>>,
-}
-
-/// An optimizer's step on the host, written into the parameter's own storage and its buffers'
-/// when nothing else holds them (a copy is made first when something does, such as a recorded
-/// step's copy of the old value). On the first step `state` gets `buffers` new zero buffers.
-/// `Err(value)`, with `state` untouched, when `value`, `grad` and the buffers are not plain `f32`
-/// tensors of one CPU backend and one length, or `state` holds another number of buffers.
-#[allow(clippy::result_large_err)] // Burn's `Tensor` itself; boxing it would allocate per step
-pub(crate) fn host_update<const D: usize>(
-    value: Tensor<D>,
-    grad: &Tensor<D>,
-    state: &mut Option<Vec<Tensor<1>>>,
-    buffers: usize,
-    record: bool,
-    rule: HostRule<'_>,
-) -> Result<HostStep<D>, Tensor<D>> {
-    #[allow(unused_mut)] // without a CPU backend nothing hands it back
-    let mut value = value;
-    if !cpu_kernels() {
-        return Err(value);
-    }
-    #[cfg(feature = "flex")]
-    {
-        type B = burn::backend::Flex;
-        match host_update_on::<B, D>(value, grad, state, buffers, record, rule) {
-            Attempt::Done(step) => return Ok(step),
-            Attempt::NotMine(v) => value = v,
-        }
-    }
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)] // Burn 0.22 deprecates ndarray, which the user may still ask for
-    {
-        type B = burn::backend::NdArray;
-        match host_update_on::<B, D>(value, grad, state, buffers, record, rule) {
-            Attempt::Done(step) => return Ok(step),
-            Attempt::NotMine(v) => value = v,
-        }
-    }
-    Err(value)
-}
-
-/// What one backend made of [`host_update`]'s inputs.
-#[allow(clippy::large_enum_variant)] // both hold Burn tensors; boxing would allocate per step
-enum Attempt<const D: usize> {
-    /// The step, done.
-    Done(HostStep<D>),
-    /// The value handed back untouched: not this backend's, or not what the host rule takes.
-    NotMine(Tensor<D>),
-}
-
-fn host_update_on<B: Host, const D: usize>(
-    value: Tensor<D>,
-    grad: &Tensor<D>,
-    state: &mut Option<Vec<Tensor<1>>>,
-    buffers: usize,
-    record: bool,
-    rule: HostRule<'_>,
-) -> Attempt<D> {
-    let Some((g, p)) = B::plain(grad).zip(B::plain(&value)) else {
-        return Attempt::NotMine(value);
-    };
-    let Some(gv) = B::values(&g) else {
-        return Attempt::NotMine(value);
-    };
-    let n = gv.len();
-    let len = |t: &FloatTensor<B>| B::values(t).map(|v| v.len());
-    let olds: Option<Vec<FloatTensor<B>>> = match state {
-        Some(s) => s.iter().map(B::plain).collect(),
-        None => Some(Vec::new()),
-    };
-    let fresh = olds.as_ref().is_some_and(Vec::is_empty);
-    let Some(olds) = olds.filter(|olds| {
-        (fresh || olds.len() == buffers)
-            && olds.iter().all(|o| len(o) == Some(n))
-            && len(&p) == Some(n)
-    }) else {
-        return Attempt::NotMine(value);
-    };
-    // Dropping the originals leaves `p` and the buffers the only holders of their storage,
-    // unless something outside (a recorded copy) holds it too.
-    drop(value);
-    let (mut p, mut bufs) = (p, olds);
-    if fresh {
-        bufs = (0..buffers)
-            .map(|_| B::tensor(vec![0.0; n], &[n]))
-            .collect();
-    }
-    *state = None;
-    let mut delta = record.then(|| vec![0.0f32; n]);
-    let slices = bufs
-        .iter_mut()
-        .map(B::values_mut)
-        .collect::<Option<Vec<_>>>();
-    let (Some(pv), Some(mut bv)) = (B::values_mut(&mut p), slices) else {
-        unreachable!("`values_mut` takes every tensor `values` read above");
-    };
-    rule(pv, &gv, &mut bv, fresh, delta.as_deref_mut());
-    let bufs: Vec<Tensor<1>> = bufs.into_iter().map(B::wrap).collect();
-    *state = (!bufs.is_empty()).then_some(bufs);
-    Attempt::Done(HostStep {
-        value: B::wrap(p),
-        delta: delta.map(|d| B::wrap(B::tensor(d, &[n]))),
-    })
-}
-
-/// Makes the calling thread thread 0 of rayon's global pool, the pool the kernels split their
-/// products and passes over (`RAYON_NUM_THREADS`, or one thread per core, in all). A split the
-/// calling thread then makes starts and finishes on it; from a thread outside the pool, each
-/// split is handed to the pool while the caller sleeps until a pool thread wakes it, and a
-/// training step of the ladder's `wide` rung makes about 30 splits. See the crate-level
-/// [`crate::join_kernel_pool`] for when to call it.
-pub fn join_kernel_pool() -> bool {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1);
-    // A thread of another pool cannot join; rayon would refuse only after using up its one
-    // chance to set the global pool up.
-    threads >= 2
-        && rayon::current_thread_index().is_none()
-        && rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .use_current_thread()
-            .build_global()
-            .is_ok()
-}
-
-/// Seconds taken by the fastest of `repeats` products `[m, k] · [k, n]` by the kernels' matrix
-/// multiply, on one thread or on every core (`makemore bench --matmul` measures the machine's
-/// peak and the threading threshold with it).
-pub fn time_matmul(m: usize, k: usize, n: usize, parallel: bool, repeats: usize) -> f64 {
-    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
-    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
-    let mut out = vec![0.0f32; m * n];
-    let mut best = f64::INFINITY;
-    for _ in 0..repeats.max(1) + 1 {
-        let start = std::time::Instant::now();
-        kernel::matmul_with(
-            &mut out,
-            View::rows(&a, m, k),
-            View::rows(&b, k, n),
-            parallel,
-        );
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    std::hint::black_box(&out);
-    best
 }
 
 #[cfg(test)]
 mod tests {
     //! Each fused op against the same computation in Burn's own ops, on flex and on ndarray.
     use super::*;
-    use crate::norm::Blend;
+    use crate::norm::{Blend, NormInputs, NormStats};
     use crate::BackendKind;
+    use burn::tensor::Int;
     use burn::tensor::{activation, Device, Distribution, TensorData};
+    use makemore_kernels::{BlockInput, NormSpec, Residual, Stats, View, Wanted};
 
     #[allow(clippy::vec_init_then_push)] // each push is behind its backend's feature
     fn devices() -> Vec<(&'static str, Device)> {
@@ -900,7 +296,7 @@ mod tests {
         // passes around the products split their rows over the cores (sums over that many rows
         // round differently from Burn's, hence the wider tolerance).
         let sizes = [(32, 2e-5), (7000, 5e-4)];
-        assert!(7000 * m >= kernel::PARALLEL_MIN_OUTPUTS);
+        assert!(7000 * m >= makemore_kernels::PARALLEL_MIN_OUTPUTS);
         for ((name, base), (n, tol)) in devices()
             .into_iter()
             .flat_map(|d| sizes.map(|s| (d.clone(), s)))
@@ -1090,7 +486,7 @@ mod tests {
     #[test]
     fn a_block_on_tokens_matches_the_gathered_embedding_through_burns_ops() {
         let (vocab, e, positions, m) = (27, 10, 3, 48);
-        assert!(3000 * m >= kernel::PARALLEL_MIN_OUTPUTS);
+        assert!(3000 * m >= makemore_kernels::PARALLEL_MIN_OUTPUTS);
         let cases = [
             (true, Case::None, Act::Tanh),
             (false, Case::Batch, Act::Tanh),
@@ -1250,8 +646,8 @@ mod tests {
             .collect();
         let (mut one, mut all) = (vec![0.0; m * n], vec![0.0; m * n]);
         let (va, vb) = (View::rows(&a, m, k), View::rows(&b, k, n));
-        kernel::matmul_with(&mut one, va, vb, false);
-        kernel::matmul_with(&mut all, va, vb, true);
+        makemore_kernels::matmul_with(&mut one, va, vb, false);
+        makemore_kernels::matmul_with(&mut all, va, vb, true);
         assert_close("parallel product", &all, &one);
         // `product` writes into memory it never zeroed: it must equal the zeroed product, for
         // every kernel gemm picks (matrix-vector, vector-matrix, outer, transposed views).
@@ -1266,15 +662,15 @@ mod tests {
             let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5 - 1.5).collect();
             let (va, vb) = (View::rows(&a, m, k), View::rows(&b, k, n));
             let mut zeroed = vec![0.0; m * n];
-            kernel::matmul_with(&mut zeroed, va, vb, false);
+            makemore_kernels::matmul_with(&mut zeroed, va, vb, false);
             assert_close(
                 &format!("product {m}x{k}x{n}"),
-                &kernel::product(va, vb),
+                &makemore_kernels::product(va, vb),
                 &zeroed,
             );
             let mut zeroed_t = vec![0.0; n * m];
-            kernel::matmul_with(&mut zeroed_t, vb.t(), va.t(), false);
-            let got = kernel::product(vb.t(), va.t());
+            makemore_kernels::matmul_with(&mut zeroed_t, vb.t(), va.t(), false);
+            let got = makemore_kernels::product(vb.t(), va.t());
             assert_close(&format!("transposed product {m}x{k}x{n}"), &got, &zeroed_t);
         }
         // Spot-check one entry by hand.
@@ -1293,13 +689,13 @@ mod tests {
             .collect()
     }
 
-    /// Column sums by blocks of [`kernel::SUM_BLOCK_ROWS`] rows folded in order, one row at a
+    /// Column sums by blocks of [`makemore_kernels::SUM_BLOCK_ROWS`] rows folded in order, one row at a
     /// time: the order the kernels promise on one core and on many.
     fn blocked_sums(rows: impl Iterator<Item = Vec<f32>>, m: usize) -> Vec<f32> {
         let mut total = vec![0.0f32; m];
         let mut block = vec![0.0f32; m];
         for (i, row) in rows.enumerate() {
-            if i % kernel::SUM_BLOCK_ROWS == 0 && i > 0 {
+            if i % makemore_kernels::SUM_BLOCK_ROWS == 0 && i > 0 {
                 total.iter_mut().zip(&block).for_each(|(t, &b)| *t += b);
                 block.fill(0.0);
             }
@@ -1314,7 +710,10 @@ mod tests {
         // 3,000 x 64 outputs: above PARALLEL_MIN_OUTPUTS, so the passes run on every core; runs
         // of 100 rows stay below it and run on one.
         let (n, m, part) = (3000, 64, 100);
-        assert!(n * m >= kernel::PARALLEL_MIN_OUTPUTS && part * m < kernel::PARALLEL_MIN_OUTPUTS);
+        assert!(
+            n * m >= makemore_kernels::PARALLEL_MIN_OUTPUTS
+                && part * m < makemore_kernels::PARALLEL_MIN_OUTPUTS
+        );
         let x = spread(n * m, 37, 101);
         let w: Vec<f32> = spread(m * m, 53, 97).iter().map(|v| v * 0.3).collect();
         let gamma: Vec<f32> = (0..m).map(|j| 0.5 + j as f32 / m as f32).collect();
@@ -1340,8 +739,9 @@ mod tests {
                 gamma: &gamma,
                 beta: &beta,
             });
-            let fwd =
-                |input, keep| kernel::block_forward(input, wv, None, spec, Act::Tanh, link, keep);
+            let fwd = |input, keep| {
+                makemore_kernels::block_forward(input, wv, None, spec, Act::Tanh, link, keep)
+            };
             let all = fwd(rows(0, n), true);
             assert_eq!(
                 all.y,
@@ -1368,8 +768,9 @@ mod tests {
             gamma: &gamma,
             beta: &beta,
         });
-        let fwd = kernel::block_forward(rows(0, n), wv, None, spec, Act::Tanh, None, true);
-        let h = kernel::product(View::rows(&x, n, m), wv);
+        let fwd =
+            makemore_kernels::block_forward(rows(0, n), wv, None, spec, Act::Tanh, None, true);
+        let h = makemore_kernels::product(View::rows(&x, n, m), wv);
         let row = |v: &[f32], i: usize| v[i * m..(i + 1) * m].to_vec();
         let want_mean: Vec<f32> = blocked_sums((0..n).map(|i| row(&h, i)), m)
             .iter()
@@ -1395,7 +796,8 @@ mod tests {
             beta: true,
             ..Wanted::default()
         };
-        let grads = kernel::block_backward(&dy, rows(0, n), wv, spec, None, &fwd.saved, wanted);
+        let grads =
+            makemore_kernels::block_backward(&dy, rows(0, n), wv, spec, None, &fwd.saved, wanted);
         let dz = |i: usize| -> Vec<f32> {
             row(&dy, i)
                 .iter()

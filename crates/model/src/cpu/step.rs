@@ -11,19 +11,17 @@
 //! gives bit-identical weights, statistics, optimizer buffers and loss
 //! (`crates/model/tests/host_step.rs`).
 //!
-//! The [`Mlp`] stays the model's shape; [`HostModel::materialize`] writes the host values into a
+//! The [`Mlp`] stays the model's shape; [`CpuModel::materialize`] writes the host values into a
 //! copy of it whenever the trainer's owner asks for the model (evaluation, checkpoints, a
 //! recorded step).
 
-use crate::fused::kernel::{
-    self, Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted,
-};
 use crate::mlp::Mlp;
 use crate::norm::{NormLayer, NormMode, NormOver};
 use crate::optim::Optimizer;
 use burn::module::{Module, ModuleVisitor, Param, ParamId, RunningState};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
+use makemore_kernels::{Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
 use std::collections::HashMap;
 
 /// A trained tensor on the host.
@@ -85,7 +83,7 @@ impl HostNorm {
         };
         let stats = match n.over {
             NormOver::Batch { momentum } => HostStats::Batch { momentum },
-            NormOver::Features { groups, .. } if kernel::groups_fit(groups, width) => {
+            NormOver::Features { groups, .. } if makemore_kernels::groups_fit(groups, width) => {
                 HostStats::Groups(groups)
             }
             NormOver::Features { .. } => return None,
@@ -121,7 +119,7 @@ impl HostNorm {
     }
 
     /// Blends a batch of `n` rows' statistics into the running ones, as the fused block does
-    /// in training (`fused::block`).
+    /// in training (`cpu::block`).
     fn blend(&mut self, n: usize, mean: &[f32], var: &[f32]) {
         let (HostStats::Batch { momentum }, Some((rm, rv))) = (self.stats, &mut self.running)
         else {
@@ -238,9 +236,9 @@ impl ModuleVisitor for Order {
 }
 
 /// A model's trained tensors and running statistics on the host, stepped by
-/// [`HostModel::step`].
+/// [`CpuModel::step`].
 #[derive(Clone)]
-pub(crate) struct HostModel {
+pub(crate) struct CpuModel {
     /// `[vocab, n_embd]` table.
     embedding: HostParam,
     /// The hidden blocks, then the output layer.
@@ -249,17 +247,17 @@ pub(crate) struct HostModel {
     device: Device,
 }
 
-impl HostModel {
+impl CpuModel {
     /// `model`'s values on the host, when a step of batches of `batch` rows can run here: the
     /// model is on a CPU backend in `f32`, with an activation the kernels compute (tanh or
     /// identity), GroupNorm groups that divide each width, and a first hidden block without a
-    /// residual link that takes token ids (see `fused::LayerInput::Tokens`), as the fused
+    /// residual link that takes token ids (see `cpu::LayerInput::Tokens`), as the fused
     /// forward pass does with more rows than tokens. `None` otherwise: the trainer then steps
     /// through Burn.
     pub(crate) fn of(model: &Mlp, batch: usize) -> Option<Self> {
         let table = model.embedding.val();
-        crate::fused::host_autodiff(&table)?;
-        let act = Act::of(model.activation)?;
+        crate::cpu::host_autodiff(&table)?;
+        let act = crate::cpu::act(model.activation)?;
         if !model.first_block_on_tokens(batch) {
             return None;
         }
@@ -323,7 +321,7 @@ impl HostModel {
                 None => tokens(ids, positions, View::rows(&embedding.value, vocab, e)),
                 Some(x) => BlockInput::Rows(View::rows(x, n, layer.k)),
             };
-            let fwd = kernel::block_forward(
+            let fwd = makemore_kernels::block_forward(
                 input,
                 View::rows(&layer.w.value, layer.k, layer.m),
                 layer.bias.as_ref().map(|b| b.value.as_slice()),
@@ -339,7 +337,7 @@ impl HostModel {
             saved.push(fwd.saved);
         }
         let logits = outputs.pop().expect("the output layer ran");
-        let (loss, mut dy) = kernel::cross_entropy(&logits, targets, vocab);
+        let (loss, mut dy) = makemore_kernels::cross_entropy(&logits, targets, vocab);
         drop(logits);
         for layer in layers.iter_mut().rev() {
             let saved = saved.pop().expect("one saved state per layer");
@@ -352,7 +350,7 @@ impl HostModel {
                 beta: layer.norm.as_ref().is_some_and(|n| n.affine.is_some()),
                 scale: layer.scale.is_some(),
             };
-            let g = kernel::block_backward(
+            let g = makemore_kernels::block_backward(
                 &dy,
                 match input {
                     None => tokens(ids, positions, View::rows(&embedding.value, vocab, e)),

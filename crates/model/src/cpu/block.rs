@@ -1,0 +1,405 @@
+//! A hidden block (Linear -> norm -> activation, with its residual link) as one autodiff node on
+//! a CPU backend, or forward only without autodiff.
+
+use super::{cpu_kernels, Host};
+use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::Autodiff;
+use burn::tensor::{Int, Tensor};
+use makemore_kernels::{Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
+use std::sync::Arc;
+
+type AdTensor<B> = FloatTensor<Autodiff<B>>;
+
+/// Which input of a block a graph parent is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    X,
+    W,
+    Bias,
+    Gamma,
+    Beta,
+    Scale,
+}
+
+/// A block's statistics, as the backward pass needs them.
+#[derive(Debug, Clone, Copy)]
+enum SavedStats {
+    Batch,
+    Fixed,
+    Groups(usize),
+}
+
+#[derive(Debug)]
+struct BlockSaved<B: Host> {
+    /// The input rows, or with `tokens` the embedding table.
+    x: FloatTensor<B>,
+    /// `(ids, positions)` when the input is tokens.
+    tokens: Option<(Vec<usize>, usize)>,
+    w: FloatTensor<B>,
+    /// `gamma` (ones without affine) and the statistics, with a norm.
+    norm: Option<(FloatTensor<B>, SavedStats, f32)>,
+    residual: Option<Residual>,
+    kernel: makemore_kernels::Saved,
+    inputs: Vec<Input>,
+    /// `(n, k, m)`: batch, fan-in, width.
+    dims: (usize, usize, usize),
+}
+
+/// The backward pass of a block with `N` tracked inputs.
+#[derive(Debug)]
+struct BlockOp<B, const N: usize>(std::marker::PhantomData<B>);
+
+impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
+    type State = Arc<BlockSaved<B>>;
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = &ops.state;
+        let (n, k, m) = s.dims;
+        let dy = grads.consume::<B>(&ops.node);
+        let (Some(dy), Some(x), Some(w)) = (B::values(&dy), B::values(&s.x), B::values(&s.w))
+        else {
+            unreachable!("the forward pass checked every tensor is f32");
+        };
+        let gamma = s
+            .norm
+            .as_ref()
+            .map(|(g, ..)| B::values(g).expect("checked f32 in the forward pass"));
+        let norm = s
+            .norm
+            .as_ref()
+            .zip(gamma.as_deref())
+            .map(|((_, stats, eps), g)| NormSpec {
+                stats: match *stats {
+                    SavedStats::Batch => Stats::Batch,
+                    SavedStats::Fixed => Stats::Fixed {
+                        mean: &[],
+                        var: &[],
+                    },
+                    SavedStats::Groups(g) => Stats::Groups(g),
+                },
+                eps: *eps,
+                gamma: g,
+                beta: &[],
+            });
+        let mut wanted = Wanted::default();
+        for (parent, input) in ops.parents.iter().zip(&s.inputs) {
+            let flag = match input {
+                Input::X => &mut wanted.x,
+                Input::W => &mut wanted.w,
+                Input::Bias => &mut wanted.bias,
+                Input::Gamma => &mut wanted.gamma,
+                Input::Beta => &mut wanted.beta,
+                Input::Scale => &mut wanted.scale,
+            };
+            *flag = parent.is_some();
+        }
+        // The input and its shape: rows, or the `[vocab, n_embd]` table.
+        let (input, x_shape) = match &s.tokens {
+            None => (BlockInput::Rows(View::rows(&x, n, k)), [n, k]),
+            Some((ids, positions)) => {
+                let e = k / positions;
+                let table = View::rows(&x, x.len() / e, e);
+                let positions = *positions;
+                let input = Tokens {
+                    ids,
+                    positions,
+                    table,
+                };
+                (BlockInput::Tokens(input), [table.rows, e])
+            }
+        };
+        let mut g = makemore_kernels::block_backward(
+            &dy,
+            input,
+            View::rows(&w, k, m),
+            norm,
+            s.residual,
+            &s.kernel,
+            wanted,
+        );
+        for (parent, input) in ops.parents.into_iter().zip(&s.inputs) {
+            let Some(node) = parent else { continue };
+            let (grad, shape) = match input {
+                Input::X => (g.x.take(), x_shape.to_vec()),
+                Input::W => (g.w.take(), vec![k, m]),
+                Input::Bias => (g.bias.take(), vec![m]),
+                Input::Gamma => (g.gamma.take(), vec![m]),
+                Input::Beta => (g.beta.take(), vec![m]),
+                Input::Scale => (g.scale.take(), vec![1]),
+            };
+            if let Some(grad) = grad {
+                grads.register::<B>(node.id, B::tensor(grad, &shape));
+            }
+        }
+    }
+}
+
+/// Adds the block's node to the graph, with `inputs` as its parents.
+fn track<B: Host, const N: usize>(
+    inputs: [&AdTensor<B>; N],
+    saved: BlockSaved<B>,
+    out: FloatTensor<B>,
+) -> AdTensor<B> {
+    let nodes = inputs.map(|t| t.node());
+    match BlockOp::<B, N>(std::marker::PhantomData)
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(Arc::new(saved), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+/// A block's residual link: present, with its learned `[1]` scale if it has one.
+pub(crate) struct ResidualInputs {
+    /// `[1]` scale of the branch.
+    pub scale: Option<Tensor<1>>,
+}
+
+/// `act(norm(x · weight + bias))` (plus `x`, scaled branch, with a residual link) for `[n, k]`
+/// `x` and `[k, m]` `weight`: one autodiff node for autodiff tensors, forward only otherwise.
+/// With BatchNorm's batch statistics it also returns the new running statistics (the batch
+/// variance made unbiased, as PyTorch does). `None` when the tensors are not `f32` tensors of a
+/// CPU backend.
+pub(crate) fn block(
+    input: LayerInput<'_>,
+    weight: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+    norm: Option<&NormInputs>,
+    act: Act,
+    residual: Option<&ResidualInputs>,
+) -> Option<(Tensor<2>, Option<RunningStats>)> {
+    let [_, m] = weight.dims();
+    let (x, ids) = match input {
+        LayerInput::Rows(x) => {
+            let [_, k] = x.dims();
+            if residual.is_some() && k != m {
+                return None;
+            }
+            (x, None)
+        }
+        LayerInput::Tokens { ids, table } => {
+            let [n, positions] = ids.dims();
+            if residual.is_some() || positions == 0 {
+                return None;
+            }
+            (
+                table,
+                Some((ids.clone().reshape([n * positions]), positions)),
+            )
+        }
+    };
+    let ids = ids.as_ref().map(|(t, p)| (t, *p));
+    on_cpu_backends!(|B| block_on::<B>(x, ids, weight, bias, norm, act, residual))
+}
+
+/// What a fused block multiplies.
+pub(crate) enum LayerInput<'a> {
+    /// `[n, k]` rows.
+    Rows(&'a Tensor<2>),
+    /// `[n, positions]` token ids into a `[vocab, n_embd]` embedding table: the model's first
+    /// block with its embedding, as one op (`k = positions * n_embd`). Its gradient with respect
+    /// to the input is the table's.
+    Tokens {
+        /// `[n, positions]` ids.
+        ids: &'a Tensor<2, Int>,
+        /// `[vocab, n_embd]` table.
+        table: &'a Tensor<2>,
+    },
+}
+
+/// A tensor's values on backend `B`, autodiff or plain.
+enum Arg<B: Host> {
+    Ad(AdTensor<B>),
+    Plain(FloatTensor<B>),
+}
+
+impl<B: Host> Arg<B> {
+    fn of<const D: usize>(t: &Tensor<D>, autodiff: bool) -> Option<Self> {
+        if autodiff {
+            B::ad(t).map(Arg::Ad)
+        } else {
+            B::plain(t).map(Arg::Plain)
+        }
+    }
+
+    fn inner(&self) -> &FloatTensor<B> {
+        match self {
+            Arg::Ad(t) => t.primitive(),
+            Arg::Plain(t) => t,
+        }
+    }
+}
+
+/// [`block`] on backend `B`; with `ids` (flattened, and ids per row), `x` is the table.
+fn block_on<B: Host>(
+    x: &Tensor<2>,
+    ids: Option<(&Tensor<1, Int>, usize)>,
+    weight: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+    norm: Option<&NormInputs>,
+    act: Act,
+    residual: Option<&ResidualInputs>,
+) -> Option<(Tensor<2>, Option<RunningStats>)> {
+    let [x_rows, x_cols] = x.dims();
+    let tokens = match ids {
+        Some((t, positions)) => Some((B::ids(t, x_rows)?, positions)),
+        None => None,
+    };
+    let (n, k) = match &tokens {
+        None => (x_rows, x_cols),
+        Some((ids, positions)) => (ids.len() / positions, positions * x_cols),
+    };
+    let [rows, m] = weight.dims();
+    // Shapes Burn's ops would refuse are left to them (the kernels trust their views).
+    let width = |t: &Tensor<1>| t.dims()[0] == m;
+    let groups_fit = match norm.map(|p| p.stats) {
+        Some(NormStats::Groups(g)) => makemore_kernels::groups_fit(g, m),
+        _ => true,
+    };
+    if rows != k
+        || !bias.is_none_or(width)
+        || !norm.is_none_or(|p| width(&p.gamma) && width(&p.beta))
+        || !groups_fit
+    {
+        return None;
+    }
+    let autodiff = B::ad(x).is_some();
+    if !autodiff && B::plain(x).is_none() {
+        return None;
+    }
+    let arg = |t: &Tensor<1>| Arg::<B>::of(t, autodiff);
+    let x_a = Arg::<B>::of(x, autodiff)?;
+    let w_a = Arg::<B>::of(weight, autodiff)?;
+    let bias_a = match bias {
+        Some(b) => Some(arg(b)?),
+        None => None,
+    };
+    let norm_a = match norm {
+        Some(p) => Some((arg(&p.gamma)?, arg(&p.beta)?)),
+        None => None,
+    };
+    let scale_a = match residual.and_then(|r| r.scale.as_ref()) {
+        Some(s) => Some(arg(s)?),
+        None => None,
+    };
+    let running = match norm.and_then(|p| p.running.as_ref()) {
+        Some((mean, var)) => Some((B::plain(mean)?, B::plain(var)?)),
+        None => None,
+    };
+    let xs = B::values(x_a.inner())?;
+    let ws = B::values(w_a.inner())?;
+    let bs = match &bias_a {
+        Some(b) => Some(B::values(b.inner())?),
+        None => None,
+    };
+    let affine = match &norm_a {
+        Some((g, b)) => Some((B::values(g.inner())?, B::values(b.inner())?)),
+        None => None,
+    };
+    let stats_host = match &running {
+        Some((rm, rv)) => Some((B::values(rm)?, B::values(rv)?)),
+        None => None,
+    };
+    let scale = match &scale_a {
+        Some(s) => Some(*B::values(s.inner())?.first()?),
+        None => None,
+    };
+    let spec = match (norm, &affine) {
+        (Some(p), Some((g, b))) => Some(NormSpec {
+            stats: match (p.stats, &stats_host) {
+                (NormStats::Running, Some((rm, rv))) => Stats::Fixed { mean: rm, var: rv },
+                (NormStats::Running, None) => return None,
+                (NormStats::Batch(_), _) => Stats::Batch,
+                (NormStats::Groups(g), _) => Stats::Groups(g),
+            },
+            eps: p.eps as f32,
+            gamma: g,
+            beta: b,
+        }),
+        _ => None,
+    };
+    let saved_stats = spec.map(|s| match s.stats {
+        Stats::Batch => SavedStats::Batch,
+        Stats::Fixed { .. } => SavedStats::Fixed,
+        Stats::Groups(g) => SavedStats::Groups(g),
+    });
+    let residual_k = residual.map(|_| Residual { scale });
+    let input = match &tokens {
+        None => BlockInput::Rows(View::rows(&xs, n, k)),
+        Some((ids, positions)) => BlockInput::Tokens(Tokens {
+            ids,
+            positions: *positions,
+            table: View::rows(&xs, x_rows, x_cols),
+        }),
+    };
+    let fwd = makemore_kernels::block_forward(
+        input,
+        View::rows(&ws, k, m),
+        bs.as_deref(),
+        spec,
+        act,
+        residual_k,
+        autodiff,
+    );
+    let new_running = match (norm.map(|p| p.stats), &stats_host) {
+        (Some(NormStats::Batch(blend)), Some((rm, rv))) => {
+            let Blend { keep, mean, var } = blend;
+            let mix = |old: &[f32], batch: &[f32], weight: f64| -> Tensor<1> {
+                let (keep, weight) = (keep as f32, weight as f32);
+                let v = old.iter().zip(batch).map(|(&o, &b)| o * keep + b * weight);
+                B::wrap(B::tensor(v.collect(), &[m]))
+            };
+            Some((mix(rm, &fwd.mean, mean), mix(rv, &fwd.var, var)))
+        }
+        _ => None,
+    };
+    let out = B::tensor(fwd.y, &[n, m]);
+    let (Arg::Ad(x_ad), Arg::Ad(w_ad)) = (&x_a, &w_a) else {
+        return Some((B::wrap(out), new_running));
+    };
+    let ad = |a: &Arg<B>| match a {
+        Arg::Ad(t) => Some(t.clone()),
+        Arg::Plain(_) => None,
+    };
+    let mut list = vec![(x_ad.clone(), Input::X), (w_ad.clone(), Input::W)];
+    if let Some(b) = &bias_a {
+        list.push((ad(b)?, Input::Bias));
+    }
+    if let Some((g, b)) = &norm_a {
+        list.push((ad(g)?, Input::Gamma));
+        list.push((ad(b)?, Input::Beta));
+    }
+    if let Some(s) = &scale_a {
+        list.push((ad(s)?, Input::Scale));
+    }
+    let saved = BlockSaved::<B> {
+        x: x_ad.primitive().clone(),
+        tokens,
+        w: w_ad.primitive().clone(),
+        norm: norm_a
+            .as_ref()
+            .zip(saved_stats)
+            .zip(norm)
+            .map(|(((g, _), st), p)| (g.inner().clone(), st, p.eps as f32)),
+        residual: residual_k,
+        kernel: fwd.saved,
+        inputs: list.iter().map(|(_, i)| *i).collect(),
+        dims: (n, k, m),
+    };
+    let refs: Vec<&AdTensor<B>> = list.iter().map(|(t, _)| t).collect();
+    let out = match refs.len() {
+        2 => track(<[_; 2]>::try_from(refs).ok()?, saved, out),
+        3 => track(<[_; 3]>::try_from(refs).ok()?, saved, out),
+        4 => track(<[_; 4]>::try_from(refs).ok()?, saved, out),
+        5 => track(<[_; 5]>::try_from(refs).ok()?, saved, out),
+        _ => track(<[_; 6]>::try_from(refs).ok()?, saved, out),
+    };
+    Some((B::wrap_ad(out), new_running))
+}
