@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use makemore_model::trainer::LogPoint;
-use makemore_model::Observer;
+use makemore_train::Observer;
 use std::io::IsTerminal;
 
 /// Shows training progress on stderr.

@@ -2,7 +2,7 @@
 //! advice.
 
 use makemore_diagnostics::{layer_table, param_table};
-use makemore_model::{Diagnosis, RunSummary};
+use makemore_train::{Diagnosis, RunSummary};
 
 /// The text report of a run.
 pub fn print_summary(s: &RunSummary) {

@@ -6,16 +6,32 @@ use crate::optimizer::OptimizerConfig;
 use crate::run::{ConfigError, RunConfig};
 use makemore_init::Activation;
 
+/// A failed check: the field and what it expects.
+type Check = Result<(), (String, String)>;
+
+/// A failed [`Check`] for `field`.
+fn fail(field: &str, message: String) -> Check {
+    Err((field.to_owned(), message))
+}
+
 impl RunConfig {
     /// Checks every range constraint.
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
-        let bad = |field: &str, message: String| {
-            Err(ConfigError::Invalid {
+        self.integers()
+            .and_then(|()| self.model_ranges())
+            .and_then(|()| self.norm_ranges())
+            .and_then(|()| self.residual_ranges())
+            .and_then(|()| self.train_ranges())
+            .map_err(|(field, message)| ConfigError::Invalid {
                 source_name: source_name.to_owned(),
-                field: field.to_owned(),
+                field,
                 message,
-            })
-        };
+            })?;
+        self.validate_optimizer(source_name)
+    }
+
+    /// Every integer fits a TOML integer (signed 64-bit), as a saved config must.
+    fn integers(&self) -> Check {
         // A saved config is TOML, whose integers are signed 64-bit.
         let m = &self.model;
         let integers = [
@@ -32,30 +48,41 @@ impl RunConfig {
         .chain(m.hidden.iter().map(|&w| ("model.hidden", w as u64)));
         for (field, v) in integers {
             if i64::try_from(v).is_err() {
-                return bad(
+                return fail(
                     field,
                     format!("must be at most {} (a TOML integer)", i64::MAX),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The widths and the activation.
+    fn model_ranges(&self) -> Check {
         let m = &self.model;
         if m.block_size == 0 {
-            return bad(
+            return fail(
                 "model.block_size",
                 "must be >= 1 (the context length)".into(),
             );
         }
         if m.n_embd == 0 {
-            return bad("model.n_embd", "must be >= 1".into());
+            return fail("model.n_embd", "must be >= 1".into());
         }
         if let Some(i) = m.hidden.iter().position(|&w| w == 0) {
-            return bad(&format!("model.hidden[{i}]"), "width must be >= 1".into());
+            return fail(&format!("model.hidden[{i}]"), "width must be >= 1".into());
         }
         if let Activation::LeakyRelu { slope } = m.activation {
             if !slope.is_finite() {
-                return bad("model.activation.leaky_relu.slope", "must be finite".into());
+                return fail("model.activation.leaky_relu.slope", "must be finite".into());
             }
         }
+        Ok(())
+    }
+
+    /// The hidden and output normalizations' constants.
+    fn norm_ranges(&self) -> Check {
+        let m = &self.model;
         for (field, norm, hidden) in [
             ("model.norm", &m.norm, true),
             ("model.output_norm", &m.output_norm, false),
@@ -64,7 +91,7 @@ impl RunConfig {
             let key = format!("{field}.{kind}");
             if let Norm::BatchNorm(bn) = norm {
                 if !(bn.momentum.is_finite() && (0.0..=1.0).contains(&bn.momentum)) {
-                    return bad(
+                    return fail(
                         &format!("{key}.momentum"),
                         format!("must be in [0, 1], got {}", bn.momentum),
                     );
@@ -72,15 +99,15 @@ impl RunConfig {
             }
             if let Some((eps, _, gamma)) = norm.common() {
                 if !(eps.is_finite() && eps > 0.0) {
-                    return bad(&format!("{key}.eps"), format!("must be > 0, got {eps}"));
+                    return fail(&format!("{key}.eps"), format!("must be > 0, got {eps}"));
                 }
                 if !gamma.is_finite() {
-                    return bad(&format!("{key}.gamma"), "must be finite".into());
+                    return fail(&format!("{key}.gamma"), "must be finite".into());
                 }
             }
             if let Norm::GroupNorm(g) = norm {
                 if g.groups == 0 {
-                    return bad(&format!("{key}.groups"), "must be >= 1".into());
+                    return fail(&format!("{key}.groups"), "must be >= 1".into());
                 }
                 // The hidden norm follows every hidden Linear; the output one, the logits
                 // (whose width, the vocabulary, is checked when the model is built).
@@ -91,7 +118,7 @@ impl RunConfig {
                         .enumerate()
                         .find(|(_, &w)| !w.is_multiple_of(g.groups))
                     {
-                        return bad(
+                        return fail(
                             &format!("{key}.groups"),
                             format!(
                                 "{} groups do not divide model.hidden[{i}] = {w}: groups must divide every hidden width",
@@ -102,19 +129,25 @@ impl RunConfig {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Residual links: something to link, and a finite scale.
+    fn residual_ranges(&self) -> Check {
+        let m = &self.model;
         if let Some(s) = m.residual_scale {
             if !m.residual {
-                return bad(
+                return fail(
                     "model.residual_scale",
                     "needs model.residual = true (it scales the residual branch)".into(),
                 );
             }
             if !s.is_finite() {
-                return bad("model.residual_scale", format!("must be finite, got {s}"));
+                return fail("model.residual_scale", format!("must be finite, got {s}"));
             }
         }
         if m.residual && m.residual_blocks().next().is_none() {
-            return bad(
+            return fail(
                 "model.residual",
                 format!(
                     "no hidden layer has equal input and output widths (input {} = n_embd x block_size, hidden {:?}), so there is nothing to link",
@@ -123,35 +156,40 @@ impl RunConfig {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The step count, batch, divergence limit, logging and learning-rate schedule.
+    fn train_ranges(&self) -> Check {
         let t = &self.train;
         if t.steps == 0 {
-            return bad("train.steps", "must be >= 1".into());
+            return fail("train.steps", "must be >= 1".into());
         }
         if t.batch_size == 0 {
-            return bad("train.batch_size", "must be >= 1".into());
+            return fail("train.batch_size", "must be >= 1".into());
         }
         if !(t.divergence_factor.is_finite() && t.divergence_factor > 1.0) {
-            return bad(
+            return fail(
                 "train.divergence_factor",
                 format!("must be a finite number > 1, got {}", t.divergence_factor),
             );
         }
         if t.log_every == 0 {
-            return bad("train.log_every", "must be >= 1".into());
+            return fail("train.log_every", "must be >= 1".into());
         }
         if self.log.diagnose_every == Some(0) {
-            return bad("log.diagnose_every", "must be >= 1".into());
+            return fail("log.diagnose_every", "must be >= 1".into());
         }
         let points = t.lr.points(t.steps);
         if points.is_empty() {
-            return bad(
+            return fail(
                 "train.lr",
                 "the schedule needs at least one [step, lr] point".into(),
             );
         }
         for (i, (_, lr)) in points.iter().enumerate() {
             if !(lr.is_finite() && *lr > 0.0) {
-                return bad(
+                return fail(
                     "train.lr",
                     format!(
                         "learning rate must be finite and > 0, got {lr} (point {})",
@@ -161,12 +199,12 @@ impl RunConfig {
             }
         }
         if points[0].0 != 0 {
-            return bad("train.lr", "the first point must be at step 0".into());
+            return fail("train.lr", "the first point must be at step 0".into());
         }
         if let Some(i) = points.windows(2).position(|w| w[1].0 <= w[0].0) {
-            return bad("train.lr", format!("schedule steps must increase; point {} (step {}) is not after point {} (step {})", i + 2, points[i + 1].0, i + 1, points[i].0));
+            return fail("train.lr", format!("schedule steps must increase; point {} (step {}) is not after point {} (step {})", i + 2, points[i + 1].0, i + 1, points[i].0));
         }
-        self.validate_optimizer(source_name)
+        Ok(())
     }
 
     /// Checks the optimizer's constants, as PyTorch does.

@@ -159,7 +159,7 @@ impl RunError {
     }
 
     /// `Io` for `path`, as a closure for `map_err`.
-    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
         move |source| RunError::Io {
             path: path.to_owned(),
             source,
@@ -167,7 +167,7 @@ impl RunError {
     }
 
     /// `BadRunFile` for `path`.
-    pub(crate) fn bad(path: &std::path::Path, message: impl Into<String>) -> RunError {
+    pub fn bad(path: &std::path::Path, message: impl Into<String>) -> RunError {
         RunError::BadRunFile {
             path: path.to_owned(),
             message: message.into(),

@@ -1,22 +1,24 @@
 //! The makemore MLP on Burn: build it from a config, train it, evaluate it, sample from it.
 //!
 //! ```no_run
-//! use makemore_model::{BackendKind, Dataset, RunConfig, RunOptions, Silent};
-//! use std::sync::atomic::AtomicBool;
+//! use makemore_model::{BackendKind, Dataset, RunConfig, Trainer};
 //!
 //! let cfg = RunConfig::from_toml_str("[train]\nsteps = 1000", "inline", &[]).unwrap();
-//! let data = std::path::Path::new("../shared/data/names.txt");
-//! let ds = Dataset::load(data, &cfg.data, cfg.model.block_size).unwrap();
-//! let backend = BackendKind::Flex;
-//! let stop = AtomicBool::new(false);
-//! let opts = RunOptions::new(backend, backend.open().unwrap(), None, &stop);
-//! let outcome = makemore_model::train(&cfg, &ds, data, &opts, &mut Silent).unwrap();
-//! println!("val loss {:.4}", outcome.summary.val_loss);
+//! let ds = Dataset::load("../shared/data/names.txt".as_ref(), &cfg.data, cfg.model.block_size).unwrap();
+//! let device = BackendKind::Flex.open().unwrap();
+//! let mut trainer = Trainer::start(&cfg, &ds, &device, None).unwrap();
+//! for _ in 0..1000 {
+//!     trainer.step();
+//! }
+//! let model = makemore_model::Module::valid(trainer.model());
+//! let [train, val, _test] = makemore_model::eval::evaluate(&model, &ds, &device);
+//! println!("train {train:.4} val {val:.4}");
 //! ```
 //!
 //! Model code has no backend type parameter: tensors carry their `Device`, and Burn dispatches
 //! at run time. Initial weights and minibatch indices come from host-side seeded RNGs, so a seed
-//! gives the same run on every backend. ARCHITECTURE.md draws the modules' graph.
+//! gives the same run on every backend. A whole run on disk (checkpoints,
+//! metrics, resuming) is `makemore-train`'s; ARCHITECTURE.md draws the crates' graph.
 #![warn(missing_docs)]
 
 pub mod activation;
@@ -40,11 +42,7 @@ pub mod optim;
 pub mod perf {
     pub use makemore_kernels::{time_matmul, PARALLEL_MIN_MACS};
 }
-mod recording;
-pub mod run;
-pub mod run_dir;
 pub mod sample;
-pub mod tb;
 pub mod trainer;
 pub mod weights;
 
@@ -58,9 +56,6 @@ pub use error::RunError;
 pub use host::NamedTensor;
 pub use mlp::{Mlp, Source};
 pub use norm::{NormLayer, NormMode, NormOver, NormParts};
-pub use recording::{config_hint, Diagnosis};
-pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
-pub use run_dir::{Checkpoint, RunDir, RunInfo, RunSummary};
 pub use trainer::Trainer;
 
 pub use makemore_kernels::join_kernel_pool;

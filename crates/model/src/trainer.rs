@@ -11,10 +11,11 @@ use crate::host::to_host;
 use crate::loss::cross_entropy;
 use crate::mlp::{Mlp, Source};
 use crate::norm::NormMode;
+use crate::optim::OptimizerState;
 use crate::optim::{Optimizer, Update};
-use crate::run_dir::Checkpoint;
+use crate::weights::WeightsFile;
 use burn::tensor::{Device, Gradients, Tensor};
-use makemore_data::BatchSampler;
+use makemore_data::{BatchSampler, SamplerState};
 use makemore_diagnostics::Tap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,24 @@ pub struct Trainer {
     batch: Vec<i64>,
 }
 
+/// Where a trainer picks up: everything a step needs after `step` steps, as a checkpoint holds
+/// it. The trainer knows no file; `origin` only names the state's source in errors.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainState<'a> {
+    /// Steps completed.
+    pub step: u64,
+    /// The model, running statistics included.
+    pub weights: &'a WeightsFile,
+    /// The optimizer's state.
+    pub optimizer: &'a OptimizerState,
+    /// The minibatch sampler's position.
+    pub sampler: SamplerState,
+    /// Losses read back since the last log point.
+    pub unlogged: &'a [f32],
+    /// Where the state came from (a checkpoint's path), named when it does not fit the corpus.
+    pub origin: &'a std::path::Path,
+}
+
 /// The result of one recorded step.
 pub struct Inspected {
     /// The minibatch loss (no autodiff).
@@ -76,7 +95,7 @@ impl Trainer {
         cfg: &RunConfig,
         ds: &Dataset,
         device: &Device,
-        from: Option<&Checkpoint>,
+        from: Option<TrainState<'_>>,
     ) -> Result<Self, RunError> {
         let ad = device.clone().autodiff();
         let data = DeviceWindows::for_training(&ds.windows[0], &ad);
@@ -84,7 +103,7 @@ impl Trainer {
         Ok(match from {
             Some(c) if c.sampler.population != ds.windows[0].len() as u64 => {
                 return Err(RunError::CorpusDiffers {
-                    path: std::path::PathBuf::from(crate::run_dir::CHECKPOINT),
+                    path: c.origin.to_path_buf(),
                     run: format!("{} training windows", c.sampler.population),
                     given: format!("{} training windows", ds.windows[0].len()),
                 })
@@ -92,7 +111,7 @@ impl Trainer {
             Some(c) => {
                 let model =
                     Mlp::build(&cfg.model, vocab, Source::Saved(&c.weights.by_path()), &ad)?;
-                let optimizer = Optimizer::restore(cfg.train.optimizer, &c.optimizer, &ad);
+                let optimizer = Optimizer::restore(cfg.train.optimizer, c.optimizer, &ad);
                 let mut t = Trainer::new(
                     model,
                     cfg.train.clone(),
@@ -101,7 +120,7 @@ impl Trainer {
                     BatchSampler::from_state(c.sampler),
                     c.step,
                 );
-                t.unlogged = c.unlogged.clone();
+                t.unlogged = c.unlogged.to_vec();
                 t
             }
             None => {

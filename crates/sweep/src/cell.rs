@@ -4,8 +4,9 @@
 use crate::plan::Plan;
 use crate::SweepError;
 use makemore_model::budget::Budget;
-use makemore_model::run_dir::{CHECKPOINT, SUMMARY};
-use makemore_model::{BackendKind, Dataset, Device, Observer, RunConfig, RunError, RunOptions};
+use makemore_model::{BackendKind, Dataset, Device, RunConfig, RunError};
+use makemore_train::run_dir::{CHECKPOINT, SUMMARY};
+use makemore_train::{Observer, RunOptions};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -140,7 +141,7 @@ pub fn run_cell(
     // With a checkpoint, continue; without one (killed before its first), start over.
     opts.resume = dir.join(CHECKPOINT).is_file();
     opts.force = !opts.resume;
-    match makemore_model::train(&cfg, &ds, datasets.path(), &opts, observer) {
+    match makemore_train::train(&cfg, &ds, datasets.path(), &opts, observer) {
         Ok(_) => {
             clear_failure(&dir)?;
             Ok(CellOutcome::Trained)

@@ -5,8 +5,8 @@ use crate::cell::{is_done, DivergedRecord, FailedRecord, DIVERGED, FAILED};
 use crate::plan::Plan;
 use crate::SweepError;
 use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord};
-use makemore_model::run_dir::{DIAGNOSTICS, REPORT, SUMMARY};
-use makemore_model::RunSummary;
+use makemore_train::run_dir::{DIAGNOSTICS, REPORT, SUMMARY};
+use makemore_train::RunSummary;
 use serde::Serialize;
 use std::path::Path;
 

@@ -18,11 +18,11 @@ use makemore_diagnostics::{
     DiagnosticRecord, Histogram, LayerInfo, LayerKind, LayerRecord, ParamRecord, Saturation,
     Summary,
 };
-use makemore_model::RunSummary;
 use makemore_sweep::{
     collect, record_failure, CellRow, Collected, DivergedRecord, FailedRecord, DIVERGED,
     SWEEP_HTML, SWEEP_JSON,
 };
+use makemore_train::RunSummary;
 use std::path::{Path, PathBuf};
 
 const LR: [&str; 2] = ["0.1", "0.01"];

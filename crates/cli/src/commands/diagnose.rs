@@ -4,7 +4,8 @@ use super::common::{at_least_one, default_out, load_config, open_backend, stop_f
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use crate::Common;
-use makemore_model::{Dataset, RunOptions};
+use makemore_model::Dataset;
+use makemore_train::RunOptions;
 use std::path::PathBuf;
 
 /// Flags of `makemore diagnose`.
@@ -57,7 +58,7 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
         ..RunOptions::new(backend, device, Some(out), stop_flag())
     };
     let mut bar = Bar::new(a.quiet, "diagnose");
-    let outcome = makemore_model::train(&cfg, &ds, &data, &opts, &mut bar)?;
+    let outcome = makemore_train::train(&cfg, &ds, &data, &opts, &mut bar)?;
     let d = outcome.diagnosis.expect("diagnostics were asked for");
     if a.common.json {
         print_json(&serde_json::json!({

@@ -5,7 +5,8 @@ use crate::exit::{print_json, Failure};
 use makemore_data::Corpus;
 use makemore_model::data::DeviceWindows;
 use makemore_model::eval::{calibrate, split_loss};
-use makemore_model::{Dataset, RunDir, SavedRun, SPLITS};
+use makemore_model::{Dataset, SPLITS};
+use makemore_train::{RunDir, SavedRun};
 use std::path::PathBuf;
 
 /// Which saved run to load, with which corpus and backend, and how to report.
@@ -71,7 +72,7 @@ pub fn load_run(a: &SavedRunArgs) -> Result<(SavedRun, Dataset, makemore_model::
         ))
     })?;
     if !a.other_corpus {
-        let info = RunDir::new(&a.run).file(makemore_model::run_dir::RUN_INFO);
+        let info = RunDir::new(&a.run).file(makemore_train::run_dir::RUN_INFO);
         saved.info.check_corpus(&ds, &info).map_err(|e| {
             let mut f = Failure::from(e);
             f.message

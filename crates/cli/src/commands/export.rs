@@ -2,7 +2,7 @@
 
 use crate::exit::{print_json, Failure};
 use clap::Subcommand;
-use makemore_model::RunDir;
+use makemore_train::RunDir;
 use std::path::PathBuf;
 
 /// What to export.
@@ -28,7 +28,7 @@ pub enum ExportCommand {
 /// Runs `makemore export`.
 pub fn run(c: ExportCommand) -> Result<(), Failure> {
     let ExportCommand::Tensorboard { run, force, json } = c;
-    let path = makemore_model::tb::export(&RunDir::new(&run), force)?;
+    let path = makemore_train::tb::export(&RunDir::new(&run), force)?;
     if json {
         print_json(&serde_json::json!({ "event_file": path.display().to_string() }));
     } else {

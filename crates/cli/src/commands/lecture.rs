@@ -4,7 +4,8 @@ use super::builtin;
 use super::common::{default_jobs, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
-use makemore_model::{Dataset, RunConfig, RunOptions, RunSummary};
+use makemore_model::{Dataset, RunConfig};
+use makemore_train::{RunOptions, RunSummary};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -140,7 +141,7 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
                     .map(|d| d.join(format!("{name}-seed{}", cfg.train.seed)));
                 let opts = RunOptions::new(backend, device.clone(), out, stop);
                 let mut bar = Bar::new(a.quiet || jobs > 1, name);
-                let r = makemore_model::train(&cfg, &ds, &data, &opts, &mut bar).map(|o| o.summary);
+                let r = makemore_train::train(&cfg, &ds, &data, &opts, &mut bar).map(|o| o.summary);
                 if !a.quiet {
                     if let Ok(s) = &r {
                         eprintln!(

@@ -3,11 +3,11 @@
 use super::common::{default_jobs, open_backend};
 use super::{builtin, slurm};
 use crate::exit::{print_json, run_error_message, Failure, INTERRUPTED};
-use makemore_model::Silent;
 use makemore_sweep::{
     collect, record_failure, run_cell, CellOutcome, Datasets, FailedRecord, Plan, SweepError,
     SweepSpec,
 };
+use makemore_train::Silent;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -235,7 +235,7 @@ fn cell_index(index: Option<usize>) -> Result<usize, Failure> {
 /// Where a cell's run started: the step it resumed at (0 for a fresh start).
 struct StartStep(Option<u64>);
 
-impl makemore_model::Observer for StartStep {
+impl makemore_train::Observer for StartStep {
     fn started(&mut self, _total_steps: u64, step: u64, _parameters: usize) {
         self.0 = Some(step);
     }

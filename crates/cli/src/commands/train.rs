@@ -4,7 +4,8 @@ use super::common::{at_least_one, default_out, load_config, open_backend, stop_f
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use crate::Common;
-use makemore_model::{Dataset, RunDir, RunOptions};
+use makemore_model::Dataset;
+use makemore_train::{RunDir, RunOptions};
 use std::path::PathBuf;
 
 /// Flags of `makemore train`.
@@ -106,7 +107,7 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         ..RunOptions::new(backend, device, Some(out), stop_flag())
     };
     let mut bar = Bar::new(a.quiet, "train");
-    let outcome = makemore_model::train(&cfg, &ds, &data, &opts, &mut bar)?;
+    let outcome = makemore_train::train(&cfg, &ds, &data, &opts, &mut bar)?;
     if a.common.json {
         let mut v = serde_json::to_value(&outcome.summary).expect("a summary serializes");
         if let Some(d) = &outcome.diagnosis {

@@ -2,14 +2,15 @@
 //! and writing them (every write to a temporary name, fsynced and renamed). The checkpoint's
 //! format lives here too. Nothing else in the workspace names these files.
 
-use crate::config::RunConfig;
-use crate::data::{CorpusId, Dataset};
-use crate::error::RunError;
-use crate::optim::OptimizerState;
-use crate::weights::WeightsFile;
 use makemore_data::{SamplerState, Vocabulary};
 use makemore_diagnostics::DiagnosticRecord;
 use makemore_files::{sha256_hex, write_atomic};
+use makemore_model::config::RunConfig;
+use makemore_model::data::{CorpusId, Dataset};
+use makemore_model::error::RunError;
+use makemore_model::optim::OptimizerState;
+use makemore_model::trainer::TrainState;
+use makemore_model::weights::WeightsFile;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -159,6 +160,18 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// What the trainer needs to take the next step; `origin` names the checkpoint in errors.
+    pub fn state<'a>(&'a self, origin: &'a Path) -> TrainState<'a> {
+        TrainState {
+            step: self.step,
+            weights: &self.weights,
+            optimizer: &self.optimizer,
+            sampler: self.sampler,
+            unlogged: &self.unlogged,
+            origin,
+        }
+    }
+
     /// `diagnostics.jsonl` so far (rebuilt from the records of an older checkpoint).
     pub fn jsonl(&self) -> String {
         if !self.diagnostics_jsonl.is_empty() {

@@ -3,9 +3,15 @@
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Gradients, Tensor};
+mod adam;
+mod rmsprop;
+mod rule;
+mod sgd;
+
 pub use makemore_config::optimizer::{
     AdamConfig, OptimizerConfig, RmspropConfig, SgdConfig, ADAMW_WEIGHT_DECAY, OPTIMIZER_NAMES,
 };
+pub(crate) use rule::buffer_count;
 
 /// The optimizer and its state.
 ///
@@ -169,7 +175,7 @@ impl Optimizer {
             "parameter {index}: {count} buffers of {n} values expected"
         );
         let mut slices: Vec<&mut [f32]> = host.iter_mut().map(Vec::as_mut_slice).collect();
-        crate::cpu::simd(HostStep {
+        crate::cpu::simd(SimdStep {
             config,
             p,
             g,
@@ -235,7 +241,7 @@ impl ModuleMapper for Stepper<'_> {
                             b: &mut [&mut [f32]],
                             fresh: bool,
                             d: Option<&mut [f32]>| {
-                    crate::cpu::simd(HostStep {
+                    crate::cpu::simd(SimdStep {
                         config,
                         p,
                         g,
@@ -299,92 +305,12 @@ fn update(
     lr: f64,
     t: u64,
 ) -> (Tensor<1>, Option<Vec<Tensor<1>>>) {
-    let l2 = |g: Tensor<1>, wd: f64| {
-        if wd != 0.0 {
-            g.add(p.clone().mul_scalar(wd))
-        } else {
-            g
-        }
-    };
-    let mut old = buffers.unwrap_or_default().into_iter();
+    let old = buffers.unwrap_or_default().into_iter();
     match config {
-        OptimizerConfig::Sgd(c) => {
-            let g = l2(g, c.weight_decay);
-            if c.momentum == 0.0 {
-                return (g.mul_scalar(lr), None);
-            }
-            let buf = match old.next() {
-                Some(b) => b
-                    .mul_scalar(c.momentum)
-                    .add(g.clone().mul_scalar(1.0 - c.dampening)),
-                None => g.clone(),
-            };
-            let step = if c.nesterov {
-                g.add(buf.clone().mul_scalar(c.momentum))
-            } else {
-                buf.clone()
-            };
-            (step.mul_scalar(lr), Some(vec![buf]))
-        }
-        OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => {
-            let decoupled = matches!(config, OptimizerConfig::AdamW(_));
-            let g = if decoupled { g } else { l2(g, a.weight_decay) };
-            let m = old.next().unwrap_or_else(|| g.zeros_like());
-            let v = old.next().unwrap_or_else(|| g.zeros_like());
-            let m = m
-                .mul_scalar(a.beta1)
-                .add(g.clone().mul_scalar(1.0 - a.beta1));
-            let v = v
-                .mul_scalar(a.beta2)
-                .add(g.square().mul_scalar(1.0 - a.beta2));
-            let steps = i32::try_from(t).unwrap_or(i32::MAX);
-            let m_hat = m.clone().div_scalar(1.0 - a.beta1.powi(steps));
-            let v_hat = v.clone().div_scalar(1.0 - a.beta2.powi(steps));
-            let mut d = m_hat.div(v_hat.sqrt().add_scalar(a.eps)).mul_scalar(lr);
-            if decoupled && a.weight_decay != 0.0 {
-                d = d.add(p.mul_scalar(lr * a.weight_decay));
-            }
-            (d, Some(vec![m, v]))
-        }
-        OptimizerConfig::Rmsprop(c) => {
-            let g = l2(g, c.weight_decay);
-            let sq = old.next().unwrap_or_else(|| g.zeros_like());
-            let sq = sq
-                .mul_scalar(c.alpha)
-                .add(g.clone().square().mul_scalar(1.0 - c.alpha));
-            let mut keep = vec![sq.clone()];
-            let var = if c.centered {
-                let ga = old.next().unwrap_or_else(|| g.zeros_like());
-                let ga = ga
-                    .mul_scalar(c.alpha)
-                    .add(g.clone().mul_scalar(1.0 - c.alpha));
-                keep.push(ga.clone());
-                sq.sub(ga.square())
-            } else {
-                sq
-            };
-            let scaled = g.div(var.sqrt().add_scalar(c.eps));
-            if c.momentum > 0.0 {
-                let buf = match old.next() {
-                    Some(b) => b.mul_scalar(c.momentum).add(scaled),
-                    None => scaled,
-                };
-                keep.push(buf.clone());
-                (buf.mul_scalar(lr), Some(keep))
-            } else {
-                (scaled.mul_scalar(lr), Some(keep))
-            }
-        }
-    }
-}
-
-/// How many buffers `config` keeps per parameter, in the order [`Optimizer`] lists them.
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
-pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
-    match config {
-        OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
-        OptimizerConfig::Adam(_) | OptimizerConfig::AdamW(_) => 2,
-        OptimizerConfig::Rmsprop(c) => 1 + usize::from(c.centered) + usize::from(c.momentum > 0.0),
+        OptimizerConfig::Sgd(c) => sgd::tensor_rule(c, p, g, old, lr),
+        OptimizerConfig::Adam(a) => adam::tensor_rule(a, false, p, g, old, lr, t),
+        OptimizerConfig::AdamW(a) => adam::tensor_rule(a, true, p, g, old, lr, t),
+        OptimizerConfig::Rmsprop(c) => rmsprop::tensor_rule(c, p, g, old, lr),
     }
 }
 
@@ -392,7 +318,7 @@ pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
 /// AVX-512 or AVX2 as the CPU allows (as a closure it was too large to be inlined into the
 /// dispatch's copies, and ran on the target's baseline: SSE2 on x86-64).
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-struct HostStep<'a, 'b> {
+struct SimdStep<'a, 'b> {
     config: OptimizerConfig,
     p: &'a mut [f32],
     g: &'a [f32],
@@ -404,7 +330,7 @@ struct HostStep<'a, 'b> {
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-impl pulp::WithSimd for HostStep<'_, '_> {
+impl pulp::WithSimd for SimdStep<'_, '_> {
     type Output = ();
 
     #[inline(always)]
@@ -430,7 +356,7 @@ impl pulp::WithSimd for HostStep<'_, '_> {
 /// PyTorch's do). Every element is independent of the others, so any split of the slices into
 /// runs gives the same values.
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
-#[inline(always)] // into `HostStep`'s wide-vector copies, so that its loops vectorize there
+#[inline(always)] // into `SimdStep`'s wide-vector copies, so that its loops vectorize there
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(crate) fn step_host(
     config: OptimizerConfig,
@@ -442,137 +368,11 @@ pub(crate) fn step_host(
     lr: f64,
     t: u64,
 ) {
-    let f = |x: f64| x as f32;
-    let rate = f(lr);
-    // The gradient with its L2 term, when there is one.
-    let l2 = |wd: f64| {
-        let (on, wd) = (wd != 0.0, f(wd));
-        move |g: f32, p: f32| if on { g + p * wd } else { g }
-    };
-    match (config, buffers) {
-        (OptimizerConfig::Sgd(c), []) => {
-            let g2 = l2(c.weight_decay);
-            apply(p, g, [], delta, |p, g, []| g2(g, p) * rate);
-        }
-        (OptimizerConfig::Sgd(c), [buf]) => {
-            let (g2, momentum, keep) = (l2(c.weight_decay), f(c.momentum), f(1.0 - c.dampening));
-            let nesterov = c.nesterov;
-            apply(p, g, [buf], delta, |p, g, [b]| {
-                let g = g2(g, p);
-                *b = if fresh { g } else { *b * momentum + g * keep };
-                if nesterov {
-                    (g + *b * momentum) * rate
-                } else {
-                    *b * rate
-                }
-            });
-        }
-        (OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a), [m, v]) => {
-            let decoupled = matches!(config, OptimizerConfig::AdamW(_));
-            let g2 = l2(if decoupled { 0.0 } else { a.weight_decay });
-            let steps = i32::try_from(t).unwrap_or(i32::MAX);
-            let (b1, nb1, b2, nb2) = (f(a.beta1), f(1.0 - a.beta1), f(a.beta2), f(1.0 - a.beta2));
-            let (c1, c2) = (f(1.0 - a.beta1.powi(steps)), f(1.0 - a.beta2.powi(steps)));
-            let eps = f(a.eps);
-            let decay = if decoupled {
-                f(lr * a.weight_decay)
-            } else {
-                0.0
-            };
-            apply(p, g, [m, v], delta, |p, g, [m, v]| {
-                let g = g2(g, p);
-                *m = *m * b1 + g * nb1;
-                *v = *v * b2 + g * g * nb2;
-                let d = (*m / c1) / ((*v / c2).sqrt() + eps) * rate;
-                if decay != 0.0 {
-                    d + p * decay
-                } else {
-                    d
-                }
-            });
-        }
-        (OptimizerConfig::Rmsprop(c), buffers) => {
-            let g2 = l2(c.weight_decay);
-            let (alpha, keep, eps) = (f(c.alpha), f(1.0 - c.alpha), f(c.eps));
-            let momentum = f(c.momentum);
-            // The squared average, then the gradient's average (centered): the step before
-            // momentum, `g / sqrt(variance)`.
-            let scaled = |g: f32, sq: &mut f32, avg: Option<&mut f32>| {
-                *sq = *sq * alpha + g * g * keep;
-                let var = match avg {
-                    Some(a) => {
-                        *a = *a * alpha + g * keep;
-                        *sq - *a * *a
-                    }
-                    None => *sq,
-                };
-                g / (var.sqrt() + eps)
-            };
-            let with_momentum = |b: &mut f32, s: f32| {
-                *b = if fresh { s } else { *b * momentum + s };
-                *b * rate
-            };
-            match (c.centered, buffers) {
-                (false, [sq]) => {
-                    apply(p, g, [sq], delta, |p, g, [sq]| {
-                        scaled(g2(g, p), sq, None) * rate
-                    });
-                }
-                (true, [sq, avg]) => apply(p, g, [sq, avg], delta, |p, g, [sq, avg]| {
-                    scaled(g2(g, p), sq, Some(avg)) * rate
-                }),
-                (false, [sq, buf]) => apply(p, g, [sq, buf], delta, |p, g, [sq, b]| {
-                    with_momentum(b, scaled(g2(g, p), sq, None))
-                }),
-                (true, [sq, avg, buf]) => apply(p, g, [sq, avg, buf], delta, |p, g, [sq, a, b]| {
-                    with_momentum(b, scaled(g2(g, p), sq, Some(a)))
-                }),
-                (_, buffers) => wrong_count(config, buffers.len()),
-            }
-        }
-        (_, buffers) => wrong_count(config, buffers.len()),
-    }
-}
-
-/// A step handed another number of buffers than [`buffer_count`]: a bug in the caller, which
-/// sizes them with it.
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
-fn wrong_count(config: OptimizerConfig, count: usize) -> ! {
-    unreachable!(
-        "{config:?} keeps {} buffers, not {count}",
-        buffer_count(config)
-    )
-}
-
-/// `p[i] -= step(p[i], g[i], [each buffer's i-th value])` for every element, writing each step
-/// to `delta` when given. Every slice is cut to `p`'s length first, so that the loop has no
-/// bounds checks and vectorizes.
-#[inline(always)]
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
-fn apply<const K: usize>(
-    p: &mut [f32],
-    g: &[f32],
-    buffers: [&mut &mut [f32]; K],
-    delta: Option<&mut [f32]>,
-    step: impl Fn(f32, f32, [&mut f32; K]) -> f32,
-) {
-    let n = p.len();
-    let g = &g[..n];
-    let mut buffers = buffers.map(|b| &mut b[..n]);
-    match delta {
-        Some(out) => {
-            let out = &mut out[..n];
-            for i in 0..n {
-                let d = step(p[i], g[i], buffers.each_mut().map(|b| &mut b[i]));
-                out[i] = d;
-                p[i] -= d;
-            }
-        }
-        None => {
-            for i in 0..n {
-                p[i] -= step(p[i], g[i], buffers.each_mut().map(|b| &mut b[i]));
-            }
-        }
+    match config {
+        OptimizerConfig::Sgd(c) => sgd::host_rule(c, p, g, buffers, fresh, delta, lr),
+        OptimizerConfig::Adam(a) => adam::host_rule(a, false, p, g, buffers, delta, lr, t),
+        OptimizerConfig::AdamW(a) => adam::host_rule(a, true, p, g, buffers, delta, lr, t),
+        OptimizerConfig::Rmsprop(c) => rmsprop::host_rule(c, p, g, buffers, fresh, delta, lr),
     }
 }
 

@@ -3,11 +3,11 @@
 //! losses at the end), keeping it in step with the checkpoints, and exporting a finished run's
 //! files into one after the fact.
 
-use crate::error::RunError;
 use crate::run_dir::{RunDir, RunSummary, DIAGNOSTICS, METRICS, SUMMARY, TB_DIR};
-use crate::trainer::LogPoint;
 use makemore_diagnostics::tensorboard::{event_file_name, EventLog};
 use makemore_diagnostics::DiagnosticRecord;
+use makemore_model::error::RunError;
+use makemore_model::trainer::LogPoint;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -2,16 +2,16 @@
 //! the end (with each remedy named as this crate's config keys), the plots and the report, and
 //! localizing a divergence by replaying the steps before it with every layer tapped.
 
-use crate::host::to_host;
 use crate::run_dir::{RunDir, DIAGNOSTICS};
-use crate::trainer::Trainer;
-use crate::RunError;
 use burn::tensor::Tensor;
 use makemore_diagnostics::record::best_rescaled_loss;
 use makemore_diagnostics::{
     advise, param_record, render_plots, window_means, write_report, Advice, AdviceConfig,
     DiagnosticRecord, LayerRecord, Recorder, Remedy, StatsConfig,
 };
+use makemore_model::host::to_host;
+use makemore_model::trainer::Trainer;
+use makemore_model::RunError;
 use std::path::PathBuf;
 
 /// What the diagnostics of a run found.

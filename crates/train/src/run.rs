@@ -2,23 +2,23 @@
 //! checkpoints, metrics and diagnostics, evaluation at the end, and loading a finished run.
 //! The loop itself is `trainer`'s; the files are `run_dir`'s; the recording is `recording`'s.
 
-use crate::backend::BackendKind;
-use crate::config::RunConfig;
-use crate::data::Dataset;
-use crate::error::RunError;
-use crate::eval::evaluate;
-use crate::mlp::{Mlp, Source};
 use crate::recording::{finish_diagnosis, localize_divergence, Diagnosis, Recording};
 use crate::run_dir::{
     Checkpoint, RunDir, RunInfo, RunSummary, CHECKPOINT, METRICS, MODEL, SUMMARY,
 };
 use crate::tb::TbLog;
-use crate::trainer::{Hooks, LogPoint, LoopOptions, Stop, Trainer};
-use crate::weights::WeightsFile;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use makemore_diagnostics::StatsConfig;
 use makemore_files::sha256_hex;
+use makemore_model::backend::BackendKind;
+use makemore_model::config::RunConfig;
+use makemore_model::data::Dataset;
+use makemore_model::error::RunError;
+use makemore_model::eval::evaluate;
+use makemore_model::mlp::{Mlp, Source};
+use makemore_model::trainer::{Hooks, LogPoint, LoopOptions, Stop, Trainer};
+use makemore_model::weights::WeightsFile;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -241,14 +241,14 @@ pub fn train(
         }
         None => None,
     };
+    let from = resumed.as_ref();
     // The model is built (its init checked) before a forced run removes the old one's files.
-    let mut trainer = Trainer::start(cfg, ds, &opts.device, resumed.as_ref())?;
-    if let (Some(d), None) = (dir, &resumed) {
-        d.clear();
-    }
+    let state = from.map(|c| c.state(Path::new(CHECKPOINT)));
+    let mut trainer = Trainer::start(cfg, ds, &opts.device, state)?;
     let parameters = trainer.model().num_trainable();
     let config_text = cfg.to_toml();
-    if let (Some(d), None) = (dir, &resumed) {
+    if let (Some(d), None) = (dir, from) {
+        d.clear();
         let info = RunInfo {
             data: data_path.display().to_string(),
             backend: opts.backend.name().into(),
@@ -265,62 +265,86 @@ pub fn train(
         checkpoint_every: dir.map(|_| opts.checkpoint_every.unwrap_or((steps / 10).max(1))),
         pause_at: opts.pause_at,
     };
-    let from = resumed.as_ref();
-    let records = from.map(Checkpoint::records).transpose()?;
-    let mut hooks = RunHooks {
-        dir,
-        config_sha256: sha256_hex(config_text.as_bytes()),
-        observer,
-        first_loss: from.map_or(f64::NAN, |c| c.first_loss),
-        final_loss: f64::NAN,
-        metrics: from.map(|c| c.metrics.clone()).unwrap_or_default(),
-        losses: from.map(|c| c.losses.clone()).unwrap_or_default(),
-        recording: cfg.log.diagnose_every.map(|every| Recording {
-            every: every.max(1),
-            total: steps,
-            stats: StatsConfig::default(),
-            records: records.clone().unwrap_or_default(),
-            jsonl: from.map(Checkpoint::jsonl).unwrap_or_default(),
-            vocab: ds.vocab.len(),
-        }),
-        seconds_before: from.map_or(0.0, |c| c.seconds),
-        started: Instant::now(),
-        snapshot: Some(trainer.snapshot()),
-        error: None,
-        last_checkpoint: from.map(|c| c.step),
-        tb: match dir.filter(|_| cfg.log.tensorboard) {
-            Some(d) => Some(match from {
-                Some(c) => TbLog::resume(d, c.step)?,
-                None => TbLog::start(d)?,
-            }),
-            None => None,
-        },
-    };
+    let mut hooks = RunHooks::new(cfg, ds, dir, from, &config_text, observer, &trainer)?;
     hooks.observer.started(steps, trainer.step, parameters);
     let stop = trainer.run(loop_opts, opts.stop, &mut hooks);
     let seconds = hooks.seconds();
     hooks.observer.finished();
+    stopped(stop, &mut hooks, &trainer, dir, max_loss)?;
+    if let Some(e) = hooks.error.take() {
+        return Err(e);
+    }
+    finish(cfg, ds, opts, dir, &trainer, hooks, seconds, parameters)
+}
+
+impl<'a> RunHooks<'a> {
+    /// The hooks of a run that starts fresh or resumes from `from`.
+    fn new(
+        cfg: &RunConfig,
+        ds: &Dataset,
+        dir: Option<&'a RunDir>,
+        from: Option<&Checkpoint>,
+        config_text: &str,
+        observer: &'a mut dyn Observer,
+        trainer: &Trainer,
+    ) -> Result<Self, RunError> {
+        let records = from.map(Checkpoint::records).transpose()?;
+        Ok(RunHooks {
+            dir,
+            config_sha256: sha256_hex(config_text.as_bytes()),
+            observer,
+            first_loss: from.map_or(f64::NAN, |c| c.first_loss),
+            final_loss: f64::NAN,
+            metrics: from.map(|c| c.metrics.clone()).unwrap_or_default(),
+            losses: from.map(|c| c.losses.clone()).unwrap_or_default(),
+            recording: cfg.log.diagnose_every.map(|every| Recording {
+                every: every.max(1),
+                total: cfg.train.steps,
+                stats: StatsConfig::default(),
+                records: records.clone().unwrap_or_default(),
+                jsonl: from.map(Checkpoint::jsonl).unwrap_or_default(),
+                vocab: ds.vocab.len(),
+            }),
+            seconds_before: from.map_or(0.0, |c| c.seconds),
+            started: Instant::now(),
+            snapshot: Some(trainer.snapshot()),
+            error: None,
+            last_checkpoint: from.map(|c| c.step),
+            tb: match dir.filter(|_| cfg.log.tensorboard) {
+                Some(d) => Some(match from {
+                    Some(c) => TbLog::resume(d, c.step)?,
+                    None => TbLog::start(d)?,
+                }),
+                None => None,
+            },
+        })
+    }
+}
+
+/// The error for a loop that stopped before its last step: aborted by a hook, interrupted,
+/// paused, or diverged (with the step and layer where the divergence started).
+fn stopped(
+    stop: Stop,
+    hooks: &mut RunHooks<'_>,
+    trainer: &Trainer,
+    dir: Option<&RunDir>,
+    max_loss: f64,
+) -> Result<(), RunError> {
     let stopped_in = || dir.map(|d| d.path().to_owned());
     match stop {
-        Stop::Finished => {}
-        Stop::Aborted => {
-            return Err(hooks
-                .error
-                .take()
-                .unwrap_or_else(|| RunError::Report("the run stopped".into())))
-        }
-        Stop::Interrupted => {
-            return Err(RunError::Interrupted {
-                step: trainer.step,
-                dir: stopped_in(),
-            })
-        }
-        Stop::Paused => {
-            return Err(RunError::Paused {
-                step: trainer.step,
-                dir: stopped_in(),
-            })
-        }
+        Stop::Finished => Ok(()),
+        Stop::Aborted => Err(hooks
+            .error
+            .take()
+            .unwrap_or_else(|| RunError::Report("the run stopped".into()))),
+        Stop::Interrupted => Err(RunError::Interrupted {
+            step: trainer.step,
+            dir: stopped_in(),
+        }),
+        Stop::Paused => Err(RunError::Paused {
+            step: trainer.step,
+            dir: stopped_in(),
+        }),
         Stop::Diverged { step, lr, loss } => {
             let loss = if loss.is_finite() {
                 format!(
@@ -334,18 +358,30 @@ pub fn train(
                 None => "unknown".into(),
             };
             let kept = kept(hooks.last_checkpoint, dir);
-            return Err(RunError::Diverged {
+            Err(RunError::Diverged {
                 step,
                 lr,
                 loss,
                 culprit,
                 kept,
-            });
+            })
         }
     }
-    if let Some(e) = hooks.error.take() {
-        return Err(e);
-    }
+}
+
+/// A finished loop's end: evaluation on every split, the diagnosis, the model and summary files
+/// and the event file's last values.
+#[allow(clippy::too_many_arguments)] // one run's parts, each used once
+fn finish(
+    cfg: &RunConfig,
+    ds: &Dataset,
+    opts: &RunOptions,
+    dir: Option<&RunDir>,
+    trainer: &Trainer,
+    mut hooks: RunHooks<'_>,
+    seconds: f64,
+    parameters: usize,
+) -> Result<Outcome, RunError> {
     let model = trainer.model().valid();
     let losses = evaluate(&model, ds, &opts.device);
     let summary = RunSummary {
@@ -370,7 +406,7 @@ pub fn train(
             &rec.jsonl,
             &hooks.losses,
             dir,
-            steps,
+            cfg.train.steps,
         )?),
         None => None,
     };
