@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use makemore_model::Checkpoint;
+use makemore_train::Checkpoint;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use makemore_model::RunInfo;
+use makemore_train::RunInfo;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -204,48 +204,7 @@ pub fn block_backward(
     });
     if let Some(spec) = norm {
         let (dbeta, dgamma) = (sums[..m].to_vec(), sums[m..].to_vec());
-        match spec.stats {
-            Stats::Batch => {
-                // dh = gamma * inv_std / n * (n dz - d beta - xhat * d gamma).
-                let nf = n as f32;
-                let scale: Vec<f32> = spec
-                    .gamma
-                    .iter()
-                    .zip(&saved.inv_std)
-                    .map(|(&g, &s)| g * s / nf)
-                    .collect();
-                debug_assert_eq!(saved.xhat.len(), dz.len(), "xhat saved for every row");
-                in_row_tasks(&mut dz, m, |first, rows| {
-                    simd(BatchNormDh {
-                        rows,
-                        xhat: &saved.xhat[first * m..],
-                        m,
-                        nf,
-                        scale: &scale,
-                        dbeta: &dbeta,
-                        dgamma: &dgamma,
-                    })
-                });
-            }
-            Stats::Fixed { .. } => {
-                for_rows(&mut dz, m, |_, row| {
-                    row.iter_mut()
-                        .zip(spec.gamma.iter().zip(&saved.inv_std))
-                        .for_each(|(d, (&g, &s))| *d *= g * s);
-                });
-            }
-            Stats::Groups(groups) => {
-                // Per row and group, with dxhat = dz * gamma:
-                // dh = inv_std / size * (size dxhat - sum dxhat - xhat * sum dxhat xhat).
-                simd(GroupsDh {
-                    dz: &mut dz,
-                    m,
-                    size: m / groups,
-                    gamma: spec.gamma,
-                    saved,
-                });
-            }
-        }
+        norm_backward(&mut dz, spec, saved, (n, m), &dbeta, &dgamma);
         grads.beta = wanted.beta.then_some(dbeta);
         grads.gamma = wanted.gamma.then_some(dgamma);
     }
@@ -273,6 +232,69 @@ pub fn block_backward(
         }
         BlockInput::Tokens(t) => t,
     };
+    token_grads(t, &dh, w, wanted, &mut grads);
+    grads
+}
+
+/// `dz` (`[n, m]`, the gradient at the norm's output) becomes the gradient at its input, given
+/// the column sums `dbeta` (of `dz`) and `dgamma` (of `dz * xhat`).
+fn norm_backward(
+    dz: &mut [f32],
+    spec: NormSpec<'_>,
+    saved: &Saved,
+    (n, m): (usize, usize),
+    dbeta: &[f32],
+    dgamma: &[f32],
+) {
+    match spec.stats {
+        Stats::Batch => {
+            // dh = gamma * inv_std / n * (n dz - d beta - xhat * d gamma).
+            let nf = n as f32;
+            let scale: Vec<f32> = spec
+                .gamma
+                .iter()
+                .zip(&saved.inv_std)
+                .map(|(&g, &s)| g * s / nf)
+                .collect();
+            debug_assert_eq!(saved.xhat.len(), dz.len(), "xhat saved for every row");
+            in_row_tasks(dz, m, |first, rows| {
+                simd(BatchNormDh {
+                    rows,
+                    xhat: &saved.xhat[first * m..],
+                    m,
+                    nf,
+                    scale: &scale,
+                    dbeta,
+                    dgamma,
+                })
+            });
+        }
+        Stats::Fixed { .. } => {
+            for_rows(dz, m, |_, row| {
+                row.iter_mut()
+                    .zip(spec.gamma.iter().zip(&saved.inv_std))
+                    .for_each(|(d, (&g, &s))| *d *= g * s);
+            });
+        }
+        Stats::Groups(groups) => {
+            // Per row and group, with dxhat = dz * gamma:
+            // dh = inv_std / size * (size dxhat - sum dxhat - xhat * sum dxhat xhat).
+            simd(GroupsDh {
+                dz,
+                m,
+                size: m / groups,
+                gamma: spec.gamma,
+                saved,
+            });
+        }
+    }
+}
+
+/// The weight's and the table's gradients of a first block on token ids, from `[n, m]` `dh`,
+/// the gradient at the Linear's output: the rows of `dh` are summed by token first.
+fn token_grads(t: Tokens<'_>, dh: &[f32], w: View<'_>, wanted: Wanted, grads: &mut BlockGrads) {
+    let m = w.cols;
+    let n = t.ids.len() / t.positions.max(1);
     // by_token[p]: `[vocab, m]`, the rows of dh summed by their token at position p.
     let (vocab, e) = (t.table.rows, t.table.cols);
     let scatter = |(ids, dh): (&[usize], &[f32])| {
@@ -301,7 +323,7 @@ pub fn block_backward(
         }
         sum
     } else {
-        scatter((t.ids, &dh))
+        scatter((t.ids, dh))
     };
     let sums = |p: usize| View::rows(&by_token[p * vocab * m..], vocab, m);
     if wanted.w {
@@ -321,5 +343,4 @@ pub fn block_backward(
         }
         grads.x = Some(dt);
     }
-    grads
 }

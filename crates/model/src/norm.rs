@@ -29,6 +29,23 @@ pub(crate) struct Blend {
     pub var: f64,
 }
 
+impl Blend {
+    /// Blends a batch's statistics into running ones held on the host, in `f32` (the CPU path's
+    /// one implementation: `cpu::block` and `cpu::step` both call it).
+    #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // CPU backends
+    pub(crate) fn apply(&self, (mean, var): (&mut [f32], &mut [f32]), batch: (&[f32], &[f32])) {
+        let keep = self.keep as f32;
+        let mix = |old: &mut [f32], batch: &[f32], weight: f64| {
+            let weight = weight as f32;
+            old.iter_mut()
+                .zip(batch)
+                .for_each(|(o, &b)| *o = *o * keep + b * weight);
+        };
+        mix(mean, batch.0, self.mean);
+        mix(var, batch.1, self.var);
+    }
+}
+
 /// Which statistics a fused block's normalization uses.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[derive(Debug, Clone, Copy)]

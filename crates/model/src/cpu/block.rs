@@ -2,7 +2,7 @@
 //! a CPU backend, or forward only without autodiff.
 
 use super::{cpu_kernels, Host};
-use crate::norm::{Blend, NormInputs, NormStats, RunningStats};
+use crate::norm::{NormInputs, NormStats, RunningStats};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -11,6 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::Autodiff;
 use burn::tensor::{Int, Tensor};
 use makemore_kernels::{Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 type AdTensor<B> = FloatTensor<Autodiff<B>>;
@@ -237,16 +238,19 @@ impl<B: Host> Arg<B> {
     }
 }
 
-/// [`block`] on backend `B`; with `ids` (flattened, and ids per row), `x` is the table.
-fn block_on<B: Host>(
+/// Two vectors' host values: `(gamma, beta)` or `(running mean, running variance)`.
+type Pair<'a> = (Cow<'a, [f32]>, Cow<'a, [f32]>);
+
+/// A block's shape on backend `B`: the token ids (with ids per row) when the input is tokens,
+/// and `(n, k, m)`. `None` for shapes Burn's ops would refuse (the kernels trust their views).
+#[allow(clippy::type_complexity)] // the shape, named where it is taken apart
+fn shape<B: Host>(
     x: &Tensor<2>,
     ids: Option<(&Tensor<1, Int>, usize)>,
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
     norm: Option<&NormInputs>,
-    act: Act,
-    residual: Option<&ResidualInputs>,
-) -> Option<(Tensor<2>, Option<RunningStats>)> {
+) -> Option<(Option<(Vec<usize>, usize)>, (usize, usize, usize))> {
     let [x_rows, x_cols] = x.dims();
     let tokens = match ids {
         Some((t, positions)) => Some((B::ids(t, x_rows)?, positions)),
@@ -257,7 +261,6 @@ fn block_on<B: Host>(
         Some((ids, positions)) => (ids.len() / positions, positions * x_cols),
     };
     let [rows, m] = weight.dims();
-    // Shapes Burn's ops would refuse are left to them (the kernels trust their views).
     let width = |t: &Tensor<1>| t.dims()[0] == m;
     let groups_fit = match norm.map(|p| p.stats) {
         Some(NormStats::Groups(g)) => makemore_kernels::groups_fit(g, m),
@@ -270,50 +273,19 @@ fn block_on<B: Host>(
     {
         return None;
     }
-    let autodiff = B::ad(x).is_some();
-    if !autodiff && B::plain(x).is_none() {
-        return None;
-    }
-    let arg = |t: &Tensor<1>| Arg::<B>::of(t, autodiff);
-    let x_a = Arg::<B>::of(x, autodiff)?;
-    let w_a = Arg::<B>::of(weight, autodiff)?;
-    let bias_a = match bias {
-        Some(b) => Some(arg(b)?),
-        None => None,
-    };
-    let norm_a = match norm {
-        Some(p) => Some((arg(&p.gamma)?, arg(&p.beta)?)),
-        None => None,
-    };
-    let scale_a = match residual.and_then(|r| r.scale.as_ref()) {
-        Some(s) => Some(arg(s)?),
-        None => None,
-    };
-    let running = match norm.and_then(|p| p.running.as_ref()) {
-        Some((mean, var)) => Some((B::plain(mean)?, B::plain(var)?)),
-        None => None,
-    };
-    let xs = B::values(x_a.inner())?;
-    let ws = B::values(w_a.inner())?;
-    let bs = match &bias_a {
-        Some(b) => Some(B::values(b.inner())?),
-        None => None,
-    };
-    let affine = match &norm_a {
-        Some((g, b)) => Some((B::values(g.inner())?, B::values(b.inner())?)),
-        None => None,
-    };
-    let stats_host = match &running {
-        Some((rm, rv)) => Some((B::values(rm)?, B::values(rv)?)),
-        None => None,
-    };
-    let scale = match &scale_a {
-        Some(s) => Some(*B::values(s.inner())?.first()?),
-        None => None,
-    };
-    let spec = match (norm, &affine) {
+    Some((tokens, (n, k, m)))
+}
+
+/// The kernels' form of a block's norm, from its inputs and the host values of its affine
+/// parameters and running statistics; `None` (no fused op) for running statistics it lacks.
+fn norm_spec<'a>(
+    norm: Option<&NormInputs>,
+    affine: &'a Option<Pair<'a>>,
+    running: &'a Option<Pair<'a>>,
+) -> Option<Option<NormSpec<'a>>> {
+    Some(match (norm, affine) {
         (Some(p), Some((g, b))) => Some(NormSpec {
-            stats: match (p.stats, &stats_host) {
+            stats: match (p.stats, running) {
                 (NormStats::Running, Some((rm, rv))) => Stats::Fixed { mean: rm, var: rv },
                 (NormStats::Running, None) => return None,
                 (NormStats::Batch(_), _) => Stats::Batch,
@@ -324,13 +296,151 @@ fn block_on<B: Host>(
             beta: b,
         }),
         _ => None,
+    })
+}
+
+/// BatchNorm's new running statistics after a training batch: the old ones blended with the
+/// batch's (`norm::Blend::apply`); `None` for other statistics.
+fn blended<B: Host>(
+    norm: Option<&NormInputs>,
+    running: &Option<Pair<'_>>,
+    batch_mean: &[f32],
+    batch_var: &[f32],
+) -> Option<RunningStats> {
+    let (Some(NormStats::Batch(blend)), Some((rm, rv))) = (norm.map(|p| p.stats), running) else {
+        return None;
     };
+    let (mut mean, mut var) = (rm.to_vec(), rv.to_vec());
+    blend.apply((&mut mean, &mut var), (batch_mean, batch_var));
+    let m = batch_mean.len();
+    Some((
+        B::wrap(B::tensor(mean, &[m])),
+        B::wrap(B::tensor(var, &[m])),
+    ))
+}
+
+/// A block's tensors on backend `B`, autodiff or plain as its input is.
+struct Args<B: Host> {
+    x: Arg<B>,
+    w: Arg<B>,
+    bias: Option<Arg<B>>,
+    /// `(gamma, beta)`, with a norm.
+    norm: Option<(Arg<B>, Arg<B>)>,
+    scale: Option<Arg<B>>,
+}
+
+impl<B: Host> Args<B> {
+    /// The block's tensors, or `None` when one is not an `f32` tensor of `B`.
+    fn of(
+        x: &Tensor<2>,
+        weight: &Tensor<2>,
+        bias: Option<&Tensor<1>>,
+        norm: Option<&NormInputs>,
+        residual: Option<&ResidualInputs>,
+        autodiff: bool,
+    ) -> Option<Self> {
+        let arg = |t: &Tensor<1>| Arg::<B>::of(t, autodiff);
+        Some(Self {
+            x: Arg::of(x, autodiff)?,
+            w: Arg::of(weight, autodiff)?,
+            bias: match bias {
+                Some(b) => Some(arg(b)?),
+                None => None,
+            },
+            norm: match norm {
+                Some(p) => Some((arg(&p.gamma)?, arg(&p.beta)?)),
+                None => None,
+            },
+            scale: match residual.and_then(|r| r.scale.as_ref()) {
+                Some(s) => Some(arg(s)?),
+                None => None,
+            },
+        })
+    }
+
+    /// The output `out` as a node of the autodiff graph over every tracked input, which keeps
+    /// what [`BlockOp`] needs for the backward pass.
+    fn track(&self, saved: BlockSaved<B>, out: FloatTensor<B>) -> Option<Tensor<2>> {
+        let (Arg::Ad(x_ad), Arg::Ad(w_ad)) = (&self.x, &self.w) else {
+            return None;
+        };
+        let ad = |a: &Arg<B>| match a {
+            Arg::Ad(t) => Some(t.clone()),
+            Arg::Plain(_) => None,
+        };
+        let mut list = vec![(x_ad.clone(), Input::X), (w_ad.clone(), Input::W)];
+        if let Some(b) = &self.bias {
+            list.push((ad(b)?, Input::Bias));
+        }
+        if let Some((g, b)) = &self.norm {
+            list.push((ad(g)?, Input::Gamma));
+            list.push((ad(b)?, Input::Beta));
+        }
+        if let Some(s) = &self.scale {
+            list.push((ad(s)?, Input::Scale));
+        }
+        let saved = BlockSaved {
+            inputs: list.iter().map(|(_, i)| *i).collect(),
+            ..saved
+        };
+        let refs: Vec<&AdTensor<B>> = list.iter().map(|(t, _)| t).collect();
+        let out = match refs.len() {
+            2 => track(<[_; 2]>::try_from(refs).ok()?, saved, out),
+            3 => track(<[_; 3]>::try_from(refs).ok()?, saved, out),
+            4 => track(<[_; 4]>::try_from(refs).ok()?, saved, out),
+            5 => track(<[_; 5]>::try_from(refs).ok()?, saved, out),
+            _ => track(<[_; 6]>::try_from(refs).ok()?, saved, out),
+        };
+        Some(B::wrap_ad(out))
+    }
+}
+
+/// [`block`] on backend `B`; with `ids` (flattened, and ids per row), `x` is the table.
+fn block_on<B: Host>(
+    x: &Tensor<2>,
+    ids: Option<(&Tensor<1, Int>, usize)>,
+    weight: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+    norm: Option<&NormInputs>,
+    act: Act,
+    residual: Option<&ResidualInputs>,
+) -> Option<(Tensor<2>, Option<RunningStats>)> {
+    let (tokens, (n, k, m)) = shape::<B>(x, ids, weight, bias, norm)?;
+    let autodiff = B::ad(x).is_some();
+    if !autodiff && B::plain(x).is_none() {
+        return None;
+    }
+    let args = Args::<B>::of(x, weight, bias, norm, residual, autodiff)?;
+    let running = match norm.and_then(|p| p.running.as_ref()) {
+        Some((mean, var)) => Some((B::plain(mean)?, B::plain(var)?)),
+        None => None,
+    };
+    let xs = B::values(args.x.inner())?;
+    let ws = B::values(args.w.inner())?;
+    let bs = match &args.bias {
+        Some(b) => Some(B::values(b.inner())?),
+        None => None,
+    };
+    let affine = match &args.norm {
+        Some((g, b)) => Some((B::values(g.inner())?, B::values(b.inner())?)),
+        None => None,
+    };
+    let stats_host = match &running {
+        Some((rm, rv)) => Some((B::values(rm)?, B::values(rv)?)),
+        None => None,
+    };
+    let scale = match &args.scale {
+        Some(s) => Some(*B::values(s.inner())?.first()?),
+        None => None,
+    };
+    let spec = norm_spec(norm, &affine, &stats_host)?;
     let saved_stats = spec.map(|s| match s.stats {
         Stats::Batch => SavedStats::Batch,
         Stats::Fixed { .. } => SavedStats::Fixed,
         Stats::Groups(g) => SavedStats::Groups(g),
     });
     let residual_k = residual.map(|_| Residual { scale });
+    let [x_rows, x_cols] = x.dims();
     let input = match &tokens {
         None => BlockInput::Rows(View::rows(&xs, n, k)),
         Some((ids, positions)) => BlockInput::Tokens(Tokens {
@@ -348,58 +458,25 @@ fn block_on<B: Host>(
         residual_k,
         autodiff,
     );
-    let new_running = match (norm.map(|p| p.stats), &stats_host) {
-        (Some(NormStats::Batch(blend)), Some((rm, rv))) => {
-            let Blend { keep, mean, var } = blend;
-            let mix = |old: &[f32], batch: &[f32], weight: f64| -> Tensor<1> {
-                let (keep, weight) = (keep as f32, weight as f32);
-                let v = old.iter().zip(batch).map(|(&o, &b)| o * keep + b * weight);
-                B::wrap(B::tensor(v.collect(), &[m]))
-            };
-            Some((mix(rm, &fwd.mean, mean), mix(rv, &fwd.var, var)))
-        }
-        _ => None,
-    };
+    let new_running = blended::<B>(norm, &stats_host, &fwd.mean, &fwd.var);
     let out = B::tensor(fwd.y, &[n, m]);
-    let (Arg::Ad(x_ad), Arg::Ad(w_ad)) = (&x_a, &w_a) else {
+    if !autodiff {
         return Some((B::wrap(out), new_running));
-    };
-    let ad = |a: &Arg<B>| match a {
-        Arg::Ad(t) => Some(t.clone()),
-        Arg::Plain(_) => None,
-    };
-    let mut list = vec![(x_ad.clone(), Input::X), (w_ad.clone(), Input::W)];
-    if let Some(b) = &bias_a {
-        list.push((ad(b)?, Input::Bias));
-    }
-    if let Some((g, b)) = &norm_a {
-        list.push((ad(g)?, Input::Gamma));
-        list.push((ad(b)?, Input::Beta));
-    }
-    if let Some(s) = &scale_a {
-        list.push((ad(s)?, Input::Scale));
     }
     let saved = BlockSaved::<B> {
-        x: x_ad.primitive().clone(),
+        x: args.x.inner().clone(),
         tokens,
-        w: w_ad.primitive().clone(),
-        norm: norm_a
+        w: args.w.inner().clone(),
+        norm: args
+            .norm
             .as_ref()
             .zip(saved_stats)
             .zip(norm)
             .map(|(((g, _), st), p)| (g.inner().clone(), st, p.eps as f32)),
         residual: residual_k,
         kernel: fwd.saved,
-        inputs: list.iter().map(|(_, i)| *i).collect(),
+        inputs: Vec::new(),
         dims: (n, k, m),
     };
-    let refs: Vec<&AdTensor<B>> = list.iter().map(|(t, _)| t).collect();
-    let out = match refs.len() {
-        2 => track(<[_; 2]>::try_from(refs).ok()?, saved, out),
-        3 => track(<[_; 3]>::try_from(refs).ok()?, saved, out),
-        4 => track(<[_; 4]>::try_from(refs).ok()?, saved, out),
-        5 => track(<[_; 5]>::try_from(refs).ok()?, saved, out),
-        _ => track(<[_; 6]>::try_from(refs).ok()?, saved, out),
-    };
-    Some((B::wrap_ad(out), new_running))
+    Some((args.track(saved, out)?, new_running))
 }

@@ -125,16 +125,7 @@ impl HostNorm {
         else {
             return;
         };
-        let blend = NormLayer::blend(momentum, NormMode::Train, n);
-        let keep = blend.keep as f32;
-        let mix = |old: &mut [f32], batch: &[f32], weight: f64| {
-            let weight = weight as f32;
-            old.iter_mut()
-                .zip(batch)
-                .for_each(|(o, &b)| *o = *o * keep + b * weight);
-        };
-        mix(rm, mean, blend.mean);
-        mix(rv, var, blend.var);
+        NormLayer::blend(momentum, NormMode::Train, n).apply((rm, rv), (mean, var));
     }
 
     /// `n` with these values.
