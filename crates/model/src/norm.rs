@@ -232,6 +232,20 @@ impl NormLayer {
         }
     }
 
+    /// Which statistics this layer normalizes `batch` rows with in `mode`: the one place that
+    /// decides it for the CPU path (`cpu::block` and `cpu::step` both ask here).
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub(crate) fn stats(&self, mode: NormMode, batch: usize) -> NormStats {
+        let running = self.running_mean.is_some() && self.running_var.is_some();
+        match (self.over, running, mode) {
+            (NormOver::Features { groups, .. }, ..) => NormStats::Groups(groups),
+            (NormOver::Batch { .. }, true, NormMode::Eval) => NormStats::Running,
+            (NormOver::Batch { momentum }, ..) => {
+                NormStats::Batch(Self::blend(momentum, mode, batch))
+            }
+        }
+    }
+
     /// This layer's tensors for a fused block over `batch` rows in `mode`.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn cpu_inputs(
@@ -247,13 +261,7 @@ impl NormLayer {
             .as_ref()
             .zip(self.running_var.as_ref())
             .map(|(m, v)| (m.value_sync(), v.value_sync()));
-        let stats = match (self.over, &running, mode) {
-            (NormOver::Features { groups, .. }, ..) => NormStats::Groups(groups),
-            (NormOver::Batch { .. }, Some(_), NormMode::Eval) => NormStats::Running,
-            (NormOver::Batch { momentum }, ..) => {
-                NormStats::Batch(Self::blend(momentum, mode, batch))
-            }
-        };
+        let stats = self.stats(mode, batch);
         NormInputs {
             gamma,
             beta,

@@ -27,16 +27,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// then written back into Burn tensors only when asked for ([`Trainer::model`]) or before a
 /// step through Burn (a tapped or recorded one).
 pub struct Trainer {
-    /// The model; while `host` holds the weights, only its shape and parameter ids are current.
+    /// The model; while `cpu` holds the weights, only its shape and parameter ids are current.
     model: Option<Mlp>,
     /// The weights on the host, when the last step was a host step.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    host: Option<crate::cpu::CpuModel>,
-    /// The model with `host`'s values, made on demand.
+    cpu: Option<crate::cpu::CpuModel>,
+    /// The model with `cpu`'s values, made on demand.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     current: std::sync::OnceLock<Mlp>,
     /// Whether plain steps may run on the host (they may until a model turns out not to fit).
-    host_steps: bool,
+    cpu_steps: bool,
     /// The minibatch's token ids and targets on the host.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     ids: (Vec<usize>, Vec<usize>),
@@ -160,10 +160,10 @@ impl Trainer {
         Self {
             model: Some(model),
             #[cfg(any(feature = "flex", feature = "ndarray"))]
-            host: None,
+            cpu: None,
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             current: std::sync::OnceLock::new(),
-            host_steps: true,
+            cpu_steps: true,
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             ids: (Vec::new(), Vec::new()),
             optimizer,
@@ -184,11 +184,11 @@ impl Trainer {
         Trainer {
             model: self.model.clone(),
             #[cfg(any(feature = "flex", feature = "ndarray"))]
-            host: self.host.clone(),
+            cpu: self.cpu.clone(),
             // Made again on demand: a model's running statistics are shared by its clones.
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             current: std::sync::OnceLock::new(),
-            host_steps: self.host_steps,
+            cpu_steps: self.cpu_steps,
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             ids: (Vec::new(), Vec::new()),
             optimizer: self.optimizer.clone(),
@@ -211,8 +211,8 @@ impl Trainer {
             .as_ref()
             .expect("the model is only taken during a step");
         #[cfg(any(feature = "flex", feature = "ndarray"))]
-        if let Some(host) = &self.host {
-            return self.current.get_or_init(|| host.materialize(model));
+        if let Some(cpu) = &self.cpu {
+            return self.current.get_or_init(|| cpu.materialize(model));
         }
         model
     }
@@ -220,19 +220,19 @@ impl Trainer {
     /// Lets plain steps run on the host where they can (the default), or makes every step go
     /// through Burn's autodiff and module map: the same values, slower; for comparisons. Without
     /// a CPU backend compiled in, every step goes through Burn either way.
-    pub fn set_host_steps(&mut self, on: bool) {
+    pub fn set_cpu_steps(&mut self, on: bool) {
         if !on {
-            self.leave_host();
+            self.leave_cpu();
         }
-        self.host_steps = on;
+        self.cpu_steps = on;
     }
 
     /// Whether the weights are held on the host now: the last step was a host step, and no
-    /// tapped or recorded step (nor [`Trainer::set_host_steps`]) has written them back since.
-    pub fn on_host(&self) -> bool {
+    /// tapped or recorded step (nor [`Trainer::set_cpu_steps`]) has written them back since.
+    pub fn on_cpu(&self) -> bool {
         #[cfg(any(feature = "flex", feature = "ndarray"))]
         {
-            self.host.is_some()
+            self.cpu.is_some()
         }
         #[cfg(not(any(feature = "flex", feature = "ndarray")))]
         {
@@ -241,32 +241,32 @@ impl Trainer {
     }
 
     /// Writes the host weights back into the model, which steps through Burn next.
-    fn leave_host(&mut self) {
+    fn leave_cpu(&mut self) {
         #[cfg(any(feature = "flex", feature = "ndarray"))]
-        if self.host.is_some() {
+        if self.cpu.is_some() {
             let current = self.model().clone();
             self.model = Some(current);
-            self.host = None;
+            self.cpu = None;
             self.current = std::sync::OnceLock::new();
         }
     }
 
     /// A plain step on the host, when the model fits (`None`, having changed nothing, when not).
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    fn host_step(&mut self) -> Option<Tensor<1>> {
-        if !self.host_steps {
+    fn cpu_step(&mut self) -> Option<Tensor<1>> {
+        if !self.cpu_steps {
             return None;
         }
-        if self.host.is_none() {
+        if self.cpu.is_none() {
             // Windows without a host copy (a trainer given `DeviceWindows::new`'s) are
             // gathered on the device, through Burn.
-            self.host = self
+            self.cpu = self
                 .data
                 .has_host()
                 .then(|| crate::cpu::CpuModel::of(self.model.as_ref()?, self.batch.len()))
                 .flatten();
-            if self.host.is_none() {
-                self.host_steps = false;
+            if self.cpu.is_none() {
+                self.cpu_steps = false;
                 return None;
             }
         }
@@ -274,7 +274,7 @@ impl Trainer {
         self.sampler.fill_batch(&mut self.batch);
         let (ids, targets) = &mut self.ids;
         self.data.gather_host(&self.batch, ids, targets);
-        let host = self.host.as_mut()?;
+        let host = self.cpu.as_mut()?;
         let loss = host.step(&mut self.optimizer, ids, targets, lr);
         self.current = std::sync::OnceLock::new();
         self.step += 1;
@@ -289,7 +289,7 @@ impl Trainer {
     /// One step. Returns the minibatch loss without reading it back.
     pub fn step(&mut self) -> Tensor<1> {
         #[cfg(any(feature = "flex", feature = "ndarray"))]
-        if let Some(loss) = self.host_step() {
+        if let Some(loss) = self.cpu_step() {
             return loss;
         }
         self.step_inner(None, false).loss
@@ -303,7 +303,7 @@ impl Trainer {
 
     /// One step; without a tap the forward pass may use fused ops.
     fn step_inner(&mut self, tap: Option<&mut dyn Tap>, record: bool) -> Inspected {
-        self.leave_host();
+        self.leave_cpu();
         let lr = self.lr();
         self.sampler.fill_batch(&mut self.batch);
         let (x, y) = self.data.gather(&self.batch);
@@ -311,7 +311,7 @@ impl Trainer {
             .model
             .take()
             .expect("the model is present between steps");
-        let logits = model.layers(x, NormMode::Train, tap); // [batch, vocab]
+        let logits = model.forward_with(x, NormMode::Train, tap); // [batch, vocab]
         let loss = cross_entropy(logits.clone(), y.clone());
         let grads = loss.backward();
         let (model, updates) = self.optimizer.step(model, &grads, lr, record);

@@ -108,115 +108,156 @@ fn grid_size(sizes: &[usize], seeds: usize) -> Result<usize, String> {
     Ok(sizes.iter().product())
 }
 
+/// The error for `key` of `spec`'s sweep file.
+fn plan_error(spec: &SweepSpec, key: String, message: String) -> SweepError {
+    SweepError::Spec {
+        file: spec.file.clone(),
+        key,
+        message,
+    }
+}
+
+/// Sets the sweep's own steps and `seed` in the config table `t`, last, so that no axis can
+/// override them.
+fn fix(spec: &SweepSpec, mut t: toml::Table, seed: u64) -> Result<toml::Table, SweepError> {
+    let mut set = |k: &str, v: toml::Value| {
+        set_value(&mut t, k, v).map_err(|m| plan_error(spec, "base".into(), m))
+    };
+    if let Some(s) = spec.steps {
+        set("train.steps", toml::Value::Integer(s as i64))?;
+    }
+    set("train.seed", toml::Value::Integer(seed as i64))?;
+    Ok(t)
+}
+
+/// Checks each value of each axis alone on the base, so that an error names its axis and
+/// value.
+fn check_axis_values(spec: &SweepSpec) -> Result<(), SweepError> {
+    for (i, axis) in spec.axes.iter().enumerate() {
+        for (j, point) in axis.values.iter().enumerate() {
+            let mut t = spec.base.clone();
+            for (k, v) in axis.keys.iter().zip(point) {
+                set_value(&mut t, k, v.clone())
+                    .map_err(|m| plan_error(spec, format!("vary[{i}].key"), m))?;
+            }
+            RunConfig::from_table(fix(spec, t, spec.seeds[0])?, "x").map_err(|e| {
+                let why = e.to_string().trim_start_matches("x: ").to_string();
+                plan_error(
+                    spec,
+                    format!("vary[{i}].values[{j}]"),
+                    format!("{} = {}: {why}", axis.keys.join(", "), axis.labels[j]),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Every cell of the grid, in index order: the axis combinations (the last axis fastest), each
+/// with every seed.
+fn grid_cells(spec: &SweepSpec, diagnose_every: u64) -> Result<Vec<Cell>, SweepError> {
+    let mut cells = Vec::new();
+    let sizes: Vec<usize> = spec.axes.iter().map(|a| a.values.len()).collect();
+    let combos =
+        grid_size(&sizes, spec.seeds.len()).map_err(|m| plan_error(spec, "vary".into(), m))?;
+    for c in 0..combos {
+        // Mixed-radix digits of c, the last axis fastest.
+        let mut rest = c;
+        let mut points = vec![0; sizes.len()];
+        for (p, &n) in points.iter_mut().zip(&sizes).rev() {
+            *p = rest % n;
+            rest /= n;
+        }
+        for &seed in &spec.seeds {
+            let cell = make_cell(spec, &points, seed, cells.len(), diagnose_every)?;
+            cells.push(cell);
+        }
+    }
+    Ok(cells)
+}
+
+/// The cell numbered `index`: the point `points` (one index per axis) with `seed`, its config
+/// checked and its directory named.
+fn make_cell(
+    spec: &SweepSpec,
+    points: &[usize],
+    seed: u64,
+    index: usize,
+    diagnose_every: u64,
+) -> Result<Cell, SweepError> {
+    let err = |message: String| plan_error(spec, "vary".into(), message);
+    let mut t = spec.base.clone();
+    let mut labels = Vec::new();
+    for (axis, &p) in spec.axes.iter().zip(points) {
+        for (k, v) in axis.keys.iter().zip(&axis.values[p]) {
+            set_value(&mut t, k, v.clone()).map_err(err)?;
+        }
+        labels.push(axis.labels[p].clone());
+    }
+    let mut cfg = RunConfig::from_table(fix(spec, t, seed)?, "cell").map_err(|e| {
+        let at: Vec<String> = spec
+            .axes
+            .iter()
+            .zip(&labels)
+            .map(|(a, l)| format!("{} = {l}", a.name))
+            .collect();
+        err(format!("the cell {}: {e}", at.join(", ")))
+    })?;
+    cfg.log.diagnose_every = Some(diagnose_every);
+    cfg.log.tensorboard |= spec.tensorboard;
+    let name: Vec<String> = spec
+        .axes
+        .iter()
+        .zip(&labels)
+        .map(|(a, l)| format!("{}={l}", a.name))
+        .chain([format!("seed={seed}")])
+        .collect();
+    let dir = portable(&name.join(","));
+    if dir.len() > MAX_NAME {
+        return Err(err(format!("the cell directory {dir} is longer than {MAX_NAME} bytes: give the axes shorter names or labels")));
+    }
+    Ok(Cell {
+        index,
+        dir: format!("cells/{dir}"),
+        labels,
+        seed,
+        config: cfg.to_toml(),
+    })
+}
+
+/// Refuses two cells with one directory (labels that differ only in what [`portable`] drops).
+fn check_distinct_dirs(spec: &SweepSpec, cells: &[Cell]) -> Result<(), SweepError> {
+    let mut dirs = std::collections::HashSet::new();
+    if let Some(dup) = cells.iter().find(|c| !dirs.insert(c.dir.clone())) {
+        return Err(plan_error(
+            spec,
+            "vary".into(),
+            format!(
+                "two cells would share the directory {}: give the values distinct labels",
+                dup.dir
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Plan {
     /// Every cell of `spec` (axes in file order, the first varying slowest, seeds innermost),
     /// with its config checked: a value that does not fit its key is an error naming the axis.
     pub fn new(spec: &SweepSpec, data: &Path) -> Result<Self, SweepError> {
-        let err = |key: String, message: String| SweepError::Spec {
-            file: spec.file.clone(),
-            key,
-            message,
-        };
-        // The sweep's own steps and seed, set last so that no axis can override them.
-        let fix = |mut t: toml::Table, seed: u64| -> Result<toml::Table, SweepError> {
-            let mut set = |k: &str, v: toml::Value| {
-                set_value(&mut t, k, v).map_err(|m| err("base".into(), m))
-            };
-            if let Some(s) = spec.steps {
-                set("train.steps", toml::Value::Integer(s as i64))?;
-            }
-            set("train.seed", toml::Value::Integer(seed as i64))?;
-            Ok(t)
-        };
-        let fixed = |seed: u64| fix(spec.base.clone(), seed);
-        let config = |table: toml::Table, what: &str| RunConfig::from_table(table, what);
         // The base alone, then each axis value alone, so that an error names its axis.
-        let base = config(fixed(spec.seeds[0])?, &spec.base_name)
-            .map_err(|e| err("base".into(), e.to_string()))?;
+        let base = RunConfig::from_table(
+            fix(spec, spec.base.clone(), spec.seeds[0])?,
+            &spec.base_name,
+        )
+        .map_err(|e| plan_error(spec, "base".into(), e.to_string()))?;
         let steps = base.train.steps;
         let diagnose_every = spec
             .diagnose_every
             .unwrap_or((steps / RECORDS_PER_RUN).max(1));
-        for (i, axis) in spec.axes.iter().enumerate() {
-            for (j, point) in axis.values.iter().enumerate() {
-                let mut t = spec.base.clone();
-                for (k, v) in axis.keys.iter().zip(point) {
-                    set_value(&mut t, k, v.clone())
-                        .map_err(|m| err(format!("vary[{i}].key"), m))?;
-                }
-                config(fix(t, spec.seeds[0])?, "x").map_err(|e| {
-                    let why = e.to_string().trim_start_matches("x: ").to_string();
-                    err(
-                        format!("vary[{i}].values[{j}]"),
-                        format!("{} = {}: {why}", axis.keys.join(", "), axis.labels[j]),
-                    )
-                })?;
-            }
-        }
-        let mut cells = Vec::new();
-        let sizes: Vec<usize> = spec.axes.iter().map(|a| a.values.len()).collect();
-        let combos = grid_size(&sizes, spec.seeds.len()).map_err(|m| err("vary".into(), m))?;
-        for c in 0..combos {
-            // Mixed-radix digits of c, the last axis fastest.
-            let mut rest = c;
-            let mut points = vec![0; sizes.len()];
-            for (p, &n) in points.iter_mut().zip(&sizes).rev() {
-                *p = rest % n;
-                rest /= n;
-            }
-            for &seed in &spec.seeds {
-                let mut t = spec.base.clone();
-                let mut labels = Vec::new();
-                for (axis, &p) in spec.axes.iter().zip(&points) {
-                    for (k, v) in axis.keys.iter().zip(&axis.values[p]) {
-                        set_value(&mut t, k, v.clone()).map_err(|m| err("vary".into(), m))?;
-                    }
-                    labels.push(axis.labels[p].clone());
-                }
-                let mut cfg = config(fix(t, seed)?, "cell").map_err(|e| {
-                    let at: Vec<String> = spec
-                        .axes
-                        .iter()
-                        .zip(&labels)
-                        .map(|(a, l)| format!("{} = {l}", a.name))
-                        .collect();
-                    err("vary".into(), format!("the cell {}: {e}", at.join(", ")))
-                })?;
-                cfg.log.diagnose_every = Some(diagnose_every);
-                cfg.log.tensorboard |= spec.tensorboard;
-                let name: Vec<String> = spec
-                    .axes
-                    .iter()
-                    .zip(&labels)
-                    .map(|(a, l)| format!("{}={l}", a.name))
-                    .chain([format!("seed={seed}")])
-                    .collect();
-                let dir = portable(&name.join(","));
-                if dir.len() > MAX_NAME {
-                    return Err(err(
-                        "vary".into(),
-                        format!("the cell directory {dir} is longer than {MAX_NAME} bytes: give the axes shorter names or labels"),
-                    ));
-                }
-                cells.push(Cell {
-                    index: cells.len(),
-                    dir: format!("cells/{dir}"),
-                    labels,
-                    seed,
-                    config: cfg.to_toml(),
-                });
-            }
-        }
-        let mut dirs = std::collections::HashSet::new();
-        if let Some(dup) = cells.iter().find(|c| !dirs.insert(c.dir.clone())) {
-            return Err(err(
-                "vary".into(),
-                format!(
-                    "two cells would share the directory {}: give the values distinct labels",
-                    dup.dir
-                ),
-            ));
-        }
+        check_axis_values(spec)?;
+        let cells = grid_cells(spec, diagnose_every)?;
+        check_distinct_dirs(spec, &cells)?;
         Ok(Plan {
             format: FORMAT,
             name: spec.name.clone(),

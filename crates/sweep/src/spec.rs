@@ -113,6 +113,15 @@ pub fn label(v: &toml::Value) -> String {
     }
 }
 
+/// The error for `key` of the sweep file `file`.
+fn spec_error(file: &str, key: &str, message: String) -> SweepError {
+    SweepError::Spec {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        message,
+    }
+}
+
 impl SweepSpec {
     /// Parses a sweep file's `text`; `file` names it in errors; `resolve` turns a `base` that
     /// is a name (not a path to an existing file) into `(name, config text)`.
@@ -121,198 +130,12 @@ impl SweepSpec {
         file: &str,
         resolve: &dyn Fn(&str) -> Option<(String, String)>,
     ) -> Result<Self, SweepError> {
-        let err = |key: &str, message: String| SweepError::Spec {
-            file: file.to_owned(),
-            key: key.to_owned(),
-            message,
-        };
-        let f: SweepFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count());
-            let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-            match line {
-                Some(l) => err(&format!("line {l}"), message),
-                None => err("file", message),
-            }
-        })?;
-        let (base_name, base) = match f.base {
-            None => return Err(err("base", "missing: a built-in config name (e.g. \"deep-batchnorm\"), a path, or inline tables [base.model] ...".into())),
-            Some(toml::Value::Table(t)) => ("the inline [base]".to_string(), t),
-            Some(toml::Value::String(name)) => {
-                let dir = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
-                let path = dir.join(&name);
-                let (source, text) = if path.is_file() {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| err("base", format!("cannot read {}: {e}", path.display())))?;
-                    (path.display().to_string(), text)
-                } else {
-                    resolve(&name).ok_or_else(|| {
-                        err("base", format!("{name:?} is neither a file next to the sweep file nor a built-in config"))
-                    })?
-                };
-                let table: toml::Table = toml::from_str(&text)
-                    .map_err(|e| err("base", format!("{source}: {}", e.message().trim())))?;
-                (source, table)
-            }
-            Some(other) => {
-                return Err(err(
-                    "base",
-                    format!("expected a config name or path (a string) or a table, got {}", other.type_str()),
-                ))
-            }
-        };
-        let mut axes: Vec<Axis> = Vec::new();
-        if f.vary.is_empty() {
-            return Err(err(
-                "vary",
-                "no axis: add at least one [[vary]] with key and values".into(),
-            ));
-        }
-        for (i, v) in f.vary.into_iter().enumerate() {
-            let at = format!("vary[{i}]");
-            let keys = match (v.key, v.keys) {
-                (Some(k), None) => vec![k],
-                (None, Some(ks)) if !ks.is_empty() => ks,
-                (None, Some(_)) => {
-                    return Err(err(
-                        &format!("{at}.keys"),
-                        "empty: name at least one config key".into(),
-                    ))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(err(&at, "has both key and keys; give one".into()))
-                }
-                (None, None) => {
-                    return Err(err(
-                        &at,
-                        "needs key = \"section.field\" (or keys = [...])".into(),
-                    ))
-                }
-            };
-            let shown = keys.join(", ");
-            if v.values.is_empty() {
-                return Err(err(
-                    &format!("{at}.values"),
-                    format!("empty for {shown}: give at least one value"),
-                ));
-            }
-            let values: Vec<Vec<toml::Value>> = if keys.len() == 1 {
-                v.values.iter().map(|x| vec![x.clone()]).collect()
-            } else {
-                let mut out = Vec::new();
-                for (j, x) in v.values.iter().enumerate() {
-                    match x {
-                        toml::Value::Array(a) if a.len() == keys.len() => out.push(a.clone()),
-                        _ => {
-                            return Err(err(
-                                &format!("{at}.values[{j}]"),
-                                format!(
-                                    "expected an array of {} values, one for each of {shown}",
-                                    keys.len()
-                                ),
-                            ))
-                        }
-                    }
-                }
-                out
-            };
-            let labels = match v.labels {
-                Some(l) if l.len() == values.len() => l,
-                Some(l) => {
-                    return Err(err(
-                        &format!("{at}.labels"),
-                        format!("{} labels for {} values", l.len(), values.len()),
-                    ))
-                }
-                None => v.values.iter().map(label).collect(),
-            };
-            let mut seen = std::collections::HashSet::new();
-            for l in &labels {
-                if !seen.insert(l) {
-                    return Err(err(
-                        &format!("{at}.values"),
-                        format!("{shown}: the value {l:?} appears twice"),
-                    ));
-                }
-            }
-            if let Some(j) = labels.iter().position(|l| l.trim().is_empty()) {
-                return Err(err(
-                    &format!("{at}.labels[{j}]"),
-                    "empty: a label names the cell's directory".into(),
-                ));
-            }
-            let name = v.name.unwrap_or_else(|| keys.join("+"));
-            if name.trim().is_empty() {
-                return Err(err(
-                    &format!("{at}.name"),
-                    "empty: the name heads a column and names directories".into(),
-                ));
-            }
-            for k in &keys {
-                if let Some(other) = axes.iter().position(|a| a.keys.contains(k)) {
-                    return Err(err(
-                        &format!("{at}.key"),
-                        format!("{k} is already varied by vary[{other}]; an axis may appear once"),
-                    ));
-                }
-                if k == "train.seed" || k == "train.steps" {
-                    return Err(err(
-                        &format!("{at}.key"),
-                        format!("{k} is set by the sweep's own `seeds`/`steps`"),
-                    ));
-                }
-            }
-            if axes.iter().any(|a| a.name == name) {
-                return Err(err(
-                    &format!("{at}.name"),
-                    format!("{name:?} names two axes"),
-                ));
-            }
-            axes.push(Axis {
-                name,
-                keys,
-                values,
-                labels,
-            });
-        }
-        let seeds = f.seeds.unwrap_or_else(|| vec![2147483647]);
-        if seeds.is_empty() {
-            return Err(err("seeds", "empty: give at least one seed".into()));
-        }
-        if seeds.iter().collect::<std::collections::HashSet<_>>().len() != seeds.len() {
-            return Err(err("seeds", "a seed appears twice".into()));
-        }
-        if f.steps == Some(0) {
-            return Err(err("steps", "must be >= 1".into()));
-        }
-        if f.diagnose_every == Some(0) {
-            return Err(err("diagnose_every", "must be >= 1".into()));
-        }
-        let heatmap = match f.heatmap {
-            Some(h) => {
-                if h.len() != 2 && !(h.len() == 1 && axes.len() == 1) {
-                    return Err(err("heatmap", "name two axes (rows, columns)".into()));
-                }
-                if h.len() == 2 && h[0] == h[1] {
-                    return Err(err(
-                        "heatmap",
-                        format!("names {:?} twice: name two different axes", h[0]),
-                    ));
-                }
-                for n in &h {
-                    if !axes.iter().any(|a| &a.name == n) {
-                        let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
-                        return Err(err(
-                            "heatmap",
-                            format!("{n:?} is not an axis; the axes are {}", names.join(", ")),
-                        ));
-                    }
-                }
-                h
-            }
-            None => axes.iter().take(2).map(|a| a.name.clone()).collect(),
-        };
+        let f = read_file(text, file)?;
+        let (base_name, base) = read_base(f.base, file, resolve)?;
+        let axes = read_axes(f.vary, file)?;
+        let seeds = read_seeds(f.seeds, file)?;
+        check_lengths(f.steps, f.diagnose_every, file)?;
+        let heatmap = read_heatmap(f.heatmap, &axes, file)?;
         let stem = std::path::Path::new(file)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -331,4 +154,301 @@ impl SweepSpec {
             file: file.to_owned(),
         })
     }
+}
+
+/// Deserializes the sweep file's `text`; a TOML error names its line when it has one.
+fn read_file(text: &str, file: &str) -> Result<SweepFile, SweepError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count());
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        match line {
+            Some(l) => spec_error(file, &format!("line {l}"), message),
+            None => spec_error(file, "file", message),
+        }
+    })
+}
+
+/// The base config as `(where it came from, table)`: inline tables, a file next to the sweep
+/// file, or a name that `resolve` knows.
+fn read_base(
+    base: Option<toml::Value>,
+    file: &str,
+    resolve: &dyn Fn(&str) -> Option<(String, String)>,
+) -> Result<(String, toml::Table), SweepError> {
+    let err = |message: String| spec_error(file, "base", message);
+    match base {
+        None => Err(err("missing: a built-in config name (e.g. \"deep-batchnorm\"), a path, or inline tables [base.model] ...".into())),
+        Some(toml::Value::Table(t)) => Ok(("the inline [base]".to_string(), t)),
+        Some(toml::Value::String(name)) => {
+            let dir = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+            let path = dir.join(&name);
+            let (source, text) = if path.is_file() {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+                (path.display().to_string(), text)
+            } else {
+                resolve(&name).ok_or_else(|| {
+                    err(format!("{name:?} is neither a file next to the sweep file nor a built-in config"))
+                })?
+            };
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| err(format!("{source}: {}", e.message().trim())))?;
+            Ok((source, table))
+        }
+        Some(other) => Err(err(format!(
+            "expected a config name or path (a string) or a table, got {}",
+            other.type_str()
+        ))),
+    }
+}
+
+/// Every `[[vary]]` as an axis, in file order; there must be at least one.
+fn read_axes(vary: Vec<VaryFile>, file: &str) -> Result<Vec<Axis>, SweepError> {
+    let mut axes: Vec<Axis> = Vec::new();
+    if vary.is_empty() {
+        return Err(spec_error(
+            file,
+            "vary",
+            "no axis: add at least one [[vary]] with key and values".into(),
+        ));
+    }
+    for (i, v) in vary.into_iter().enumerate() {
+        let axis = read_axis(i, v, &axes, file)?;
+        axes.push(axis);
+    }
+    Ok(axes)
+}
+
+/// The `i`th `[[vary]]` as an axis, checked against the axes before it (`earlier`).
+fn read_axis(i: usize, v: VaryFile, earlier: &[Axis], file: &str) -> Result<Axis, SweepError> {
+    let at = format!("vary[{i}]");
+    let keys = axis_keys(&at, v.key, v.keys, file)?;
+    let values = axis_values(&at, &keys, &v.values, file)?;
+    let labels = axis_labels(&at, &keys, v.labels, &v.values, values.len(), file)?;
+    let name = v.name.unwrap_or_else(|| keys.join("+"));
+    if name.trim().is_empty() {
+        return Err(spec_error(
+            file,
+            &format!("{at}.name"),
+            "empty: the name heads a column and names directories".into(),
+        ));
+    }
+    check_axis_keys(&at, &keys, earlier, file)?;
+    if earlier.iter().any(|a| a.name == name) {
+        return Err(spec_error(
+            file,
+            &format!("{at}.name"),
+            format!("{name:?} names two axes"),
+        ));
+    }
+    Ok(Axis {
+        name,
+        keys,
+        values,
+        labels,
+    })
+}
+
+/// The config keys of the axis at `at`: exactly one of `key` and a non-empty `keys`.
+fn axis_keys(
+    at: &str,
+    key: Option<String>,
+    keys: Option<Vec<String>>,
+    file: &str,
+) -> Result<Vec<String>, SweepError> {
+    match (key, keys) {
+        (Some(k), None) => Ok(vec![k]),
+        (None, Some(ks)) if !ks.is_empty() => Ok(ks),
+        (None, Some(_)) => Err(spec_error(
+            file,
+            &format!("{at}.keys"),
+            "empty: name at least one config key".into(),
+        )),
+        (Some(_), Some(_)) => Err(spec_error(
+            file,
+            at,
+            "has both key and keys; give one".into(),
+        )),
+        (None, None) => Err(spec_error(
+            file,
+            at,
+            "needs key = \"section.field\" (or keys = [...])".into(),
+        )),
+    }
+}
+
+/// The points of the axis at `at`, one value per key each: a non-empty list, and with several
+/// keys every value an array with one entry per key.
+fn axis_values(
+    at: &str,
+    keys: &[String],
+    values: &[toml::Value],
+    file: &str,
+) -> Result<Vec<Vec<toml::Value>>, SweepError> {
+    let shown = keys.join(", ");
+    if values.is_empty() {
+        return Err(spec_error(
+            file,
+            &format!("{at}.values"),
+            format!("empty for {shown}: give at least one value"),
+        ));
+    }
+    if keys.len() == 1 {
+        return Ok(values.iter().map(|x| vec![x.clone()]).collect());
+    }
+    let mut out = Vec::new();
+    for (j, x) in values.iter().enumerate() {
+        match x {
+            toml::Value::Array(a) if a.len() == keys.len() => out.push(a.clone()),
+            _ => {
+                return Err(spec_error(
+                    file,
+                    &format!("{at}.values[{j}]"),
+                    format!(
+                        "expected an array of {} values, one for each of {shown}",
+                        keys.len()
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The labels of the axis at `at` (given, or made from the `values`): one per point
+/// (`points` of them), distinct and not blank.
+fn axis_labels(
+    at: &str,
+    keys: &[String],
+    labels: Option<Vec<String>>,
+    values: &[toml::Value],
+    points: usize,
+    file: &str,
+) -> Result<Vec<String>, SweepError> {
+    let labels = match labels {
+        Some(l) if l.len() == points => l,
+        Some(l) => {
+            return Err(spec_error(
+                file,
+                &format!("{at}.labels"),
+                format!("{} labels for {} values", l.len(), points),
+            ))
+        }
+        None => values.iter().map(label).collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for l in &labels {
+        if !seen.insert(l) {
+            return Err(spec_error(
+                file,
+                &format!("{at}.values"),
+                format!("{}: the value {l:?} appears twice", keys.join(", ")),
+            ));
+        }
+    }
+    if let Some(j) = labels.iter().position(|l| l.trim().is_empty()) {
+        return Err(spec_error(
+            file,
+            &format!("{at}.labels[{j}]"),
+            "empty: a label names the cell's directory".into(),
+        ));
+    }
+    Ok(labels)
+}
+
+/// Refuses a key of the axis at `at` that an `earlier` axis varies already, or that the sweep
+/// sets itself (`train.seed`, `train.steps`).
+fn check_axis_keys(
+    at: &str,
+    keys: &[String],
+    earlier: &[Axis],
+    file: &str,
+) -> Result<(), SweepError> {
+    for k in keys {
+        if let Some(other) = earlier.iter().position(|a| a.keys.contains(k)) {
+            return Err(spec_error(
+                file,
+                &format!("{at}.key"),
+                format!("{k} is already varied by vary[{other}]; an axis may appear once"),
+            ));
+        }
+        if k == "train.seed" || k == "train.steps" {
+            return Err(spec_error(
+                file,
+                &format!("{at}.key"),
+                format!("{k} is set by the sweep's own `seeds`/`steps`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The seeds (default: one, the configs' default seed), at least one and each once.
+fn read_seeds(seeds: Option<Vec<u64>>, file: &str) -> Result<Vec<u64>, SweepError> {
+    let seeds = seeds.unwrap_or_else(|| vec![2147483647]);
+    if seeds.is_empty() {
+        return Err(spec_error(
+            file,
+            "seeds",
+            "empty: give at least one seed".into(),
+        ));
+    }
+    if seeds.iter().collect::<std::collections::HashSet<_>>().len() != seeds.len() {
+        return Err(spec_error(file, "seeds", "a seed appears twice".into()));
+    }
+    Ok(seeds)
+}
+
+/// Refuses a `steps` or `diagnose_every` of 0.
+fn check_lengths(
+    steps: Option<u64>,
+    diagnose_every: Option<u64>,
+    file: &str,
+) -> Result<(), SweepError> {
+    if steps == Some(0) {
+        return Err(spec_error(file, "steps", "must be >= 1".into()));
+    }
+    if diagnose_every == Some(0) {
+        return Err(spec_error(file, "diagnose_every", "must be >= 1".into()));
+    }
+    Ok(())
+}
+
+/// The two axes the heatmaps span (one when there is one axis): as given, two different names
+/// of `axes`, or by default the first two.
+fn read_heatmap(
+    heatmap: Option<Vec<String>>,
+    axes: &[Axis],
+    file: &str,
+) -> Result<Vec<String>, SweepError> {
+    let Some(h) = heatmap else {
+        return Ok(axes.iter().take(2).map(|a| a.name.clone()).collect());
+    };
+    if h.len() != 2 && !(h.len() == 1 && axes.len() == 1) {
+        return Err(spec_error(
+            file,
+            "heatmap",
+            "name two axes (rows, columns)".into(),
+        ));
+    }
+    if h.len() == 2 && h[0] == h[1] {
+        return Err(spec_error(
+            file,
+            "heatmap",
+            format!("names {:?} twice: name two different axes", h[0]),
+        ));
+    }
+    for n in &h {
+        if !axes.iter().any(|a| &a.name == n) {
+            let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
+            return Err(spec_error(
+                file,
+                "heatmap",
+                format!("{n:?} is not an axis; the axes are {}", names.join(", ")),
+            ));
+        }
+    }
+    Ok(h)
 }

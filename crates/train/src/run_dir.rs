@@ -199,7 +199,7 @@ impl Checkpoint {
             return Some(t.path.clone());
         }
         self.optimizer
-            .moments
+            .buffers
             .iter()
             .zip(&self.weights.tensors)
             .find(|(m, _)| m.as_ref().is_some_and(|b| b.iter().any(|v| bad(v))))
@@ -226,9 +226,9 @@ impl Checkpoint {
         let weights = c.weights.verify(&path.display().to_string())?;
         // The optimizer indexes every tensor in visiting order, running statistics included.
         let sizes: Vec<usize> = weights.tensors.iter().map(|t| t.data.len()).collect();
-        let fits = c.optimizer.moments.len() <= sizes.len()
+        let fits = c.optimizer.buffers.len() <= sizes.len()
             && c.optimizer
-                .moments
+                .buffers
                 .iter()
                 .zip(&sizes)
                 .all(|(m, &n)| m.as_ref().is_none_or(|b| b.iter().all(|v| v.len() == n)));

@@ -4,10 +4,10 @@ use super::builtin;
 use super::common::{default_jobs, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
-use makemore_model::{Dataset, RunConfig};
+use makemore_model::{BackendKind, Dataset, Device, RunConfig, RunError};
 use makemore_train::{RunOptions, RunSummary};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Flags of `makemore lecture`.
@@ -59,11 +59,7 @@ struct Row {
 }
 
 /// One finished run: its position in the queue, its row, and what it gave.
-type Finished = (
-    usize,
-    &'static str,
-    Result<RunSummary, makemore_model::RunError>,
-);
+type Finished = (usize, &'static str, Result<RunSummary, RunError>);
 
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
@@ -78,10 +74,41 @@ fn spread(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
+/// More seeds than anyone would wait for; the configs for them are built up front.
+const MAX_SEEDS: u64 = 10_000;
+
 /// Runs `makemore lecture`.
 pub fn run(a: LectureArgs) -> Result<(), Failure> {
-    /// More seeds than anyone would wait for; the configs for them are built up front.
-    const MAX_SEEDS: u64 = 10_000;
+    check_args(&a)?;
+    let (backend, device) = open_backend(a.common.backend)?;
+    let seeds = usize::try_from(a.seeds).unwrap_or(usize::MAX);
+    let runs = builtin::LECTURE.len().saturating_mul(seeds);
+    // No more threads than runs: a thread without a run would only wait.
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| default_jobs(backend, runs))
+        .min(runs);
+    let data = a.common.data_path();
+    super::data::ensure_default_corpus(&data)?;
+    let pending = lecture_configs(&a)?;
+    let cfg0 = &pending[0].1;
+    let ds = Dataset::for_run(&data, cfg0, &a.common.memory.budget())?;
+    let runner = Runner {
+        args: &a,
+        backend,
+        device,
+        jobs,
+        ds: &ds,
+        data: &data,
+    };
+    let done = successes(runner.train_all(pending))?;
+    let rows = lecture_rows(&done);
+    report(&a, backend, jobs, &rows);
+    Ok(())
+}
+
+/// Refuses `--seeds 0`, more than [`MAX_SEEDS`] seeds and `--jobs 0`.
+fn check_args(a: &LectureArgs) -> Result<(), Failure> {
     if a.seeds == 0 {
         return Err(Failure::input("--seeds: must be >= 1"));
     }
@@ -93,16 +120,12 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     if a.jobs == Some(0) {
         return Err(Failure::input("--jobs: must be >= 1"));
     }
-    let (backend, device) = open_backend(a.common.backend)?;
-    let seeds = usize::try_from(a.seeds).unwrap_or(usize::MAX);
-    let runs = builtin::LECTURE.len().saturating_mul(seeds);
-    // No more threads than runs: a thread without a run would only wait.
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| default_jobs(backend, runs))
-        .min(runs);
-    let data = a.common.data_path();
-    super::data::ensure_default_corpus(&data)?;
+    Ok(())
+}
+
+/// Every run of the lecture, row by row and seed by seed: each row's config with the flags'
+/// steps, TensorBoard and seeds, checked.
+fn lecture_configs(a: &LectureArgs) -> Result<Vec<(&'static str, RunConfig)>, Failure> {
     let mut pending = Vec::new();
     for (name, text, _, _) in builtin::LECTURE {
         let source = format!("configs/lecture/{name}.toml");
@@ -124,40 +147,80 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
             pending.push((name, cfg));
         }
     }
-    let cfg0 = &pending[0].1;
-    let ds = Dataset::for_run(&data, cfg0, &a.common.memory.budget())?;
-    let stop = super::common::stop_flag();
-    let queue = Mutex::new(pending.into_iter().enumerate().collect::<Vec<_>>());
-    let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let Some((i, (name, cfg))) = queue.lock().expect("queue lock").pop() else {
-                    break;
-                };
-                let out = a
-                    .out
-                    .as_ref()
-                    .map(|d| d.join(format!("{name}-seed{}", cfg.train.seed)));
-                let opts = RunOptions::new(backend, device.clone(), out, stop);
-                let mut bar = Bar::new(a.quiet || jobs > 1, name);
-                let r = makemore_train::train(&cfg, &ds, &data, &opts, &mut bar).map(|o| o.summary);
-                if !a.quiet {
-                    if let Ok(s) = &r {
-                        eprintln!(
-                            "{name} (seed {}): train {:.4} val {:.4} in {:.0} s",
-                            s.seed, s.train_loss, s.val_loss, s.seconds
-                        );
-                    }
-                }
-                results.lock().expect("results lock").push((i, name, r));
-            });
+    Ok(pending)
+}
+
+/// What every run of the lecture shares: the flags, the backend, the corpus.
+struct Runner<'a> {
+    /// The flags.
+    args: &'a LectureArgs,
+    /// Which backend `device` belongs to.
+    backend: BackendKind,
+    /// The device every run trains on.
+    device: Device,
+    /// Runs side by side.
+    jobs: usize,
+    /// The corpus, loaded once.
+    ds: &'a Dataset,
+    /// Where the corpus came from.
+    data: &'a Path,
+}
+
+impl Runner<'_> {
+    /// Trains the `pending` runs on [`Self::jobs`] threads, each taking the next run from a
+    /// shared queue; the results come back in queue order.
+    fn train_all(&self, pending: Vec<(&'static str, RunConfig)>) -> Vec<Finished> {
+        let stop = super::common::stop_flag();
+        let queue = Mutex::new(pending.into_iter().enumerate().collect::<Vec<_>>());
+        let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs {
+                s.spawn(|| loop {
+                    let Some((i, (name, cfg))) = queue.lock().expect("queue lock").pop() else {
+                        break;
+                    };
+                    let r = self.train_one(name, &cfg, stop);
+                    results.lock().expect("results lock").push((i, name, r));
+                });
+            }
+        });
+        let mut results = results.into_inner().expect("results lock");
+        results.sort_by_key(|r| r.0);
+        results
+    }
+
+    /// Trains one run of the row `name`, into its directory under `--out` if given, and says
+    /// how it ended unless `--quiet`.
+    fn train_one(
+        &self,
+        name: &'static str,
+        cfg: &RunConfig,
+        stop: &'static std::sync::atomic::AtomicBool,
+    ) -> Result<RunSummary, RunError> {
+        let a = self.args;
+        let out = a
+            .out
+            .as_ref()
+            .map(|d| d.join(format!("{name}-seed{}", cfg.train.seed)));
+        let opts = RunOptions::new(self.backend, self.device.clone(), out, stop);
+        let mut bar = Bar::new(a.quiet || self.jobs > 1, name);
+        let r = makemore_train::train(cfg, self.ds, self.data, &opts, &mut bar).map(|o| o.summary);
+        if !a.quiet {
+            if let Ok(s) = &r {
+                eprintln!(
+                    "{name} (seed {}): train {:.4} val {:.4} in {:.0} s",
+                    s.seed, s.train_loss, s.val_loss, s.seconds
+                );
+            }
         }
-    });
-    let mut results = results.into_inner().expect("results lock");
-    results.sort_by_key(|r| r.0);
-    // The first run that failed decides the exit status, as `train` would: 130 for Ctrl-C, 3 for
-    // a divergence, 1 for I/O, 2 for bad input.
+        r
+    }
+}
+
+/// The finished runs' summaries, in queue order; the first run that failed decides the exit
+/// status instead, as `train` would: 130 for Ctrl-C, 3 for a divergence, 1 for I/O, 2 for bad
+/// input.
+fn successes(results: Vec<Finished>) -> Result<Vec<(&'static str, RunSummary)>, Failure> {
     let mut done = Vec::new();
     for (_, name, r) in results {
         match r {
@@ -171,6 +234,11 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
             }
         }
     }
+    Ok(done)
+}
+
+/// One row per lecture variant: the mean and spread of its runs beside the lecture's numbers.
+fn lecture_rows(done: &[(&'static str, RunSummary)]) -> Vec<Row> {
     let mut rows = Vec::new();
     for (name, _, lecture_train, lecture_val) in builtin::LECTURE {
         let runs: Vec<RunSummary> = done
@@ -195,6 +263,11 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
             seconds: f(|s| s.seconds).iter().sum(),
         });
     }
+    rows
+}
+
+/// Prints the rows: as JSON with `--json`, else a Markdown table under a line on the setup.
+fn report(a: &LectureArgs, backend: BackendKind, jobs: usize, rows: &[Row]) {
     if a.common.json {
         print_json(
             &serde_json::json!({ "steps": a.steps, "seeds": a.seeds, "backend": backend.name(), "jobs": jobs, "rows": rows }),
@@ -210,7 +283,7 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
             "| variant | first loss | train | val | lecture train | lecture val | val - lecture |"
         );
         println!("|---|---|---|---|---|---|---|");
-        for r in &rows {
+        for r in rows {
             let pm = |x: f64, s: f64| {
                 if r.runs > 1 {
                     format!("{x:.4} ± {s:.4}")
@@ -230,5 +303,4 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
             );
         }
     }
-    Ok(())
 }

@@ -27,14 +27,6 @@ enum Input {
     Scale,
 }
 
-/// A block's statistics, as the backward pass needs them.
-#[derive(Debug, Clone, Copy)]
-enum SavedStats {
-    Batch,
-    Fixed,
-    Groups(usize),
-}
-
 #[derive(Debug)]
 struct BlockSaved<B: Host> {
     /// The input rows, or with `tokens` the embedding table.
@@ -43,7 +35,7 @@ struct BlockSaved<B: Host> {
     tokens: Option<(Vec<usize>, usize)>,
     w: FloatTensor<B>,
     /// `gamma` (ones without affine) and the statistics, with a norm.
-    norm: Option<(FloatTensor<B>, SavedStats, f32)>,
+    norm: Option<(FloatTensor<B>, NormStats, f32)>,
     residual: Option<Residual>,
     kernel: makemore_kernels::Saved,
     inputs: Vec<Input>,
@@ -76,12 +68,12 @@ impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
             .zip(gamma.as_deref())
             .map(|((_, stats, eps), g)| NormSpec {
                 stats: match *stats {
-                    SavedStats::Batch => Stats::Batch,
-                    SavedStats::Fixed => Stats::Fixed {
+                    NormStats::Batch(_) => Stats::Batch,
+                    NormStats::Running => Stats::Fixed {
                         mean: &[],
                         var: &[],
                     },
-                    SavedStats::Groups(g) => Stats::Groups(g),
+                    NormStats::Groups(g) => Stats::Groups(g),
                 },
                 eps: *eps,
                 gamma: g,
@@ -434,11 +426,7 @@ fn block_on<B: Host>(
         None => None,
     };
     let spec = norm_spec(norm, &affine, &stats_host)?;
-    let saved_stats = spec.map(|s| match s.stats {
-        Stats::Batch => SavedStats::Batch,
-        Stats::Fixed { .. } => SavedStats::Fixed,
-        Stats::Groups(g) => SavedStats::Groups(g),
-    });
+    let saved_stats = spec.and(norm).map(|p| p.stats);
     let residual_k = residual.map(|_| Residual { scale });
     let [x_rows, x_cols] = x.dims();
     let input = match &tokens {

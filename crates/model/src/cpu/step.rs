@@ -1,5 +1,5 @@
 //! A whole training step of a fused model on the host: the model's trained tensors, running
-//! statistics and (through [`Optimizer::step_host_param`]) the optimizer's buffers held as host
+//! statistics and (through [`Optimizer::step_cpu_param`]) the optimizer's buffers held as host
 //! vectors between steps, and a step that runs the fused kernels forward, the cross-entropy, the
 //! kernels backward and the optimizer's rule over them, in place, with no Burn tensor, autodiff
 //! graph or module map in between.
@@ -9,14 +9,14 @@
 //! optimizer's module map, which rebuilds every parameter as a new autodiff leaf (README,
 //! Performance). The values are those of the same kernels run as autodiff nodes: a step here
 //! gives bit-identical weights, statistics, optimizer buffers and loss
-//! (`crates/model/tests/host_step.rs`).
+//! (`crates/model/tests/cpu_step.rs`).
 //!
 //! The [`Mlp`] stays the model's shape; [`CpuModel::materialize`] writes the host values into a
 //! copy of it whenever the trainer's owner asks for the model (evaluation, checkpoints, a
 //! recorded step).
 
 use crate::mlp::Mlp;
-use crate::norm::{NormLayer, NormMode, NormOver};
+use crate::norm::{NormLayer, NormMode, NormStats};
 use crate::optim::Optimizer;
 use burn::module::{Module, ModuleVisitor, Param, ParamId, RunningState};
 use burn::nn::Linear;
@@ -52,15 +52,6 @@ impl HostParam {
     }
 }
 
-/// Which statistics a host layer's normalization uses in training.
-#[derive(Clone, Copy)]
-enum HostStats {
-    /// The batch's per feature, blended into the running ones with `momentum` when kept.
-    Batch { momentum: f64 },
-    /// Each row's, per group.
-    Groups(usize),
-}
-
 /// A normalization layer on the host.
 #[derive(Clone)]
 struct HostNorm {
@@ -68,25 +59,29 @@ struct HostNorm {
     affine: Option<(HostParam, HostParam)>,
     /// Ones and zeros: gamma and beta without `affine`.
     identity: (Vec<f32>, Vec<f32>),
-    stats: HostStats,
+    /// Training's statistics: the batch's, or each row's per group (never the running ones).
+    stats: NormStats,
     /// BatchNorm's running mean and unbiased variance, when kept.
     running: Option<(Vec<f32>, Vec<f32>)>,
     eps: f32,
 }
 
 impl HostNorm {
-    fn of(n: &NormLayer, width: usize, order: &HashMap<ParamId, usize>) -> Option<Self> {
+    fn of(
+        n: &NormLayer,
+        width: usize,
+        batch: usize,
+        order: &HashMap<ParamId, usize>,
+    ) -> Option<Self> {
         let affine = match (&n.gamma, &n.beta) {
             (Some(g), Some(b)) => Some((HostParam::of(g, order)?, HostParam::of(b, order)?)),
             (None, None) => None,
             _ => return None,
         };
-        let stats = match n.over {
-            NormOver::Batch { momentum } => HostStats::Batch { momentum },
-            NormOver::Features { groups, .. } if makemore_kernels::groups_fit(groups, width) => {
-                HostStats::Groups(groups)
-            }
-            NormOver::Features { .. } => return None,
+        let stats = match n.stats(NormMode::Train, batch) {
+            NormStats::Groups(g) if !makemore_kernels::groups_fit(g, width) => return None,
+            NormStats::Running => return None,
+            stats => stats,
         };
         let read = |s: &RunningState<Tensor<1>>| crate::host::to_host(s.value_sync());
         let running = match (&n.running_mean, &n.running_var) {
@@ -109,8 +104,8 @@ impl HostNorm {
         };
         NormSpec {
             stats: match self.stats {
-                HostStats::Batch { .. } => Stats::Batch,
-                HostStats::Groups(g) => Stats::Groups(g),
+                NormStats::Batch(_) | NormStats::Running => Stats::Batch,
+                NormStats::Groups(g) => Stats::Groups(g),
             },
             eps: self.eps,
             gamma,
@@ -120,12 +115,10 @@ impl HostNorm {
 
     /// Blends a batch of `n` rows' statistics into the running ones, as the fused block does
     /// in training (`cpu::block`).
-    fn blend(&mut self, n: usize, mean: &[f32], var: &[f32]) {
-        let (HostStats::Batch { momentum }, Some((rm, rv))) = (self.stats, &mut self.running)
-        else {
-            return;
-        };
-        NormLayer::blend(momentum, NormMode::Train, n).apply((rm, rv), (mean, var));
+    fn blend(&mut self, mean: &[f32], var: &[f32]) {
+        if let (NormStats::Batch(blend), Some((rm, rv))) = (self.stats, &mut self.running) {
+            blend.apply((rm, rv), (mean, var));
+        }
     }
 
     /// `n` with these values.
@@ -167,6 +160,7 @@ impl HostLayer {
         act: Act,
         residual: bool,
         scale: Option<&Param<Tensor<1>>>,
+        batch: usize,
         order: &HashMap<ParamId, usize>,
     ) -> Option<Self> {
         let [k, m] = linear.weight.dims();
@@ -175,10 +169,10 @@ impl HostLayer {
             None => None,
         };
         let norm = match norm {
-            Some(n) => Some(HostNorm::of(n, m, order)?),
+            Some(n) => Some(HostNorm::of(n, m, batch, order)?),
             None => None,
         };
-        // Without a residual link the scale is not used (nor trained), as in `Mlp::layers`.
+        // Without a residual link the scale is not used (nor trained), as in `Mlp::forward_with`.
         let scale = match scale {
             Some(s) if residual => Some(HostParam::of(s, order)?),
             _ => None,
@@ -260,7 +254,7 @@ impl CpuModel {
             let norm = b.norm.as_ref();
             let scale = b.scale.as_ref();
             layers.push(HostLayer::of(
-                &b.linear, norm, act, b.residual, scale, order,
+                &b.linear, norm, act, b.residual, scale, batch, order,
             )?);
         }
         let norm = model.output_norm.as_ref();
@@ -270,6 +264,7 @@ impl CpuModel {
             Act::Identity,
             false,
             None,
+            batch,
             order,
         )?);
         Some(Self {
@@ -304,7 +299,7 @@ impl CpuModel {
                 table,
             })
         }
-        optimizer.begin_host_step();
+        optimizer.begin_cpu_step();
         let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(layers.len());
         let mut saved = Vec::with_capacity(layers.len());
         for layer in layers.iter_mut() {
@@ -322,7 +317,7 @@ impl CpuModel {
                 true,
             );
             if let Some(norm) = &mut layer.norm {
-                norm.blend(n, &fwd.mean, &fwd.var);
+                norm.blend(&fwd.mean, &fwd.var);
             }
             outputs.push(fwd.y);
             saved.push(fwd.saved);
@@ -355,7 +350,7 @@ impl CpuModel {
             );
             let mut update = |p: &mut HostParam, grad: Option<Vec<f32>>| {
                 let grad = grad.expect("the backward pass gives every wanted gradient");
-                optimizer.step_host_param(p.index, &mut p.value, &grad, lr);
+                optimizer.step_cpu_param(p.index, &mut p.value, &grad, lr);
             };
             update(&mut layer.w, g.w);
             if let Some(b) = &mut layer.bias {
@@ -372,7 +367,7 @@ impl CpuModel {
             outputs.pop();
         }
         // The first block's input gradient is the table's.
-        optimizer.step_host_param(embedding.index, &mut embedding.value, &dy, lr);
+        optimizer.step_cpu_param(embedding.index, &mut embedding.value, &dy, lr);
         loss
     }
 

@@ -51,7 +51,7 @@ impl Mlp {
     /// fused op (see `cpu`); elsewhere (evaluation, a `valid()` model, other backends) and
     /// whenever a tap is given, with Burn's ops.
     pub fn forward(&self, contexts: Tensor<2, Int>, mode: NormMode) -> Tensor<2> {
-        self.layers(contexts, mode, None)
+        self.forward_with(contexts, mode, None)
     }
 
     /// Like [`Mlp::forward`], passing every layer's output through `tap`, which returns the
@@ -64,11 +64,12 @@ impl Mlp {
         mode: NormMode,
         tap: &mut dyn Tap,
     ) -> Tensor<2> {
-        self.layers(contexts, mode, Some(tap))
+        self.forward_with(contexts, mode, Some(tap))
     }
 
-    /// The forward pass; without a tap, blocks may be fused.
-    pub(crate) fn layers(
+    /// The forward pass, through `tap` when given (every layer output then goes through Burn's
+    /// ops); without one, blocks run on the CPU path where it applies.
+    pub(crate) fn forward_with(
         &self,
         contexts: Tensor<2, Int>,
         mode: NormMode,

@@ -30,7 +30,7 @@ pub struct Optimizer {
 
 /// One parameter's buffers, where the last step left them: as tensors after a step through
 /// Burn's module map ([`Optimizer::step`]), on the host after a host training step
-/// ([`Optimizer::step_host_param`]). Each kind of step takes the other's on its first use.
+/// ([`Optimizer::step_cpu_param`]). Each kind of step takes the other's on its first use.
 #[derive(Clone)]
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host steps: CPU backends
 enum Buffers {
@@ -84,8 +84,10 @@ pub struct OptimizerState {
     /// Steps taken.
     pub steps: u64,
     /// Each parameter's buffers (see [`Optimizer`]), by parameter index; absent where the
-    /// optimizer keeps none. Checkpoints before RMSprop wrote Adam's as `[m, v]`, the same JSON.
-    pub moments: Vec<Option<Vec<Vec<f32>>>>,
+    /// optimizer keeps none. Saved under its first name, `moments` (from when Adam's `[m, v]`
+    /// were the only buffers), so that every checkpoint reads as before.
+    #[serde(rename = "moments")]
+    pub buffers: Vec<Option<Vec<Vec<f32>>>>,
 }
 
 impl Optimizer {
@@ -126,7 +128,7 @@ impl Optimizer {
     pub fn state(&self) -> OptimizerState {
         OptimizerState {
             steps: self.steps,
-            moments: (self.buffers.iter())
+            buffers: (self.buffers.iter())
                 .map(|b| b.clone().map(Buffers::into_host))
                 .collect(),
         }
@@ -142,16 +144,16 @@ impl Optimizer {
         Self {
             config,
             steps: state.steps,
-            buffers: (state.moments.iter())
+            buffers: (state.buffers.iter())
                 .map(|b| b.as_ref().map(|b| Buffers::Tensors(tensors(b))))
                 .collect(),
         }
     }
 
     /// Starts a step taken on the host: the step count advances, as [`Optimizer::step`]
-    /// advances it, before [`Optimizer::step_host_param`] updates each parameter.
+    /// advances it, before [`Optimizer::step_cpu_param`] updates each parameter.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    pub(crate) fn begin_host_step(&mut self) {
+    pub(crate) fn begin_cpu_step(&mut self) {
         self.steps += 1;
     }
 
@@ -159,7 +161,7 @@ impl Optimizer {
     /// with gradient `g`, its buffers kept on the host: the same values as the step
     /// [`Optimizer::step`] takes on a CPU backend.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    pub(crate) fn step_host_param(&mut self, index: usize, p: &mut [f32], g: &[f32], lr: f64) {
+    pub(crate) fn step_cpu_param(&mut self, index: usize, p: &mut [f32], g: &[f32], lr: f64) {
         let (config, t, n) = (self.config, self.steps, p.len());
         if self.buffers.len() <= index {
             self.buffers.resize(index + 1, None);
@@ -650,7 +652,7 @@ mod tests {
         let _ = opt.step(point, &grads, 0.1, false);
         let state = opt.state();
         assert_eq!(
-            state.moments[0].as_ref().map(Vec::len),
+            state.buffers[0].as_ref().map(Vec::len),
             Some(3),
             "square avg, grad avg, momentum"
         );
@@ -660,6 +662,6 @@ mod tests {
         // A checkpoint written before these optimizers stored Adam's moments as a pair.
         let old: OptimizerState =
             serde_json::from_str(r#"{"steps":1,"moments":[[[0.5,0.25],[0.1,0.2]],null]}"#).unwrap();
-        assert_eq!(old.moments[0].as_ref().map(Vec::len), Some(2));
+        assert_eq!(old.buffers[0].as_ref().map(Vec::len), Some(2));
     }
 }

@@ -68,7 +68,7 @@ fn loss(t: Tensor<1>) -> u32 {
 /// with learned residual scales and on the logits, tanh and identity; SGD (plain, Nesterov,
 /// with dampening and weight decay), Adam, AdamW, RMSprop (plain; centered with momentum).
 #[test]
-fn host_steps_match_steps_through_burn_bit_for_bit() {
+fn cpu_steps_match_steps_through_burn_bit_for_bit() {
     let ds = |c: &RunConfig| {
         Dataset::from_corpus(corpus(), &c.data, c.model.block_size).expect("dataset")
     };
@@ -126,7 +126,7 @@ fn host_steps_match_steps_through_burn_bit_for_bit() {
             let ds = ds(cfg);
             let mut host = Trainer::start(cfg, &ds, &device, None).expect("trainer");
             let mut burn = Trainer::start(cfg, &ds, &device, None).expect("trainer");
-            burn.set_host_steps(false);
+            burn.set_cpu_steps(false);
             for step in 0..12 {
                 if step == 6 {
                     // A recorded step (diagnostics) goes through Burn on both; the host one
@@ -134,13 +134,13 @@ fn host_steps_match_steps_through_burn_bit_for_bit() {
                     let mut identity = |_: LayerInfo, t: Tensor<2>| t;
                     let a = host.step_tapped(&mut identity as &mut dyn Tap, true);
                     let b = burn.step_tapped(&mut identity as &mut dyn Tap, true);
-                    assert!(!host.on_host(), "{what}: a tapped step leaves the host");
+                    assert!(!host.on_cpu(), "{what}: a tapped step leaves the host");
                     assert_eq!(loss(a.loss), loss(b.loss), "{what}: tapped step's loss");
                     continue;
                 }
                 let (a, b) = (host.step(), burn.step());
-                assert!(host.on_host(), "{what}: step {step} ran on the host");
-                assert!(!burn.on_host(), "{what}: steps through Burn");
+                assert!(host.on_cpu(), "{what}: step {step} ran on the host");
+                assert!(!burn.on_cpu(), "{what}: steps through Burn");
                 assert_eq!(loss(a), loss(b), "{what}: step {step}'s loss");
                 if step == 3 {
                     assert_eq!(state(&host), state(&burn), "{what}: after step {step}");
@@ -181,11 +181,11 @@ fn a_snapshot_of_a_host_trainer_is_its_own() {
 
 /// A model the kernels do not cover (ReLU) steps through Burn, and says so.
 #[test]
-fn a_model_the_host_step_does_not_cover_steps_through_burn() {
+fn a_model_the_cpu_step_does_not_cover_steps_through_burn() {
     let cfg = config("lecture", "batchnorm", &["model.activation=\"relu\""]);
     let ds = Dataset::from_corpus(corpus(), &cfg.data, cfg.model.block_size).expect("dataset");
     let device = devices()[0].open().expect("backend");
     let mut trainer = Trainer::start(&cfg, &ds, &device, None).expect("trainer");
     let loss = to_host(trainer.step())[0];
-    assert!(loss.is_finite() && !trainer.on_host(), "{loss}");
+    assert!(loss.is_finite() && !trainer.on_cpu(), "{loss}");
 }
