@@ -32,7 +32,6 @@ pub(crate) struct Blend {
 impl Blend {
     /// Blends a batch's statistics into running ones held on the host, in `f32` (the CPU path's
     /// one implementation: `cpu::block` and `cpu::step` both call it).
-    #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // CPU backends
     pub(crate) fn apply(&self, (mean, var): (&mut [f32], &mut [f32]), batch: (&[f32], &[f32])) {
         let keep = self.keep as f32;
         let mix = |old: &mut [f32], batch: &[f32], weight: f64| {

@@ -42,7 +42,6 @@ pub(super) fn tensor_rule(
 /// [`tensor_rule`] on host values, in place (see `optim::step_host`).
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
 #[inline(always)]
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(super) fn host_rule(
     a: AdamConfig,
     decoupled: bool,

@@ -32,7 +32,6 @@ pub struct Optimizer {
 /// Burn's module map ([`Optimizer::step`]), on the host after a host training step
 /// ([`Optimizer::step_cpu_param`]). Each kind of step takes the other's on its first use.
 #[derive(Clone)]
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host steps: CPU backends
 enum Buffers {
     Tensors(Vec<Tensor<1>>),
     Host(Vec<Vec<f32>>),
@@ -230,7 +229,6 @@ impl ModuleMapper for Stepper<'_> {
             let shape = value.shape();
             let n = shape.num_elements();
             // Buffers a host step left become tensors on the parameter's device.
-            #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused_mut))]
             let mut tensors = stored.take().map(|b| b.into_tensors(&value.device()));
             #[cfg(any(feature = "flex", feature = "ndarray"))]
             let value = {
@@ -359,7 +357,6 @@ impl pulp::WithSimd for SimdStep<'_, '_> {
 /// runs gives the same values.
 #[allow(clippy::too_many_arguments)] // the rule's inputs, each named where it is used
 #[inline(always)] // into `SimdStep`'s wide-vector copies, so that its loops vectorize there
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(crate) fn step_host(
     config: OptimizerConfig,
     p: &mut [f32],

@@ -5,7 +5,6 @@ use burn::tensor::Tensor;
 use makemore_config::OptimizerConfig;
 
 /// How many buffers `config` keeps per parameter, in the order the optimizer lists them.
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
     match config {
         OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
@@ -16,7 +15,6 @@ pub(crate) fn buffer_count(config: OptimizerConfig) -> usize {
 
 /// A step handed another number of buffers than [`buffer_count`]: a bug in the caller, which
 /// sizes them with it.
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(super) fn wrong_count(config: OptimizerConfig, count: usize) -> ! {
     unreachable!(
         "{config:?} keeps {} buffers, not {count}",
@@ -35,7 +33,6 @@ pub(super) fn l2_tensor(g: Tensor<1>, p: &Tensor<1>, wd: f64) -> Tensor<1> {
 
 /// The gradient with its L2 term, on host values: `(g, p) -> g + p * wd` (`g` when `wd` is 0).
 #[inline(always)]
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(super) fn l2_host(wd: f64) -> impl Fn(f32, f32) -> f32 + Copy {
     let (on, wd) = (wd != 0.0, wd as f32);
     move |g: f32, p: f32| if on { g + p * wd } else { g }
@@ -45,7 +42,6 @@ pub(super) fn l2_host(wd: f64) -> impl Fn(f32, f32) -> f32 + Copy {
 /// to `delta` when given. Every slice is cut to `p`'s length first, so that the loop has no
 /// bounds checks and vectorizes.
 #[inline(always)]
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(super) fn apply<const K: usize>(
     p: &mut [f32],
     g: &[f32],

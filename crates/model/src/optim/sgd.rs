@@ -33,7 +33,6 @@ pub(super) fn tensor_rule(
 
 /// [`tensor_rule`] on host values, in place (see `optim::step_host`).
 #[inline(always)]
-#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))] // host backends only
 pub(super) fn host_rule(
     c: SgdConfig,
     p: &mut [f32],
