@@ -2,7 +2,7 @@
 
 use crate::matmul::View;
 
-/// The nonlinearities the fused block computes itself.
+/// The nonlinearities the CPU block computes itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {
     /// `tanh`, by [`crate::math::tanh_f32`].

@@ -1,5 +1,5 @@
 //! Host-side arithmetic on plain `f32` slices: the leaf of the model's numeric code. The
-//! activations (`activation`) and the fused kernels (`cpu::kernel`) both use it; it uses
+//! activations (`activation`) and the CPU kernels (`cpu::kernel`) both use it; it uses
 //! nothing of the crate.
 
 /// tanh in f32 by the rational approximation Eigen uses (a 13/6-degree odd/even pair on

@@ -4,7 +4,7 @@ use burn::tensor::{activation, Int, Tensor};
 
 /// Mean cross-entropy of `[batch, vocab]` logits against `[batch]` targets, as a 1-element tensor.
 ///
-/// On a CPU backend with autodiff logits this is one fused op (`cpu::cross_entropy`).
+/// On a CPU backend with autodiff logits this is one CPU-path op (`cpu::cross_entropy`).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     if let Some(loss) = crate::cpu::cross_entropy(&logits, &targets) {
@@ -18,7 +18,7 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 }
 
 /// Summed negative log-likelihood of `[batch, vocab]` logits (no autodiff) against `[batch]`
-/// targets, read back to the host: on a CPU backend by the fused kernel, elsewhere by Burn's ops.
+/// targets, read back to the host: on a CPU backend by the CPU-path kernel, elsewhere by Burn's ops.
 pub fn nll_sum_host(logits: Tensor<2>, targets: Tensor<1, Int>) -> f64 {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     if let Some(sum) = crate::cpu::nll_sum(&logits, &targets) {

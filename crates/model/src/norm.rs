@@ -45,7 +45,7 @@ impl Blend {
     }
 }
 
-/// Which statistics a fused block's normalization uses.
+/// Which statistics a CPU block's normalization uses.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NormStats {
@@ -58,7 +58,7 @@ pub(crate) enum NormStats {
     Groups(usize),
 }
 
-/// A normalization layer's part in a fused block.
+/// A normalization layer's part in a CPU block.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) struct NormInputs {
     /// `[m]` scale (ones without `affine`).
@@ -73,7 +73,7 @@ pub(crate) struct NormInputs {
     pub stats: NormStats,
 }
 
-/// The new running mean and variance of a fused block's BatchNorm.
+/// The new running mean and variance of a CPU block's BatchNorm.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) type RunningStats = (Tensor<1>, Tensor<1>);
 
@@ -245,7 +245,7 @@ impl NormLayer {
         }
     }
 
-    /// This layer's tensors for a fused block over `batch` rows in `mode`.
+    /// This layer's tensors for a CPU block over `batch` rows in `mode`.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn cpu_inputs(
         &self,
@@ -270,7 +270,7 @@ impl NormLayer {
         }
     }
 
-    /// Replaces the running statistics (where it keeps any) with ones a fused block computed.
+    /// Replaces the running statistics (where it keeps any) with ones a CPU block computed.
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn set_running(&self, (mean, var): RunningStats) {
         if let (Some(m), Some(v)) = (&self.running_mean, &self.running_var) {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A model being trained, with everything needed to take the next step.
 ///
-/// On a CPU backend, plain steps ([`Trainer::step`]) of a model the fused kernels cover run
+/// On a CPU backend, plain steps ([`Trainer::step`]) of a model the CPU kernels cover run
 /// entirely on the host, over host copies of the weights (see `cpu::step`); the model is
 /// then written back into Burn tensors only when asked for ([`Trainer::model`]) or before a
 /// step through Burn (a tapped or recorded one).
@@ -301,7 +301,7 @@ impl Trainer {
         self.step_inner(Some(tap), record)
     }
 
-    /// One step; without a tap the forward pass may use fused ops.
+    /// One step; without a tap the forward pass may use CPU-path ops.
     fn step_inner(&mut self, tap: Option<&mut dyn Tap>, record: bool) -> Inspected {
         self.leave_cpu();
         let lr = self.lr();

@@ -57,20 +57,25 @@ pub(super) fn paths(body: &str, module: &[String]) -> Vec<Vec<String>> {
         }
         from = end;
     }
-    // Paths written inline.
-    for start in ["crate::", "super::", "self::"] {
-        let mut from = 0;
-        while let Some(at) = find(b, start.as_bytes(), from) {
-            from = at + start.len();
-            if at > 0
-                && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_' || b[at - 1] == b':')
-            {
-                continue;
-            }
-            let p: String = body[at..]
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
+    // Paths written inline (`use` statements, read above, blanked first): `crate::`, `super::`, `self::` and any `name::` (a child module's
+    // name, or another crate's, which `resolve` leaves to this module's own file).
+    let without_uses = blank_uses(body);
+    let (body, b) = (without_uses.as_str(), without_uses.as_bytes());
+    let mut i = 0;
+    while i < b.len() {
+        let starts = (b[i].is_ascii_alphabetic() || b[i] == b'_')
+            && (i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b':'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let p: String = body[i..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        i += p.len().max(1);
+        if p.contains("::") {
             out.push(
                 p.split("::")
                     .filter(|s| !s.is_empty())
@@ -85,6 +90,28 @@ pub(super) fn paths(body: &str, module: &[String]) -> Vec<Vec<String>> {
         .filter(|p| !p.is_empty())
         .collect();
     all.into_iter().collect()
+}
+
+/// `body` with every `use` statement blanked (newlines kept).
+fn blank_uses(body: &str) -> String {
+    let mut out = body.as_bytes().to_vec();
+    let mut from = 0;
+    while let Some(at) = find(&out, b"use ", from) {
+        from = at + 4;
+        if at > 0 && (out[at - 1].is_ascii_alphanumeric() || out[at - 1] == b'_') {
+            continue;
+        }
+        let Some(end) = out[at..].iter().position(|&c| c == b';').map(|p| p + at) else {
+            break;
+        };
+        for c in &mut out[at..=end] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+        from = end;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `a::{b, c::{d, e}}` as the paths a::b, a::c::d, a::c::e.
@@ -237,6 +264,56 @@ pub(super) fn circles(graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>) -> Vec<Vec<P
         }
     }
     t.out
+}
+
+/// What a crate root re-exports by name (`pub use a::b::Item;` gives `Item -> a::b::Item`), so
+/// that `crate::Item` resolves to the file that defines it.
+pub(super) fn root_exports(body: &str) -> BTreeMap<String, Vec<String>> {
+    let b = body.as_bytes();
+    let mut out = BTreeMap::new();
+    let mut from = 0;
+    while let Some(at) = find(b, b"use ", from) {
+        from = at + 4;
+        let line = body[..at]
+            .rsplit(['\n', ';', '{', '}'])
+            .next()
+            .unwrap_or("");
+        if !line.trim_start().starts_with("pub") {
+            continue;
+        }
+        let Some(end) = b[at..].iter().position(|&c| c == b';').map(|p| p + at) else {
+            break;
+        };
+        let stmt = body[at + 4..end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut paths = Vec::new();
+        expand(&stmt, &mut paths);
+        for p in paths {
+            if let Some(last) = p.last() {
+                out.insert(last.clone(), p.clone());
+            }
+        }
+        from = end;
+    }
+    out
+}
+
+/// [`resolve`], with a path through a crate-root re-export followed to where the item lives.
+pub(super) fn resolve_via_root(
+    src: &Path,
+    path: &[String],
+    exports: &BTreeMap<String, Vec<String>>,
+) -> Option<PathBuf> {
+    let direct = resolve(src, path);
+    if direct.as_ref().is_some_and(|f| !is_root(src, f)) {
+        return direct;
+    }
+    let real = exports.get(path.first()?)?;
+    let mut full = real.clone();
+    full.extend(path[1..].iter().cloned());
+    resolve(src, &full)
 }
 
 #[cfg(test)]

@@ -259,12 +259,25 @@ pub(super) fn functions(body: &str) -> Vec<(String, usize, usize)> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if name.is_empty() {
+        let name = if name.is_empty() && body[at + 3..].trim_start().starts_with('$') {
+            "$macro".to_string() // `fn $name` in a macro_rules! body
+        } else if name.is_empty() {
             continue; // `fn(` in a type
-        }
+        } else {
+            name
+        };
+        // The body's brace is the first `{` outside brackets (`[f32; 4]` holds a `;`).
+        let mut depth = 0i32;
         let Some(stop) = b[at..]
             .iter()
-            .position(|&c| c == b'{' || c == b';')
+            .position(|&c| {
+                match c {
+                    b'(' | b'[' => depth += 1,
+                    b')' | b']' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0 && (c == b'{' || c == b';')
+            })
             .map(|p| p + at)
         else {
             break;
@@ -291,5 +304,16 @@ mod tests {
         assert_eq!(clean.matches('{').count(), clean.matches('}').count());
         let fns = functions(&clean);
         assert_eq!(fns, vec![("a".to_string(), 1, 4), ("b".to_string(), 5, 1)]);
+    }
+
+    #[test]
+    fn array_types_in_signatures_and_macro_functions_are_measured() {
+        let src =
+            "fn a(x: [f32; 4]) -> [f64; 3] {\n\n}\nmacro_rules! m { () => { fn $n() {\n} } }\n";
+        let fns = functions(&blank(src));
+        assert_eq!(
+            fns,
+            vec![("a".to_string(), 1, 3), ("$macro".to_string(), 4, 2)]
+        );
     }
 }

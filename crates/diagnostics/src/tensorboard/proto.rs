@@ -19,7 +19,7 @@ pub mod event {
         #[prost(string, tag = "3")]
         FileVersion(String),
         #[prost(message, tag = "5")]
-        Summary(super::Summary),
+        Summary(crate::tensorboard::proto::Summary),
     }
 }
 
@@ -46,7 +46,7 @@ pub mod value {
         #[prost(float, tag = "2")]
         SimpleValue(f32),
         #[prost(message, tag = "5")]
-        Histo(super::HistogramProto),
+        Histo(crate::tensorboard::proto::HistogramProto),
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`Host`]: reading a CPU backend's tensors in place and making new ones from host vectors, for
-//! `flex` and `ndarray` alike, so that the fused kernels serve both.
+//! `flex` and `ndarray` alike, so that the CPU kernels serve both.
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend};

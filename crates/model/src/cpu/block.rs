@@ -192,7 +192,7 @@ pub(crate) fn block(
     on_cpu_backends!(|B| block_on::<B>(x, ids, weight, bias, norm, act, residual))
 }
 
-/// What a fused block multiplies.
+/// What a CPU block multiplies.
 pub(crate) enum LayerInput<'a> {
     /// `[n, k]` rows.
     Rows(&'a Tensor<2>),
@@ -269,7 +269,7 @@ fn shape<B: Host>(
 }
 
 /// The kernels' form of a block's norm, from its inputs and the host values of its affine
-/// parameters and running statistics; `None` (no fused op) for running statistics it lacks.
+/// parameters and running statistics; `None` (no CPU-path op) for running statistics it lacks.
 fn norm_spec<'a>(
     norm: Option<&NormInputs>,
     affine: &'a Option<Pair<'a>>,

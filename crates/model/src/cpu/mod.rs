@@ -1,4 +1,4 @@
-//! Fused ops for the CPU backends (`flex` and `ndarray`): a hidden block (Linear -> norm ->
+//! CPU-path ops for the CPU backends (`flex` and `ndarray`): a hidden block (Linear -> norm ->
 //! activation, with its residual link) is one autodiff node, and so is the cross-entropy, each
 //! computed on the host with a hand-written backward pass; without autodiff (evaluation,
 //! sampling) the same kernels run forward only. A plain training step uses the kernels without
@@ -100,7 +100,7 @@ pub(crate) fn host_autodiff<const D: usize>(t: &Tensor<D>) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
-    //! Each fused op against the same computation in Burn's own ops, on flex and on ndarray.
+    //! Each CPU-path op against the same computation in Burn's own ops, on flex and on ndarray.
     use super::*;
     use crate::norm::{Blend, NormInputs, NormStats};
     use crate::BackendKind;
@@ -188,7 +188,7 @@ mod tests {
         }
     }
 
-    /// The normalizations a fused block takes.
+    /// The normalizations a CPU block takes.
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Case {
         None,

@@ -1,6 +1,6 @@
-//! A whole training step of a fused model on the host: the model's trained tensors, running
+//! A whole training step of a CPU-path model on the host: the model's trained tensors, running
 //! statistics and (through [`Optimizer::step_cpu_param`]) the optimizer's buffers held as host
-//! vectors between steps, and a step that runs the fused kernels forward, the cross-entropy, the
+//! vectors between steps, and a step that runs the CPU kernels forward, the cross-entropy, the
 //! kernels backward and the optimizer's rule over them, in place, with no Burn tensor, autodiff
 //! graph or module map in between.
 //!
@@ -113,7 +113,7 @@ impl HostNorm {
         }
     }
 
-    /// Blends a batch of `n` rows' statistics into the running ones, as the fused block does
+    /// Blends a batch of `n` rows' statistics into the running ones, as the CPU block does
     /// in training (`cpu::block`).
     fn blend(&mut self, mean: &[f32], var: &[f32]) {
         if let (NormStats::Batch(blend), Some((rm, rv))) = (self.stats, &mut self.running) {
@@ -236,7 +236,7 @@ impl CpuModel {
     /// `model`'s values on the host, when a step of batches of `batch` rows can run here: the
     /// model is on a CPU backend in `f32`, with an activation the kernels compute (tanh or
     /// identity), GroupNorm groups that divide each width, and a first hidden block without a
-    /// residual link that takes token ids (see `cpu::LayerInput::Tokens`), as the fused
+    /// residual link that takes token ids (see `cpu::LayerInput::Tokens`), as the CPU-path
     /// forward pass does with more rows than tokens. `None` otherwise: the trainer then steps
     /// through Burn.
     pub(crate) fn of(model: &Mlp, batch: usize) -> Option<Self> {

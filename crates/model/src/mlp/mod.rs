@@ -48,7 +48,7 @@ impl Mlp {
     /// Logits for a batch of contexts: `[batch, block_size]` token ids -> `[batch, vocab]`.
     ///
     /// In training and calibration mode on flex with autodiff tensors, each block runs as one
-    /// fused op (see `cpu`); elsewhere (evaluation, a `valid()` model, other backends) and
+    /// CPU-path op (see `cpu`); elsewhere (evaluation, a `valid()` model, other backends) and
     /// whenever a tap is given, with Burn's ops.
     pub fn forward(&self, contexts: Tensor<2, Int>, mode: NormMode) -> Tensor<2> {
         self.forward_with(contexts, mode, None)
@@ -152,7 +152,7 @@ impl Mlp {
         x
     }
 
-    /// Whether a fused forward pass over `batch` rows gives its first block the token ids and
+    /// Whether a CPU-path forward pass over `batch` rows gives its first block the token ids and
     /// the embedding table (`cpu::LayerInput::Tokens`) instead of gathered rows: with more rows
     /// than the vocabulary has tokens, when that block has no residual link.
     pub(crate) fn first_block_on_tokens(&self, batch: usize) -> bool {
@@ -246,7 +246,7 @@ impl Inspect for Mlp {
     }
 }
 
-/// One block (or the output layer) as a fused op on a CPU backend: `None` when the tensors are
+/// One block (or the output layer) as a CPU-path op on a CPU backend: `None` when the tensors are
 /// elsewhere or the activation is not one the kernels compute. `residual` is the block's link
 /// (with its learned scale, if any) when it has one.
 fn cpu_layer(
@@ -269,7 +269,7 @@ fn cpu_layer(
     }
 }
 
-/// The first block with the embedding, as one fused op on `[batch, block_size]` token ids (see
+/// The first block with the embedding, as one CPU-path op on `[batch, block_size]` token ids (see
 /// `cpu::LayerInput::Tokens`); `None` as for [`cpu_layer`].
 fn cpu_first_layer(
     ids: &Tensor<2, Int>,
