@@ -58,6 +58,27 @@ pub(crate) enum NormStats {
     Groups(usize),
 }
 
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+impl NormStats {
+    /// The kernels' form of these statistics (the one conversion, for forward and backward
+    /// passes and the host step alike), with BatchNorm's running mean and variance where it
+    /// uses them; `None` when it uses them and `running` has none.
+    pub(crate) fn for_kernels<'a>(
+        self,
+        running: Option<(&'a [f32], &'a [f32])>,
+    ) -> Option<makemore_kernels::Stats<'a>> {
+        use makemore_kernels::Stats;
+        Some(match self {
+            NormStats::Batch(_) => Stats::Batch,
+            NormStats::Running => {
+                let (mean, var) = running?;
+                Stats::Fixed { mean, var }
+            }
+            NormStats::Groups(g) => Stats::Groups(g),
+        })
+    }
+}
+
 /// A normalization layer's part in a CPU block.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) struct NormInputs {

@@ -10,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::Autodiff;
 use burn::tensor::{Int, Tensor};
-use makemore_kernels::{Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
+use makemore_kernels::{Act, BlockInput, NormSpec, Residual, Tokens, View, Wanted};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -67,14 +67,10 @@ impl<B: Host, const N: usize> Backward<B, N> for BlockOp<B, N> {
             .as_ref()
             .zip(gamma.as_deref())
             .map(|((_, stats, eps), g)| NormSpec {
-                stats: match *stats {
-                    NormStats::Batch(_) => Stats::Batch,
-                    NormStats::Running => Stats::Fixed {
-                        mean: &[],
-                        var: &[],
-                    },
-                    NormStats::Groups(g) => Stats::Groups(g),
-                },
+                // The backward pass of fixed statistics needs only gamma and `inv_std`.
+                stats: stats
+                    .for_kernels(Some((&[], &[])))
+                    .expect("running statistics given"),
                 eps: *eps,
                 gamma: g,
                 beta: &[],
@@ -277,12 +273,9 @@ fn norm_spec<'a>(
 ) -> Option<Option<NormSpec<'a>>> {
     Some(match (norm, affine) {
         (Some(p), Some((g, b))) => Some(NormSpec {
-            stats: match (p.stats, running) {
-                (NormStats::Running, Some((rm, rv))) => Stats::Fixed { mean: rm, var: rv },
-                (NormStats::Running, None) => return None,
-                (NormStats::Batch(_), _) => Stats::Batch,
-                (NormStats::Groups(g), _) => Stats::Groups(g),
-            },
+            stats: p
+                .stats
+                .for_kernels(running.as_ref().map(|(m, v)| (&m[..], &v[..])))?,
             eps: p.eps as f32,
             gamma: g,
             beta: b,

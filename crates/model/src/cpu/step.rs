@@ -103,10 +103,8 @@ impl HostNorm {
             None => (&self.identity.0, &self.identity.1),
         };
         NormSpec {
-            stats: match self.stats {
-                NormStats::Batch(_) | NormStats::Running => Stats::Batch,
-                NormStats::Groups(g) => Stats::Groups(g),
-            },
+            // Never the running statistics in training (`HostNorm::of` refuses them).
+            stats: self.stats.for_kernels(None).unwrap_or(Stats::Batch),
             eps: self.eps,
             gamma,
             beta,
