@@ -281,7 +281,7 @@ impl Drop for RunLock {
 /// A run directory: its files by name, read and written whole.
 ///
 /// ```no_run
-/// let dir = makemore_model::RunDir::new("runs/bn");
+/// let dir = makemore_train::RunDir::new("runs/bn");
 /// let config = dir.read_config()?;
 /// let checkpoint = dir.read_checkpoint()?;
 /// println!("{} of {} steps done", checkpoint.step, config.train.steps);
