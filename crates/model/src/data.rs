@@ -120,7 +120,6 @@ pub struct DeviceWindows {
     pub len: usize,
     /// The same windows on the host, where a host training step gathers its minibatch (the
     /// training split's only: see [`DeviceWindows::for_training`]).
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     host: Option<std::sync::Arc<Windows>>,
 }
 
@@ -134,7 +133,6 @@ impl DeviceWindows {
             contexts: Tensor::from_data(TensorData::new(ctx, [len, w.block_size]), device),
             targets: Tensor::from_data(TensorData::new(tgt, [len]), device),
             len,
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             host: None,
         }
     }
@@ -142,17 +140,15 @@ impl DeviceWindows {
     /// Uploads `w` to `device` and, with a CPU backend compiled in, keeps a copy on the host,
     /// where a host training step gathers its minibatches (`Trainer::step`).
     pub fn for_training(w: &Windows, device: &Device) -> Self {
-        #[allow(unused_mut)] // without a CPU backend there is no host copy to add
         let mut out = Self::new(w, device);
-        #[cfg(any(feature = "flex", feature = "ndarray"))]
-        {
+        // Only a backend whose tensors live in host memory (flex, ndarray) takes host steps.
+        if crate::backend::host_memory(device) {
             out.host = Some(std::sync::Arc::new(w.clone()));
         }
         out
     }
 
     /// Whether the windows have a host copy ([`DeviceWindows::for_training`]).
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn has_host(&self) -> bool {
         self.host.is_some()
     }
@@ -160,7 +156,6 @@ impl DeviceWindows {
     /// Gathers the rows `indices` on the host as token ids into `ids` (`[batch * block_size]`,
     /// row-major) and `targets` (`[batch]`), the values [`DeviceWindows::gather`] puts on the
     /// device; nothing without a host copy ([`DeviceWindows::has_host`]).
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn gather_host(
         &self,
         indices: &[i64],

@@ -23,7 +23,7 @@
 // Without a CPU backend the CPU path's host rules and helpers are compiled but never called.
 #![cfg_attr(
     not(any(feature = "flex", feature = "ndarray")),
-    allow(dead_code, unused_mut)
+    allow(dead_code, unused_mut, unused_imports, unused_variables, unused_macros)
 )]
 
 pub mod activation;
@@ -31,7 +31,6 @@ pub mod backend;
 pub mod budget;
 /// The run configuration (the `makemore-config` crate).
 pub use makemore_config as config;
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu;
 pub mod data;
 pub mod error;
@@ -43,7 +42,6 @@ pub mod norm;
 pub mod optim;
 /// Measurements behind the CPU kernels' choices: the matrix multiply they use, and the size
 /// above which it runs on every core.
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub mod perf {
     pub use makemore_kernels::{time_matmul, PARALLEL_MIN_MACS};
 }

@@ -6,7 +6,6 @@ use burn::tensor::{activation, Int, Tensor};
 ///
 /// On a CPU backend with autodiff logits this is one CPU-path op (`cpu::cross_entropy`).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     if let Some(loss) = crate::cpu::cross_entropy(&logits, &targets) {
         return loss;
     }
@@ -20,7 +19,6 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// Summed negative log-likelihood of `[batch, vocab]` logits (no autodiff) against `[batch]`
 /// targets, read back to the host: on a CPU backend by the CPU-path kernel, elsewhere by Burn's ops.
 pub fn nll_sum_host(logits: Tensor<2>, targets: Tensor<1, Int>) -> f64 {
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     if let Some(sum) = crate::cpu::nll_sum(&logits, &targets) {
         return sum;
     }

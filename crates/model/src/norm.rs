@@ -46,7 +46,6 @@ impl Blend {
 }
 
 /// Which statistics a CPU block's normalization uses.
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NormStats {
     /// The batch's, per feature (BatchNorm in training or calibration, or without running
@@ -58,7 +57,6 @@ pub(crate) enum NormStats {
     Groups(usize),
 }
 
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 impl NormStats {
     /// The kernels' form of these statistics (the one conversion, for forward and backward
     /// passes and the host step alike), with BatchNorm's running mean and variance where it
@@ -80,7 +78,6 @@ impl NormStats {
 }
 
 /// A normalization layer's part in a CPU block.
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) struct NormInputs {
     /// `[m]` scale (ones without `affine`).
     pub gamma: Tensor<1>,
@@ -95,7 +92,6 @@ pub(crate) struct NormInputs {
 }
 
 /// The new running mean and variance of a CPU block's BatchNorm.
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) type RunningStats = (Tensor<1>, Tensor<1>);
 
 /// Which statistics a normalization layer uses.
@@ -254,7 +250,6 @@ impl NormLayer {
 
     /// Which statistics this layer normalizes `batch` rows with in `mode`: the one place that
     /// decides it for the CPU path (`cpu::block` and `cpu::step` both ask here).
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn stats(&self, mode: NormMode, batch: usize) -> NormStats {
         let running = self.running_mean.is_some() && self.running_var.is_some();
         match (self.over, running, mode) {
@@ -267,7 +262,6 @@ impl NormLayer {
     }
 
     /// This layer's tensors for a CPU block over `batch` rows in `mode`.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn cpu_inputs(
         &self,
         mode: NormMode,
@@ -292,7 +286,6 @@ impl NormLayer {
     }
 
     /// Replaces the running statistics (where it keeps any) with ones a CPU block computed.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn set_running(&self, (mean, var): RunningStats) {
         if let (Some(m), Some(v)) = (&self.running_mean, &self.running_var) {
             m.update(mean);

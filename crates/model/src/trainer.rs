@@ -30,15 +30,12 @@ pub struct Trainer {
     /// The model; while `cpu` holds the weights, only its shape and parameter ids are current.
     model: Option<Mlp>,
     /// The weights on the host, when the last step was a host step.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     cpu: Option<crate::cpu::CpuModel>,
     /// The model with `cpu`'s values, made on demand.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     current: std::sync::OnceLock<Mlp>,
     /// Whether plain steps may run on the host (they may until a model turns out not to fit).
     cpu_steps: bool,
     /// The minibatch's token ids and targets on the host.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     ids: (Vec<usize>, Vec<usize>),
     /// The optimizer and its state.
     pub optimizer: Optimizer,
@@ -159,12 +156,9 @@ impl Trainer {
         let batch = vec![0; config.batch_size];
         Self {
             model: Some(model),
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             cpu: None,
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             current: std::sync::OnceLock::new(),
             cpu_steps: true,
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             ids: (Vec::new(), Vec::new()),
             optimizer,
             sampler,
@@ -183,13 +177,10 @@ impl Trainer {
     pub fn snapshot(&self) -> Trainer {
         Trainer {
             model: self.model.clone(),
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             cpu: self.cpu.clone(),
             // Made again on demand: a model's running statistics are shared by its clones.
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             current: std::sync::OnceLock::new(),
             cpu_steps: self.cpu_steps,
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             ids: (Vec::new(), Vec::new()),
             optimizer: self.optimizer.clone(),
             sampler: self.sampler.clone(),
@@ -210,7 +201,6 @@ impl Trainer {
             .model
             .as_ref()
             .expect("the model is only taken during a step");
-        #[cfg(any(feature = "flex", feature = "ndarray"))]
         if let Some(cpu) = &self.cpu {
             return self.current.get_or_init(|| cpu.materialize(model));
         }
@@ -230,19 +220,11 @@ impl Trainer {
     /// Whether the weights are held on the host now: the last step was a host step, and no
     /// tapped or recorded step (nor [`Trainer::set_cpu_steps`]) has written them back since.
     pub fn on_cpu(&self) -> bool {
-        #[cfg(any(feature = "flex", feature = "ndarray"))]
-        {
-            self.cpu.is_some()
-        }
-        #[cfg(not(any(feature = "flex", feature = "ndarray")))]
-        {
-            false
-        }
+        self.cpu.is_some()
     }
 
     /// Writes the host weights back into the model, which steps through Burn next.
     fn leave_cpu(&mut self) {
-        #[cfg(any(feature = "flex", feature = "ndarray"))]
         if self.cpu.is_some() {
             let current = self.model().clone();
             self.model = Some(current);
@@ -252,7 +234,6 @@ impl Trainer {
     }
 
     /// A plain step on the host, when the model fits (`None`, having changed nothing, when not).
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     fn cpu_step(&mut self) -> Option<Tensor<1>> {
         if !self.cpu_steps {
             return None;
@@ -288,7 +269,6 @@ impl Trainer {
 
     /// One step. Returns the minibatch loss without reading it back.
     pub fn step(&mut self) -> Tensor<1> {
-        #[cfg(any(feature = "flex", feature = "ndarray"))]
         if let Some(loss) = self.cpu_step() {
             return loss;
         }

@@ -257,16 +257,8 @@ fn cpu_layer(
     residual: Option<&Option<Param<Tensor<1>>>>,
     mode: NormMode,
 ) -> Option<Tensor<2>> {
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
-    {
-        let input = crate::cpu::LayerInput::Rows(x);
-        cpu_block(input, linear, norm, act, residual, mode)
-    }
-    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
-    {
-        let _ = (x, linear, norm, act, residual, mode);
-        None
-    }
+    let input = crate::cpu::LayerInput::Rows(x);
+    cpu_block(input, linear, norm, act, residual, mode)
 }
 
 /// The first block with the embedding, as one CPU-path op on `[batch, block_size]` token ids (see
@@ -279,19 +271,10 @@ fn cpu_first_layer(
     act: Option<Activation>,
     mode: NormMode,
 ) -> Option<Tensor<2>> {
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
-    {
-        let input = crate::cpu::LayerInput::Tokens { ids, table };
-        cpu_block(input, linear, norm, act, None, mode)
-    }
-    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
-    {
-        let _ = (ids, table, linear, norm, act, mode);
-        None
-    }
+    let input = crate::cpu::LayerInput::Tokens { ids, table };
+    cpu_block(input, linear, norm, act, None, mode)
 }
 
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 fn cpu_block(
     input: crate::cpu::LayerInput<'_>,
     linear: &Linear,

@@ -151,7 +151,6 @@ impl Optimizer {
 
     /// Starts a step taken on the host: the step count advances, as [`Optimizer::step`]
     /// advances it, before [`Optimizer::step_cpu_param`] updates each parameter.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn begin_cpu_step(&mut self) {
         self.steps += 1;
     }
@@ -159,7 +158,6 @@ impl Optimizer {
     /// The rule's step of parameter `index` (in visiting order) in place on host values `p`
     /// with gradient `g`, its buffers kept on the host: the same values as the step
     /// [`Optimizer::step`] takes on a CPU backend.
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
     pub(crate) fn step_cpu_param(&mut self, index: usize, p: &mut [f32], g: &[f32], lr: f64) {
         let (config, t, n) = (self.config, self.steps, p.len());
         if self.buffers.len() <= index {
@@ -230,7 +228,6 @@ impl ModuleMapper for Stepper<'_> {
             let n = shape.num_elements();
             // Buffers a host step left become tensors on the parameter's device.
             let mut tensors = stored.take().map(|b| b.into_tensors(&value.device()));
-            #[cfg(any(feature = "flex", feature = "ndarray"))]
             let value = {
                 // On a CPU backend, one pass over the host values, in the parameter's own
                 // storage, instead of Burn's ops. A recorded step keeps the old value, which
@@ -317,7 +314,6 @@ fn update(
 /// [`step_host`]'s arguments, as a `pulp` op: run by `cpu::simd`, the step is compiled for
 /// AVX-512 or AVX2 as the CPU allows (as a closure it was too large to be inlined into the
 /// dispatch's copies, and ran on the target's baseline: SSE2 on x86-64).
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 struct SimdStep<'a, 'b> {
     config: OptimizerConfig,
     p: &'a mut [f32],
@@ -329,7 +325,6 @@ struct SimdStep<'a, 'b> {
     t: u64,
 }
 
-#[cfg(any(feature = "flex", feature = "ndarray"))]
 impl pulp::WithSimd for SimdStep<'_, '_> {
     type Output = ();
 
