@@ -29,36 +29,19 @@ pub(super) fn is_root(src: &Path, file: &Path) -> bool {
 /// leaf of a `use` group, as module segments from the crate root.
 pub(super) fn paths(body: &str, module: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    let b = body.as_bytes();
-    // `use` statements, groups expanded.
-    let mut from = 0;
-    while let Some(at) = find(b, b"use ", from) {
-        from = at + 4;
-        if at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_') {
-            continue;
-        }
-        let Some(end) = b[at..].iter().position(|&c| c == b';').map(|p| p + at) else {
-            break;
-        };
-        let stmt = body[at + 4..end]
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        // A module's re-export of its own children (`pub use child::Item;`) is its public face,
-        // as the crate root's are: not an import.
-        let before = body[..at].trim_end();
-        let reexport =
-            before.ends_with("pub") || (before.ends_with(')') && before.contains("pub("));
+    // `use` statements, groups expanded. A module's re-export of its own children (`pub use
+    // child::Item;`) is its public face, as the crate root's are: not an import.
+    for u in use_statements(body) {
         let relative = ["crate", "super", "self"]
             .iter()
-            .any(|r| stmt.starts_with(r));
-        if !reexport || relative {
-            expand(&stmt, &mut out);
+            .any(|r| u.text.starts_with(r));
+        if !u.public || relative {
+            expand(&u.text, &mut out);
         }
-        from = end;
     }
-    // Paths written inline (`use` statements, read above, blanked first): `crate::`, `super::`, `self::` and any `name::` (a child module's
-    // name, or another crate's, which `resolve` leaves to this module's own file).
+    // Paths written inline (`use` statements, read above, blanked first): `crate::`, `super::`,
+    // `self::` and any `name::` (a child module's name, or another crate's, which `resolve`
+    // leaves to this module's own file).
     let without_uses = blank_uses(body);
     let (body, b) = (without_uses.as_str(), without_uses.as_bytes());
     let mut i = 0;
@@ -95,23 +78,54 @@ pub(super) fn paths(body: &str, module: &[String]) -> Vec<Vec<String>> {
 /// `body` with every `use` statement blanked (newlines kept).
 fn blank_uses(body: &str) -> String {
     let mut out = body.as_bytes().to_vec();
-    let mut from = 0;
-    while let Some(at) = find(&out, b"use ", from) {
-        from = at + 4;
-        if at > 0 && (out[at - 1].is_ascii_alphanumeric() || out[at - 1] == b'_') {
-            continue;
-        }
-        let Some(end) = out[at..].iter().position(|&c| c == b';').map(|p| p + at) else {
-            break;
-        };
-        for c in &mut out[at..=end] {
+    for u in use_statements(body) {
+        for c in &mut out[u.at..=u.end] {
             if *c != b'\n' {
                 *c = b' ';
             }
         }
-        from = end;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One `use` statement of blanked source: from the `use` keyword to its `;`, its path with
+/// whitespace normalized, and whether a visibility (`pub`, `pub(crate)`, ...) precedes it.
+struct UseStmt {
+    at: usize,
+    end: usize,
+    text: String,
+    public: bool,
+}
+
+/// Every `use` statement of `body`, in order (the one scanner the readers above share).
+fn use_statements(body: &str) -> Vec<UseStmt> {
+    let b = body.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = find(b, b"use ", from) {
+        from = at + 4;
+        if at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_') {
+            continue;
+        }
+        let Some(end) = b[at..].iter().position(|&c| c == b';').map(|p| p + at) else {
+            break;
+        };
+        let line = body[..at]
+            .rsplit(['\n', ';', '{', '}'])
+            .next()
+            .unwrap_or("");
+        out.push(UseStmt {
+            at,
+            end,
+            text: body[at + 4..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            public: line.trim_start().starts_with("pub"),
+        });
+        from = end;
+    }
+    out
 }
 
 /// `a::{b, c::{d, e}}` as the paths a::b, a::c::d, a::c::e.
@@ -269,33 +283,15 @@ pub(super) fn circles(graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>) -> Vec<Vec<P
 /// What a crate root re-exports by name (`pub use a::b::Item;` gives `Item -> a::b::Item`), so
 /// that `crate::Item` resolves to the file that defines it.
 pub(super) fn root_exports(body: &str) -> BTreeMap<String, Vec<String>> {
-    let b = body.as_bytes();
     let mut out = BTreeMap::new();
-    let mut from = 0;
-    while let Some(at) = find(b, b"use ", from) {
-        from = at + 4;
-        let line = body[..at]
-            .rsplit(['\n', ';', '{', '}'])
-            .next()
-            .unwrap_or("");
-        if !line.trim_start().starts_with("pub") {
-            continue;
-        }
-        let Some(end) = b[at..].iter().position(|&c| c == b';').map(|p| p + at) else {
-            break;
-        };
-        let stmt = body[at + 4..end]
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+    for u in use_statements(body).into_iter().filter(|u| u.public) {
         let mut paths = Vec::new();
-        expand(&stmt, &mut paths);
+        expand(&u.text, &mut paths);
         for p in paths {
             if let Some(last) = p.last() {
-                out.insert(last.clone(), p.clone());
+                out.insert(last.clone(), p);
             }
         }
-        from = end;
     }
     out
 }
