@@ -323,6 +323,13 @@ impl Plan {
                 _ => format!("cannot read {PLAN_FILE}: {e}"),
             },
         })?;
+        Self::from_json(&text, dir)
+    }
+
+    /// Parses and checks a plan file's text; `dir` (the sweep directory) is for messages. A plan
+    /// is written by [`Plan::write`]; one edited by hand must still describe a grid of cells
+    /// inside the sweep directory.
+    pub fn from_json(text: &str, dir: &Path) -> Result<Self, SweepError> {
         let bad = |message: String| SweepError::Plan {
             dir: dir.to_owned(),
             message: format!("{PLAN_FILE}: {message}"),
@@ -331,29 +338,24 @@ impl Plan {
         struct Format {
             format: u32,
         }
-        let f: Format = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let f: Format = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if f.format != FORMAT {
             return Err(bad(format!(
                 "format {}, this makemore reads {FORMAT}",
                 f.format
             )));
         }
-        let plan: Plan = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        // A plan is written by `Plan::write`; one edited by hand must still describe a grid of
-        // cells inside the sweep directory.
+        let plan: Plan = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if plan.axes.is_empty() || plan.seeds.is_empty() {
             return Err(bad("no axes or no seeds".into()));
         }
-        let expected = plan
-            .axes
-            .iter()
-            .map(|a| a.labels.len())
-            .product::<usize>()
-            .saturating_mul(plan.seeds.len());
-        if plan.cells.len() != expected {
+        let sizes: Vec<usize> = plan.axes.iter().map(|a| a.labels.len()).collect();
+        let expected = grid_size(&sizes, plan.seeds.len()).map_err(bad)?;
+        if plan.cells.len() != expected.saturating_mul(plan.seeds.len()) {
             return Err(bad(format!(
-                "{} cells, the axes and seeds make {expected}",
-                plan.cells.len()
+                "{} cells, the axes and seeds make {}",
+                plan.cells.len(),
+                expected.saturating_mul(plan.seeds.len())
             )));
         }
         for (i, c) in plan.cells.iter().enumerate() {
