@@ -74,13 +74,39 @@ pub fn run_error_message(e: &RunError) -> String {
         RunError::RunExists { .. } => {
             "pass --resume to continue it, --force to start over, or another --out"
         }
-        RunError::ConfigDiffers { .. } => {
-            "resume without --config/--set, or pass --force to start over"
+        RunError::ConfigDiffers { path } => {
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            return format!(
+                "{e}; undo the edit to go on with the run, or start it over with: makemore train --config {} --out {} --force",
+                path.display(),
+                dir.display()
+            );
+        }
+        RunError::NoRun { dir } if dir.join(makemore_sweep::PLAN_FILE).is_file() => {
+            return format!(
+                "{}: is a sweep directory, not a run: give one of its cells ({}/cells/...), or summarize it with: makemore sweep collect {}",
+                dir.display(),
+                dir.display(),
+                dir.display()
+            );
+        }
+        RunError::DivergedRun { dir, .. } => {
+            return format!(
+                "{e}; resuming would diverge again: start over with a lower rate (makemore train --config {} --set train.lr=... --out {} --force), or pass --checkpoint to use the weights of its last good checkpoint",
+                dir.join(makemore_train::run_dir::CONFIG).display(),
+                dir.display()
+            );
         }
         RunError::Corpus(c) => return corpus_message(c),
         RunError::Config(c) => return Failure::from(c.clone()).message,
         RunError::VocabularyDiffers { .. } | RunError::CorpusDiffers { .. } => {
             "pass the corpus it was trained on (--data)"
+        }
+        RunError::Unfinished { dir, step, steps } if step >= steps => {
+            return format!(
+                "{e}; finish it (evaluation and outputs) with: makemore train --resume {}",
+                dir.display()
+            )
         }
         RunError::Unfinished { dir, step, .. } => {
             return format!(

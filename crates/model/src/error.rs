@@ -69,21 +69,22 @@ pub enum RunError {
         path: PathBuf,
     },
     /// Another process is writing this run.
-    #[error("{}: another makemore (pid {pid}) is writing this run", dir.display())]
+    #[error("{}: another makemore{} is writing this run", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked {
         /// The run directory.
         dir: PathBuf,
-        /// The process holding the lock.
-        pid: u32,
+        /// The process holding the lock, as it wrote it into the lock file (another machine's,
+        /// on a shared file system).
+        pid: Option<u32>,
     },
-    /// A resume was asked for where there is no run.
-    #[error("{}: no run to resume here (config.toml is missing)", dir.display())]
-    NothingToResume {
+    /// A run was asked for (to resume, evaluate, sample) where there is none.
+    #[error("{}: no run here (config.toml is missing)", dir.display())]
+    NoRun {
         /// The directory.
         dir: PathBuf,
     },
-    /// A resume was asked for with another config than the run's.
-    #[error("{}: holds a different config than the one asked for", path.display())]
+    /// The run's config file no longer matches the config its checkpoint was written for.
+    #[error("{}: was edited after the run started (its checkpoint was written for another config)", path.display())]
     ConfigDiffers {
         /// The run's config file.
         path: PathBuf,
@@ -104,8 +105,9 @@ pub enum RunError {
         /// The corpus given.
         given: String,
     },
-    /// A run that has not finished has no trained model yet.
-    #[error("{}: the run is paused at step {step} of {steps} (no model.json yet)", dir.display())]
+    /// A run that has not finished has no trained model yet: paused, interrupted, or stopped
+    /// after its last step but before its evaluation.
+    #[error("{}: {}", dir.display(), if step >= steps { format!("training reached step {step} of {steps}, but the run stopped before its evaluation (no model.json yet)") } else { format!("the run is paused at step {step} of {steps} (no model.json yet)") })]
     Unfinished {
         /// The run directory.
         dir: PathBuf,
@@ -113,6 +115,16 @@ pub enum RunError {
         step: u64,
         /// Steps the run is for.
         steps: u64,
+    },
+    /// The run's training diverged: it has no trained model, and resuming would diverge again.
+    #[error("{}: training diverged at step {step} (lr {}); there is no trained model", dir.display(), short(*lr))]
+    DivergedRun {
+        /// The run directory.
+        dir: PathBuf,
+        /// The step whose loss was not finite or too large.
+        step: u64,
+        /// The learning rate then.
+        lr: f64,
     },
     /// Writing plots or the report.
     #[error("{0}")]

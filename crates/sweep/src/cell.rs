@@ -12,8 +12,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-/// The file that marks a cell whose training diverged: the divergence is its result.
-pub const DIVERGED: &str = "diverged.json";
+pub use makemore_train::run_dir::{DivergedRecord, DIVERGED};
 /// The file that marks a cell whose last run failed (a bad config value, a missing file): the
 /// error, and where that run's log went. Not a result: the next run of the cell tries again.
 pub const FAILED: &str = "failed.json";
@@ -32,19 +31,6 @@ pub enum CellOutcome {
     },
     /// Stopped (Ctrl-C, SIGTERM) with a checkpoint; the next run resumes it.
     Interrupted,
-}
-
-/// The record a diverged cell keeps in [`DIVERGED`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DivergedRecord {
-    /// The step whose loss was not finite or too large.
-    pub step: u64,
-    /// The learning rate then.
-    pub lr: f64,
-    /// The loss, in words.
-    pub loss: String,
-    /// The first tensor that went non-finite.
-    pub culprit: String,
 }
 
 /// The record a failed cell keeps in [`FAILED`].
@@ -146,23 +132,8 @@ pub fn run_cell(
             clear_failure(&dir)?;
             Ok(CellOutcome::Trained)
         }
-        Err(RunError::Diverged {
-            step,
-            lr,
-            loss,
-            culprit,
-            ..
-        }) => {
-            let record = DivergedRecord {
-                step,
-                lr,
-                loss,
-                culprit,
-            };
-            let path = dir.join(DIVERGED);
-            let text = serde_json::to_string_pretty(&record).expect("a record serializes");
-            makemore_files::write_atomic(&path, text.as_bytes())
-                .map_err(|e| SweepError::io(&path, e))?;
+        // The run marked itself diverged (DIVERGED), which makes the cell done.
+        Err(RunError::Diverged { step, .. }) => {
             clear_failure(&dir)?;
             Ok(CellOutcome::Diverged { step })
         }

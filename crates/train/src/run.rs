@@ -4,7 +4,8 @@
 
 use crate::recording::{finish_diagnosis, localize_divergence, Diagnosis, Recording};
 use crate::run_dir::{
-    Checkpoint, RunDir, RunInfo, RunSummary, CHECKPOINT, METRICS, MODEL, SUMMARY,
+    Checkpoint, DivergedRecord, RunDir, RunInfo, RunSummary, CHECKPOINT, DIVERGED, METRICS, MODEL,
+    SUMMARY,
 };
 use crate::tb::TbLog;
 use burn::module::Module;
@@ -41,6 +42,11 @@ pub trait Observer {
     fn logged(&mut self, _point: &LogPoint) {}
     /// Training ended; evaluation follows.
     fn finished(&mut self) {}
+    /// Something the user should know that does not stop the run (by default printed on
+    /// stderr as `warning: MESSAGE`).
+    fn warning(&mut self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }
 
 /// An observer that shows nothing.
@@ -150,6 +156,7 @@ impl Hooks for RunHooks<'_> {
             optimizer: trainer.optimizer.state(),
             sampler: trainer.sampler.state(),
             first_loss: self.first_loss,
+            final_loss: Some(self.final_loss).filter(|l| l.is_finite()),
             seconds: self.seconds(),
             metrics: self.metrics.clone(),
             diagnostics_jsonl: self
@@ -270,10 +277,29 @@ pub fn train(
     let stop = trainer.run(loop_opts, opts.stop, &mut hooks);
     let seconds = hooks.seconds();
     hooks.observer.finished();
-    stopped(stop, &mut hooks, &trainer, dir, max_loss)?;
-    if let Some(e) = hooks.error.take() {
-        return Err(e);
+    let result = stopped(stop, &mut hooks, &trainer, dir, max_loss)
+        .and_then(|()| hooks.error.take().map_or(Ok(()), Err));
+    if let (
+        Err(RunError::Diverged {
+            step,
+            lr,
+            loss,
+            culprit,
+            ..
+        }),
+        Some(d),
+    ) = (&result, dir)
+    {
+        // Marked, so that a resume or an evaluation says it diverged rather than offer to go on.
+        let record = DivergedRecord {
+            step: *step,
+            lr: *lr,
+            loss: loss.clone(),
+            culprit: culprit.clone(),
+        };
+        d.write_json(DIVERGED, &record, true)?;
     }
+    result?;
     finish(cfg, ds, opts, dir, &trainer, hooks, seconds, parameters)
 }
 
@@ -292,9 +318,8 @@ impl<'a> RunHooks<'a> {
         Ok(RunHooks {
             dir,
             config_sha256: sha256_hex(config_text.as_bytes()),
-            observer,
             first_loss: from.map_or(f64::NAN, |c| c.first_loss),
-            final_loss: f64::NAN,
+            final_loss: from.and_then(|c| c.final_loss).unwrap_or(f64::NAN),
             metrics: from.map(|c| c.metrics.clone()).unwrap_or_default(),
             losses: from.map(|c| c.losses.clone()).unwrap_or_default(),
             recording: cfg.log.diagnose_every.map(|every| Recording {
@@ -312,11 +337,18 @@ impl<'a> RunHooks<'a> {
             last_checkpoint: from.map(|c| c.step),
             tb: match dir.filter(|_| cfg.log.tensorboard) {
                 Some(d) => Some(match from {
-                    Some(c) => TbLog::resume(d, c.step)?,
+                    Some(c) => {
+                        let (tb, warning) = TbLog::resume(d, c)?;
+                        if let Some(w) = warning {
+                            observer.warning(&w);
+                        }
+                        tb
+                    }
                     None => TbLog::start(d)?,
                 }),
                 None => None,
             },
+            observer,
         })
     }
 }
@@ -446,10 +478,20 @@ impl SavedRun {
         let run = RunDir::new(dir);
         let config = run.read_config()?;
         let info = run.read_info()?;
+        run.check_config_unedited()?;
         let (weights, checkpoint_step) = if from_checkpoint {
             let c = run.read_checkpoint()?;
             (c.weights, Some(c.step))
-        } else if !run.file(MODEL).is_file() && run.file(CHECKPOINT).is_file() {
+        } else if !run.file(MODEL).is_file() {
+            if let Some(d) = run.diverged()? {
+                return Err(run.diverged_error(&d));
+            }
+            if !run.file(CHECKPOINT).is_file() {
+                return Err(RunError::bad(
+                    &run.file(MODEL),
+                    "missing, and no checkpoint either: the run was stopped before its first checkpoint",
+                ));
+            }
             return Err(RunError::Unfinished {
                 dir: dir.to_owned(),
                 step: run.read_checkpoint()?.step,

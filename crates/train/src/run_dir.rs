@@ -32,8 +32,11 @@ pub const METRICS: &str = "metrics.jsonl";
 pub const DIAGNOSTICS: &str = "diagnostics.jsonl";
 /// The diagnostics report.
 pub const REPORT: &str = "report.html";
-/// Held by the process writing the run (its pid inside).
+/// Locked (`flock`) by the process writing the run, which writes its pid inside for messages.
 pub const LOCK: &str = ".lock";
+/// Written when training diverged ([`DivergedRecord`]): the run has no trained model, and
+/// resuming it would diverge again.
+pub const DIVERGED: &str = "diverged.json";
 /// The folder of TensorBoard event files (see `tb`).
 pub const TB_DIR: &str = "tb";
 
@@ -77,6 +80,19 @@ impl RunInfo {
             _ => Ok(()),
         }
     }
+}
+
+/// What a diverged run keeps in [`DIVERGED`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivergedRecord {
+    /// The step whose loss was not finite or too large.
+    pub step: u64,
+    /// The learning rate then.
+    pub lr: f64,
+    /// The loss, in words.
+    pub loss: String,
+    /// The first tensor that went non-finite.
+    pub culprit: String,
 }
 
 /// What a finished run reports (and writes as `summary.json`).
@@ -142,6 +158,9 @@ pub struct Checkpoint {
     pub sampler: SamplerState,
     /// The very first minibatch loss.
     pub first_loss: f64,
+    /// The last minibatch loss so far (absent in checkpoints written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss: Option<f64>,
     /// Training seconds so far.
     pub seconds: f64,
     /// `metrics.jsonl` so far.
@@ -243,7 +262,7 @@ impl Checkpoint {
 }
 
 /// A value per line of `text`; errors name `path` and the line.
-fn parse_jsonl<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_jsonl<T: serde::de::DeserializeOwned>(
     text: &str,
     path: &Path,
 ) -> Result<Vec<T>, RunError> {
@@ -255,9 +274,11 @@ fn parse_jsonl<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// The lock on a run directory (see [`RunDir::lock`]).
+/// The lock on a run directory (see [`RunDir::lock`]): an open, `flock`ed file, which the
+/// kernel releases when the process ends however it ends.
 #[derive(Debug)]
 pub struct RunLock {
+    file: std::fs::File,
     path: PathBuf,
     dir: PathBuf,
     /// The highest folder that taking the lock created, if it created any.
@@ -266,7 +287,10 @@ pub struct RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        // Removed while still held, so that a process that opened it meanwhile sees that the
+        // file it locked is no longer the lock (see `RunDir::lock`).
         let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
         if let Some(top) = &self.created {
             // Only empty folders go, from the run directory up to the highest one created.
             for dir in self.dir.ancestors() {
@@ -275,6 +299,24 @@ impl Drop for RunLock {
                 }
             }
         }
+    }
+}
+
+/// Whether the open `file` is still the file at `path` (a lock file removed and created again
+/// between opening and locking is not).
+fn is_file_at(file: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.is_file()
     }
 }
 
@@ -316,7 +358,7 @@ impl RunDir {
     /// The saved config's text.
     pub fn read_config_text(&self) -> Result<String, RunError> {
         if !self.holds_run() {
-            return Err(RunError::NothingToResume {
+            return Err(RunError::NoRun {
                 dir: self.path.clone(),
             });
         }
@@ -410,8 +452,9 @@ impl RunDir {
 
     /// Creates the directory if need be and takes its lock, so that no other process writes this
     /// run at the same time; the lock goes when the guard is dropped (and with it the directory,
-    /// if it was created here and nothing was written into it). A lock whose process is gone is
-    /// taken over.
+    /// if it was created here and nothing was written into it). The lock is the kernel's
+    /// (`flock`), so a holder that died, however it died, holds nothing: a lock file left
+    /// behind is taken over, whatever pid it names.
     pub fn lock(&self) -> Result<RunLock, RunError> {
         if self.path.exists() && !self.path.is_dir() {
             return Err(RunError::bad(&self.path, "is not a directory"));
@@ -431,49 +474,49 @@ impl RunDir {
             makemore_files::sync_dir(parent.unwrap_or(Path::new(".")));
         }
         let path = self.file(LOCK);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
+        // A lock file removed by its holder between our open and our lock is retried.
+        for _ in 0..8 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(false)
                 .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    let _ = writeln!(f, "{}", std::process::id());
+                .map_err(RunError::io(&path))?;
+            match file.try_lock() {
+                Ok(()) if is_file_at(&file, &path) => {
+                    use std::io::{Seek, Write};
+                    let pid = format!("{}\n", std::process::id());
+                    let _ = file
+                        .set_len(0)
+                        .and_then(|_| file.rewind())
+                        .and_then(|_| file.write_all(pid.as_bytes()));
                     return Ok(RunLock {
+                        file,
                         path,
                         dir: self.path.clone(),
                         created: created.then_some(top),
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(()) => continue,
+                Err(std::fs::TryLockError::WouldBlock) => {
                     let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                    let pid: Option<u32> = holder.trim().parse().ok();
-                    // A lock without a pid yet was just taken by a process about to write it.
-                    let fresh = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 10));
-                    let alive = match pid {
-                        Some(p) => {
-                            !Path::new("/proc").is_dir()
-                                || Path::new(&format!("/proc/{p}")).exists()
-                        }
-                        None => fresh,
-                    };
-                    if alive {
-                        return Err(RunError::Locked {
-                            dir: self.path.clone(),
-                            pid: pid.unwrap_or(0),
-                        });
-                    }
-                    let _ = std::fs::remove_file(&path); // stale: its process is gone
+                    return Err(RunError::Locked {
+                        dir: self.path.clone(),
+                        pid: holder.trim().parse().ok(),
+                    });
                 }
-                Err(e) => return Err(RunError::Io { path, source: e }),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(RunError::bad(
+                        &path,
+                        format!("cannot lock the run directory: {e}"),
+                    ))
+                }
             }
         }
         Err(RunError::bad(
             &path,
-            "could not take the run directory's lock",
+            "could not take the run directory's lock (it kept being replaced)",
         ))
     }
 
@@ -487,30 +530,104 @@ impl RunDir {
         self.write_json(VOCAB, &info.vocab, false)
     }
 
-    /// Checks that a new run of `cfg` may start here: refuses a directory holding a run unless
-    /// `force` (then [`RunDir::clear`] removes the old run's outputs, once the new run is sure
-    /// to start).
+    /// Checks that a new run of `cfg` may start here: refuses a directory holding a run, or any
+    /// file a run writes, unless `force` (then [`RunDir::clear`] removes the old outputs, once
+    /// the new run is sure to start). Files a run does not write are never touched.
     pub fn check_new(&self, cfg: &RunConfig, force: bool) -> Result<(), RunError> {
-        if self.holds_run() && !force {
+        if force {
+            return Ok(());
+        }
+        if self.holds_run() {
             let saved = std::fs::read_to_string(self.file(CONFIG)).unwrap_or_default();
             return Err(RunError::RunExists {
                 dir: self.path.clone(),
                 same_config: saved == cfg.to_toml(),
             });
         }
+        if let Some(path) = self.outputs().into_iter().find(|p| p.exists()) {
+            return Err(RunError::OutputExists { path });
+        }
         Ok(())
     }
 
-    /// Removes an old run's outputs, so nothing stale is taken for the new run's.
-    pub fn clear(&self) {
+    /// Every file a run writes here, but its config, metadata and lock: what [`RunDir::clear`]
+    /// removes.
+    fn outputs(&self) -> Vec<PathBuf> {
         let plots = makemore_diagnostics::PLOT_NAMES
             .iter()
             .flat_map(|name| ["svg", "png"].map(|ext| format!("{name}.{ext}")));
-        let outputs = [CHECKPOINT, MODEL, SUMMARY, METRICS, DIAGNOSTICS, REPORT].map(String::from);
-        for f in outputs.into_iter().chain(plots) {
-            let _ = std::fs::remove_file(self.file(&f));
+        let files = [
+            CHECKPOINT,
+            MODEL,
+            SUMMARY,
+            METRICS,
+            DIAGNOSTICS,
+            REPORT,
+            DIVERGED,
+        ];
+        let mut all: Vec<PathBuf> = files
+            .into_iter()
+            .map(String::from)
+            .chain(plots)
+            .map(|f| self.file(&f))
+            .collect();
+        all.extend(crate::tb::event_files(self));
+        all
+    }
+
+    /// Removes an old run's outputs, so nothing stale is taken for the new run's: the files a
+    /// run writes, and its event files (the `tb` folder too when that leaves it empty).
+    pub fn clear(&self) {
+        for f in self.outputs() {
+            let _ = std::fs::remove_file(f);
         }
-        let _ = std::fs::remove_dir_all(self.file(TB_DIR));
+        let _ = std::fs::remove_dir(self.file(TB_DIR));
+    }
+
+    /// The record of a diverged run, if this one diverged.
+    pub fn diverged(&self) -> Result<Option<DivergedRecord>, RunError> {
+        if !self.file(DIVERGED).is_file() {
+            return Ok(None);
+        }
+        self.read_json(DIVERGED).map(Some)
+    }
+
+    /// The error for a run that diverged (`record`), which has no model to evaluate or resume.
+    pub fn diverged_error(&self, record: &DivergedRecord) -> RunError {
+        RunError::DivergedRun {
+            dir: self.path.clone(),
+            step: record.step,
+            lr: record.lr,
+        }
+    }
+
+    /// Checks that `config.toml` is still the config the run was trained with (its last
+    /// checkpoint says which): an edited one would describe another model than the weights'.
+    /// A run without a checkpoint is not checked.
+    pub fn check_config_unedited(&self) -> Result<(), RunError> {
+        /// The one field read; the weights are skipped over, not kept.
+        #[derive(Deserialize)]
+        struct Head {
+            config_sha256: String,
+        }
+        let path = self.file(CHECKPOINT);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let body = text.split_once('\n').map_or("", |(_, b)| b);
+        let head: Head = serde_json::from_str(body)
+            .map_err(|e| RunError::bad(&path, format!("malformed checkpoint: {e}")))?;
+        if head.config_sha256 != sha256_hex(self.read_config_text()?.as_bytes()) {
+            return Err(RunError::ConfigDiffers {
+                path: self.file(CONFIG),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the run here finished: its model and summary are written.
+    pub fn is_finished(&self) -> bool {
+        self.file(MODEL).is_file() && self.file(SUMMARY).is_file()
     }
 
     /// Checks that the run here is `cfg` on the corpus of `ds`, and returns its checkpoint.
@@ -522,14 +639,18 @@ impl RunDir {
             });
         }
         self.read_info()?.check_corpus(ds, &self.file(RUN_INFO))?;
+        if let Some(d) = self.diverged()? {
+            return Err(self.diverged_error(&d));
+        }
         let ckpt = self.read_checkpoint()?;
         if ckpt.config_sha256 != sha256_hex(saved.as_bytes()) {
-            return Err(RunError::bad(
-                &self.file(CHECKPOINT),
-                "was written for another config",
-            ));
+            return Err(RunError::ConfigDiffers {
+                path: self.file(CONFIG),
+            });
         }
-        if ckpt.step >= cfg.train.steps {
+        // A run stopped after its last checkpoint but before its model and summary were written
+        // resumes with no step left: it is evaluated and written.
+        if ckpt.step >= cfg.train.steps && self.is_finished() {
             return Err(RunError::bad(
                 &self.path,
                 format!(

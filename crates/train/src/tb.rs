@@ -3,7 +3,9 @@
 //! losses at the end), keeping it in step with the checkpoints, and exporting a finished run's
 //! files into one after the fact.
 
-use crate::run_dir::{RunDir, RunSummary, DIAGNOSTICS, METRICS, SUMMARY, TB_DIR};
+use crate::run_dir::{
+    parse_jsonl, Checkpoint, RunDir, RunSummary, CHECKPOINT, DIAGNOSTICS, METRICS, SUMMARY, TB_DIR,
+};
 use makemore_diagnostics::tensorboard::{event_file_name, EventLog};
 use makemore_diagnostics::DiagnosticRecord;
 use makemore_model::error::RunError;
@@ -63,18 +65,36 @@ impl TbLog {
         })
     }
 
-    /// The run's event file as it was at the checkpoint of `step`: events of later steps (written
+    /// The run's event file as it was at the checkpoint `from`: events of later steps (written
     /// before an interruption) are dropped, so a resumed run appends without duplicating steps. A
-    /// run without an event file yet starts one.
-    pub fn resume(dir: &RunDir, step: u64) -> Result<Self, RunError> {
+    /// run without an event file yet starts one. The event file is derived data: one that cannot
+    /// be read (damaged, truncated) is rebuilt in place from the checkpoint's metrics and
+    /// diagnostics, and the returned warning says so.
+    pub fn resume(dir: &RunDir, from: &Checkpoint) -> Result<(Self, Option<String>), RunError> {
         let Some(path) = event_files(dir).pop() else {
-            return Self::start(dir);
+            return Ok((Self::start(dir)?, None));
         };
         let bytes = std::fs::read(&path).map_err(RunError::io(&path))?;
-        let mut log =
-            EventLog::from_bytes(&bytes).map_err(|e| RunError::bad(&path, e.to_string()))?;
-        log.truncate_after(i64::try_from(step).unwrap_or(i64::MAX));
-        Ok(Self { log, path })
+        match EventLog::from_bytes(&bytes) {
+            Ok(mut log) => {
+                log.truncate_after(step_of(from.step));
+                Ok((Self { log, path }, None))
+            }
+            Err(e) => {
+                let points: Vec<LogPoint> = parse_jsonl(&from.metrics, &dir.file(CHECKPOINT))?;
+                let mut tb = Self {
+                    log: EventLog::new(now()),
+                    path: path.clone(),
+                };
+                points.iter().for_each(|p| tb.log_point(p));
+                from.records()?.iter().for_each(|r| tb.record(r));
+                let warning = format!(
+                    "{}: cannot be read ({e}); rebuilt from the checkpoint's metrics and diagnostics",
+                    path.display()
+                );
+                Ok((tb, Some(warning)))
+            }
+        }
     }
 
     /// The minibatch loss and the learning rate at a log point.

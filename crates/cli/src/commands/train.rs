@@ -67,6 +67,11 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             {
                 return Err(Failure::input("--resume continues a run with its saved config; drop --config, --set, --steps, --seed, --diagnose-every and --tensorboard"));
             }
+            if a.force {
+                return Err(Failure::input(
+                    "--force starts a run over and --resume continues it; drop one of them",
+                ));
+            }
             if a.out.as_ref().is_some_and(|o| o != dir) {
                 return Err(Failure::input(
                     "--resume RUN_DIR writes into RUN_DIR; drop --out",
