@@ -118,6 +118,13 @@ fn kernels_from_env() -> Result<(), Failure> {
 }
 
 fn main() {
+    // Output piped into a reader that stops early (`| head`) ends the program quietly, as it
+    // does `cat`, instead of a panic on the failed write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => exit::clap_error(e),

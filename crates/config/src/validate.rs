@@ -168,6 +168,19 @@ impl RunConfig {
         if t.batch_size == 0 {
             return fail("train.batch_size", "must be >= 1".into());
         }
+        // As PyTorch: a batch of one has one value per channel, whose variance says nothing.
+        let batch_norm = [
+            ("model.norm", &self.model.norm),
+            ("model.output_norm", &self.model.output_norm),
+        ]
+        .into_iter()
+        .find(|(_, n)| matches!(n, Norm::BatchNorm(_)));
+        if let (1, Some((field, _))) = (t.batch_size, batch_norm) {
+            return fail(
+                "train.batch_size",
+                format!("1 with batch normalization ({field}): BatchNorm needs more than one value per channel in training; use a batch of 2 or more, or another norm"),
+            );
+        }
         if !(t.divergence_factor.is_finite() && t.divergence_factor > 1.0) {
             return fail(
                 "train.divergence_factor",

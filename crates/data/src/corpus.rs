@@ -48,6 +48,17 @@ pub enum CorpusError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The file is UTF-16 (it starts with UTF-16's byte-order mark), as some editors save "Unicode"
+    /// text.
+    #[error(
+        "{source_name}: is UTF-16 (it starts with the byte-order mark {bom}); save it as UTF-8"
+    )]
+    Utf16 {
+        /// Where the text came from.
+        source_name: String,
+        /// The byte-order mark found, in hex.
+        bom: &'static str,
+    },
     /// The bytes are not UTF-8.
     #[error("{source_name}: line {line}: invalid UTF-8 at byte offset {offset}")]
     InvalidUtf8 {
@@ -130,6 +141,17 @@ impl Corpus {
         boundary: char,
         max_item_chars: Option<usize>,
     ) -> Result<Self, CorpusError> {
+        let utf16 = match bytes {
+            [0xFF, 0xFE, ..] => Some("FF FE"),
+            [0xFE, 0xFF, ..] => Some("FE FF"),
+            _ => None,
+        };
+        if let Some(bom) = utf16 {
+            return Err(CorpusError::Utf16 {
+                source_name: source_name.to_owned(),
+                bom,
+            });
+        }
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let offset = e.valid_up_to();
             CorpusError::InvalidUtf8 {
@@ -151,7 +173,17 @@ impl Corpus {
         let max = max_item_chars.unwrap_or(MAX_ITEM_CHARS);
         let mut items = Vec::new();
         let mut blank_lines = 0;
-        // `lines` strips "\n" and "\r\n"; a final line without a newline is still a line.
+        // Whatever an editor wrote: a UTF-8 byte-order mark is not part of the first item, and
+        // lines end in "\n", "\r\n" or (classic Mac OS) "\r"; a final line without an end is
+        // still a line. Trailing and leading whitespace is trimmed below.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let unified;
+        let text = if text.contains('\r') {
+            unified = text.replace("\r\n", "\n").replace('\r', "\n");
+            unified.as_str()
+        } else {
+            text
+        };
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let item = raw.trim();
@@ -208,6 +240,30 @@ impl Corpus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_editors_line_ends_and_a_byte_order_mark_give_the_same_items() {
+        let plain = Corpus::from_text("anna\nbob\ncy", "t", '.', None).unwrap();
+        for text in [
+            "\u{feff}anna\nbob\ncy",
+            "anna\r\nbob\r\ncy\r\n",
+            "anna\rbob\rcy\r",
+            "\u{feff}anna \t\r\n  bob\r\n\r\ncy  ",
+        ] {
+            let c = Corpus::from_text(text, "t", '.', None).unwrap();
+            assert_eq!(c.items, plain.items, "{text:?}");
+        }
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend("anna\n".encode_utf16().flat_map(u16::to_le_bytes));
+        let e = Corpus::from_bytes(&utf16, "names16.txt", '.', None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "names16.txt: is UTF-16 (it starts with the byte-order mark FF FE); save it as UTF-8"
+        );
+        // A lone carriage return still ends a line: errors name the right one.
+        let e = Corpus::from_text("ok\rbad.item\r", "t", '.', None).unwrap_err();
+        assert!(e.to_string().starts_with("t: line 2:"), "{e}");
+    }
 
     #[test]
     fn crlf_and_blank_lines() {

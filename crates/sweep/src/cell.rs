@@ -123,6 +123,7 @@ pub fn run_cell(
     let cfg = RunConfig::from_toml_str(&cell.config, &format!("{}/{}", cell.dir, "plan"), &[])
         .map_err(|e| wrap(RunError::Config(e)))?;
     let ds = datasets.get(&cfg).map_err(wrap)?;
+    plan.check_corpus(&ds, datasets.path(), sweep_dir)?;
     let mut opts = RunOptions::new(backend, device.clone(), Some(dir.clone()), stop);
     // With a checkpoint, continue; without one (killed before its first), start over.
     opts.resume = dir.join(CHECKPOINT).is_file();

@@ -33,6 +33,23 @@ pub enum SweepError {
         /// Why.
         source: Box<makemore_model::RunError>,
     },
+    /// A cell was given another corpus than the one its sweep was planned on.
+    #[error("{}: is not the corpus the sweep in {} was planned on ({planned}: {planned_id}; this one: {given_id}); train every cell on the plan's corpus (drop --data and MAKEMORE_DATA, or pass that file)", data.display(), dir.display())]
+    CorpusDiffers {
+        /// The sweep directory.
+        dir: PathBuf,
+        /// The corpus given.
+        data: PathBuf,
+        /// The plan's corpus path.
+        planned: String,
+        /// The plan's corpus, in words.
+        planned_id: String,
+        /// The given corpus, in words.
+        given_id: String,
+    },
+    /// Reading the corpus (to record it in a plan).
+    #[error(transparent)]
+    Corpus(Box<makemore_model::RunError>),
     /// Reading or writing a file.
     #[error("{}: {source}", path.display())]
     Io {

@@ -35,7 +35,7 @@ pub use cell::{
 };
 pub use collect::{collect, CellRow, Collected, FailedCell, SWEEP_HTML, SWEEP_JSON};
 pub use error::SweepError;
-pub use plan::{Cell, Plan, PLAN_FILE};
+pub use plan::{Cell, Plan, PlanCorpus, PLAN_FILE};
 pub use spec::{Axis, SweepSpec};
 
 impl Collected {

@@ -3,9 +3,9 @@
 use crate::spec::SweepSpec;
 use crate::SweepError;
 use makemore_model::config::set_value;
-use makemore_model::RunConfig;
+use makemore_model::{Dataset, Mlp, RunConfig, RunError};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The plan's file in a sweep directory.
 pub const PLAN_FILE: &str = "sweep-plan.json";
@@ -33,6 +33,10 @@ pub struct Plan {
     pub file: String,
     /// The corpus every cell trains on (a cell may be given another with the same content).
     pub data: String,
+    /// What identifies that corpus (absent in plans written before it was recorded, and until
+    /// [`Plan::set_corpus`]): a cell refuses to train on another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<PlanCorpus>,
     /// Axis names, slowest-varying first.
     pub axes: Vec<PlanAxis>,
     /// The seeds.
@@ -41,6 +45,35 @@ pub struct Plan {
     pub heatmap: Vec<String>,
     /// The cells, in index order.
     pub cells: Vec<Cell>,
+}
+
+/// The corpus a sweep was planned on: the digest and count of its items, as a run records them
+/// (`makemore_model::data::CorpusId`), without the split's window counts, which a cell's
+/// data config may change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCorpus {
+    /// SHA-256 of the items, joined by newlines.
+    pub sha256: String,
+    /// Items.
+    pub items: usize,
+}
+
+impl std::fmt::Display for PlanCorpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short = &self.sha256[..self.sha256.len().min(12)];
+        write!(f, "{} items, sha256 {short}", self.items)
+    }
+}
+
+impl PlanCorpus {
+    /// The corpus of `ds`.
+    pub fn of(ds: &Dataset) -> Self {
+        let id = ds.id();
+        Self {
+            sha256: id.sha256,
+            items: id.items,
+        }
+    }
 }
 
 /// An axis as the outputs need it.
@@ -267,6 +300,7 @@ impl Plan {
                 .unwrap_or_else(|_| data.to_owned())
                 .display()
                 .to_string(),
+            corpus: None,
             axes: spec
                 .axes
                 .iter()
@@ -288,6 +322,17 @@ impl Plan {
         let path = dir.join(PLAN_FILE);
         if path.exists() {
             let old = Self::read(dir)?;
+            if let (Some(planned), Some(given)) = (&old.corpus, &self.corpus) {
+                if planned != given {
+                    return Err(SweepError::CorpusDiffers {
+                        dir: dir.to_owned(),
+                        data: PathBuf::from(&self.data),
+                        planned: old.data,
+                        planned_id: planned.to_string(),
+                        given_id: given.to_string(),
+                    });
+                }
+            }
             if old.cells == self.cells {
                 return Ok(());
             }
@@ -378,6 +423,49 @@ impl Plan {
             ));
         }
         Ok(plan)
+    }
+
+    /// Reads the corpus at `data` and records it as the one every cell must train on. Returns,
+    /// for each distinct model that cannot be built on its vocabulary, the first such cell and
+    /// why (the cells fail when run; the others still can).
+    pub fn set_corpus(&mut self, data: &Path) -> Result<Vec<(usize, String)>, SweepError> {
+        let config = |c: &Cell| {
+            RunConfig::from_toml_str(&c.config, &format!("{}/plan", c.dir), &[])
+                .map_err(|e| SweepError::Corpus(Box::new(RunError::Config(e))))
+        };
+        let Some(first) = self.cells.first() else {
+            return Ok(Vec::new());
+        };
+        let base = config(first)?;
+        let ds = Dataset::load(data, &base.data, base.model.block_size)
+            .map_err(|e| SweepError::Corpus(Box::new(e)))?;
+        self.corpus = Some(PlanCorpus::of(&ds));
+        let mut seen = std::collections::HashSet::new();
+        let mut failing = Vec::new();
+        for c in &self.cells {
+            let cfg = config(c)?;
+            if seen.insert(format!("{:?}", cfg.model)) {
+                if let Err(e) = Mlp::check_vocab(&cfg.model, ds.vocab.len()) {
+                    failing.push((c.index, e.to_string()));
+                }
+            }
+        }
+        Ok(failing)
+    }
+
+    /// Checks that `ds` (read from `data`) is the corpus this sweep (in `dir`) was planned on.
+    pub fn check_corpus(&self, ds: &Dataset, data: &Path, dir: &Path) -> Result<(), SweepError> {
+        let given = PlanCorpus::of(ds);
+        match &self.corpus {
+            Some(planned) if *planned != given => Err(SweepError::CorpusDiffers {
+                dir: dir.to_owned(),
+                data: data.to_owned(),
+                planned: self.data.clone(),
+                planned_id: planned.to_string(),
+                given_id: given.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The cell at `index`, or an error naming the range.

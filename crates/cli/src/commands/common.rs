@@ -40,7 +40,8 @@ impl TypedValueParser for BackendParser {
 #[derive(clap::Args, Clone, Default)]
 pub struct MemoryArgs {
     /// Refuse work estimated to need more memory than this (bytes, or with a unit: 512M, 8G,
-    /// 2GiB) [default: the memory the system has available].
+    /// 2GiB) [default: the least of the memory the system has available and what the process's
+    /// ulimits (-v, -d) and cgroup leave].
     #[arg(long, env = "MAKEMORE_MAX_MEMORY", value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
 }
@@ -159,13 +160,16 @@ pub fn load_config(
             builtin::DEFAULT_NAME.to_string(),
         ),
     };
+    cfg.validate(&name)?;
+    // Each flag's value is checked as the flag's, so that a message names it, not the file.
     if let Some(s) = steps {
         cfg.train.steps = s;
+        cfg.validate("--steps")?;
     }
     if let Some(s) = seed {
         cfg.train.seed = s;
+        cfg.validate("--seed")?;
     }
-    cfg.validate(&name)?;
     Ok(cfg)
 }
 

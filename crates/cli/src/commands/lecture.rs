@@ -5,7 +5,8 @@ use super::common::{default_jobs, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use makemore_model::{BackendKind, Dataset, Device, RunConfig, RunError};
-use makemore_train::{RunOptions, RunSummary};
+use makemore_train::run_dir::{CHECKPOINT, SUMMARY};
+use makemore_train::{RunDir, RunOptions, RunSummary};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,7 +32,8 @@ pub struct LectureArgs {
     /// one per core, at most one per run; on others 1.
     #[arg(long)]
     jobs: Option<usize>,
-    /// Also write each run's directory under this folder.
+    /// Also write each run's directory under this folder (rerunning the command continues the
+    /// runs there: finished ones are read, stopped ones resumed).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Write TensorBoard event files into each run's directory (needs --out).
@@ -202,7 +204,17 @@ impl Runner<'_> {
             .out
             .as_ref()
             .map(|d| d.join(format!("{name}-seed{}", cfg.train.seed)));
-        let opts = RunOptions::new(self.backend, self.device.clone(), out, stop);
+        let mut opts = RunOptions::new(self.backend, self.device.clone(), out, stop);
+        // A run of this config already there is not trained again: a finished one gives its
+        // summary, a stopped one resumes (rerunning the command continues it).
+        if let Some(dir) = opts.out.as_ref().map(RunDir::new) {
+            if dir.holds_run() && dir.read_config_text()? == cfg.to_toml() {
+                if dir.is_finished() {
+                    return dir.read_json(SUMMARY);
+                }
+                opts.resume = dir.file(CHECKPOINT).is_file();
+            }
+        }
         let mut bar = Bar::new(a.quiet || self.jobs > 1, name);
         let r = makemore_train::train(cfg, self.ds, self.data, &opts, &mut bar).map(|o| o.summary);
         if !a.quiet {
@@ -225,6 +237,12 @@ fn successes(results: Vec<Finished>) -> Result<Vec<(&'static str, RunSummary)>, 
     for (_, name, r) in results {
         match r {
             Ok(s) => done.push((name, s)),
+            Err(RunError::RunExists { dir, .. }) => {
+                return Err(Failure::input(format!(
+                    "{name}: {}: already holds a run of another config (other --steps or --seed?); give another --out, or remove it",
+                    dir.display()
+                )));
+            }
             Err(e) => {
                 let f = Failure::from(e);
                 return Err(Failure {

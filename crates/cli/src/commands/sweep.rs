@@ -85,7 +85,10 @@ pub enum SweepCommand {
 impl From<SweepError> for Failure {
     fn from(e: SweepError) -> Self {
         match e {
-            SweepError::Spec { .. } | SweepError::Plan { .. } => Failure::input(e),
+            SweepError::Spec { .. }
+            | SweepError::Plan { .. }
+            | SweepError::CorpusDiffers { .. } => Failure::input(e),
+            SweepError::Corpus(source) => Failure::from(*source),
             SweepError::Run { index, dir, source } => {
                 let f = Failure::from(*source);
                 Failure {
@@ -120,13 +123,18 @@ fn spec(file: &str) -> Result<SweepSpec, Failure> {
     Ok(SweepSpec::parse(&text, &name, &builtin::config)?)
 }
 
-/// The plan of `file`, written to `out` (kept if the same plan is there).
-fn plan(file: &str, out: &Path, data: &Path, tensorboard: bool) -> Result<Plan, Failure> {
+/// The plan of `file` on the corpus at `data`, and the cells that cannot train on it (the first
+/// of each model, and why).
+fn new_plan(
+    file: &str,
+    data: &Path,
+    tensorboard: bool,
+) -> Result<(Plan, Vec<(usize, String)>), Failure> {
     let mut spec = spec(file)?;
     spec.tensorboard |= tensorboard;
-    let plan = Plan::new(&spec, data)?;
-    plan.write(out)?;
-    Ok(plan)
+    let mut plan = Plan::new(&spec, data)?;
+    let failing = plan.set_corpus(data)?;
+    Ok((plan, failing))
 }
 
 /// `makemore sweep plan`: the plan, and the `sbatch` line that runs it on Slurm.
@@ -143,10 +151,9 @@ fn plan_command(
         // Every cell would fail for the same reason: say it once.
         return Err(makemore_data::CorpusError::NotFound { path: data.clone() }.into());
     }
-    // Everything that can fail comes before anything is written.
-    let mut s = spec(file)?;
-    s.tensorboard |= tensorboard;
-    let p = Plan::new(&s, &data)?;
+    // Everything that can fail comes before anything is written. The cells that cannot train
+    // are named by the time limit's measurement.
+    let (p, _) = new_plan(file, &data, tensorboard)?;
     let limit = slurm::time_limit_s(&p, &data, common.backend, &common.memory.budget())?;
     if let Some(path) = slurm_script {
         makemore_files::write_atomic(path, slurm::SCRIPT.as_bytes())
@@ -248,6 +255,32 @@ fn stderr_file() -> Option<String> {
     path.is_file().then(|| path.display().to_string())
 }
 
+/// Records `e` in the cell's directory (`failed.json`) when it is the cell's own run failing,
+/// and says whether it was: a wrong index or corpus is the command's error, not the cell's.
+fn record_if_cells_own(sweep_dir: &Path, cell_dir: &str, e: &SweepError) -> bool {
+    let SweepError::Run { source, .. } = e else {
+        return false;
+    };
+    if matches!(**source, makemore_model::RunError::Interrupted { .. }) {
+        return false;
+    }
+    // The run's own words for the record (the cell is named by where it is kept).
+    let record = FailedRecord {
+        error: run_error_message(source)
+            .lines()
+            .collect::<Vec<_>>()
+            .join(" "),
+        log: stderr_file(),
+    };
+    if let Err(w) = record_failure(&sweep_dir.join(cell_dir), &record) {
+        eprintln!(
+            "warning: could not record the failure: {}",
+            Failure::from(w).message
+        );
+    }
+    true
+}
+
 fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), Failure> {
     let index = cell_index(index)?;
     let plan = Plan::read(dir)?;
@@ -272,25 +305,8 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            // The run's own words for the record (the cell is named by where it is kept).
-            let why = match &e {
-                SweepError::Run { source, .. } => run_error_message(source),
-                other => other.to_string(),
-            };
-            let failure = Failure::from(e);
-            if failure.code != INTERRUPTED {
-                let record = FailedRecord {
-                    error: why.lines().collect::<Vec<_>>().join(" "),
-                    log: stderr_file(),
-                };
-                if let Err(w) = record_failure(&dir.join(&c.dir), &record) {
-                    eprintln!(
-                        "warning: could not record the failure: {}",
-                        Failure::from(w).message
-                    );
-                }
-            }
-            return Err(failure);
+            record_if_cells_own(dir, &c.dir, &e);
+            return Err(Failure::from(e));
         }
     };
     let resumed = match start.0 {
@@ -349,7 +365,14 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
     }
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;
-    let p = plan(file, out, &data, a.tensorboard)?;
+    let (p, failing) = new_plan(file, &data, a.tensorboard)?;
+    p.write(out)?;
+    for (i, why) in &failing {
+        eprintln!(
+            "sweep: cell {i} ({}) and any with the same model cannot train, and will fail: {why}",
+            p.cells[*i].dir
+        );
+    }
     let (backend, device) = open_backend(a.common.backend)?;
     let datasets = Datasets::new(&data, a.common.memory.budget());
     let todo: Vec<usize> = p
@@ -402,6 +425,15 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
                                 started.elapsed().as_secs_f64()
                             );
                         }
+                    }
+                    // A cell whose own run failed is a result (failed.json); the others go on.
+                    Err(e) if record_if_cells_own(out, &p.cells[i].dir, &e) => {
+                        // Printed even with --quiet: a failure is not progress.
+                        eprintln!(
+                            "sweep: cell {i} (of {total}) {}: failed: {}",
+                            p.cells[i].dir.trim_start_matches("cells/"),
+                            Failure::from(e).message
+                        );
                     }
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);

@@ -189,6 +189,23 @@ impl Builder<'_> {
 }
 
 impl Mlp {
+    /// Checks what of `cfg` depends on the vocabulary (its size, `vocab`, is known only once a
+    /// corpus is read): a GroupNorm on the logits needs groups that divide it.
+    pub fn check_vocab(cfg: &ModelConfig, vocab: usize) -> Result<(), BuildError> {
+        if let Norm::GroupNorm(g) = cfg.output_norm {
+            if g.groups == 0 || !vocab.is_multiple_of(g.groups) {
+                return Err(BuildError::Config {
+                    field: "model.output_norm.group_norm.groups",
+                    message: format!(
+                        "{} groups do not divide the vocabulary's {vocab} logits",
+                        g.groups
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the model for a vocabulary of `vocab` tokens on `device` (use an autodiff device to
     /// train), taking values from `source`.
     ///
@@ -214,17 +231,7 @@ impl Mlp {
             Activation::Identity,
         )?;
         let mut blocks = Vec::with_capacity(cfg.hidden.len());
-        if let Norm::GroupNorm(g) = cfg.output_norm {
-            if g.groups == 0 || !vocab.is_multiple_of(g.groups) {
-                return Err(BuildError::Config {
-                    field: "model.output_norm.group_norm.groups",
-                    message: format!(
-                        "{} groups do not divide the vocabulary's {vocab} logits",
-                        g.groups
-                    ),
-                });
-            }
-        }
+        Self::check_vocab(cfg, vocab)?;
         let residual: Vec<usize> = if cfg.residual {
             cfg.residual_blocks().collect()
         } else {
