@@ -1,5 +1,6 @@
 //! Errors as the user sees them: one line on stderr and an exit status.
 
+use makemore_model::budget::LimitOrigin;
 use makemore_model::RunError;
 
 /// Exit status for bad input (files, flags, configs).
@@ -91,10 +92,12 @@ pub fn run_error_message(e: &RunError) -> String {
             );
         }
         RunError::DivergedRun { dir, .. } => {
+            let kept = dir.join(makemore_train::run_dir::CHECKPOINT).is_file();
             return format!(
-                "{e}; resuming would diverge again: start over with a lower rate (makemore train --config {} --set train.lr=... --out {} --force), or pass --checkpoint to use the weights of its last good checkpoint",
+                "{e}; resuming would diverge again: start over with a lower rate (makemore train --config {} --set train.lr=... --out {} --force){}",
                 dir.join(makemore_train::run_dir::CONFIG).display(),
-                dir.display()
+                dir.display(),
+                if kept { ", or pass --checkpoint to use the weights of its last good checkpoint" } else { "" }
             );
         }
         RunError::Corpus(c) => return corpus_message(c),
@@ -116,10 +119,18 @@ pub fn run_error_message(e: &RunError) -> String {
         }
         RunError::OutputExists { .. } => "pass --force to replace it",
         RunError::Locked { .. } => "wait for it to finish, or stop it",
-        RunError::TooLarge { explicit: false, .. } => {
-            "make it smaller, or raise the limit with --max-memory"
-        }
-        RunError::TooLarge { explicit: true, .. } => "the limit is --max-memory's",
+        RunError::TooLarge { origin, .. } => match origin {
+            LimitOrigin::Flag => "the limit is --max-memory's",
+            LimitOrigin::Available | LimitOrigin::Unknown => {
+                "make it smaller, or raise the limit with --max-memory"
+            }
+            LimitOrigin::AddressSpace
+            | LimitOrigin::DataSegment
+            | LimitOrigin::CgroupV2
+            | LimitOrigin::CgroupV1 => {
+                "make it smaller, or raise that limit (--max-memory overrides this check)"
+            }
+        },
         _ => return e.to_string(),
     };
     format!("{e}; {hint}")

@@ -51,7 +51,7 @@ pub enum RunError {
         same_config: bool,
     },
     /// What the input asks for would not fit in memory.
-    #[error("{field}: this needs {} of memory, more than the {} {}", describe(*needed), makemore_files::human_bytes(u128::from(*limit)), if *explicit { "allowed" } else { "available" })]
+    #[error("{field}: this needs {} of memory, more than the {} {}", describe(*needed), makemore_files::human_bytes(u128::from(*limit)), origin.describe())]
     TooLarge {
         /// The field (or flag) that costs the most.
         field: String,
@@ -59,8 +59,8 @@ pub enum RunError {
         needed: Option<u128>,
         /// The limit, in bytes.
         limit: u64,
-        /// Whether the limit was set by the user rather than the system's available memory.
-        explicit: bool,
+        /// Where the limit came from: the user (`--max-memory`) or which of the system's limits.
+        origin: crate::budget::LimitOrigin,
     },
     /// An output that exists would be replaced.
     #[error("{}: already exists", path.display())]

@@ -112,7 +112,22 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
         ..RunOptions::new(backend, device, Some(out), stop_flag())
     };
     let mut bar = Bar::new(a.quiet, "train");
-    let outcome = makemore_train::train(&cfg, &ds, &data, &opts, &mut bar)?;
+    let outcome = match makemore_train::train(&cfg, &ds, &data, &opts, &mut bar) {
+        Err(e @ makemore_model::RunError::Paused { .. }) if a.common.json => {
+            // A pause is a success: --json still prints its one object.
+            let makemore_model::RunError::Paused { step, dir } = &e else {
+                unreachable!("matched above")
+            };
+            print_json(&serde_json::json!({
+                "paused": true,
+                "step": step,
+                "steps": cfg.train.steps,
+                "run_dir": dir.as_ref().map(|d| d.display().to_string()),
+            }));
+            return Err(Failure::from(e));
+        }
+        r => r?,
+    };
     if a.common.json {
         let mut v = serde_json::to_value(&outcome.summary).expect("a summary serializes");
         if let Some(d) = &outcome.diagnosis {

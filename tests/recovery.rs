@@ -1,0 +1,458 @@
+//! Runs that can always be finished, and messages that name what will help: each test
+//! reproduces a case of issue #30 (reliability, round three) and checks it now behaves.
+
+mod common;
+
+use common::{check_input_error, corpus, makemore, stdout_json, TempDir};
+use makemore_diagnostics::tensorboard::{read_events, EventKind, ValueData};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// `summary` without the wall-clock fields, which differ between any two runs.
+fn without_times(mut summary: Value) -> Value {
+    for k in ["seconds", "us_per_step"] {
+        summary.as_object_mut().unwrap().remove(k);
+    }
+    summary
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_run_stopped_after_its_last_checkpoint_is_finished_by_resume() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("finish");
+    let r = t.path("r");
+    let full = stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--diagnose-every",
+        "10",
+        "--out",
+        &r,
+        "--json",
+        "--quiet",
+    ]));
+    let model = std::fs::read(Path::new(&r).join("model.json")).unwrap();
+    let report = std::fs::read(Path::new(&r).join("diagnostics.jsonl")).unwrap();
+    // Killed during its evaluation or plotting: the last checkpoint is there, nothing after it.
+    for f in ["summary.json", "model.json", "report.html", "loss.svg"] {
+        std::fs::remove_file(Path::new(&r).join(f)).unwrap();
+    }
+    let eval = makemore(&["eval", "--run", &r, "--data", c]);
+    check_input_error(
+        "eval before it is finished",
+        &eval,
+        &[
+            "training reached step 20 of 20",
+            "before its evaluation",
+            &format!("makemore train --resume {r}"),
+        ],
+    );
+    let resumed = stdout_json(&makemore(&[
+        "train", "--resume", &r, "--data", c, "--json", "--quiet",
+    ]));
+    assert_eq!(without_times(resumed), without_times(full));
+    assert_eq!(
+        std::fs::read(Path::new(&r).join("model.json")).unwrap(),
+        model
+    );
+    assert_eq!(
+        std::fs::read(Path::new(&r).join("diagnostics.jsonl")).unwrap(),
+        report
+    );
+    for f in ["summary.json", "report.html", "loss.svg"] {
+        assert!(Path::new(&r).join(f).is_file(), "{f} is written again");
+    }
+    stdout_json(&makemore(&["eval", "--run", &r, "--data", c, "--json"]));
+    check_input_error(
+        "a finished run",
+        &makemore(&["train", "--resume", &r, "--data", c]),
+        &["the run is finished (20 of 20 steps)"],
+    );
+}
+
+#[test]
+fn a_fresh_run_never_removes_files_it_did_not_write() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("foreign");
+    let d = Path::new(&t.0).join("d");
+    std::fs::create_dir_all(d.join("tb/old")).unwrap();
+    std::fs::write(d.join("tb/old/events.out.tfevents.1"), "x").unwrap();
+    std::fs::write(d.join("report.html"), "mine").unwrap();
+    std::fs::write(d.join("notes.txt"), "mine too").unwrap();
+    let out = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "5",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    check_input_error(
+        "a folder with a report in it",
+        &out,
+        &["report.html: already exists", "--force"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("report.html")).unwrap(),
+        "mine"
+    );
+    assert!(d.join("tb/old/events.out.tfevents.1").is_file());
+    assert!(!d.join("config.toml").exists(), "nothing was started");
+    // --force replaces what a run writes, and only that: the folder under tb/ and the notes stay.
+    stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "5",
+        "--out",
+        d.to_str().unwrap(),
+        "--force",
+        "--tensorboard",
+        "--json",
+        "--quiet",
+    ]));
+    assert!(d.join("tb/old/events.out.tfevents.1").is_file());
+    assert_eq!(
+        std::fs::read_to_string(d.join("notes.txt")).unwrap(),
+        "mine too"
+    );
+    assert!(
+        !d.join("report.html").exists(),
+        "the old report was replaced"
+    );
+}
+
+#[test]
+fn a_lock_is_the_kernels_so_a_live_process_without_it_holds_nothing() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("flock");
+    let r = t.path("r");
+    stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--pause-at",
+        "10",
+        "--out",
+        &r,
+        "--json",
+        "--quiet",
+    ]));
+    let lock = Path::new(&r).join(".lock");
+    // A live process that holds no lock (pid 1 in a restarted pod, a process on another node)
+    // is named in the file: the lock is free all the same.
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    std::fs::write(&lock, format!("{}\n", sleeper.id())).unwrap();
+    let _ = makemore(&["train", "--resume", &r, "--data", c, "--quiet"]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(
+        Path::new(&r).join("summary.json").is_file(),
+        "resumed and finished"
+    );
+    // A lock really held is refused, with the pid its holder wrote.
+    let r2 = t.path("r2");
+    std::fs::create_dir_all(&r2).unwrap();
+    let held = std::fs::File::create(Path::new(&r2).join(".lock")).unwrap();
+    held.lock().unwrap();
+    std::fs::write(Path::new(&r2).join(".lock"), "4242\n").unwrap();
+    check_input_error(
+        "a held lock",
+        &makemore(&["train", "--data", c, "--steps", "5", "--out", &r2]),
+        &["another makemore (pid 4242) is writing this run"],
+    );
+    drop(held);
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "5", "--out", &r2, "--json", "--quiet",
+    ]));
+    assert!(
+        !Path::new(&r2).join(".lock").exists(),
+        "the lock goes with its run"
+    );
+}
+
+/// Every scalar and histogram of the event files in `dir/tb`, by step and tag, in order.
+fn events(dir: &str) -> Vec<(i64, String, String)> {
+    let mut all = Vec::new();
+    for f in std::fs::read_dir(Path::new(dir).join("tb")).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        for e in read_events(&bytes).unwrap() {
+            if let EventKind::Summary(values) = e.kind {
+                for v in values {
+                    let data = match v.data {
+                        ValueData::Scalar(x) => format!("{:08x}", x.to_bits()),
+                        // A histogram rebuilt from diagnostics.jsonl holds floats read back
+                        // from JSON, which may differ in their last bit: 9 digits are kept.
+                        ValueData::Histogram(h) => {
+                            let g = |v: &[f64]| {
+                                v.iter().map(|x| format!("{x:.8e}")).collect::<Vec<_>>()
+                            };
+                            format!(
+                                "{:?} {:?} {:?}",
+                                g(&[h.min, h.max, h.num, h.sum, h.sum_squares]),
+                                g(&h.bucket_limit),
+                                h.bucket
+                            )
+                        }
+                        ValueData::Other => "other".into(),
+                    };
+                    all.push((e.step, v.tag, data));
+                }
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+#[test]
+fn a_damaged_event_file_is_rebuilt_when_the_run_resumes() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("tb-damaged");
+    let (whole, r) = (t.path("whole"), t.path("r"));
+    let args = |out: &str| -> Vec<String> {
+        [
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "20",
+            "--diagnose-every",
+            "5",
+            "--tensorboard",
+            "--out",
+            out,
+            "--quiet",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |extra: &[&str], out: &str| {
+        let mut a = args(out);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        makemore(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert!(run(&[], &whole).status.success());
+    assert!(run(&["--pause-at", "10"], &r).status.success());
+    let file = std::fs::read_dir(Path::new(&r).join("tb"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let out = makemore(&["train", "--resume", &r, "--data", c, "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: ") && err.contains("rebuilt from the checkpoint"),
+        "{err}"
+    );
+    let (got, want) = (events(&r), events(&whole));
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|e| !got.contains(e))
+        .map(|e| (e.0, &e.1))
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|e| !want.contains(e))
+        .map(|e| (e.0, &e.1))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && got.len() == want.len(),
+        "missing {missing:?}, extra {extra:?}, {} vs {} events",
+        got.len(),
+        want.len()
+    );
+}
+
+#[test]
+fn messages_name_what_will_help() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("messages");
+    // config.toml edited after the run started, neither --config nor --set passed.
+    let e = t.path("e");
+    stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--pause-at",
+        "10",
+        "--out",
+        &e,
+        "--json",
+        "--quiet",
+    ]));
+    let config = Path::new(&e).join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}# edited\n")).unwrap();
+    let out = makemore(&["train", "--resume", &e, "--data", c]);
+    check_input_error(
+        "edited config",
+        &out,
+        &[
+            "was edited after the run started",
+            "undo the edit",
+            "--force",
+        ],
+    );
+    assert!(!stderr(&out).contains("--config/--set"));
+    check_input_error(
+        "resume and force",
+        &makemore(&["train", "--resume", &e, "--force"]),
+        &["--force", "--resume", "drop one"],
+    );
+    // A diverged run: no "paused, resume it", which would diverge again.
+    let d = t.path("d");
+    let out = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "50",
+        "--set",
+        "train.lr=1e6",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        &d,
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    for args in [
+        vec!["eval", "--run", &d, "--data", c],
+        vec!["train", "--resume", &d, "--data", c],
+    ] {
+        let out = makemore(&args);
+        check_input_error(
+            "a diverged run",
+            &out,
+            &["training diverged at step", "lower rate", "--checkpoint"],
+        );
+        assert!(!stderr(&out).contains("paused"));
+    }
+    // A sweep directory given as a run.
+    let s = t.path("s");
+    std::fs::create_dir_all(&s).unwrap();
+    std::fs::write(Path::new(&s).join("sweep-plan.json"), "{}").unwrap();
+    check_input_error(
+        "a sweep directory",
+        &makemore(&["eval", "--run", &s, "--data", c]),
+        &["is a sweep directory", "makemore sweep collect"],
+    );
+    // A flag's value is the flag's, not the config file's.
+    let out = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "5",
+        "--seed",
+        "18446744073709551615",
+        "--out",
+        &t.path("seed"),
+    ]);
+    check_input_error("a huge seed", &out, &["--seed: train.seed"]);
+    assert!(!stderr(&out).contains("default.toml"));
+}
+
+#[test]
+fn eval_and_sample_refuse_a_config_edited_after_training() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("edited");
+    let r = t.path("r");
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "10", "--out", &r, "--json", "--quiet",
+    ]));
+    let config = Path::new(&r).join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("eps = 0.00001"), "{text}");
+    std::fs::write(&config, text.replacen("eps = 0.00001", "eps = 0.5", 1)).unwrap();
+    for args in [
+        vec!["eval", "--run", &r, "--data", c],
+        vec!["sample", "--run", &r, "-n", "3"],
+    ] {
+        check_input_error(
+            args[0],
+            &makemore(&args),
+            &["config.toml: was edited after the run started"],
+        );
+    }
+}
+
+#[test]
+fn batch_norm_with_a_batch_of_one_is_refused() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("bn1");
+    let out = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--config",
+        "configs/lecture/batchnorm.toml",
+        "--set",
+        "train.batch_size=1",
+        "--steps",
+        "5",
+        "--out",
+        &t.path("r"),
+    ]);
+    check_input_error(
+        "batch of one",
+        &out,
+        &["train.batch_size: 1 with batch normalization (model.norm)"],
+    );
+    assert!(!Path::new(&t.path("r")).exists());
+}
+
+#[test]
+fn json_prints_one_object_when_a_run_pauses() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("json-pause");
+    let r = t.path("r");
+    let v = stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--pause-at",
+        "10",
+        "--out",
+        &r,
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(v["paused"], true);
+    assert_eq!(v["step"], 10);
+    assert_eq!(v["steps"], 20);
+}
