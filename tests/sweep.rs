@@ -463,13 +463,50 @@ fn sweep_plan_checks_before_writing() {
         })
         .collect();
     let huge = write(&t, "huge.toml", &format!("base = \"fix-tanh\"\n{axes}"));
+    // Grids whose cell count overflows 64 bits (1000^8) or would take hours to list (100^5):
+    // refused from their sizes alone, at once.
+    let grid = |keys: &[&str], n: usize| -> String {
+        let values: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        let axes: String = keys
+            .iter()
+            .map(|key| {
+                format!(
+                    "[[vary]]\nkey = \"{key}\"\nvalues = [{}]\n",
+                    values.join(", ")
+                )
+            })
+            .collect();
+        format!("base = \"fix-tanh\"\n{axes}")
+    };
+    let keys = [
+        "train.lr",
+        "init.hidden.scale",
+        "init.output.scale",
+        "init.embedding.scale",
+        "data.split_seed",
+        "train.log_every",
+        "model.n_embd",
+        "train.batch_size",
+    ];
+    let overflow = write(&t, "overflow.toml", &grid(&keys, 1000));
+    let ten_billion = write(&t, "ten-billion.toml", &grid(&keys[..5], 100));
     let untrainable = write(
         &t,
         "untrainable.toml",
         "base = \"fix-tanh\"\nsteps = 5\n[[vary]]\nkey = \"model.output_norm\"\nvalues = [{ group_norm = { groups = 4 } }]\n",
     );
     let missing = t.path("no-such-corpus.txt");
-    let cases: [(&str, Vec<&str>, &[&str]); 4] = [
+    let cases: [(&str, Vec<&str>, &[&str]); 6] = [
+        (
+            "grid over 2^64 cells",
+            vec![&overflow, "--data", c],
+            &["1000000000000000000000000 cells", "at most 100000"],
+        ),
+        (
+            "ten billion cells",
+            vec![&ten_billion, "--data", c],
+            &["10000000000 cells", "at most 100000"],
+        ),
         (
             "missing corpus",
             vec![&ok, "--data", &missing],
@@ -658,4 +695,123 @@ fn a_damaged_plan_is_refused() {
     );
     damage(&|v| v["format"] = 2.into());
     assert_input_error(&makemore(&["sweep", "collect", &out]), &["format 2"]);
+}
+
+/// A sweep with one cell that cannot train on the corpus, as a plan.
+const ONE_BAD: &str = r#"
+base = "deep-tanh-kaiming"
+seeds = [1]
+steps = 20
+[[vary]]
+key = "model.output_norm"
+values = [{ group_norm = { groups = 4 } }, "none"]
+labels = ["gn4", "none"]
+"#;
+
+#[test]
+fn a_cell_that_cannot_train_is_a_result_and_the_others_run() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-one-bad");
+    let file = write(&t, "one-bad.toml", ONE_BAD);
+    let out = t.path("s");
+    let o = makemore(&[
+        "sweep", &file, "--out", &out, "--data", c, "--quiet", "--json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let v = stdout_json(&o);
+    assert!(
+        err.contains(
+            "cell 0 (cells/model.output_norm=gn4,seed=1) and any with the same model cannot train"
+        ),
+        "named before the sweep starts: {err}"
+    );
+    assert!(err.contains("failed: "), "{err}");
+    let bad = Path::new(&out).join("cells/model.output_norm=gn4,seed=1");
+    let failed = read_json(&bad.join("failed.json"));
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("4 groups do not divide the vocabulary's 27 logits"),
+        "{failed}"
+    );
+    assert!(Path::new(&out)
+        .join("cells/model.output_norm=none,seed=1/summary.json")
+        .is_file());
+    assert_eq!(v["failed"].as_array().map(Vec::len), Some(1), "{v}");
+}
+
+#[test]
+fn a_cell_refuses_another_corpus_than_its_plans() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("sweep-corpus");
+    let file = write(
+        &t,
+        "ok.toml",
+        ONE_BAD
+            .replace("gn4", "ln")
+            .replace("{ group_norm = { groups = 4 } }", "{ layer_norm = {} }")
+            .as_str(),
+    );
+    let s = t.path("s");
+    let names = std::fs::read_to_string(c).unwrap();
+    let fewer: Vec<&str> = names.lines().take(2000).collect();
+    let small = t.file("small.txt", fewer.join("\n").as_bytes());
+    // The same items with another editor's line ends: the same corpus.
+    let crlf = t.file("names-crlf.txt", names.replace('\n', "\r\n").as_bytes());
+    assert!(
+        makemore(&["sweep", "plan", &file, "--out", &s, "--data", c])
+            .status
+            .success()
+    );
+    let cells = Path::new(&s).join("cells");
+    let refused = |case: &str, o: &std::process::Output| {
+        check_input_error(
+            case,
+            o,
+            &[
+                "is not the corpus the sweep in",
+                "2000 items",
+                "32033 items",
+            ],
+        );
+        assert!(!cells.exists(), "{case}: no cell was started");
+    };
+    refused(
+        "--data",
+        &makemore(&["sweep", "cell", &s, "0", "--data", &small]),
+    );
+    let env = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["sweep", "cell", &s, "0"])
+        .current_dir(repo())
+        .env("MAKEMORE_DATA", &small)
+        .env_remove("MAKEMORE_BACKEND")
+        .output()
+        .unwrap();
+    refused("MAKEMORE_DATA", &env);
+    refused(
+        "sweep after the plan",
+        &makemore(&["sweep", &file, "--out", &s, "--data", &small, "--quiet"]),
+    );
+    let o = makemore(&["sweep", "cell", &s, "0", "--data", &crlf, "--json"]);
+    assert_eq!(stdout_json(&o)["outcome"], "trained");
+    // Killed after its last checkpoint, before its summary: the next run finishes it.
+    let cell = cells.join("model.output_norm=ln,seed=1");
+    let summary = std::fs::read_to_string(cell.join("summary.json")).unwrap();
+    std::fs::remove_file(cell.join("summary.json")).unwrap();
+    std::fs::remove_file(cell.join("model.json")).unwrap();
+    let o = makemore(&["sweep", "cell", &s, "0", "--data", c, "--json"]);
+    let v = stdout_json(&o);
+    assert_eq!(v["outcome"], "trained (resumed at step 20)", "{v}");
+    let again = std::fs::read_to_string(cell.join("summary.json")).unwrap();
+    let strip = |s: &str| -> Value {
+        let mut v: Value = serde_json::from_str(s).unwrap();
+        for k in ["seconds", "us_per_step"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(strip(&again), strip(&summary));
 }
