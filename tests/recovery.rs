@@ -456,3 +456,57 @@ fn json_prints_one_object_when_a_run_pauses() {
     assert_eq!(v["step"], 10);
     assert_eq!(v["steps"], 20);
 }
+
+#[test]
+fn missing_required_arguments_are_named() {
+    for (args, name) in [
+        (vec!["eval"], "--run <RUN>"),
+        (vec!["sweep", "cell"], "<DIR>"),
+        (vec!["lecture", "--tensorboard"], "--out <OUT>"),
+    ] {
+        check_input_error(
+            &args.join(" "),
+            &makemore(&args),
+            &["the following required arguments were not provided", name],
+        );
+    }
+}
+
+#[test]
+fn lecture_continues_its_runs_and_never_suggests_flags_it_lacks() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("lecture-again");
+    let out = t.path("l");
+    let run = |steps: &str| {
+        makemore(&[
+            "lecture", "--data", c, "--steps", steps, "--out", &out, "--json", "--quiet",
+        ])
+    };
+    let first = stdout_json(&run("30"));
+    let summary = Path::new(&out).join("original-seed2147483647/summary.json");
+    let written = std::fs::metadata(&summary).unwrap().modified().unwrap();
+    // The same command again reads the finished runs instead of training them again.
+    let again = stdout_json(&run("30"));
+    assert_eq!(
+        std::fs::metadata(&summary).unwrap().modified().unwrap(),
+        written
+    );
+    assert_eq!(first["rows"].as_array().unwrap().len(), 5);
+    for (a, b) in first["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(again["rows"].as_array().unwrap())
+    {
+        assert_eq!(a["val"], b["val"], "{a} {b}");
+    }
+    // Other steps: the runs there are another config's; the message names lecture's own flag.
+    let o = run("40");
+    check_input_error(
+        "other steps",
+        &o,
+        &["already holds a run of another config", "another --out"],
+    );
+    assert!(!stderr(&o).contains("--resume") && !stderr(&o).contains("--force"));
+}
