@@ -510,3 +510,48 @@ fn lecture_continues_its_runs_and_never_suggests_flags_it_lacks() {
     );
     assert!(!stderr(&o).contains("--resume") && !stderr(&o).contains("--force"));
 }
+
+#[test]
+fn values_that_lose_meaning_in_f32_are_refused_naming_the_key_and_the_override() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("f32-range");
+    for (set, fragments) in [
+        (
+            "model.norm={batch_norm={eps=1e-50}}",
+            &[
+                "(with --set): model.norm.batch_norm.eps: 1e-50",
+                "would be 0",
+            ][..],
+        ),
+        ("train.lr=1e-50", &["train.lr: 1e-50", "would be 0"]),
+        (
+            "init.hidden.scale=1e39",
+            &["init.hidden.scale: 1e39", "would be infinite"],
+        ),
+        (
+            "data.split=[0.8,0.1,0.1]",
+            &["(with --set data.split=[0.8,0.1,0.1]): invalid length 3"],
+        ),
+    ] {
+        let out = t.path("r");
+        check_input_error(
+            set,
+            &makemore(&[
+                "train",
+                "--data",
+                c,
+                "--steps",
+                "3",
+                "--set",
+                "train.steps=4",
+                "--set",
+                set,
+                "--out",
+                &out,
+            ]),
+            fragments,
+        );
+        assert!(!Path::new(&out).exists(), "{set}: nothing written");
+    }
+}

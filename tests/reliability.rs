@@ -917,8 +917,10 @@ fn sigint_writes_a_checkpoint_and_exits_130() {
 
 #[test]
 fn a_checkpoint_never_holds_a_non_finite_number() {
-    // lr 1e39 is beyond f32: the first update makes the weights infinite while the loss of that
-    // step was still finite. The checkpoint due right after it must not be written.
+    // lr 3e38 is near the largest f32 (1e39, beyond it, is refused when read); with the output
+    // layer at 100x its init the embedding's gradient is large enough that the first update
+    // makes it infinite while the loss of that step was still finite (78, under the raised
+    // divergence limit). The checkpoint due right after it must not be written.
     let c = corpus();
     let t = TempDir::new("inf-weights");
     let r = t.path("r");
@@ -929,7 +931,11 @@ fn a_checkpoint_never_holds_a_non_finite_number() {
         "--steps",
         "50",
         "--set",
-        "train.lr=1e39",
+        "train.lr=3e38",
+        "--set",
+        "init.output.scale=100",
+        "--set",
+        "train.divergence_factor=1e6",
         "--checkpoint-every",
         "1",
         "--out",

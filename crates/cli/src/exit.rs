@@ -160,12 +160,15 @@ impl From<makemore_model::ConfigError> for Failure {
             ConfigError::BadOverride(spec) => {
                 format!("--set {spec}: expected KEY=VALUE, e.g. train.lr=0.05")
             }
-            ConfigError::Parse { source_name, .. } => e.to_string().replacen(
-                source_name.as_str(),
-                &source_name.replace("(with overrides)", "(with --set)"),
-                1,
-            ),
-            _ => e.to_string(),
+            ConfigError::Parse { source_name, .. } | ConfigError::Invalid { source_name, .. } => {
+                e.to_string().replacen(
+                    source_name.as_str(),
+                    &source_name
+                        .replace("(with overrides)", "(with --set)")
+                        .replace("(with override ", "(with --set "),
+                    1,
+                )
+            }
         })
     }
 }

@@ -170,18 +170,23 @@ impl RunConfig {
         let mut cfg: RunConfig = toml::from_str(text).map_err(|e| parse_err(e, text))?;
         if !overrides.is_empty() {
             let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e, text))?;
+            // Applied one at a time, so that an error names the override that caused it.
             for o in overrides {
                 apply_override(&mut table, o)?;
+                cfg =
+                    table
+                        .clone()
+                        .try_into()
+                        .map_err(|e: toml::de::Error| ConfigError::Parse {
+                            source_name: format!("{source_name} (with override {o})"),
+                            line: None,
+                            message: one_line(e.message()),
+                        })?;
             }
-            cfg = table
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    source_name: format!("{source_name} (with overrides)"),
-                    line: None,
-                    message: one_line(e.message()),
-                })?;
+            cfg.validate(&format!("{source_name} (with overrides)"))?;
+        } else {
+            cfg.validate(source_name)?;
         }
-        cfg.validate(source_name)?;
         Ok(cfg)
     }
 

@@ -18,6 +18,7 @@ impl RunConfig {
     /// Checks every range constraint.
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
         self.integers()
+            .and_then(|()| self.f32_numbers())
             .and_then(|()| self.model_ranges())
             .and_then(|()| self.norm_ranges())
             .and_then(|()| self.residual_ranges())
@@ -55,6 +56,51 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+
+    /// Every number that feeds the model's `f32` arithmetic keeps its meaning there: one that
+    /// would round to 0 (an epsilon of 1e-50) or overflow to infinity is refused, naming its key.
+    fn f32_numbers(&self) -> Check {
+        /// Used in `f64` arithmetic only.
+        const F64_ONLY: [&str; 1] = ["train.divergence_factor"];
+        fn walk(v: &toml::Value, path: &str, bad: &mut Option<(String, f64)>) {
+            match v {
+                toml::Value::Float(x) if bad.is_none() && !F64_ONLY.contains(&path) => {
+                    let y = *x as f32;
+                    if x.is_finite() && *x != 0.0 && (y == 0.0 || y.is_infinite()) {
+                        *bad = Some((path.to_owned(), *x));
+                    }
+                }
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let key = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        walk(v, &key, bad);
+                    }
+                }
+                toml::Value::Array(a) => a.iter().for_each(|v| walk(v, path, bad)),
+                _ => {}
+            }
+        }
+        let table =
+            toml::Value::try_from(self).map_err(|e| ("config".to_owned(), e.to_string()))?;
+        let mut bad = None;
+        walk(&table, "", &mut bad);
+        match bad {
+            Some((field, x)) => fail(
+                &field,
+                format!(
+                    "{x:e} is outside what the model's 32-bit floats hold (it would be {}); use a value between {:e} and {:e}",
+                    if (x as f32) == 0.0 { "0" } else { "infinite" },
+                    f32::MIN_POSITIVE,
+                    f32::MAX
+                ),
+            ),
+            None => Ok(()),
+        }
     }
 
     /// The widths and the activation.

@@ -160,6 +160,10 @@ pub fn load_config(
             builtin::DEFAULT_NAME.to_string(),
         ),
     };
+    let name = match set.is_empty() {
+        true => name,
+        false => format!("{name} (with --set)"),
+    };
     cfg.validate(&name)?;
     // Each flag's value is checked as the flag's, so that a message names it, not the file.
     if let Some(s) = steps {
