@@ -6,6 +6,7 @@
 
 use crate::config::{Norm, RunConfig};
 use crate::error::RunError;
+pub use crate::error::LimitOrigin;
 use std::path::{Path, PathBuf};
 
 /// Rows per forward pass when evaluating (bounded memory: 4,096 x 200 floats per layer).
@@ -27,39 +28,6 @@ const WINDOW_TOKEN: u128 = 16;
 /// `9223372036854771712` (the largest page count in bytes) for an unlimited group.
 const CGROUP_V1_UNLIMITED: u64 = 1 << 60;
 
-/// Where the limit of a [`Budget`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitOrigin {
-    /// The user set it (`--max-memory`).
-    Flag,
-    /// The memory the system has available (`MemAvailable` in `/proc/meminfo`).
-    Available,
-    /// The process's address-space limit (`RLIMIT_AS`, `ulimit -v`) less its virtual size.
-    AddressSpace,
-    /// The process's data-segment limit (`RLIMIT_DATA`, `ulimit -d`) less its data size.
-    DataSegment,
-    /// The cgroup (v2) `memory.max` less the group's usage.
-    CgroupV2,
-    /// The cgroup (v1) `memory.limit_in_bytes` less the group's usage.
-    CgroupV1,
-    /// Nothing the system said bounds it.
-    Unknown,
-}
-
-impl LimitOrigin {
-    /// How a refusal words the limit, after its size: `3.0 GB {this}`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            LimitOrigin::Flag => "allowed",
-            LimitOrigin::Available => "of available memory (MemAvailable)",
-            LimitOrigin::AddressSpace => "left under the process's address-space limit (ulimit -v)",
-            LimitOrigin::DataSegment => "left under the process's data-segment limit (ulimit -d)",
-            LimitOrigin::CgroupV2 => "left under the cgroup's memory.max",
-            LimitOrigin::CgroupV1 => "left under the cgroup's memory.limit_in_bytes",
-            LimitOrigin::Unknown => "available",
-        }
-    }
-}
 
 /// The most memory a command may use, and where that number came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,7 +60,7 @@ pub enum RunError {
         /// The limit, in bytes.
         limit: u64,
         /// Where the limit came from: the user (`--max-memory`) or which of the system's limits.
-        origin: crate::budget::LimitOrigin,
+        origin: LimitOrigin,
     },
     /// An output that exists would be replaced.
     #[error("{}: already exists", path.display())]
@@ -208,5 +208,39 @@ fn describe(bytes: Option<u128>) -> String {
     match bytes {
         Some(b) => format!("about {} ({b} bytes)", makemore_files::human_bytes(b)),
         None => "more than 2^128 bytes".into(),
+    }
+}
+
+/// Where the memory limit of a `budget::Budget` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitOrigin {
+    /// The user set it (`--max-memory`).
+    Flag,
+    /// The memory the system has available (`MemAvailable` in `/proc/meminfo`).
+    Available,
+    /// The process's address-space limit (`RLIMIT_AS`, `ulimit -v`) less its virtual size.
+    AddressSpace,
+    /// The process's data-segment limit (`RLIMIT_DATA`, `ulimit -d`) less its data size.
+    DataSegment,
+    /// The cgroup (v2) `memory.max` less the group's usage.
+    CgroupV2,
+    /// The cgroup (v1) `memory.limit_in_bytes` less the group's usage.
+    CgroupV1,
+    /// Nothing the system said bounds it.
+    Unknown,
+}
+
+impl LimitOrigin {
+    /// How a refusal words the limit, after its size: `3.0 GB {this}`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LimitOrigin::Flag => "allowed",
+            LimitOrigin::Available => "of available memory (MemAvailable)",
+            LimitOrigin::AddressSpace => "left under the process's address-space limit (ulimit -v)",
+            LimitOrigin::DataSegment => "left under the process's data-segment limit (ulimit -d)",
+            LimitOrigin::CgroupV2 => "left under the cgroup's memory.max",
+            LimitOrigin::CgroupV1 => "left under the cgroup's memory.limit_in_bytes",
+            LimitOrigin::Unknown => "available",
+        }
     }
 }

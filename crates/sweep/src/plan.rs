@@ -394,6 +394,9 @@ impl Plan {
         if plan.axes.is_empty() || plan.seeds.is_empty() {
             return Err(bad("no axes or no seeds".into()));
         }
+        if let Some(a) = plan.axes.iter().find(|a| a.labels.is_empty()) {
+            return Err(bad(format!("the axis {:?} has no values", a.name)));
+        }
         let sizes: Vec<usize> = plan.axes.iter().map(|a| a.labels.len()).collect();
         let expected = grid_size(&sizes, plan.seeds.len()).map_err(bad)?;
         if plan.cells.len() != expected.saturating_mul(plan.seeds.len()) {

@@ -22,11 +22,15 @@
 //! [`RunDir`], record diagnostics (`recording`) and keep the event file in step (`tb`).
 #![warn(missing_docs)]
 
+mod checkpoint;
+mod lock;
 mod recording;
 pub mod run;
 pub mod run_dir;
 pub mod tb;
 
+pub use checkpoint::Checkpoint;
+pub use lock::RunLock;
 pub use recording::{config_hint, Diagnosis};
 pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
-pub use run_dir::{Checkpoint, RunDir, RunInfo, RunSummary};
+pub use run_dir::{RunDir, RunInfo, RunSummary};

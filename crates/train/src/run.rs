@@ -2,10 +2,10 @@
 //! checkpoints, metrics and diagnostics, evaluation at the end, and loading a finished run.
 //! The loop itself is `trainer`'s; the files are `run_dir`'s; the recording is `recording`'s.
 
+use crate::checkpoint::Checkpoint;
 use crate::recording::{finish_diagnosis, localize_divergence, Diagnosis, Recording};
 use crate::run_dir::{
-    Checkpoint, DivergedRecord, RunDir, RunInfo, RunSummary, CHECKPOINT, DIVERGED, METRICS, MODEL,
-    SUMMARY,
+    DivergedRecord, RunDir, RunInfo, RunSummary, CHECKPOINT, DIVERGED, METRICS, MODEL, SUMMARY,
 };
 use crate::tb::TbLog;
 use burn::module::Module;

@@ -3,8 +3,9 @@
 //! losses at the end), keeping it in step with the checkpoints, and exporting a finished run's
 //! files into one after the fact.
 
+use crate::checkpoint::Checkpoint;
 use crate::run_dir::{
-    parse_jsonl, Checkpoint, RunDir, RunSummary, CHECKPOINT, DIAGNOSTICS, METRICS, SUMMARY, TB_DIR,
+    event_files, parse_jsonl, RunDir, RunSummary, CHECKPOINT, DIAGNOSTICS, METRICS, SUMMARY, TB_DIR,
 };
 use makemore_diagnostics::tensorboard::{event_file_name, EventLog};
 use makemore_diagnostics::DiagnosticRecord;
@@ -33,23 +34,6 @@ pub struct TbLog {
     log: EventLog,
     /// The event file's path.
     pub path: PathBuf,
-}
-
-/// The event files already in `dir/tb`.
-pub fn event_files(dir: &RunDir) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.file(TB_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("events.out.tfevents.") && !n.ends_with(".tmp"))
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 impl TbLog {

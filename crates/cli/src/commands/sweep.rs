@@ -359,6 +359,44 @@ fn report(dir: &Path, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Says how cell `i` of `p` ended (unless `quiet`; a failure always) and records a cell's own
+/// failure (a result: the others go on). Returns whether it was interrupted, or the error that
+/// stops the sweep.
+fn cell_ended(
+    p: &Plan,
+    out: &Path,
+    i: usize,
+    result: Result<CellOutcome, SweepError>,
+    started: std::time::Instant,
+    quiet: bool,
+) -> Result<bool, SweepError> {
+    let name = p.cells[i].dir.trim_start_matches("cells/");
+    let total = p.cells.len();
+    match result {
+        Ok(CellOutcome::Interrupted) => return Ok(true),
+        Ok(outcome) if !quiet => {
+            let what = match outcome {
+                CellOutcome::Diverged { step } => format!("diverged at step {step}"),
+                _ => "done".into(),
+            };
+            eprintln!(
+                "sweep: cell {i} (of {total}) {name}: {what} in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(_) => {}
+        // Printed even with --quiet: a failure is not progress.
+        Err(e) if record_if_cells_own(out, &p.cells[i].dir, &e) => {
+            eprintln!(
+                "sweep: cell {i} (of {total}) {name}: failed: {}",
+                Failure::from(e).message
+            );
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(false)
+}
+
 fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
     if a.jobs == Some(0) {
         return Err(Failure::input("--jobs: must be >= 1"));
@@ -409,32 +447,10 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
                     break;
                 };
                 let started = std::time::Instant::now();
-                match run_cell(&p, out, i, &datasets, (backend, &device), stop, &mut Silent) {
-                    Ok(CellOutcome::Interrupted) => interrupted.store(true, Ordering::SeqCst),
-                    Ok(outcome) => {
-                        if !a.quiet {
-                            let what = match outcome {
-                                CellOutcome::Diverged { step } => {
-                                    format!("diverged at step {step}")
-                                }
-                                _ => "done".into(),
-                            };
-                            eprintln!(
-                                "sweep: cell {i} (of {total}) {}: {what} in {:.0} s",
-                                p.cells[i].dir.trim_start_matches("cells/"),
-                                started.elapsed().as_secs_f64()
-                            );
-                        }
-                    }
-                    // A cell whose own run failed is a result (failed.json); the others go on.
-                    Err(e) if record_if_cells_own(out, &p.cells[i].dir, &e) => {
-                        // Printed even with --quiet: a failure is not progress.
-                        eprintln!(
-                            "sweep: cell {i} (of {total}) {}: failed: {}",
-                            p.cells[i].dir.trim_start_matches("cells/"),
-                            Failure::from(e).message
-                        );
-                    }
+                let result = run_cell(&p, out, i, &datasets, (backend, &device), stop, &mut Silent);
+                match cell_ended(&p, out, i, result, started, a.quiet) {
+                    Ok(true) => interrupted.store(true, Ordering::SeqCst),
+                    Ok(false) => {}
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);
                         errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
