@@ -8,6 +8,7 @@ use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord};
 use makemore_train::run_dir::{DIAGNOSTICS, REPORT, SUMMARY};
 use makemore_train::RunSummary;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// `sweep.json`: a row per cell.
@@ -225,6 +226,30 @@ fn spread(v: &[f64]) -> Option<f64> {
         .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt())
 }
 
+/// The row of the combination `labels` whose done cells are `runs`.
+fn combo_row(labels: Vec<String>, runs: &[&CellRow]) -> ComboRow {
+    let pick =
+        |f: fn(&CellRow) -> Option<f64>| runs.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
+    let vals = pick(|r| r.val_loss);
+    let mut advice: Vec<String> = runs.iter().flat_map(|r| r.advice.clone()).collect();
+    advice.sort();
+    advice.dedup();
+    ComboRow {
+        labels,
+        runs: runs.len(),
+        diverged: runs.iter().filter(|r| r.diverged).count(),
+        val_loss: mean(&vals),
+        val_spread: spread(&vals),
+        max_saturation: mean(&pick(|r| r.max_saturation)),
+        act_std_ratio: mean(&pick(|r| r.act_std_ratio)),
+        init_act_std_ratio: mean(&pick(|r| r.init_act_std_ratio)),
+        grad_std_ratio: mean(&pick(|r| r.grad_std_ratio)),
+        median_log10_update: mean(&pick(|r| r.median_log10_update)),
+        advice,
+        report: runs.iter().find_map(|r| r.report.clone()),
+    }
+}
+
 /// Reads every cell of the sweep in `dir` that is done.
 pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
     let plan = Plan::read(dir)?;
@@ -252,31 +277,18 @@ pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
             missing.push((c.index, c.dir.clone()));
         }
     }
-    let mut combos: Vec<ComboRow> = Vec::new();
+    // The done cells of each combination of labels, in index order: one pass over the cells,
+    // then one look-up per combination (a scan of every cell per combination is quadratic).
+    let mut by_labels: HashMap<&[String], Vec<&CellRow>> = HashMap::new();
+    for r in &cells {
+        by_labels.entry(r.labels.as_slice()).or_default().push(r);
+    }
     let per = plan.seeds.len();
+    let mut combos: Vec<ComboRow> = Vec::with_capacity(plan.cells.len() / per.max(1));
     for chunk in plan.cells.chunks(per) {
         let labels = chunk[0].labels.clone();
-        let runs: Vec<&CellRow> = cells.iter().filter(|r| r.labels == labels).collect();
-        let pick =
-            |f: fn(&CellRow) -> Option<f64>| runs.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
-        let vals = pick(|r| r.val_loss);
-        let mut advice: Vec<String> = runs.iter().flat_map(|r| r.advice.clone()).collect();
-        advice.sort();
-        advice.dedup();
-        combos.push(ComboRow {
-            labels,
-            runs: runs.len(),
-            diverged: runs.iter().filter(|r| r.diverged).count(),
-            val_loss: mean(&vals),
-            val_spread: spread(&vals),
-            max_saturation: mean(&pick(|r| r.max_saturation)),
-            act_std_ratio: mean(&pick(|r| r.act_std_ratio)),
-            init_act_std_ratio: mean(&pick(|r| r.init_act_std_ratio)),
-            grad_std_ratio: mean(&pick(|r| r.grad_std_ratio)),
-            median_log10_update: mean(&pick(|r| r.median_log10_update)),
-            advice,
-            report: runs.iter().find_map(|r| r.report.clone()),
-        });
+        let runs: &[&CellRow] = by_labels.get(labels.as_slice()).map_or(&[], Vec::as_slice);
+        combos.push(combo_row(labels, runs));
     }
     Ok(Collected {
         name: plan.name,
@@ -291,10 +303,53 @@ pub fn collect(dir: &Path) -> Result<Collected, SweepError> {
     })
 }
 
+/// The most combinations [`Collected::table`] prints; the rest are counted in a note (all are in
+/// `sweep.json`).
+const TABLE_ROWS: usize = 200;
+
+/// The most failed cells [`Collected::table`] names.
+const TABLE_FAILED: usize = 20;
+
+/// One combination's line of the table.
+fn table_row(c: &ComboRow) -> String {
+    let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or_else(|| "-".into(), f);
+    let val = match (c.val_loss, c.val_spread) {
+        (Some(v), Some(s)) => format!("{v:.4} ± {s:.4}"),
+        (Some(v), None) => format!("{v:.4}"),
+        _ => "-".into(),
+    };
+    let runs = if c.diverged > 0 {
+        format!("{} ({} diverged)", c.runs, c.diverged)
+    } else {
+        c.runs.to_string()
+    };
+    format!(
+        "| {} | {runs} | {val} | {} | {} | {} | {} | {} |\n",
+        c.labels.join(" | "),
+        opt(c.max_saturation, &|x| format!("{:.1}%", 100.0 * x)),
+        match (c.init_act_std_ratio, c.act_std_ratio) {
+            (Some(a), Some(b)) => format!("{a:.2} -> {b:.2}"),
+            (a, b) => format!(
+                "{} -> {}",
+                opt(a, &|x| format!("{x:.2}")),
+                opt(b, &|x| format!("{x:.2}"))
+            ),
+        },
+        opt(c.grad_std_ratio, &|x| format!("{x:.2}")),
+        opt(c.median_log10_update, &|x| format!("{x:.2}")),
+        if c.advice.is_empty() {
+            "-".into()
+        } else {
+            c.advice.join(", ")
+        },
+    )
+}
+
 impl Collected {
-    /// The table: a row per combination, the mean over seeds.
+    /// The table: a row per combination, the mean over seeds. A large sweep's table shows its
+    /// first combinations and failed cells with a note of how many more there are (all are in
+    /// `sweep.json`).
     pub fn table(&self) -> String {
-        let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or_else(|| "-".into(), f);
         let mut out = String::new();
         let names: Vec<&str> = self.axes.iter().map(|a| a.name.as_str()).collect();
         out.push_str(&format!(
@@ -302,39 +357,16 @@ impl Collected {
             names.join(" | ")
         ));
         out.push_str(&format!("|{}\n", "---|".repeat(names.len() + 7)));
-        for c in &self.combos {
-            let val = match (c.val_loss, c.val_spread) {
-                (Some(v), Some(s)) => format!("{v:.4} ± {s:.4}"),
-                (Some(v), None) => format!("{v:.4}"),
-                _ => "-".into(),
-            };
-            let runs = if c.diverged > 0 {
-                format!("{} ({} diverged)", c.runs, c.diverged)
-            } else {
-                c.runs.to_string()
-            };
+        for c in self.combos.iter().take(TABLE_ROWS) {
+            out.push_str(&table_row(c));
+        }
+        if self.combos.len() > TABLE_ROWS {
             out.push_str(&format!(
-                "| {} | {runs} | {val} | {} | {} | {} | {} | {} |\n",
-                c.labels.join(" | "),
-                opt(c.max_saturation, &|x| format!("{:.1}%", 100.0 * x)),
-                match (c.init_act_std_ratio, c.act_std_ratio) {
-                    (Some(a), Some(b)) => format!("{a:.2} -> {b:.2}"),
-                    (a, b) => format!(
-                        "{} -> {}",
-                        opt(a, &|x| format!("{x:.2}")),
-                        opt(b, &|x| format!("{x:.2}"))
-                    ),
-                },
-                opt(c.grad_std_ratio, &|x| format!("{x:.2}")),
-                opt(c.median_log10_update, &|x| format!("{x:.2}")),
-                if c.advice.is_empty() {
-                    "-".into()
-                } else {
-                    c.advice.join(", ")
-                },
+                "showing {TABLE_ROWS} of {} combinations (the first in plan order); all rows are in {SWEEP_JSON}\n",
+                self.combos.len()
             ));
         }
-        for f in &self.failed {
+        for f in self.failed.iter().take(TABLE_FAILED) {
             out.push_str(&format!(
                 "failed: cell {} ({}): {}{}\n",
                 f.index,
@@ -343,6 +375,12 @@ impl Collected {
                 f.log
                     .as_ref()
                     .map_or_else(String::new, |l| format!(" (log: {l})"))
+            ));
+        }
+        if self.failed.len() > TABLE_FAILED {
+            out.push_str(&format!(
+                "showing {TABLE_FAILED} of {} failed cells; all are in {SWEEP_JSON}\n",
+                self.failed.len()
             ));
         }
         if !self.missing.is_empty() {

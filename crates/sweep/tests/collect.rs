@@ -19,7 +19,7 @@ use makemore_diagnostics::{
     Summary,
 };
 use makemore_sweep::{
-    collect, record_failure, CellRow, Collected, DivergedRecord, FailedRecord, DIVERGED,
+    collect, record_failure, CellRow, Collected, DivergedRecord, FailedRecord, Plan, DIVERGED,
     SWEEP_HTML, SWEEP_JSON,
 };
 use makemore_train::RunSummary;
@@ -688,4 +688,380 @@ fn html_marks_missing_and_diverged_cells_in_one_self_contained_file() {
             "{id}"
         );
     }
+}
+
+/// A synthetic sweep directory: a plan of `axes` (name, number of labels) x `seeds`, written
+/// with [`Plan::write`], in which cell `i` is done, diverged, failed or not run as
+/// [`synthetic_state`] says, a done cell has a `report.html` when `i` is a multiple of
+/// `2 * every`, and its validation loss is [`synthetic_val`]. Axis `n`'s labels are `n0`, `n1`,
+/// ...
+fn synthetic(
+    name: &str,
+    axes: &[(&str, usize)],
+    seeds: &[u64],
+    heatmap: &[&str],
+    every: usize,
+) -> PathBuf {
+    let dir = scratch(name);
+    let combos: usize = axes.iter().map(|a| a.1).product();
+    let mut cells = Vec::with_capacity(combos * seeds.len());
+    for k in 0..combos {
+        // Mixed-radix digits of k, the last axis fastest, as the plan orders them.
+        let (mut rest, mut labels) = (k, vec![String::new(); axes.len()]);
+        for (l, (n, size)) in labels.iter_mut().zip(axes).rev() {
+            *l = format!("{n}{}", rest % size);
+            rest /= size;
+        }
+        for &seed in seeds {
+            let at: Vec<String> = axes
+                .iter()
+                .zip(&labels)
+                .map(|((n, _), l)| format!("{n}={l}"))
+                .chain([format!("seed={seed}")])
+                .collect();
+            cells.push(makemore_sweep::Cell {
+                index: cells.len(),
+                dir: format!("cells/{}", at.join(",")),
+                labels: labels.clone(),
+                seed,
+                config: String::new(),
+            });
+        }
+    }
+    // The fields other than the cells from JSON, as a plan file holds them (`PlanAxis` is not
+    // exported by name, and fields a plan may leave out stay out).
+    let mut plan: Plan = serde_json::from_value(serde_json::json!({
+        "format": 1,
+        "name": name,
+        "description": "synthetic",
+        "file": "synthetic.toml",
+        "data": "names.txt",
+        "axes": axes
+            .iter()
+            .map(|(n, size)| {
+                serde_json::json!({
+                    "name": n,
+                    "keys": [format!("key.{n}")],
+                    "labels": (0..*size).map(|i| format!("{n}{i}")).collect::<Vec<_>>(),
+                })
+            })
+            .collect::<Vec<_>>(),
+        "seeds": seeds,
+        "heatmap": heatmap,
+        "cells": [],
+    }))
+    .unwrap();
+    plan.cells = cells;
+    plan.write(&dir).unwrap();
+    for c in &plan.cells {
+        let (i, cell_dir) = (c.index, dir.join(&c.dir));
+        let (done, diverged, failed) = synthetic_state(i, every);
+        if done {
+            std::fs::create_dir_all(&cell_dir).unwrap();
+            let val = synthetic_val(i);
+            let s = RunSummary {
+                first_loss: 3.25,
+                final_loss: val,
+                expected_first_loss: 3.3,
+                train_loss: val,
+                val_loss: val,
+                test_loss: val,
+                steps: 10,
+                seconds: 1.0,
+                us_per_step: 100.0,
+                backend: "flex".into(),
+                seed: c.seed,
+                parameters: 1000,
+                vocab_size: 27,
+                run_dir: None,
+            };
+            let text = serde_json::to_string(&s).unwrap();
+            std::fs::write(cell_dir.join("summary.json"), text).unwrap();
+            if i.is_multiple_of(2 * every) {
+                std::fs::write(cell_dir.join("report.html"), "<!DOCTYPE html>").unwrap();
+            }
+        } else if diverged {
+            std::fs::create_dir_all(&cell_dir).unwrap();
+            let record = DivergedRecord {
+                step: 3,
+                lr: 0.1,
+                loss: "inf".into(),
+                culprit: "layer 5 (Tanh)".into(),
+            };
+            let text = serde_json::to_string(&record).unwrap();
+            std::fs::write(cell_dir.join(DIVERGED), text).unwrap();
+        } else if failed {
+            let record = FailedRecord {
+                error: format!("bad value {i}"),
+                log: None,
+            };
+            record_failure(&cell_dir, &record).unwrap();
+        }
+    }
+    dir
+}
+
+/// The validation loss of done cell `index` of a [`synthetic`] sweep.
+fn synthetic_val(index: usize) -> f64 {
+    2.0 + (index % 37) as f64 / 64.0
+}
+
+/// `collect` and `write` on a [`synthetic`] sweep, timed (printed, not asserted: run with
+/// `cargo test --release -p makemore-sweep --test collect -- --ignored --nocapture`).
+#[test]
+#[ignore = "a timing to read, not a check"]
+fn time_collect_at_10k_and_100k_cells() {
+    // Two seeds (half as many combinations as cells) and one (as many).
+    let layouts: [(&str, usize, &[u64]); 4] = [
+        ("time-10k-2-seeds", 2, &[1, 2]),
+        ("time-10k-1-seed", 4, &[1]),
+        ("time-100k-2-seeds", 20, &[1, 2]),
+        ("time-100k-1-seed", 40, &[1]),
+    ];
+    for (name, d, seeds) in layouts {
+        let axes = [("a", 10), ("b", 10), ("c", 25), ("d", d)];
+        let dir = synthetic(name, &axes, seeds, &["a", "b"], 101);
+        let start = std::time::Instant::now();
+        let c = collect(&dir).unwrap();
+        let collected = start.elapsed();
+        c.write(&dir).unwrap();
+        let total = start.elapsed();
+        let table = c.table();
+        let size = |f: &str| std::fs::metadata(dir.join(f)).unwrap().len();
+        eprintln!(
+            "{name}: {} cells: collect {:.2} s, collect + write {:.2} s; sweep.html {} bytes, sweep.json {} bytes, table {} lines",
+            c.cells.len() + c.failed.len() + c.missing.len(),
+            collected.as_secs_f64(),
+            total.as_secs_f64(),
+            size(SWEEP_HTML),
+            size(SWEEP_JSON),
+            table.lines().count()
+        );
+    }
+}
+
+/// What a [`synthetic`] sweep's cell `i` holds, `(done, diverged, failed)`: done when `i` is a
+/// multiple of `every`, else diverged when `i % 503 == 7`, else failed when `i % 401 == 3`, else
+/// nothing (not run).
+fn synthetic_state(i: usize, every: usize) -> (bool, bool, bool) {
+    let done = i.is_multiple_of(every);
+    let diverged = !done && i % 503 == 7;
+    let failed = !done && !diverged && i % 401 == 3;
+    (done, diverged, failed)
+}
+
+/// One self-contained document whose every link is a report inside `dir`.
+fn assert_self_contained(html: &str, dir: &Path) {
+    assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"));
+    assert!(html.ends_with("</html>\n"));
+    for outside in [
+        "<script", "<link", "<img", "<iframe", "src=", "url(", "@import",
+    ] {
+        assert!(!html.contains(outside), "{outside}");
+    }
+    assert!(!html
+        .replace("http://www.w3.org/2000/svg", "")
+        .contains("http"));
+    for h in html
+        .split("href=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+    {
+        assert!(h.starts_with("cells/") && !h.contains(".."), "{h}");
+        assert!(dir.join(h).is_file(), "{h}");
+    }
+}
+
+/// The largest plan (`MAX_CELLS` = 100,000 cells: 10 x 10 x 25 x 20 combinations x 2 seeds), a
+/// hundredth of it done: collected and written whole to `sweep.json`, while the page and the
+/// table show a bounded part and say so.
+#[test]
+fn a_sweep_of_100k_cells_is_collected_whole_and_shown_in_part() {
+    let every = 101;
+    let axes = [("a", 10), ("b", 10), ("c", 25), ("d", 20)];
+    let dir = synthetic("collect-100k", &axes, &[1, 2], &["a", "b"], every);
+    let c = collect(&dir).unwrap();
+    let plan = Plan::read(&dir).unwrap();
+    let n = 100_000;
+    let states: Vec<(bool, bool, bool)> = (0..n).map(|i| synthetic_state(i, every)).collect();
+    let done = states.iter().filter(|s| s.0 || s.1).count();
+    let failed = states.iter().filter(|s| s.2).count();
+    assert_eq!(c.cells.len(), done);
+    assert_eq!(c.failed.len(), failed);
+    assert_eq!(c.missing.len(), n - done - failed);
+    assert!(c.cells.windows(2).all(|w| w[0].index < w[1].index));
+
+    // Every combination (seeds 1 and 2: cells 2k and 2k + 1) against the rules of the fixture.
+    assert_eq!(c.combos.len(), n / 2);
+    for (k, combo) in c.combos.iter().enumerate() {
+        let runs: Vec<usize> = [2 * k, 2 * k + 1]
+            .into_iter()
+            .filter(|&i| states[i].0 || states[i].1)
+            .collect();
+        let vals: Vec<f64> = runs
+            .iter()
+            .filter(|&&i| states[i].0)
+            .map(|&i| synthetic_val(i))
+            .collect();
+        assert_eq!(combo.labels, plan.cells[2 * k].labels, "combination {k}");
+        assert_eq!(combo.runs, runs.len(), "combination {k}");
+        assert_eq!(combo.diverged, runs.len() - vals.len(), "combination {k}");
+        let mean = (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64);
+        assert_eq!(combo.val_loss, mean, "combination {k}");
+        let report = (2 * k)
+            .is_multiple_of(2 * every)
+            .then(|| format!("{}/report.html", plan.cells[2 * k].dir));
+        assert_eq!(combo.report, report, "combination {k}");
+    }
+
+    c.write(&dir).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(SWEEP_JSON)).unwrap()).unwrap();
+    let len = |k: &str| json[k].as_array().unwrap().len();
+    assert_eq!(
+        (len("cells"), len("combos"), len("failed"), len("missing")),
+        (done, n / 2, failed, n - done - failed)
+    );
+
+    // Each metric shows at most 1,000 heatmap cells (a cell's markup is under 300 bytes and its
+    // link under 60 here), the lines at most 21 series of 100 points and the lists at most 1,000
+    // cells each (under 80 bytes a missing one, 120 a failed one): about 6 x 1,000 x 360 +
+    // 1,000 x 200 bytes = 2.4 MB at most. The page before the cuts was 59 MB.
+    let html = std::fs::read_to_string(dir.join(SWEEP_HTML)).unwrap();
+    assert!(html.len() < 2_500_000, "{} bytes", html.len());
+    assert_self_contained(&html, &dir);
+    let note = between(&html, "<p id=\"truncated\">", "</p>");
+    for part in [
+        format!("the first 1000 of {} cells not done yet", c.missing.len()).as_str(),
+        "heatmaps: first the mean over every c, d (500 combinations), then 9 of the 500 heatmaps",
+        "All rows are in sweep.json.",
+    ] {
+        assert!(note.contains(part), "{part}: {note}");
+    }
+    assert!(html.contains(&format!(
+        ", and {} more (all in sweep.json).</p>",
+        c.missing.len() - 1000
+    )));
+    for m in [
+        "val_loss",
+        "max_saturation",
+        "init_act_std_ratio",
+        "act_std_ratio",
+        "grad_std_ratio",
+        "median_log10_update",
+    ] {
+        let section = between(&html, &format!("<section id=\"heatmap-{m}\""), "</section>");
+        assert!(section.contains("All rows are in sweep.json."), "{m}");
+        // The mean and 9 of the 500 heatmaps of 10 x 10 cells.
+        assert_eq!(section.matches("<rect ").count(), 1_000, "{m}");
+        assert_eq!(section.matches("<figure").count(), 10, "{m}");
+    }
+
+    // The mean heatmap's cell a = a3, b = b7: the mean of the 500 combinations' means.
+    let section = between(&html, "<section id=\"heatmap-val_loss\"", "</section>");
+    let cell = &heat_cells(section)[3 * 10 + 7];
+    let pooled: Vec<_> = c
+        .combos
+        .iter()
+        .filter(|k| k.labels[0] == "a3" && k.labels[1] == "b7")
+        .collect();
+    assert_eq!(pooled.len(), 500);
+    let vals: Vec<f64> = pooled.iter().filter_map(|k| k.val_loss).collect();
+    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+    assert_eq!(cell.text, format!("{mean:.3}"));
+    let runs: usize = pooled.iter().map(|k| k.runs).sum();
+    let diverged: usize = pooled.iter().map(|k| k.diverged).sum();
+    assert_eq!(
+        cell.tip,
+        format!("{runs} runs, {diverged} diverged; mean of 500 combinations of c, d")
+    );
+    // The first heatmap after it is c = c0, d = d0's, as when every heatmap is shown.
+    assert!(section.contains("<figcaption>mean over every c, d</figcaption>"));
+    assert!(section.contains("<figcaption>c = c0, d = d0</figcaption>"));
+
+    let table = c.table();
+    assert!(table.lines().count() < 250, "{}", table.lines().count());
+    assert!(table.contains(
+        "showing 200 of 50000 combinations (the first in plan order); all rows are in sweep.json"
+    ));
+    assert!(table.contains(&format!(
+        "showing 20 of {failed} failed cells; all are in sweep.json"
+    )));
+}
+
+/// Heatmap axes of more values than a heatmap shows (120 rows, 30 columns) and more lines than
+/// the plot shows (30 of 120 points): the first rows, columns, lines and points, their values
+/// right, the mean of every line, and notes that say what is left out.
+#[test]
+fn a_wide_sweep_shows_its_first_rows_columns_and_lines() {
+    let dir = synthetic(
+        "collect-wide",
+        &[("x", 120), ("y", 30)],
+        &[1],
+        &["x", "y"],
+        3,
+    );
+    let c = collect(&dir).unwrap();
+    assert_eq!(c.combos.len(), 3_600);
+    c.write(&dir).unwrap();
+    let html = std::fs::read_to_string(dir.join(SWEEP_HTML)).unwrap();
+    assert_self_contained(&html, &dir);
+    let note = between(&html, "<p id=\"truncated\">", "</p>");
+    assert!(
+        note.contains(
+            "validation-loss lines: 20 of 30 lines (the first in plan order) and, dashed, the \
+             mean of all 30; the first 100 of 120 values of x; heatmaps: the first 40 of 120 \
+             values of x; the first 25 of 30 values of y. All rows are in sweep.json."
+        ),
+        "{note}"
+    );
+
+    // One heatmap per metric, of the first 40 x 25: combination (r, j) is r * 30 + j.
+    let section = between(&html, "<section id=\"heatmap-val_loss\"", "</section>");
+    assert!(section.contains(
+        "<p class=\"note\">Showing the first 40 of 120 values of x; the first 25 of 30 values of \
+         y. All rows are in sweep.json.</p>"
+    ));
+    let cells = heat_cells(section);
+    assert_eq!(cells.len(), 40 * 25);
+    for (n, cell) in cells.iter().enumerate() {
+        let k = &c.combos[n / 25 * 30 + n % 25];
+        let text = match k.val_loss {
+            _ if k.runs > 0 && k.diverged == k.runs => "diverged".to_string(),
+            Some(v) => format!("{v:.3}"),
+            None => "-".to_string(),
+        };
+        assert_eq!(cell.text, text, "heatmap cell {n}");
+        assert_eq!(
+            cell.tip,
+            format!("{} runs, {} diverged", k.runs, k.diverged),
+            "heatmap cell {n}"
+        );
+    }
+
+    // 20 lines of at most 100 points, the dashed mean of all 30 (one point per shown x value
+    // that has a value) and a legend entry each.
+    let lines = between(&html, "<figure id=\"lines\">", "</figure>");
+    let polylines: Vec<&str> = lines.split("<polyline ").skip(1).collect();
+    assert_eq!(polylines.len(), 21);
+    for p in &polylines {
+        let points = between(p, "points=\"", "\"");
+        assert!(points.split(' ').count() <= 100, "{p}");
+    }
+    assert!(polylines[0].contains("<title>y=y0</title>"));
+    assert!(polylines[19].contains("<title>y=y19</title>"));
+    assert!(polylines[20].contains("stroke-dasharray=\"6 3\""));
+    assert!(polylines[20].contains("<title>mean of all 30</title>"));
+    assert_eq!(
+        between(polylines[20], "points=\"", "\"").split(' ').count(),
+        (0..100)
+            .filter(|&x| c.combos[x * 30..x * 30 + 30]
+                .iter()
+                .any(|k| k.val_loss.is_some()))
+            .count()
+    );
+    assert!(lines.contains(
+        "Showing 20 of 30 lines (the first in plan order) and, dashed, the mean of all 30; the \
+         first 100 of 120 values of x. All rows are in sweep.json.</figcaption>"
+    ));
 }

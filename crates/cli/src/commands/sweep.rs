@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+/// The most missing cells `collect` names on stderr.
+const MISSING_LISTED: usize = 20;
+
 /// The environment variables array-job engines set to a task's index, in the order read.
 const INDEX_VARS: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
 
@@ -353,8 +356,16 @@ fn report(dir: &Path, json: bool) -> Result<(), Failure> {
             dir.join(makemore_sweep::SWEEP_HTML).display()
         );
     }
-    for (i, d) in &c.missing {
+    // A few lines, not one per cell of a 100,000-cell sweep: sweep.json lists them all.
+    for (i, d) in c.missing.iter().take(MISSING_LISTED) {
         eprintln!("missing: cell {i} ({d})");
+    }
+    if c.missing.len() > MISSING_LISTED {
+        eprintln!(
+            "missing: {} more cells (all in {})",
+            c.missing.len() - MISSING_LISTED,
+            dir.join(makemore_sweep::SWEEP_JSON).display()
+        );
     }
     Ok(())
 }
