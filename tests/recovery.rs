@@ -555,3 +555,42 @@ fn values_that_lose_meaning_in_f32_are_refused_naming_the_key_and_the_override()
         assert!(!Path::new(&out).exists(), "{set}: nothing written");
     }
 }
+
+#[test]
+fn a_pause_the_run_would_never_reach_is_refused() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("pause-outside");
+    let r = t.path("r");
+    let train = |extra: &[&str]| {
+        let mut a = vec![
+            "train", "--data", c, "--steps", "20", "--out", &r, "--quiet",
+        ];
+        a.extend(extra);
+        makemore(&a)
+    };
+    check_input_error(
+        "at the last step",
+        &train(&["--pause-at", "20"]),
+        &["--pause-at: the pause step 20 is outside the steps this run takes (1 to 19)"],
+    );
+    assert!(!Path::new(&r).exists(), "nothing written");
+    assert!(train(&["--pause-at", "10"]).status.success());
+    check_input_error(
+        "behind the checkpoint",
+        &makemore(&["train", "--resume", &r, "--data", c, "--pause-at", "5"]),
+        &["the pause step 5 is outside the steps this run takes (11 to 19)"],
+    );
+    let v = stdout_json(&makemore(&[
+        "train",
+        "--resume",
+        &r,
+        "--data",
+        c,
+        "--pause-at",
+        "15",
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(v["step"], 15);
+}

@@ -118,6 +118,9 @@ pub fn run_error_message(e: &RunError) -> String {
             )
         }
         RunError::OutputExists { .. } => "pass --force to replace it",
+        RunError::PauseOutside { .. } => {
+            return format!("--pause-at: {e}; the run ends at its last step anyway")
+        }
         RunError::Locked { .. } => "wait for it to finish, or stop it",
         RunError::TooLarge { origin, .. } => match origin {
             LimitOrigin::Flag => "the limit is --max-memory's",

@@ -126,6 +126,17 @@ pub enum RunError {
         /// The learning rate then.
         lr: f64,
     },
+    /// A pause was asked for at a step the run will not reach: at or before where it starts, or
+    /// at or after its last step.
+    #[error("the pause step {pause_at} is outside the steps this run takes ({} to {})", from + 1, steps - 1)]
+    PauseOutside {
+        /// The pause step asked for.
+        pause_at: u64,
+        /// The step the run starts from (its checkpoint's, or 0).
+        from: u64,
+        /// Steps the run is for.
+        steps: u64,
+    },
     /// Writing plots or the report.
     #[error("{0}")]
     Report(String),

@@ -249,6 +249,18 @@ pub fn train(
         None => None,
     };
     let from = resumed.as_ref();
+    let start = from.map_or(0, |c| c.step);
+    if let Some(p) = opts
+        .pause_at
+        .filter(|&p| p <= start || p >= cfg.train.steps)
+    {
+        // A pause the loop never reaches would be ignored without a word.
+        return Err(RunError::PauseOutside {
+            pause_at: p,
+            from: start,
+            steps: cfg.train.steps,
+        });
+    }
     // The model is built (its init checked) before a forced run removes the old one's files.
     let state = from.map(|c| c.state(Path::new(CHECKPOINT)));
     let mut trainer = Trainer::start(cfg, ds, &opts.device, state)?;
