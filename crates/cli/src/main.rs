@@ -125,6 +125,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    exit_quietly_when_output_fails();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => exit::clap_error(e),
@@ -165,4 +166,27 @@ fn main() {
     if let Err(f) = result {
         f.exit();
     }
+}
+
+/// Standard output that cannot be written (a full disk, `> /dev/full`) ends the program with
+/// one line and exit status 1 instead of a panic's message and backtrace: `println!` panics when
+/// its write fails, and every command prints through it.
+fn exit_quietly_when_output_fails() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(why) = message.strip_prefix("failed printing to stdout: ") {
+            eprintln!("error: cannot write the output: {why}");
+            std::process::exit(1);
+        }
+        if message.starts_with("failed printing to stderr") {
+            std::process::exit(1);
+        }
+        default(info)
+    }));
 }

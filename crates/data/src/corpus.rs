@@ -59,6 +59,15 @@ pub enum CorpusError {
         /// The byte-order mark found, in hex.
         bom: &'static str,
     },
+    /// The text holds a NUL character, which no text editor writes: a binary file, or UTF-16
+    /// without its byte-order mark.
+    #[error("{source_name}: line {line}: a NUL byte; this is a binary file or UTF-16 without a byte-order mark, not UTF-8 text")]
+    Nul {
+        /// Where the text came from.
+        source_name: String,
+        /// The 1-based line of the first NUL.
+        line: usize,
+    },
     /// The bytes are not UTF-8.
     #[error("{source_name}: line {line}: invalid UTF-8 at byte offset {offset}")]
     InvalidUtf8 {
@@ -177,6 +186,12 @@ impl Corpus {
         // lines end in "\n", "\r\n" or (classic Mac OS) "\r"; a final line without an end is
         // still a line. Trailing and leading whitespace is trimmed below.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if let Some(at) = text.find('\0') {
+            return Err(CorpusError::Nul {
+                source_name: source_name.to_owned(),
+                line: 1 + text[..at].matches('\n').count(),
+            });
+        }
         let unified;
         let text = if text.contains('\r') {
             unified = text.replace("\r\n", "\n").replace('\r', "\n");
@@ -260,6 +275,10 @@ mod tests {
             e.to_string(),
             "names16.txt: is UTF-16 (it starts with the byte-order mark FF FE); save it as UTF-8"
         );
+        let mut no_bom = Vec::new();
+        no_bom.extend("anna\nbob\n".encode_utf16().flat_map(u16::to_le_bytes));
+        let e = Corpus::from_bytes(&no_bom, "names16.txt", '.', None).unwrap_err();
+        assert!(e.to_string().starts_with("names16.txt: line 1: a NUL byte"), "{e}");
         // A lone carriage return still ends a line: errors name the right one.
         let e = Corpus::from_text("ok\rbad.item\r", "t", '.', None).unwrap_err();
         assert!(e.to_string().starts_with("t: line 2:"), "{e}");

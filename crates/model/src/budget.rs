@@ -5,8 +5,8 @@
 //! arithmetic, so no user's number can overflow them.
 
 use crate::config::{Norm, RunConfig};
-use crate::error::RunError;
 pub use crate::error::LimitOrigin;
+use crate::error::RunError;
 use std::path::{Path, PathBuf};
 
 /// Rows per forward pass when evaluating (bounded memory: 4,096 x 200 floats per layer).
@@ -27,7 +27,6 @@ const WINDOW_TOKEN: u128 = 16;
 /// A cgroup v1 memory limit at or above this (1 EiB) means "no limit": the kernel writes
 /// `9223372036854771712` (the largest page count in bytes) for an unlimited group.
 const CGROUP_V1_UNLIMITED: u64 = 1 << 60;
-
 
 /// The most memory a command may use, and where that number came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,13 +479,32 @@ pub fn sampling_needs(
         .collect::<Vec<_>>();
     let per_item = sum(&units).and_then(|u| {
         u.checked_mul(F32 * 2)?
-            .checked_add((m.block_size as u128).checked_mul(8)?)?
-            .checked_add((max_len as u128).checked_mul(F32)?)
+            .checked_add((m.block_size as u128).checked_mul(8)?)
     });
-    vec![(
-        field.to_string(),
-        per_item.and_then(|p| p.checked_mul(n as u128)),
-    )]
+    // The characters each item may grow to, charged to the length limit so that a refusal names
+    // the number that is too large.
+    let text = mul(&[n as u128, max_len as u128, F32]);
+    vec![
+        (
+            field.to_string(),
+            per_item.and_then(|p| p.checked_mul(n as u128)),
+        ),
+        ("--max-len".to_string(), text),
+    ]
+}
+
+/// What evaluating or sampling a saved run of `cfg` costs: its parameters read back, `windows`
+/// context windows, and an evaluation chunk's activations (the training parts left out).
+pub fn evaluation_needs(
+    cfg: &RunConfig,
+    vocab: usize,
+    windows: usize,
+) -> Vec<(String, Option<u128>)> {
+    const TRAINING_ONLY: [&str; 3] = ["train.batch_size", "train.log_every", "train.steps"];
+    training_needs(cfg, vocab, windows)
+        .into_iter()
+        .filter(|(f, _)| !TRAINING_ONLY.contains(&f.as_str()))
+        .collect()
 }
 
 #[cfg(test)]

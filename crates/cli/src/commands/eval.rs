@@ -49,9 +49,26 @@ pub struct EvalArgs {
     calibrate: bool,
 }
 
+/// Refuses, before anything large is read, a run whose model and corpus would not fit in the
+/// memory budget (`--max-memory`, else the system's limits): its config and vocabulary are
+/// small, and the corpus's size in bytes bounds its windows. A run whose files cannot be read
+/// is left for the load to report.
+fn check_memory(a: &SavedRunArgs) -> Result<(), Failure> {
+    let run = RunDir::new(&a.run);
+    let (Ok(cfg), Ok(info)) = (run.read_config(), run.read_info()) else {
+        return Ok(());
+    };
+    let data = a.data.clone().unwrap_or_else(|| PathBuf::from(&info.data));
+    let windows = std::fs::metadata(&data).map_or(0, |m| m.len() as usize);
+    let needs = makemore_model::budget::evaluation_needs(&cfg, info.vocab.len(), windows);
+    a.memory.budget().check(&needs)?;
+    Ok(())
+}
+
 /// Loads a run and its corpus, re-split exactly as in training; refuses another corpus than the
 /// run's unless `--other-corpus`.
 pub fn load_run(a: &SavedRunArgs) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
+    check_memory(a)?;
     let (_, device) = open_backend(a.backend)?;
     let saved = SavedRun::load(&a.run, &device, a.checkpoint)?;
     let path = a
