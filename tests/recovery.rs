@@ -594,3 +594,73 @@ fn a_pause_the_run_would_never_reach_is_refused() {
     ]));
     assert_eq!(v["step"], 15);
 }
+
+/// A paused run (10 of 20 steps) in `t`'s `name`.
+fn paused(t: &TempDir, c: &str, name: &str, extra: &[&str]) -> String {
+    let r = t.path(name);
+    let mut args = vec![
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--pause-at",
+        "10",
+        "--out",
+        &r,
+        "--quiet",
+    ];
+    args.extend(extra);
+    assert!(makemore(&args).status.success());
+    r
+}
+
+#[test]
+fn a_damaged_run_directory_is_bad_input_naming_the_file() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("damaged-dir");
+    let resume = |r: &str| makemore(&["train", "--resume", r, "--data", c]);
+    let r = paused(&t, c, "no-info", &[]);
+    std::fs::remove_file(Path::new(&r).join("run.json")).unwrap();
+    check_input_error("run.json missing", &resume(&r), &["run.json: missing"]);
+    let r = paused(&t, c, "noise", &[]);
+    let noise: Vec<u8> = (0..3000u32)
+        .map(|i| (i * 2_654_435_761 >> 7) as u8)
+        .collect();
+    std::fs::write(Path::new(&r).join("checkpoint.json"), noise).unwrap();
+    check_input_error(
+        "checkpoint noise",
+        &resume(&r),
+        &["checkpoint.json: is not text"],
+    );
+    let r = paused(&t, c, "dir-ckpt", &[]);
+    std::fs::remove_file(Path::new(&r).join("checkpoint.json")).unwrap();
+    std::fs::create_dir(Path::new(&r).join("checkpoint.json")).unwrap();
+    check_input_error(
+        "checkpoint a directory",
+        &resume(&r),
+        &["checkpoint.json: is a directory"],
+    );
+    let r = paused(&t, c, "dir-lock", &[]);
+    std::fs::create_dir(Path::new(&r).join(".lock")).unwrap();
+    check_input_error("lock a directory", &resume(&r), &[".lock: is a directory"]);
+    // Killed before its first checkpoint: nothing is lost by starting over, which --resume does.
+    let r = paused(&t, c, "no-ckpt", &[]);
+    for f in ["checkpoint.json", "metrics.jsonl"] {
+        std::fs::remove_file(Path::new(&r).join(f)).unwrap();
+    }
+    let v = stdout_json(&makemore(&[
+        "train", "--resume", &r, "--data", c, "--json", "--quiet",
+    ]));
+    assert_eq!(v["steps"], 20);
+    // A removed tb/ is rebuilt like a damaged one, not started over at the checkpoint.
+    let r = paused(&t, c, "no-tb", &["--tensorboard"]);
+    std::fs::remove_dir_all(Path::new(&r).join("tb")).unwrap();
+    let out = makemore(&["train", "--resume", &r, "--data", c, "--quiet"]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("no event file; rebuilt from the checkpoint"));
+    let steps: std::collections::BTreeSet<i64> =
+        events(&r).into_iter().map(|(step, _, _)| step).collect();
+    assert!(steps.contains(&1) && steps.contains(&20), "{steps:?}");
+}

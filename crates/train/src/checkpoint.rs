@@ -1,7 +1,7 @@
 //! The checkpoint: everything a run needs to continue exactly where it stopped, its file format
 //! (a SHA-256 line, then JSON), and reading, writing and checking it in a run directory.
 
-use crate::run_dir::{parse_jsonl, RunDir, CHECKPOINT, CONFIG, RUN_INFO};
+use crate::run_dir::{parse_jsonl, read_text, RunDir, CHECKPOINT, CONFIG, RUN_INFO};
 use makemore_data::SamplerState;
 use makemore_diagnostics::DiagnosticRecord;
 use makemore_files::sha256_hex;
@@ -138,13 +138,13 @@ impl RunDir {
     /// The last checkpoint, verified.
     pub fn read_checkpoint(&self) -> Result<Checkpoint, RunError> {
         let path = self.file(CHECKPOINT);
-        if !path.is_file() {
+        if !path.exists() {
             return Err(RunError::bad(
                 self.path(),
-                "no checkpoint to resume from (checkpoint.json is missing)",
+                "no checkpoint (checkpoint.json is missing)",
             ));
         }
-        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        let text = read_text(&path)?;
         Checkpoint::from_text(&text, &path)
     }
 
@@ -156,8 +156,13 @@ impl RunDir {
         self.write(CHECKPOINT, text.as_bytes())
     }
 
-    /// Checks that the run here is `cfg` on the corpus of `ds`, and returns its checkpoint.
-    pub fn prepare_resume(&self, cfg: &RunConfig, ds: &Dataset) -> Result<Checkpoint, RunError> {
+    /// Checks that the run here is `cfg` on the corpus of `ds`, and returns its checkpoint: none
+    /// for a run stopped before its first (it starts over from step 0, with nothing lost).
+    pub fn prepare_resume(
+        &self,
+        cfg: &RunConfig,
+        ds: &Dataset,
+    ) -> Result<Option<Checkpoint>, RunError> {
         let saved = self.read_config_text()?;
         if saved != cfg.to_toml() {
             return Err(RunError::ConfigDiffers {
@@ -167,6 +172,9 @@ impl RunDir {
         self.read_info()?.check_corpus(ds, &self.file(RUN_INFO))?;
         if let Some(d) = self.diverged()? {
             return Err(self.diverged_error(&d));
+        }
+        if !self.file(CHECKPOINT).exists() {
+            return Ok(None);
         }
         let ckpt = self.read_checkpoint()?;
         if ckpt.config_sha256 != sha256_hex(saved.as_bytes()) {
@@ -185,7 +193,7 @@ impl RunDir {
                 ),
             ));
         }
-        Ok(ckpt)
+        Ok(Some(ckpt))
     }
 
     /// Checks that `config.toml` is still the config the run was trained with (its last

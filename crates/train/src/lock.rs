@@ -77,6 +77,12 @@ impl RunDir {
             makemore_files::sync_dir(parent.unwrap_or(Path::new(".")));
         }
         let path = self.file(LOCK);
+        if path.is_dir() {
+            return Err(RunError::bad(
+                &path,
+                "is a directory, not the run's lock file: remove it",
+            ));
+        }
         // A lock file removed by its holder between our open and our lock is retried.
         for _ in 0..8 {
             let mut file = std::fs::OpenOptions::new()

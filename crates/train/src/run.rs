@@ -241,7 +241,7 @@ pub fn train(
     let dir = run_dir.as_ref();
     let _lock = dir.map(RunDir::lock).transpose()?;
     let resumed = match dir {
-        Some(d) if opts.resume => Some(d.prepare_resume(cfg, ds)?),
+        Some(d) if opts.resume => d.prepare_resume(cfg, ds)?,
         Some(d) => {
             d.check_new(cfg, opts.force)?;
             None
@@ -495,13 +495,17 @@ impl SavedRun {
             let c = run.read_checkpoint()?;
             (c.weights, Some(c.step))
         } else if !run.file(MODEL).is_file() {
+            // A run being written now is neither paused nor finished.
+            if let Err(e @ RunError::Locked { .. }) = run.lock() {
+                return Err(e);
+            }
             if let Some(d) = run.diverged()? {
                 return Err(run.diverged_error(&d));
             }
             if !run.file(CHECKPOINT).is_file() {
                 return Err(RunError::bad(
                     &run.file(MODEL),
-                    "missing, and no checkpoint either: the run was stopped before its first checkpoint",
+                    "missing, and so is its checkpoint: the run stopped before its first one (resuming it starts it over)",
                 ));
             }
             return Err(RunError::Unfinished {

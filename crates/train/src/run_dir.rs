@@ -139,6 +139,20 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// The text of a run file: one that is missing, a directory or not text is a damaged run (bad
+/// input, naming the file), not a failure to read.
+pub(crate) fn read_text(path: &Path) -> Result<String, RunError> {
+    use std::io::ErrorKind;
+    if path.is_dir() {
+        return Err(RunError::bad(path, "is a directory, expected a file"));
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => RunError::bad(path, "missing"),
+        ErrorKind::InvalidData => RunError::bad(path, "is not text: damaged"),
+        _ => RunError::io(path)(e),
+    })
+}
+
 /// A value per line of `text`; errors name `path` and the line.
 pub(crate) fn parse_jsonl<T: serde::de::DeserializeOwned>(
     text: &str,
@@ -195,7 +209,7 @@ impl RunDir {
             });
         }
         let path = self.file(CONFIG);
-        std::fs::read_to_string(&path).map_err(RunError::io(&path))
+        read_text(&path)
     }
 
     /// The saved config.
@@ -212,14 +226,14 @@ impl RunDir {
     /// `run.json`, with its vocabulary checked.
     pub fn read_info(&self) -> Result<RunInfo, RunError> {
         let path = self.file(RUN_INFO);
-        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        let text = read_text(&path)?;
         RunInfo::from_json(&text, &path)
     }
 
     /// A JSON file of the run.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, RunError> {
         let path = self.file(name);
-        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        let text = read_text(&path)?;
         serde_json::from_str(&text).map_err(|e| RunError::bad(&path, e.to_string()))
     }
 
@@ -229,7 +243,7 @@ impl RunDir {
         name: &str,
     ) -> Result<Vec<T>, RunError> {
         let path = self.file(name);
-        let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+        let text = read_text(&path)?;
         parse_jsonl(&text, &path)
     }
 
@@ -359,6 +373,7 @@ pub fn event_files(dir: &RunDir) -> Vec<PathBuf> {
             p.file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("events.out.tfevents.") && !n.ends_with(".tmp"))
+                && p.is_file()
         })
         .collect();
     files.sort();

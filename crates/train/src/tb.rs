@@ -51,34 +51,38 @@ impl TbLog {
 
     /// The run's event file as it was at the checkpoint `from`: events of later steps (written
     /// before an interruption) are dropped, so a resumed run appends without duplicating steps. A
-    /// run without an event file yet starts one. The event file is derived data: one that cannot
-    /// be read (damaged, truncated) is rebuilt in place from the checkpoint's metrics and
-    /// diagnostics, and the returned warning says so.
+    /// run at step 0 without an event file yet starts one. The event file is derived data: one
+    /// that cannot be read (damaged, truncated) or is missing is rebuilt from the checkpoint's
+    /// metrics and diagnostics, and the returned warning says so.
     pub fn resume(dir: &RunDir, from: &Checkpoint) -> Result<(Self, Option<String>), RunError> {
-        let Some(path) = event_files(dir).pop() else {
-            return Ok((Self::start(dir)?, None));
+        let found = event_files(dir).pop();
+        let why = match &found {
+            Some(path) => {
+                let read = std::fs::read(path).map_err(|e| e.to_string());
+                match read.and_then(|b| EventLog::from_bytes(&b).map_err(|e| e.to_string())) {
+                    Ok(mut log) => {
+                        log.truncate_after(step_of(from.step));
+                        let path = path.clone();
+                        return Ok((Self { log, path }, None));
+                    }
+                    Err(e) => format!("{}: cannot be read ({e})", path.display()),
+                }
+            }
+            None if from.step == 0 => return Ok((Self::start(dir)?, None)),
+            None => format!("{}: no event file", dir.file(TB_DIR).display()),
         };
-        let bytes = std::fs::read(&path).map_err(RunError::io(&path))?;
-        match EventLog::from_bytes(&bytes) {
-            Ok(mut log) => {
-                log.truncate_after(step_of(from.step));
-                Ok((Self { log, path }, None))
-            }
-            Err(e) => {
-                let points: Vec<LogPoint> = parse_jsonl(&from.metrics, &dir.file(CHECKPOINT))?;
-                let mut tb = Self {
-                    log: EventLog::new(now()),
-                    path: path.clone(),
-                };
-                points.iter().for_each(|p| tb.log_point(p));
-                from.records()?.iter().for_each(|r| tb.record(r));
-                let warning = format!(
-                    "{}: cannot be read ({e}); rebuilt from the checkpoint's metrics and diagnostics",
-                    path.display()
-                );
-                Ok((tb, Some(warning)))
-            }
-        }
+        let mut tb = match found {
+            Some(path) => Self {
+                log: EventLog::new(now()),
+                path,
+            },
+            None => Self::start(dir)?,
+        };
+        let points: Vec<LogPoint> = parse_jsonl(&from.metrics, &dir.file(CHECKPOINT))?;
+        points.iter().for_each(|p| tb.log_point(p));
+        from.records()?.iter().for_each(|r| tb.record(r));
+        let warning = format!("{why}; rebuilt from the checkpoint's metrics and diagnostics");
+        Ok((tb, Some(warning)))
     }
 
     /// The minibatch loss and the learning rate at a log point.
