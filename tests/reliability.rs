@@ -285,7 +285,7 @@ fn bad_input_table() {
         (
             "no checkpoint",
             s(&["train", "--resume", &no_ckpt]),
-            s(&["no-ckpt: no checkpoint to resume from"]),
+            s(&["no-ckpt: no checkpoint (checkpoint.json is missing), and the run has written its model"]),
         ),
         (
             "truncated checkpoint",

@@ -1,7 +1,9 @@
 //! The checkpoint: everything a run needs to continue exactly where it stopped, its file format
 //! (a SHA-256 line, then JSON), and reading, writing and checking it in a run directory.
 
-use crate::run_dir::{parse_jsonl, read_text, RunDir, CHECKPOINT, CONFIG, RUN_INFO};
+use crate::run_dir::{
+    parse_jsonl, read_text, RunDir, CHECKPOINT, CONFIG, MODEL, RUN_INFO, SUMMARY,
+};
 use makemore_data::SamplerState;
 use makemore_diagnostics::DiagnosticRecord;
 use makemore_files::sha256_hex;
@@ -174,6 +176,14 @@ impl RunDir {
             return Err(self.diverged_error(&d));
         }
         if !self.file(CHECKPOINT).exists() {
+            // Only a run with nothing past its start may start over: a finished run's outputs
+            // stay.
+            if self.file(MODEL).exists() || self.file(SUMMARY).exists() {
+                return Err(RunError::bad(
+                    self.path(),
+                    "no checkpoint (checkpoint.json is missing), and the run has written its model: there is nothing to resume",
+                ));
+            }
             return Ok(None);
         }
         let ckpt = self.read_checkpoint()?;
