@@ -664,3 +664,152 @@ fn a_damaged_run_directory_is_bad_input_naming_the_file() {
         events(&r).into_iter().map(|(step, _, _)| step).collect();
     assert!(steps.contains(&1) && steps.contains(&20), "{steps:?}");
 }
+
+#[test]
+fn flags_that_would_mean_nothing_are_refused_and_explicit_values_are_kept() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("flags-meaning");
+    // diagnose: a --set of the step count or the recording interval is taken as asked.
+    let d = t.path("d");
+    let v = stdout_json(&makemore(&[
+        "diagnose",
+        "--data",
+        c,
+        "--set",
+        "train.steps=7",
+        "--set",
+        "log.diagnose_every=3",
+        "--out",
+        &d,
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(v["summary"]["steps"], 7, "{v}");
+    let config = std::fs::read_to_string(Path::new(&d).join("config.toml")).unwrap();
+    assert!(config.contains("diagnose_every = 3"), "{config}");
+    check_input_error(
+        "--steps and --set train.steps",
+        &makemore(&[
+            "diagnose",
+            "--data",
+            c,
+            "--steps",
+            "5",
+            "--set",
+            "train.steps=7",
+            "--out",
+            &t.path("d2"),
+        ]),
+        &["--steps and --set train.steps=... both set it"],
+    );
+    check_input_error(
+        "diagnose into a run",
+        &makemore(&["diagnose", "--data", c, "--steps", "5", "--out", &d]),
+        &["already holds a run; pass --force to start over, or another --out"],
+    );
+    // eval --calibrate on a model without BatchNorm's running statistics.
+    let ln = t.path("ln");
+    stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "5",
+        "--set",
+        "model.norm={layer_norm={}}",
+        "--out",
+        &ln,
+        "--json",
+        "--quiet",
+    ]));
+    check_input_error(
+        "calibrate without BatchNorm",
+        &makemore(&["eval", "--run", &ln, "--data", c, "--calibrate"]),
+        &[
+            "--calibrate: the model in",
+            "keeps no BatchNorm running statistics",
+        ],
+    );
+    // data fetch never replaces a file that is not the corpus (no network needed to refuse).
+    let mine = t.file("mine.txt", b"notes\n");
+    check_input_error(
+        "fetch over a user's file",
+        &makemore(&["data", "fetch", "--out", &mine]),
+        &["mine.txt: already exists and is not names.txt", "--force"],
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "notes\n");
+    let copy = t.file("names.txt", &std::fs::read(c).unwrap());
+    let v = stdout_json(&makemore(&["data", "fetch", "--out", &copy, "--json"]));
+    assert_eq!(v["already_there"], true);
+}
+
+#[test]
+fn a_plan_edited_after_a_cell_started_is_named() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("plan-edited");
+    let file = t.file(
+        "s.toml",
+        b"base = \"deep-tanh-kaiming\"\nseeds = [1]\nsteps = 5\n[[vary]]\nkey = \"init.hidden.scale\"\nvalues = [0.5, 1]\n",
+    );
+    let s = t.path("s");
+    assert!(
+        makemore(&["sweep", "plan", &file, "--out", &s, "--data", c])
+            .status
+            .success()
+    );
+    assert!(makemore(&["sweep", "cell", &s, "0", "--data", c])
+        .status
+        .success());
+    let plan = Path::new(&s).join("sweep-plan.json");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let edited = text.replacen("scale = 0.5", "scale = 0.7", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&plan, edited).unwrap();
+    check_input_error(
+        "edited plan",
+        &makemore(&["sweep", "cell", &s, "0", "--data", c]),
+        &[
+            "was started with another config than the plan now gives it",
+            "sweep-plan.json",
+        ],
+    );
+}
+
+#[test]
+fn a_tight_address_space_limit_is_refused_up_front_not_hit() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("ulimit-edge");
+    // The default model aborts under 75,000 KiB; it is refused there, and eval and sample of a
+    // trained run likewise under a smaller limit.
+    let r = t.path("r");
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "5", "--out", &r, "--json", "--quiet",
+    ]));
+    let bin = env!("CARGO_BIN_EXE_makemore");
+    for (limit, args) in [
+        (
+            "75000",
+            vec!["train", "--data", c, "--steps", "5", "--out", &t.path("u")],
+        ),
+        ("60000", vec!["eval", "--run", &r, "--data", c]),
+        ("40000", vec!["sample", "--run", &r, "-n", "5"]),
+    ] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {limit}; exec \"$0\" \"$@\""))
+            .arg(bin)
+            .args(&args)
+            .current_dir(common::repo())
+            .output()
+            .unwrap();
+        check_input_error(
+            &format!("{} under ulimit -v {limit}", args[0]),
+            &out,
+            &["address-space limit (ulimit -v)"],
+        );
+    }
+    assert!(!Path::new(&t.path("u")).exists());
+}

@@ -5,7 +5,7 @@ use crate::plan::Plan;
 use crate::SweepError;
 use makemore_model::budget::Budget;
 use makemore_model::{BackendKind, Dataset, Device, RunConfig, RunError};
-use makemore_train::run_dir::{CHECKPOINT, SUMMARY};
+use makemore_train::run_dir::{CHECKPOINT, CONFIG, SUMMARY};
 use makemore_train::{Observer, RunOptions};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -112,9 +112,6 @@ pub fn run_cell(
 ) -> Result<CellOutcome, SweepError> {
     let cell = plan.cell(index, sweep_dir)?;
     let dir = sweep_dir.join(&cell.dir);
-    if is_done(&dir) {
-        return Ok(CellOutcome::AlreadyDone);
-    }
     let wrap = |source: RunError| SweepError::Run {
         index,
         dir: cell.dir.clone(),
@@ -122,6 +119,22 @@ pub fn run_cell(
     };
     let cfg = RunConfig::from_toml_str(&cell.config, &format!("{}/{}", cell.dir, "plan"), &[])
         .map_err(|e| wrap(RunError::Config(e)))?;
+    // A plan edited after the cell started would mix two configs in one cell's results.
+    let saved = dir.join(CONFIG);
+    if saved.is_file() && std::fs::read_to_string(&saved).ok() != Some(cfg.to_toml()) {
+        return Err(SweepError::Plan {
+            dir: sweep_dir.to_owned(),
+            message: format!(
+                "cell {index} ({}) was started with another config than the plan now gives it (was {} edited?); restore the plan, or remove {} to run the cell again",
+                cell.dir,
+                crate::PLAN_FILE,
+                dir.display()
+            ),
+        });
+    }
+    if is_done(&dir) {
+        return Ok(CellOutcome::AlreadyDone);
+    }
     let ds = datasets.get(&cfg).map_err(wrap)?;
     plan.check_corpus(&ds, datasets.path(), sweep_dir)?;
     let mut opts = RunOptions::new(backend, device.clone(), Some(dir.clone()), stop);

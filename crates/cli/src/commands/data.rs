@@ -46,6 +46,9 @@ pub enum DataCommand {
         /// Where to download it from (a mirror); the SHA-256 must still match.
         #[arg(long, env = "MAKEMORE_NAMES_URL", default_value = NAMES_URL)]
         url: String,
+        /// Replace a file at --out that is not names.txt.
+        #[arg(long)]
+        force: bool,
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -84,7 +87,12 @@ pub fn run(cmd: DataCommand) -> Result<(), Failure> {
             seed,
             json,
         } => stats(data, block_size, seed, json),
-        DataCommand::Fetch { out, url, json } => fetch(out, &url, json),
+        DataCommand::Fetch {
+            out,
+            url,
+            force,
+            json,
+        } => fetch(out, &url, force, json),
     }
 }
 
@@ -160,7 +168,34 @@ fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), 
     Ok(())
 }
 
-fn fetch(out: PathBuf, url: &str, json: bool) -> Result<(), Failure> {
+fn fetch(out: PathBuf, url: &str, force: bool, json: bool) -> Result<(), Failure> {
+    if out.is_dir() {
+        return Err(Failure::input(format!(
+            "{}: is a directory; give --out a file path",
+            out.display()
+        )));
+    }
+    if out.exists() {
+        // Already the corpus: nothing to do. Anything else is the user's file, kept unless
+        // --force.
+        let there = std::fs::read(&out).map(|b| makemore_files::sha256_hex(&b));
+        if there.is_ok_and(|d| d == NAMES_SHA256) {
+            if json {
+                print_json(
+                    &serde_json::json!({ "path": out.display().to_string(), "sha256": NAMES_SHA256, "already_there": true }),
+                );
+            } else {
+                println!("{} is already there (SHA-256 ok)", out.display());
+            }
+            return Ok(());
+        }
+        if !force {
+            return Err(Failure::input(format!(
+                "{}: already exists and is not names.txt; pass --force to replace it, or another --out",
+                out.display()
+            )));
+        }
+    }
     let (bytes, digest) = download(&out, url)?;
     if json {
         print_json(
@@ -178,7 +213,7 @@ fn download(out: &std::path::Path, url: &str) -> Result<(usize, String), Failure
     let fail = |e: String| {
         Failure {
         code: 1,
-        message: format!("cannot download {url}: {e}; without network access, pass --data PATH (or set MAKEMORE_DATA) to a local copy"),
+        message: format!("cannot download {url}: {e}; without network access, copy names.txt here by hand, or give the other commands a local copy (--data PATH, or MAKEMORE_DATA)"),
     }
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -8,6 +8,11 @@ use makemore_model::Dataset;
 use makemore_train::RunOptions;
 use std::path::PathBuf;
 
+/// Steps a diagnosis trains unless told otherwise: enough to see the first hundreds of steps.
+const DEFAULT_STEPS: u64 = 1_000;
+/// Steps between recordings unless told otherwise.
+const DEFAULT_EVERY: u64 = 100;
+
 /// Flags of `makemore diagnose`.
 #[derive(clap::Args)]
 #[command(
@@ -18,12 +23,13 @@ pub struct DiagnoseArgs {
     common: Common,
     #[command(flatten)]
     cfg: ConfigArgs,
-    /// Steps to train.
-    #[arg(long, default_value_t = 1_000)]
-    steps: u64,
-    /// Record every K steps (and the first and last step).
-    #[arg(long, default_value_t = 100)]
-    every: u64,
+    /// Steps to train [default: 1000, or train.steps when --set gives it].
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Record every K steps (and the first and last step) [default: 100, or log.diagnose_every
+    /// when --set gives it].
+    #[arg(long)]
+    every: Option<u64>,
     /// Seed of the weights and batches (overrides train.seed).
     #[arg(long)]
     seed: Option<u64>,
@@ -43,11 +49,32 @@ pub struct DiagnoseArgs {
 
 /// Runs `makemore diagnose`.
 pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
-    at_least_one("--every", Some(a.every))?;
-    let mut cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, Some(a.steps), a.seed)?;
+    at_least_one("--every", a.every)?;
+    // A short run by default, whatever the config's length; a --set of the same key is taken as
+    // asked, and the flag and the --set together are refused.
+    let sets = |key: &str| {
+        a.cfg
+            .set
+            .iter()
+            .any(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+    };
+    for (flag, given, key) in [
+        ("--steps", a.steps.is_some(), "train.steps"),
+        ("--every", a.every.is_some(), "log.diagnose_every"),
+    ] {
+        if given && sets(key) {
+            return Err(Failure::input(format!(
+                "{flag} and --set {key}=... both set it; give one"
+            )));
+        }
+    }
+    let steps = a.steps.or((!sets("train.steps")).then_some(DEFAULT_STEPS));
+    let mut cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, steps, a.seed)?;
     cfg.log.tensorboard |= a.tensorboard;
-    cfg.log.diagnose_every = Some(a.every);
-    cfg.validate("--every")?;
+    if a.every.is_some() || !sets("log.diagnose_every") {
+        cfg.log.diagnose_every = Some(a.every.unwrap_or(DEFAULT_EVERY));
+        cfg.validate("--every")?;
+    }
     let (backend, device) = open_backend(a.common.backend)?;
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;
@@ -58,7 +85,15 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
         ..RunOptions::new(backend, device, Some(out), stop_flag())
     };
     let mut bar = Bar::new(a.quiet, "diagnose");
-    let outcome = makemore_train::train(&cfg, &ds, &data, &opts, &mut bar)?;
+    let outcome = match makemore_train::train(&cfg, &ds, &data, &opts, &mut bar) {
+        Err(makemore_model::RunError::RunExists { dir, .. }) => {
+            return Err(Failure::input(format!(
+                "{}: already holds a run; pass --force to start over, or another --out",
+                dir.display()
+            )))
+        }
+        r => r?,
+    };
     let d = outcome.diagnosis.expect("diagnostics were asked for");
     if a.common.json {
         print_json(&serde_json::json!({

@@ -3,6 +3,7 @@
 use super::common::open_backend;
 use crate::exit::{print_json, Failure};
 use makemore_data::Corpus;
+use makemore_model::config::Norm;
 use makemore_model::data::DeviceWindows;
 use makemore_model::eval::{calibrate, split_loss};
 use makemore_model::{Dataset, SPLITS};
@@ -111,6 +112,16 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
         })?],
     };
     let (saved, ds, device) = load_run(&a.saved)?;
+    let m = &saved.config.model;
+    let running = [m.norm, m.output_norm]
+        .iter()
+        .any(|n| matches!(n, Norm::BatchNorm(b) if b.track_running_stats));
+    if a.calibrate && !running {
+        return Err(Failure::input(format!(
+            "--calibrate: the model in {} keeps no BatchNorm running statistics (model.norm and model.output_norm), so there is nothing to recalibrate",
+            a.saved.run.display()
+        )));
+    }
     let data: Vec<DeviceWindows> = ds
         .windows
         .iter()
