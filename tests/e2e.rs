@@ -475,7 +475,7 @@ fn data_fetch_writes_the_checked_file_or_says_what_to_do() {
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("cannot download") && err.contains("pass --data PATH"),
+        err.contains("cannot download") && err.contains("a local copy (--data PATH"),
         "{err}"
     );
     assert!(!Path::new(&none).exists() && !Path::new(&format!("{none}.tmp")).exists());

@@ -525,6 +525,11 @@ fn values_that_lose_meaning_in_f32_are_refused_naming_the_key_and_the_override()
             ][..],
         ),
         ("train.lr=1e-50", &["train.lr: 1e-50", "would be 0"]),
+        ("train.lr=1e-45", &["train.lr: 1e-45", "would be subnormal"]),
+        (
+            "train.divergence_factor=1e308",
+            &["train.divergence_factor: must be a number > 1 and at most 1e300"],
+        ),
         (
             "init.hidden.scale=1e39",
             &["init.hidden.scale: 1e39", "would be infinite"],
@@ -812,4 +817,27 @@ fn a_tight_address_space_limit_is_refused_up_front_not_hit() {
         );
     }
     assert!(!Path::new(&t.path("u")).exists());
+}
+
+#[test]
+fn flags_outside_what_they_feed_are_refused() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("flag-ranges");
+    let r = t.path("r");
+    stdout_json(&makemore(&[
+        "train", "--data", c, "--steps", "5", "--out", &r, "--json", "--quiet",
+    ]));
+    for temperature in ["1e-50", "1e39"] {
+        check_input_error(
+            temperature,
+            &makemore(&["sample", "--run", &r, "--temperature", temperature]),
+            &["--temperature: must be a number between"],
+        );
+    }
+    check_input_error(
+        "bench --matmul --data",
+        &makemore(&["bench", "--matmul", "--data", c]),
+        &["--data: --matmul times the matrix product alone"],
+    );
 }

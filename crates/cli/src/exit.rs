@@ -56,6 +56,18 @@ impl From<RunError> for Failure {
     }
 }
 
+/// `path` as a shell word: as it is when that is safe, else in single quotes, so that a printed
+/// command can be pasted as it is.
+pub fn shell(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=,:@%".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// The library's message, with what to do next in this program's flags.
 pub fn run_error_message(e: &RunError) -> String {
     let hint = match e {
@@ -67,7 +79,7 @@ pub fn run_error_message(e: &RunError) -> String {
             return match dir {
                 Some(d) => format!(
                     "{what} at step {step}; checkpoint written; resume with: makemore train --resume {}",
-                    d.display()
+                    shell(d)
                 ),
                 None => e.to_string(),
             };
@@ -79,24 +91,24 @@ pub fn run_error_message(e: &RunError) -> String {
             let dir = path.parent().unwrap_or(std::path::Path::new("."));
             return format!(
                 "{e}; undo the edit to go on with the run, or start it over with: makemore train --config {} --out {} --force",
-                path.display(),
-                dir.display()
+                shell(path),
+                shell(dir)
             );
         }
         RunError::NoRun { dir } if dir.join(makemore_sweep::PLAN_FILE).is_file() => {
             return format!(
                 "{}: is a sweep directory, not a run: give one of its cells ({}/cells/...), or summarize it with: makemore sweep collect {}",
-                dir.display(),
-                dir.display(),
-                dir.display()
+                shell(dir),
+                shell(dir),
+                shell(dir)
             );
         }
         RunError::DivergedRun { dir, .. } => {
             let kept = dir.join(makemore_train::run_dir::CHECKPOINT).is_file();
             return format!(
                 "{e}; resuming would diverge again: start over with a lower rate (makemore train --config {} --set train.lr=... --out {} --force){}",
-                dir.join(makemore_train::run_dir::CONFIG).display(),
-                dir.display(),
+                shell(&dir.join(makemore_train::run_dir::CONFIG)),
+                shell(dir),
                 if kept { ", or pass --checkpoint to use the weights of its last good checkpoint" } else { "" }
             );
         }
@@ -108,13 +120,13 @@ pub fn run_error_message(e: &RunError) -> String {
         RunError::Unfinished { dir, step, steps } if step >= steps => {
             return format!(
                 "{e}; finish it (evaluation and outputs) with: makemore train --resume {}",
-                dir.display()
+                shell(dir)
             )
         }
         RunError::Unfinished { dir, step, .. } => {
             return format!(
                 "{e}; continue it with: makemore train --resume {}, or pass --checkpoint to use its weights at step {step}",
-                dir.display()
+                shell(dir)
             )
         }
         RunError::OutputExists { .. } => "pass --force to replace it",

@@ -67,7 +67,8 @@ impl RunConfig {
             match v {
                 toml::Value::Float(x) if bad.is_none() && !F64_ONLY.contains(&path) => {
                     let y = *x as f32;
-                    if x.is_finite() && *x != 0.0 && (y == 0.0 || y.is_infinite()) {
+                    let lost = y == 0.0 || y.is_infinite() || y.abs() < f32::MIN_POSITIVE;
+                    if x.is_finite() && *x != 0.0 && lost {
                         *bad = Some((path.to_owned(), *x));
                     }
                 }
@@ -94,7 +95,11 @@ impl RunConfig {
                 &field,
                 format!(
                     "{x:e} is outside what the model's 32-bit floats hold (it would be {}); use a value between {:e} and {:e}",
-                    if (x as f32) == 0.0 { "0" } else { "infinite" },
+                    match x as f32 {
+                        y if y.is_infinite() => "infinite",
+                        0.0 => "0",
+                        _ => "subnormal, with too few bits to mean it",
+                    },
                     f32::MIN_POSITIVE,
                     f32::MAX
                 ),
@@ -227,10 +232,17 @@ impl RunConfig {
                 format!("1 with batch normalization ({field}): BatchNorm needs more than one value per channel in training; use a batch of 2 or more, or another norm"),
             );
         }
-        if !(t.divergence_factor.is_finite() && t.divergence_factor > 1.0) {
+        // Times ln(vocab) (at most ln of a few thousand), the limit must stay finite.
+        if !(t.divergence_factor.is_finite()
+            && t.divergence_factor > 1.0
+            && t.divergence_factor <= 1e300)
+        {
             return fail(
                 "train.divergence_factor",
-                format!("must be a finite number > 1, got {}", t.divergence_factor),
+                format!(
+                    "must be a number > 1 and at most 1e300, got {}",
+                    t.divergence_factor
+                ),
             );
         }
         if t.log_every == 0 {

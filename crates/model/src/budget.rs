@@ -81,6 +81,14 @@ impl Budget {
         ])
     }
 
+    /// Each one's share when `jobs` trainings run side by side.
+    pub fn shared(self, jobs: usize) -> Self {
+        Self {
+            limit: self.limit / jobs.max(1) as u64,
+            ..self
+        }
+    }
+
     /// Refuses when the `parts` (what each field of the input costs, `None` for a sum that does
     /// not even fit 128 bits) add up to more than the limit, naming the costliest field.
     pub fn check(&self, parts: &[(String, Option<u128>)]) -> Result<(), RunError> {

@@ -269,7 +269,11 @@ pub fn train(
     if let (Some(d), None) = (dir, from) {
         d.clear();
         let info = RunInfo {
-            data: data_path.display().to_string(),
+            // Absolute, so that a later command finds it from any directory.
+            data: std::path::absolute(data_path)
+                .unwrap_or_else(|_| data_path.to_owned())
+                .display()
+                .to_string(),
             backend: opts.backend.name().into(),
             vocab: ds.vocab.clone(),
             corpus: Some(ds.id()),

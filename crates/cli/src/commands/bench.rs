@@ -186,6 +186,12 @@ fn peak_rss_mb() -> Option<f64> {
 /// Runs `makemore bench`.
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
     if a.matmul {
+        // The products take no corpus: a --data would be ignored without a word.
+        if a.common.data.is_some() {
+            return Err(Failure::input(
+                "--data: --matmul times the matrix product alone and reads no corpus; drop one of them",
+            ));
+        }
         return matmul(a.common.json);
     }
     if a.steps == 0 || a.repeats == 0 || a.samples == 0 {

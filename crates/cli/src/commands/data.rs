@@ -33,6 +33,8 @@ pub enum DataCommand {
         /// Seed of the Python-compatible shuffle.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        #[command(flatten)]
+        memory: super::common::MemoryArgs,
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -85,8 +87,9 @@ pub fn run(cmd: DataCommand) -> Result<(), Failure> {
             data,
             block_size,
             seed,
+            memory,
             json,
-        } => stats(data, block_size, seed, json),
+        } => stats(data, block_size, seed, &memory, json),
         DataCommand::Fetch {
             out,
             url,
@@ -96,7 +99,13 @@ pub fn run(cmd: DataCommand) -> Result<(), Failure> {
     }
 }
 
-fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), Failure> {
+fn stats(
+    data: PathBuf,
+    block_size: usize,
+    seed: u64,
+    memory: &super::common::MemoryArgs,
+    json: bool,
+) -> Result<(), Failure> {
     if block_size == 0 {
         return Err(Failure::input("--block-size: must be >= 1"));
     }
@@ -106,11 +115,13 @@ fn stats(data: PathBuf, block_size: usize, seed: u64, json: bool) -> Result<(), 
     };
     let corpus = Corpus::load(&data, cfg.boundary, None)?;
     let windows = corpus.total_chars().saturating_add(corpus.items.len()); // a window per character, one per item end
-    makemore_model::budget::Budget::new(None).check(&makemore_model::budget::windows_needs(
-        "--block-size",
-        windows,
-        block_size,
-    ))?;
+    memory
+        .budget()
+        .check(&makemore_model::budget::windows_needs(
+            "--block-size",
+            windows,
+            block_size,
+        ))?;
     let ds = Dataset::from_corpus(corpus, &cfg, block_size)?;
     let items = [&ds.split.train, &ds.split.val, &ds.split.test];
     let splits = makemore_model::SPLITS

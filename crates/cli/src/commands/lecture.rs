@@ -94,7 +94,8 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     super::data::ensure_default_corpus(&data)?;
     let pending = lecture_configs(&a)?;
     let cfg0 = &pending[0].1;
-    let ds = Dataset::for_run(&data, cfg0, &a.common.memory.budget())?;
+    // The runs side by side share the memory.
+    let ds = Dataset::for_run(&data, cfg0, &a.common.memory.budget().shared(jobs))?;
     let runner = Runner {
         args: &a,
         backend,
@@ -134,7 +135,7 @@ fn lecture_configs(a: &LectureArgs) -> Result<Vec<(&'static str, RunConfig)>, Fa
         let mut base = RunConfig::from_toml_str(text, &source, &[])?;
         base.train.steps = a.steps;
         base.log.tensorboard = a.tensorboard;
-        base.validate(&source)?;
+        base.validate("--steps")?;
         for k in 0..a.seeds {
             let mut cfg = base.clone();
             let first = a.seed.unwrap_or(cfg.train.seed);

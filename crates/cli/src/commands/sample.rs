@@ -34,9 +34,13 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
     if a.n == 0 {
         return Err(Failure::input("-n: must be >= 1"));
     }
-    if !(a.temperature.is_finite() && a.temperature > 0.0) {
+    // It divides the model's 32-bit logits: it must be a normal f32.
+    let t32 = a.temperature as f32;
+    if !(a.temperature > 0.0 && t32.is_finite() && t32 >= f32::MIN_POSITIVE) {
         return Err(Failure::input(format!(
-            "--temperature: must be a finite number > 0, got {}",
+            "--temperature: must be a number between {:e} and {:e}, got {}",
+            f32::MIN_POSITIVE,
+            f32::MAX,
             a.temperature
         )));
     }

@@ -264,7 +264,13 @@ fn record_if_cells_own(sweep_dir: &Path, cell_dir: &str, e: &SweepError) -> bool
     let SweepError::Run { source, .. } = e else {
         return false;
     };
-    if matches!(**source, makemore_model::RunError::Interrupted { .. }) {
+    // Stopped, held by another process, or too large for this machine's memory now: none is
+    // the cell's own result.
+    use makemore_model::RunError::{Interrupted, Locked, TooLarge};
+    if matches!(
+        **source,
+        Interrupted { .. } | Locked { .. } | TooLarge { .. }
+    ) {
         return false;
     }
     // The run's own words for the record (the cell is named by where it is kept).
@@ -325,7 +331,7 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
                 code: INTERRUPTED,
                 message: format!(
                     "cell {index} interrupted; `makemore sweep cell {} {index}` resumes it",
-                    dir.display()
+                    crate::exit::shell(dir)
                 ),
             })
         }
@@ -396,6 +402,14 @@ fn cell_ended(
             );
         }
         Ok(_) => {}
+        // Another process (a second `sweep` on the same directory) trains it: not ours to run.
+        Err(SweepError::Run { source, .. })
+            if matches!(*source, makemore_model::RunError::Locked { .. }) =>
+        {
+            eprintln!(
+                "sweep: cell {i} (of {total}) {name}: another process is training it; skipped"
+            );
+        }
         // Printed even with --quiet: a failure is not progress.
         Err(e) if record_if_cells_own(out, &p.cells[i].dir, &e) => {
             eprintln!(
@@ -423,7 +437,6 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
         );
     }
     let (backend, device) = open_backend(a.common.backend)?;
-    let datasets = Datasets::new(&data, a.common.memory.budget());
     let todo: Vec<usize> = p
         .cells
         .iter()
@@ -434,6 +447,8 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
         .jobs
         .unwrap_or_else(|| default_jobs(backend, todo.len()))
         .clamp(1, todo.len().max(1));
+    // The cells side by side share the memory.
+    let datasets = Datasets::new(&data, a.common.memory.budget().shared(jobs));
     if !a.quiet && todo.len() < p.cells.len() {
         eprintln!(
             "sweep: {} of {} cells already done; running the other {}",
