@@ -201,7 +201,7 @@ fn init_show_rejects_bad_input() {
         "--fan-out",
         "5",
     ]);
-    assert_input_error(&zero, &["fan_in is 0"]);
+    assert_input_error(&zero, &["--fan-in and --fan-out: must be >= 1"]);
 }
 
 #[test]

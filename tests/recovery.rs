@@ -841,3 +841,42 @@ fn flags_outside_what_they_feed_are_refused() {
         &["--data: --matmul times the matrix product alone"],
     );
 }
+
+#[test]
+fn init_show_refuses_flags_its_scheme_ignores_and_numbers_f32_cannot_hold() {
+    for (args, fragment) in [
+        (
+            vec!["--scheme", "kaiming_normal", "--std", "0.5"],
+            "--std: the kaiming_normal scheme does not use it",
+        ),
+        (
+            vec!["--scheme", "ones", "--gain", "3"],
+            "--gain: the ones scheme does not use it",
+        ),
+        (
+            vec!["--scheme", "constant"],
+            "--value: the constant scheme needs it",
+        ),
+        (
+            vec!["--scheme", "normal", "--std", "1e39"],
+            "the --std comes to 1e39",
+        ),
+        (
+            vec!["--scheme", "normal", "--std", "1e-50"],
+            "the --std comes to 1e-50",
+        ),
+        (
+            vec![
+                "--scheme",
+                "kaiming_normal",
+                "--nonlinearity",
+                "leaky_relu:1e39",
+            ],
+            "the gain comes to",
+        ),
+    ] {
+        let mut all = vec!["init", "show", "--fan-in", "3", "--fan-out", "3"];
+        all.extend(&args);
+        check_input_error(&args.join(" "), &makemore(&all), &[fragment]);
+    }
+}

@@ -23,24 +23,25 @@ pub struct ShowArgs {
     /// kaiming_uniform, pytorch_default.
     #[arg(long)]
     scheme: String,
-    /// The nonlinearity after the layer: tanh, relu, leaky_relu[:slope], gelu, sigmoid, identity.
-    #[arg(long, default_value = "identity")]
-    nonlinearity: String,
+    /// The nonlinearity after the layer: tanh, relu, leaky_relu[:slope], gelu, sigmoid, identity
+    /// [default: identity] (Xavier and Kaiming schemes).
+    #[arg(long)]
+    nonlinearity: Option<String>,
     /// Inputs of the layer.
     #[arg(long)]
     fan_in: usize,
     /// Outputs of the layer.
     #[arg(long)]
     fan_out: usize,
-    /// fan_in or fan_out (Kaiming schemes).
-    #[arg(long, default_value = "fan_in")]
-    mode: String,
-    /// auto, empirical or a number.
-    #[arg(long, default_value = "auto")]
-    gain: String,
-    /// Final multiplier.
-    #[arg(long, default_value_t = 1.0)]
-    scale: f64,
+    /// fan_in or fan_out [default: fan_in] (Kaiming schemes).
+    #[arg(long)]
+    mode: Option<String>,
+    /// auto, empirical or a number [default: auto] (Xavier and Kaiming schemes).
+    #[arg(long)]
+    gain: Option<String>,
+    /// Final multiplier [default: 1] (every scheme but zeros).
+    #[arg(long)]
+    scale: Option<f64>,
     /// Standard deviation (normal).
     #[arg(long)]
     std: Option<f64>,
@@ -82,28 +83,104 @@ struct SampleStats {
 }
 
 /// Runs an init subcommand.
+/// The flags each scheme takes beside the fans and the seed; `value` is required by constant.
+fn scheme_flags(scheme: &str) -> &'static [&'static str] {
+    match scheme {
+        "normal" => &["--std", "--scale"],
+        "uniform" => &["--bound", "--scale"],
+        "zeros" => &[],
+        "ones" | "pytorch_default" => &["--scale"],
+        "constant" => &["--value", "--scale"],
+        "xavier_normal" | "xavier_uniform" => &["--gain", "--nonlinearity", "--scale"],
+        _ => &["--gain", "--nonlinearity", "--mode", "--scale"],
+    }
+}
+
+/// Refuses a flag the scheme does not use (it would be ignored without a word), fans of 0, and
+/// a constant without its value.
+fn check_flags(a: &ShowArgs) -> Result<(), Failure> {
+    let given = [
+        ("--std", a.std.is_some()),
+        ("--bound", a.bound.is_some()),
+        ("--value", a.value.is_some()),
+        ("--scale", a.scale.is_some()),
+        ("--gain", a.gain.is_some()),
+        ("--nonlinearity", a.nonlinearity.is_some()),
+        ("--mode", a.mode.is_some()),
+    ];
+    let takes = scheme_flags(&a.scheme);
+    if let Some((flag, _)) = given.iter().find(|(f, g)| *g && !takes.contains(f)) {
+        return Err(Failure::input(format!(
+            "{flag}: the {} scheme does not use it (it takes {})",
+            a.scheme,
+            if takes.is_empty() {
+                "none".to_string()
+            } else {
+                takes.join(", ")
+            }
+        )));
+    }
+    if a.scheme == "constant" && a.value.is_none() {
+        return Err(Failure::input("--value: the constant scheme needs it"));
+    }
+    if a.fan_in == 0 || a.fan_out == 0 {
+        return Err(Failure::input("--fan-in and --fan-out: must be >= 1"));
+    }
+    Ok(())
+}
+
+/// Refuses a distribution whose spread or value the model's 32-bit floats cannot hold.
+fn check_f32(what: &str, x: f64) -> Result<(), Failure> {
+    let y = x as f32;
+    if x != 0.0 && (!y.is_finite() || y.abs() < f32::MIN_POSITIVE) {
+        return Err(Failure::input(format!(
+            "the {what} comes to {x:e}, outside what 32-bit floats hold ({:e} to {:e}); change the numbers that multiply into it",
+            f32::MIN_POSITIVE,
+            f32::MAX
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(cmd: InitCommand) -> Result<(), Failure> {
     let InitCommand::Show(a) = cmd;
-    let activation = Activation::parse(&a.nonlinearity).ok_or_else(|| {
+    if makemore_init::Scheme::from_parts(
+        &a.scheme,
+        Gain::Auto,
+        FanMode::FanIn,
+        1.0,
+        None,
+        None,
+        Some(0.0),
+    )
+    .is_ok()
+    {
+        check_flags(&a)?;
+    }
+    let nonlinearity = a.nonlinearity.as_deref().unwrap_or("identity");
+    let activation = Activation::parse(nonlinearity).ok_or_else(|| {
         Failure::input(format!(
             "--nonlinearity: unknown {:?}; expected one of: {}",
-            a.nonlinearity,
+            nonlinearity,
             Activation::NAMES.join(", ")
         ))
     })?;
-    let mode = FanMode::parse(&a.mode).ok_or_else(|| {
+    let mode_name = a.mode.as_deref().unwrap_or("fan_in");
+    let mode = FanMode::parse(mode_name).ok_or_else(|| {
         Failure::input(format!(
             "--mode: unknown {:?}; expected fan_in or fan_out",
-            a.mode
+            mode_name
         ))
     })?;
-    let gain = Gain::parse(&a.gain).ok_or_else(|| {
+    let gain_name = a.gain.as_deref().unwrap_or("auto");
+    let gain = Gain::parse(gain_name).ok_or_else(|| {
         Failure::input(format!(
             "--gain: {:?} is not auto, empirical or a number",
-            a.gain
+            gain_name
         ))
     })?;
-    let scheme = Scheme::from_parts(&a.scheme, gain, mode, a.scale, a.std, a.bound, a.value)?;
+    let scale = a.scale.unwrap_or(1.0);
+    let scheme = Scheme::from_parts(&a.scheme, gain, mode, scale, a.std, a.bound, a.value)?;
     let resolved = scheme.resolve(
         Fans {
             fan_in: a.fan_in,
@@ -111,6 +188,21 @@ pub fn run(cmd: InitCommand) -> Result<(), Failure> {
         },
         activation,
     )?;
+    for (what, x) in [
+        ("--value", a.value),
+        ("--scale", a.scale),
+        ("--std", a.std),
+        ("--bound", a.bound),
+    ] {
+        if let Some(x) = x {
+            check_f32(what, x)?;
+        }
+    }
+    check_f32("gain", resolved.gain)?;
+    check_f32("std", resolved.std())?;
+    if let Some(b) = resolved.bound() {
+        check_f32("bound", b)?;
+    }
     // The sample is fan_in x fan_out values, drawn and held as f32.
     let bytes = (a.fan_in as u128)
         .checked_mul(a.fan_out as u128)
