@@ -109,7 +109,7 @@ pub fn run_error_message(e: &RunError) -> String {
                 "{e}; resuming would diverge again: start over with a lower rate (makemore train --config {} --set train.lr=... --out {} --force){}",
                 shell(&dir.join(makemore_train::run_dir::CONFIG)),
                 shell(dir),
-                if kept { ", or pass --checkpoint to use the weights of its last good checkpoint" } else { "" }
+                if kept { ", or pass --checkpoint to use the weights of its last checkpoint" } else { "" }
             );
         }
         RunError::Corpus(c) => return corpus_message(c),

@@ -183,7 +183,7 @@ impl Hooks for RunHooks<'_> {
                     self.final_loss
                 ),
                 culprit,
-                kept: kept(self.last_checkpoint, Some(dir)),
+                kept: kept(self.last_checkpoint, Some(dir), None),
             });
             return ControlFlow::Break(());
         }
@@ -218,8 +218,15 @@ impl RunHooks<'_> {
 }
 
 /// What a diverged run kept, in words.
-fn kept(last_checkpoint: Option<u64>, dir: Option<&RunDir>) -> String {
+/// What a diverged run kept, in words; `diverged` is the step whose loss diverged (the loss of
+/// the weights after that many steps), when it was a loss.
+fn kept(last_checkpoint: Option<u64>, dir: Option<&RunDir>, diverged: Option<u64>) -> String {
     match (last_checkpoint, dir) {
+        // The checkpoint after step s holds the weights whose loss diverged: kept, not good.
+        (Some(s), Some(d)) if Some(s) == diverged => format!(
+            "the last checkpoint (step {s}) is kept in {}, though its weights are the ones that gave this loss",
+            d.path().display()
+        ),
         (Some(s), Some(d)) => format!(
             "the last good checkpoint (step {s}) is kept in {}",
             d.path().display()
@@ -405,7 +412,7 @@ fn stopped(
                 Some(s) => localize_divergence(s, step),
                 None => "unknown".into(),
             };
-            let kept = kept(hooks.last_checkpoint, dir);
+            let kept = kept(hooks.last_checkpoint, dir, Some(step));
             Err(RunError::Diverged {
                 step,
                 lr,
