@@ -386,7 +386,7 @@ fn bad_input_table() {
         (
             "sample temperature 0",
             s(&["sample", "--run", &run, "--temperature", "0"]),
-            s(&["--temperature: must be a finite number > 0"]),
+            s(&["--temperature: must be a number between"]),
         ),
         (
             "sample temperature negative",
