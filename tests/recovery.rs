@@ -880,3 +880,22 @@ fn init_show_refuses_flags_its_scheme_ignores_and_numbers_f32_cannot_hold() {
         check_input_error(&args.join(" "), &makemore(&all), &[fragment]);
     }
 }
+
+#[test]
+fn exporting_a_paused_run_keeps_its_recorded_steps() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("export-paused");
+    let r = paused(&t, c, "r", &["--tensorboard", "--diagnose-every", "5"]);
+    let before = events(&r);
+    assert!(makemore(&["export", "tensorboard", &r, "--force"])
+        .status
+        .success());
+    let after = events(&r);
+    let tags = |e: &[(i64, String, String)]| {
+        e.iter()
+            .map(|(s, t, _)| (*s, t.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags(&after), tags(&before));
+}

@@ -149,9 +149,13 @@ pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
     }
     // Everything is read and checked before anything is written.
     let points: Vec<LogPoint> = dir.read_jsonl(METRICS)?;
-    let records: Vec<DiagnosticRecord> = match dir.file(DIAGNOSTICS).is_file() {
-        true => dir.read_jsonl(DIAGNOSTICS)?,
-        false => Vec::new(),
+    // A paused or interrupted run has its records so far in its checkpoint only.
+    let records: Vec<DiagnosticRecord> = if dir.file(DIAGNOSTICS).is_file() {
+        dir.read_jsonl(DIAGNOSTICS)?
+    } else if dir.file(CHECKPOINT).is_file() {
+        dir.read_checkpoint()?.records()?
+    } else {
+        Vec::new()
     };
     let summary: Option<RunSummary> = match dir.file(SUMMARY).is_file() {
         true => Some(dir.read_json(SUMMARY)?),
