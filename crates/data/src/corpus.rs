@@ -278,7 +278,10 @@ mod tests {
         let mut no_bom = Vec::new();
         no_bom.extend("anna\nbob\n".encode_utf16().flat_map(u16::to_le_bytes));
         let e = Corpus::from_bytes(&no_bom, "names16.txt", '.', None).unwrap_err();
-        assert!(e.to_string().starts_with("names16.txt: line 1: a NUL byte"), "{e}");
+        assert!(
+            e.to_string().starts_with("names16.txt: line 1: a NUL byte"),
+            "{e}"
+        );
         // A lone carriage return still ends a line: errors name the right one.
         let e = Corpus::from_text("ok\rbad.item\r", "t", '.', None).unwrap_err();
         assert!(e.to_string().starts_with("t: line 2:"), "{e}");
