@@ -631,7 +631,7 @@ fn a_damaged_run_directory_is_bad_input_naming_the_file() {
     check_input_error("run.json missing", &resume(&r), &["run.json: missing"]);
     let r = paused(&t, c, "noise", &[]);
     let noise: Vec<u8> = (0..3000u32)
-        .map(|i| (i * 2_654_435_761 >> 7) as u8)
+        .map(|i| ((i * 2_654_435_761) >> 7) as u8)
         .collect();
     std::fs::write(Path::new(&r).join("checkpoint.json"), noise).unwrap();
     check_input_error(

@@ -234,12 +234,18 @@ pub fn run(cmd: InitCommand) -> Result<(), Failure> {
             max: v.iter().cloned().fold(f32::NEG_INFINITY, f32::max).into(),
         },
     };
-    if a.json {
-        print_json(&report);
+    show(&report, a.json);
+    Ok(())
+}
+
+/// Prints `report` (one JSON object with `json`).
+fn show(report: &Report, json: bool) {
+    if json {
+        print_json(report);
     } else {
         println!(
             "{} before {} (fan_in {}, fan_out {})",
-            report.scheme, report.nonlinearity, a.fan_in, a.fan_out
+            report.scheme, report.nonlinearity, report.fan_in, report.fan_out
         );
         println!("  gain {:.4}", report.gain);
         println!("  std  {:.4} (theory)", report.std);
@@ -252,5 +258,4 @@ pub fn run(cmd: InitCommand) -> Result<(), Failure> {
             s.shape[0], s.shape[1], s.mean, s.std, s.min, s.max
         );
     }
-    Ok(())
 }
