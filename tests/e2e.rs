@@ -564,3 +564,53 @@ fn cpu_kernels_switch_takes_on_or_off_only() {
     let first = |j: &Value| j["first_loss"].as_f64().unwrap();
     assert!((first(&on) - first(&off)).abs() < 2e-6, "{on} {off}");
 }
+
+/// Built-in config names work wherever `--config` does, and `makemore configs` lists them.
+#[test]
+fn built_in_configs_are_named_by_every_config_flag() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("builtin-configs");
+    let list = stdout_json(&makemore(&["configs", "--json"]));
+    let configs = list["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 12, "{list}");
+    for entry in configs {
+        let d = entry["description"].as_str().unwrap();
+        assert!(d.len() > 20 && d.ends_with('.'), "{entry}");
+    }
+    assert!(configs.iter().any(|e| e["name"] == "original"));
+    // The original init's first loss, far above ln(27), from the name alone.
+    let v = stdout_json(&makemore(&[
+        "train",
+        "--data",
+        c,
+        "--config",
+        "original",
+        "--steps",
+        "5",
+        "--out",
+        &t.path("o"),
+        "--json",
+        "--quiet",
+    ]));
+    assert!(v["first_loss"].as_f64().unwrap() > 20.0, "{v}");
+    let d = stdout_json(&makemore(&[
+        "diagnose",
+        "--data",
+        c,
+        "--config",
+        "deep-batchnorm.toml",
+        "--steps",
+        "5",
+        "--out",
+        &t.path("d"),
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(d["summary"]["parameters"], 47024, "{d}");
+    check_input_error(
+        "unknown name",
+        &makemore(&["train", "--data", c, "--config", "no-such", "--steps", "5"]),
+        &["no-such: no such config file, and not a built-in config (default, original"],
+    );
+}

@@ -63,6 +63,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the built-in configs (`--config NAME`) with what each shows.
+    #[command(
+        after_help = "Example:\n  makemore configs\n  makemore train --config fix-tanh --steps 20000"
+    )]
+    Configs {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Initializer commands.
     Init {
         #[command(subcommand)]
@@ -153,6 +162,7 @@ fn main() {
     let result: Result<(), Failure> = match cli.command {
         Command::Data { command } => commands::data::run(command),
         Command::Backends { json } => commands::backends::run(json),
+        Command::Configs { json } => commands::configs::run(json),
         Command::Init { command } => commands::init::run(command),
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),

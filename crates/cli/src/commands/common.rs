@@ -103,7 +103,8 @@ pub fn default_jobs(backend: makemore_model::BackendKind, runs: usize) -> usize 
 /// Which config to run: a file (or the built-in default) and `--set` overrides.
 #[derive(clap::Args)]
 pub struct ConfigArgs {
-    /// A TOML config (default: the lecture's BatchNorm model, configs/default.toml).
+    /// A TOML config file, or a built-in config's name (`makemore configs` lists them; default:
+    /// the lecture's BatchNorm model, configs/default.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Override a config field, e.g. --set train.lr=0.05 (repeatable).
@@ -154,6 +155,17 @@ pub fn load_config(
     seed: Option<u64>,
 ) -> Result<RunConfig, Failure> {
     let (mut cfg, name) = match config {
+        // A file of that name first; else a built-in config's name.
+        Some(path) if !path.exists() => {
+            let name = path.display().to_string();
+            let (source, text) = builtin::config(&name).ok_or_else(|| {
+                Failure::input(format!(
+                    "{name}: no such config file, and not a built-in config ({})",
+                    builtin::names().join(", ")
+                ))
+            })?;
+            (RunConfig::from_toml_str(&text, &source, set)?, source)
+        }
         Some(path) => (RunConfig::from_file(path, set)?, path.display().to_string()),
         None => (
             RunConfig::from_toml_str(builtin::DEFAULT, builtin::DEFAULT_NAME, set)?,

@@ -3,6 +3,7 @@
 pub mod backends;
 pub mod bench;
 pub mod common;
+pub mod configs;
 pub mod data;
 pub mod diagnose;
 pub mod eval;
@@ -105,12 +106,33 @@ pub mod builtin {
         ),
     ];
 
-    /// The config a sweep's `base` names: `(where it is, its text)`.
+    /// The config a `--config` or a sweep's `base` names: `(where it is, its text)`.
     pub fn config(name: &str) -> Option<(String, String)> {
         let name = name.trim_end_matches(".toml");
         CONFIGS
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(n, text)| (format!("built-in config {n}"), text.to_string()))
+    }
+
+    /// The built-in configs' names.
+    pub fn names() -> Vec<&'static str> {
+        CONFIGS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// A config's one-line description: the first sentence of its leading comment.
+    pub fn description(text: &str) -> String {
+        let header: Vec<&str> = text
+            .lines()
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let joined = header.join(" ");
+        let end = joined
+            .find(". ")
+            .map_or(joined.len(), |i| i + 1)
+            .min(joined.len());
+        joined[..end].to_string()
     }
 }
