@@ -77,6 +77,23 @@ fn a_run_stopped_after_its_last_checkpoint_is_finished_by_resume() {
         &makemore(&["train", "--resume", &r, "--data", c]),
         &["the run is finished (20 of 20 steps)"],
     );
+    // Asked again as a new run: the hint does not send the user to --resume.
+    let again = makemore(&[
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--diagnose-every",
+        "10",
+        "--out",
+        &r,
+    ]);
+    check_input_error(
+        "a finished run again",
+        &again,
+        &["nothing to resume: pass --force to train it again"],
+    );
 }
 
 #[test]
@@ -353,7 +370,7 @@ fn messages_name_what_will_help() {
         check_input_error(
             "a diverged run",
             &out,
-            &["training diverged at step", "lower rate", "--checkpoint"],
+            &["training diverged after step", "lower rate", "--checkpoint"],
         );
         assert!(!stderr(&out).contains("paused"));
     }
@@ -650,6 +667,46 @@ fn a_damaged_run_directory_is_bad_input_naming_the_file() {
     let r = paused(&t, c, "dir-lock", &[]);
     std::fs::create_dir(Path::new(&r).join(".lock")).unwrap();
     check_input_error("lock a directory", &resume(&r), &[".lock: is a directory"]);
+    // A lock that is a symbolic link is not followed (the file it names would be written).
+    let r = paused(&t, c, "link-lock", &[]);
+    let victim = t.file("victim.txt", b"keep\n");
+    std::os::unix::fs::symlink(&victim, Path::new(&r).join(".lock")).unwrap();
+    check_input_error(
+        "lock a link",
+        &resume(&r),
+        &[".lock: is a directory or a symbolic link"],
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+    // A checkpoint removed after the run logged steps: refused, not silently started over.
+    let r = paused(&t, c, "lost-ckpt", &[]);
+    std::fs::remove_file(Path::new(&r).join("checkpoint.json")).unwrap();
+    check_input_error(
+        "checkpoint lost",
+        &resume(&r),
+        &["checkpoint.json: missing, though the run logged steps"],
+    );
+    // tb/ that is a file: refused before anything is written.
+    let f = t.path("tb-file");
+    std::fs::create_dir_all(&f).unwrap();
+    std::fs::write(Path::new(&f).join("tb"), "x").unwrap();
+    check_input_error(
+        "tb a file",
+        &makemore(&[
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "5",
+            "--tensorboard",
+            "--out",
+            &f,
+        ]),
+        &["tb: is not a directory"],
+    );
+    assert!(
+        !Path::new(&f).join("config.toml").exists(),
+        "nothing half-written"
+    );
     // Killed before its first checkpoint: nothing is lost by starting over, which --resume does.
     let r = paused(&t, c, "no-ckpt", &[]);
     for f in ["checkpoint.json", "metrics.jsonl"] {
@@ -779,6 +836,11 @@ fn a_plan_edited_after_a_cell_started_is_named() {
             "was started with another config than the plan now gives it",
             "sweep-plan.json",
         ],
+    );
+    check_input_error(
+        "collect an edited plan",
+        &makemore(&["sweep", "collect", &s]),
+        &["was trained with another config than the plan now gives it"],
     );
 }
 

@@ -239,7 +239,7 @@ fn bad_input_table() {
         (
             "config missing file",
             train_cfg(t.path("nope.toml")),
-            s(&["nope.toml: cannot read"]),
+            s(&["nope.toml: no such config file, and not a built-in config"]),
         ),
         (
             "config --set bad value",
@@ -310,7 +310,7 @@ fn bad_input_table() {
         (
             "run dir holds a run",
             s(&["train", "--data", c, "--steps", "20", "--out", &run]),
-            s(&["already holds a run of this config", "--resume", "--force"]),
+            s(&["already holds a run of this config", "nothing to resume", "--force"]),
         ),
         (
             "run dir holds another config",
@@ -785,7 +785,7 @@ fn divergence_stops_with_status_3_and_names_the_layer() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("error: training diverged at step "),
+        err.starts_with("error: training diverged after step "),
         "{err}"
     );
     assert!(
@@ -816,7 +816,7 @@ fn divergence_stops_with_status_3_and_names_the_layer() {
     check_input_error(
         "resuming a diverged run",
         &makemore(&["train", "--resume", &r, "--quiet"]),
-        &["training diverged at step", "lower rate", "--checkpoint"],
+        &["training diverged after step", "lower rate", "--checkpoint"],
     );
     // lr 1e38: the weights overflow; the first non-finite output is named.
     let out = train("1e38", &t.path("nan"));
@@ -951,7 +951,7 @@ fn a_checkpoint_never_holds_a_non_finite_number() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("training diverged at step 1 ")
+        err.contains("training diverged after step 1 ")
             && err.contains("(still finite), but the weights are not")
             && err.contains("first non-finite: ")
             && err.contains("no checkpoint was written"),

@@ -84,6 +84,13 @@ pub fn run_error_message(e: &RunError) -> String {
                 None => e.to_string(),
             };
         }
+        // A finished or diverged run has nothing to continue: --resume would be refused.
+        RunError::RunExists { dir, .. }
+            if dir.join(makemore_train::run_dir::SUMMARY).is_file()
+                || dir.join(makemore_train::run_dir::DIVERGED).is_file() =>
+        {
+            "it finished or diverged, so there is nothing to resume: pass --force to train it again, or another --out"
+        }
         RunError::RunExists { .. } => {
             "pass --resume to continue it, --force to start over, or another --out"
         }
@@ -109,7 +116,14 @@ pub fn run_error_message(e: &RunError) -> String {
                 "{e}; resuming would diverge again: start over with a lower rate (makemore train --config {} --set train.lr=... --out {} --force){}",
                 shell(&dir.join(makemore_train::run_dir::CONFIG)),
                 shell(dir),
-                if kept { ", or pass --checkpoint to use the weights of its last checkpoint" } else { "" }
+                if kept {
+                    format!(
+                        ", or look at its last checkpoint with: makemore eval --run {} --checkpoint",
+                        shell(dir)
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         RunError::Corpus(c) => return corpus_message(c),

@@ -162,10 +162,10 @@ pub fn rlimit_headroom(limit: Option<u64>, used: Option<u64>) -> Option<u64> {
 /// the allocator's and the backend's own structures): an address-space or data limit leaves
 /// this much less for the model. What the process uses is its resident size, not its virtual
 /// size: the allocator reserves address space up to whatever limit it finds, and allocates from
-/// that reserve. Measured on the default model (needs 49 MB by the estimate): it aborts under
-/// `ulimit -v 75000` and trains under 80000 and above; with this reserve it is refused below
-/// about 100000.
-const PROCESS_RESERVE: u64 = 32 << 20;
+/// that reserve. Measured on the default model (needs 49 MB by the estimate), flex build: it
+/// aborts under `ulimit -v 75000`, and now and then (2-5% of runs) up to 115000, when a thread
+/// cannot start; with this reserve it is refused below about 130000.
+const PROCESS_RESERVE: u64 = 64 << 20;
 
 /// The soft `RLIMIT_AS` and `RLIMIT_DATA` of this process (`None`: unlimited or not known).
 #[cfg(unix)]
@@ -511,6 +511,28 @@ pub fn sampling_needs(
         ),
         ("--max-len".to_string(), text),
     ]
+}
+
+/// What recalibrating the BatchNorm statistics of a run of `cfg` costs: one forward pass over
+/// all `windows` of the training split at once, about two floats per unit and window (measured:
+/// 360 MB of resident memory for the default model on names.txt's 182,580 windows).
+pub fn calibration_needs(
+    cfg: &RunConfig,
+    vocab: usize,
+    windows: usize,
+) -> Vec<(String, Option<u128>)> {
+    let m = &cfg.model;
+    let units = sum(&m
+        .hidden
+        .iter()
+        .map(|&w| Some(w as u128))
+        .chain([
+            (m.n_embd as u128).checked_mul(m.block_size as u128),
+            Some(vocab as u128),
+        ])
+        .collect::<Vec<_>>());
+    let cost = units.and_then(|u| mul(&[windows as u128, u, F32 * 2]));
+    vec![("--calibrate".to_string(), cost)]
 }
 
 /// What evaluating or sampling a saved run of `cfg` costs: its parameters read back, `windows`

@@ -117,7 +117,7 @@ pub enum RunError {
         steps: u64,
     },
     /// The run's training diverged: it has no trained model, and resuming would diverge again.
-    #[error("{}: training diverged at step {step} (lr {}); there is no trained model", dir.display(), short(*lr))]
+    #[error("{}: training diverged after step {step} (lr {}); there is no trained model", dir.display(), short(*lr))]
     DivergedRun {
         /// The run directory.
         dir: PathBuf,
@@ -141,7 +141,7 @@ pub enum RunError {
     #[error("{0}")]
     Report(String),
     /// The loss stopped being finite, or blew up.
-    #[error("training diverged at step {step} (lr {}): the loss is {loss}; first non-finite: {culprit}; {kept}; lower train.lr", short(*lr))]
+    #[error("training diverged after step {step} (lr {}): the loss is {loss}; first non-finite: {culprit}; {kept}; lower train.lr", short(*lr))]
     Diverged {
         /// The step.
         step: u64,

@@ -5,7 +5,8 @@ use crate::cell::{is_done, DivergedRecord, FailedRecord, DIVERGED, FAILED};
 use crate::plan::Plan;
 use crate::SweepError;
 use makemore_diagnostics::{advise, AdviceConfig, DiagnosticRecord};
-use makemore_train::run_dir::{DIAGNOSTICS, REPORT, SUMMARY};
+use makemore_model::RunConfig;
+use makemore_train::run_dir::{CONFIG, DIAGNOSTICS, REPORT, SUMMARY};
 use makemore_train::RunSummary;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -163,6 +164,30 @@ fn statistics(records: &[DiagnosticRecord], row: &mut CellRow) {
 }
 
 /// One done cell's row.
+/// Refuses a cell whose run was started with another config than the plan gives it (a plan
+/// edited after the cell ran): its results would be shown under the wrong values.
+fn check_config(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<(), SweepError> {
+    let path = plan_dir.join(&cell.dir).join(CONFIG);
+    let Ok(saved) = std::fs::read_to_string(&path) else {
+        return Ok(()); // not started
+    };
+    // The plan holds the config as a run saves it; only a text that differs is parsed.
+    let same = saved == cell.config
+        || RunConfig::from_toml_str(&cell.config, "plan", &[]).is_ok_and(|c| c.to_toml() == saved);
+    if same {
+        return Ok(());
+    }
+    Err(SweepError::Plan {
+        dir: plan_dir.to_owned(),
+        message: format!(
+            "cell {} ({}) was trained with another config than the plan now gives it (was {} edited?); restore the plan, or remove the cell's directory and run it again",
+            cell.index,
+            cell.dir,
+            crate::PLAN_FILE
+        ),
+    })
+}
+
 fn cell_row(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<CellRow, SweepError> {
     let dir = plan_dir.join(&cell.dir);
     let mut row = CellRow {
@@ -188,6 +213,7 @@ fn cell_row(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<CellRow, SweepE
         dir: plan_dir.to_owned(),
         message: format!("{}: {e}", path.display()),
     };
+    check_config(plan_dir, cell)?;
     if dir.join(DIVERGED).is_file() {
         let path = dir.join(DIVERGED);
         let d: DivergedRecord = serde_json::from_str(&read(&path)?).map_err(|e| bad(&path, e))?;

@@ -2,7 +2,7 @@
 //! (a SHA-256 line, then JSON), and reading, writing and checking it in a run directory.
 
 use crate::run_dir::{
-    parse_jsonl, read_text, RunDir, CHECKPOINT, CONFIG, MODEL, RUN_INFO, SUMMARY,
+    parse_jsonl, read_text, RunDir, CHECKPOINT, CONFIG, METRICS, MODEL, RUN_INFO, SUMMARY,
 };
 use makemore_data::SamplerState;
 use makemore_diagnostics::DiagnosticRecord;
@@ -182,6 +182,14 @@ impl RunDir {
                 return Err(RunError::bad(
                     self.path(),
                     "no checkpoint (checkpoint.json is missing), and the run has written its model: there is nothing to resume",
+                ));
+            }
+            // Metrics are written with each checkpoint: a run that has them got past its first
+            // one, and starting over would throw that away without a word.
+            if self.file(METRICS).exists() {
+                return Err(RunError::bad(
+                    &self.file(CHECKPOINT),
+                    "missing, though the run logged steps (metrics.jsonl): restore it, or start the run over with --force",
                 ));
             }
             return Ok(None);

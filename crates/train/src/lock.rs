@@ -77,10 +77,11 @@ impl RunDir {
             makemore_files::sync_dir(parent.unwrap_or(Path::new(".")));
         }
         let path = self.file(LOCK);
-        if path.is_dir() {
+        let kind = std::fs::symlink_metadata(&path).map(|m| m.file_type());
+        if kind.is_ok_and(|k| k.is_dir() || k.is_symlink()) {
             return Err(RunError::bad(
                 &path,
-                "is a directory, not the run's lock file: remove it",
+                "is a directory or a symbolic link, not the run's lock file: remove it",
             ));
         }
         // A lock file removed by its holder between our open and our lock is retried.

@@ -54,22 +54,32 @@ pub struct EvalArgs {
 /// memory budget (`--max-memory`, else the system's limits): its config and vocabulary are
 /// small, and the corpus's size in bytes bounds its windows. A run whose files cannot be read
 /// is left for the load to report.
-fn check_memory(a: &SavedRunArgs) -> Result<(), Failure> {
+fn check_memory(a: &SavedRunArgs, calibrate: bool) -> Result<(), Failure> {
     let run = RunDir::new(&a.run);
     let (Ok(cfg), Ok(info)) = (run.read_config(), run.read_info()) else {
         return Ok(());
     };
     let data = a.data.clone().unwrap_or_else(|| PathBuf::from(&info.data));
     let windows = std::fs::metadata(&data).map_or(0, |m| m.len() as usize);
-    let needs = makemore_model::budget::evaluation_needs(&cfg, info.vocab.len(), windows);
+    let mut needs = makemore_model::budget::evaluation_needs(&cfg, info.vocab.len(), windows);
+    if calibrate {
+        needs.extend(makemore_model::budget::calibration_needs(
+            &cfg,
+            info.vocab.len(),
+            windows,
+        ));
+    }
     a.memory.budget().check(&needs)?;
     Ok(())
 }
 
 /// Loads a run and its corpus, re-split exactly as in training; refuses another corpus than the
 /// run's unless `--other-corpus`.
-pub fn load_run(a: &SavedRunArgs) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
-    check_memory(a)?;
+pub fn load_run(
+    a: &SavedRunArgs,
+    calibrate: bool,
+) -> Result<(SavedRun, Dataset, makemore_model::Device), Failure> {
+    check_memory(a, calibrate)?;
     let (_, device) = open_backend(a.backend)?;
     let saved = SavedRun::load(&a.run, &device, a.checkpoint)?;
     let path = a
@@ -111,7 +121,7 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
             ))
         })?],
     };
-    let (saved, ds, device) = load_run(&a.saved)?;
+    let (saved, ds, device) = load_run(&a.saved, a.calibrate)?;
     let m = &saved.config.model;
     let running = [m.norm, m.output_norm]
         .iter()

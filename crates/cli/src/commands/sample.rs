@@ -50,7 +50,7 @@ pub fn run(a: SampleArgs) -> Result<(), Failure> {
     if a.max_len == 0 {
         return Err(Failure::input("--max-len: must be >= 1"));
     }
-    let (saved, ds, device) = load_run(&a.saved)?;
+    let (saved, ds, device) = load_run(&a.saved, false)?;
     let needs = sampling_needs("-n", &saved.config, ds.vocab.len(), a.n, a.max_len);
     a.saved.memory.budget().check(&needs)?;
     let opts = SampleOptions {

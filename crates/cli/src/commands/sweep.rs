@@ -325,7 +325,7 @@ fn cell(dir: &Path, index: Option<usize>, common: &crate::Common) -> Result<(), 
     let word = match &outcome {
         CellOutcome::Trained => format!("trained{resumed}"),
         CellOutcome::AlreadyDone => "already done".to_string(),
-        CellOutcome::Diverged { step } => format!("diverged at step {step} (recorded){resumed}"),
+        CellOutcome::Diverged { step } => format!("diverged after step {step} (recorded){resumed}"),
         CellOutcome::Interrupted => {
             return Err(Failure {
                 code: INTERRUPTED,
@@ -393,7 +393,7 @@ fn cell_ended(
         Ok(CellOutcome::Interrupted) => return Ok(true),
         Ok(outcome) if !quiet => {
             let what = match outcome {
-                CellOutcome::Diverged { step } => format!("diverged at step {step}"),
+                CellOutcome::Diverged { step } => format!("diverged after step {step}"),
                 _ => "done".into(),
             };
             eprintln!(
