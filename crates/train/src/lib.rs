@@ -27,10 +27,12 @@ mod lock;
 mod recording;
 pub mod run;
 pub mod run_dir;
+mod saved;
 pub mod tb;
 
 pub use checkpoint::Checkpoint;
 pub use lock::RunLock;
 pub use recording::{config_hint, Diagnosis};
-pub use run::{train, Observer, Outcome, RunOptions, SavedRun, Silent};
+pub use run::{train, Observer, Outcome, RunOptions, Silent};
 pub use run_dir::{RunDir, RunInfo, RunSummary};
+pub use saved::SavedRun;
