@@ -51,11 +51,13 @@ pub enum CorpusError {
     /// The file is UTF-16 (it starts with UTF-16's byte-order mark), as some editors save "Unicode"
     /// text.
     #[error(
-        "{source_name}: is UTF-16 (it starts with the byte-order mark {bom}); save it as UTF-8"
+        "{source_name}: is {encoding} (it starts with the byte-order mark {bom}); save it as UTF-8"
     )]
     Utf16 {
         /// Where the text came from.
         source_name: String,
+        /// The encoding the mark is of: UTF-16 or UTF-32.
+        encoding: &'static str,
         /// The byte-order mark found, in hex.
         bom: &'static str,
     },
@@ -151,13 +153,16 @@ impl Corpus {
         max_item_chars: Option<usize>,
     ) -> Result<Self, CorpusError> {
         let utf16 = match bytes {
-            [0xFF, 0xFE, ..] => Some("FF FE"),
-            [0xFE, 0xFF, ..] => Some("FE FF"),
+            [0xFF, 0xFE, 0, 0, ..] => Some(("UTF-32", "FF FE 00 00")),
+            [0, 0, 0xFE, 0xFF, ..] => Some(("UTF-32", "00 00 FE FF")),
+            [0xFF, 0xFE, ..] => Some(("UTF-16", "FF FE")),
+            [0xFE, 0xFF, ..] => Some(("UTF-16", "FE FF")),
             _ => None,
         };
-        if let Some(bom) = utf16 {
+        if let Some((encoding, bom)) = utf16 {
             return Err(CorpusError::Utf16 {
                 source_name: source_name.to_owned(),
+                encoding,
                 bom,
             });
         }
@@ -201,7 +206,8 @@ impl Corpus {
         };
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
-            let item = raw.trim();
+            // A byte-order mark inside the file (two files joined) is not part of an item.
+            let item = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
             if item.is_empty() {
                 blank_lines += 1;
                 continue;
@@ -264,6 +270,7 @@ mod tests {
             "anna\r\nbob\r\ncy\r\n",
             "anna\rbob\rcy\r",
             "\u{feff}anna \t\r\n  bob\r\n\r\ncy  ",
+            "anna\n\u{feff}bob\ncy\n",
         ] {
             let c = Corpus::from_text(text, "t", '.', None).unwrap();
             assert_eq!(c.items, plain.items, "{text:?}");
@@ -282,6 +289,9 @@ mod tests {
             e.to_string().starts_with("names16.txt: line 1: a NUL byte"),
             "{e}"
         );
+        let utf32 = [0xFF, 0xFE, 0, 0, b'a', 0, 0, 0];
+        let e = Corpus::from_bytes(&utf32, "n32.txt", '.', None).unwrap_err();
+        assert!(e.to_string().starts_with("n32.txt: is UTF-32"), "{e}");
         // A lone carriage return still ends a line: errors name the right one.
         let e = Corpus::from_text("ok\rbad.item\r", "t", '.', None).unwrap_err();
         assert!(e.to_string().starts_with("t: line 2:"), "{e}");

@@ -128,7 +128,7 @@ pub enum RunError {
     },
     /// A pause was asked for at a step the run will not reach: at or before where it starts, or
     /// at or after its last step.
-    #[error("the pause step {pause_at} is outside the steps this run takes ({} to {})", from + 1, steps - 1)]
+    #[error("the pause step {pause_at} is outside the steps this run takes {}", if from + 1 < *steps { format!("({} to {})", from + 1, steps - 1) } else { format!("(none: it is at step {from} of {steps})") })]
     PauseOutside {
         /// The pause step asked for.
         pause_at: u64,
