@@ -614,3 +614,70 @@ fn built_in_configs_are_named_by_every_config_flag() {
         &["no-such: no such config file, and not a built-in config (default, original"],
     );
 }
+
+/// The saturation threshold is the lecture's 0.97 unless asked otherwise, and every place that
+/// reports saturation names the one it used.
+#[test]
+fn the_saturation_threshold_is_chosen_and_named() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("saturation-threshold");
+    let run = |out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "diagnose", "--data", c, "--config", "original", "--steps", "20", "--every", "10",
+            "--out", out, "--quiet",
+        ];
+        a.extend(extra);
+        let o = makemore(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (a, b) = (t.path("a"), t.path("b"));
+    let default = run(&a, &[]);
+    let strict = run(&b, &["--saturation-threshold", "0.99"]);
+    assert!(default.contains("saturated (|x| > 0.97): "), "{default}");
+    assert!(strict.contains("saturated (|x| > 0.99): "), "{strict}");
+    let config = |dir: &str| std::fs::read_to_string(Path::new(dir).join("config.toml")).unwrap();
+    assert!(
+        !config(&a).contains("saturation_threshold"),
+        "the default is not saved"
+    );
+    assert!(config(&b).contains("saturation_threshold = 0.99"));
+    // The same weights, a stricter threshold: fewer outputs count, in every recorded layer.
+    let fracs = |dir: &str| -> Vec<f64> {
+        std::fs::read_to_string(Path::new(dir).join("diagnostics.jsonl"))
+            .unwrap()
+            .lines()
+            .flat_map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|l| l["output"]["saturated_frac"].as_f64())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (fa, fb) = (fracs(&a), fracs(&b));
+    assert_eq!(fa.len(), fb.len());
+    assert!(
+        !fa.is_empty() && fa.iter().zip(&fb).all(|(x, y)| y < x),
+        "{fa:?} {fb:?}"
+    );
+    check_input_error(
+        "threshold 1.5",
+        &makemore(&[
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "5",
+            "--saturation-threshold",
+            "1.5",
+            "--out",
+            &t.path("c"),
+        ]),
+        &["--saturation-threshold: log.saturation_threshold: must be between 0 and 1"],
+    );
+}

@@ -21,5 +21,8 @@ pub use model::{BatchNormConfig, BiasMode, GroupNormConfig, LayerNormConfig, Mod
 pub use optimizer::{
     AdamConfig, OptimizerConfig, RmspropConfig, SgdConfig, ADAMW_WEIGHT_DECAY, OPTIMIZER_NAMES,
 };
-pub use run::{set_value, ConfigError, DataConfig, LogConfig, RunConfig, TrainConfig};
+pub use run::{
+    set_value, ConfigError, DataConfig, LogConfig, RunConfig, TrainConfig,
+    DEFAULT_SATURATION_THRESHOLD,
+};
 pub use schedule::{LrSchedule, StepPoint};

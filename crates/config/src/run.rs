@@ -37,7 +37,7 @@ pub struct RunConfig {
 }
 
 /// What a run records and writes besides its model and losses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// Record diagnostics every this many steps (and the first and last step), and write
@@ -47,6 +47,28 @@ pub struct LogConfig {
     /// TensorBoard event files in `RUN/tb/`: the loss at every log point, the diagnostics at
     /// every recorded step, the split losses at the end.
     pub tensorboard: bool,
+    /// A tanh or sigmoid output counts as saturated beyond this (|tanh| > t; the lecture uses
+    /// 0.97 and 0.99). Saved only when it is not the default, so configs written before it
+    /// existed read back the same.
+    #[serde(skip_serializing_if = "is_default_saturation")]
+    pub saturation_threshold: f64,
+}
+
+/// The lecture's saturation threshold: |tanh| > 0.97.
+pub const DEFAULT_SATURATION_THRESHOLD: f64 = 0.97;
+
+fn is_default_saturation(t: &f64) -> bool {
+    *t == DEFAULT_SATURATION_THRESHOLD
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            diagnose_every: None,
+            tensorboard: false,
+            saturation_threshold: DEFAULT_SATURATION_THRESHOLD,
+        }
+    }
 }
 
 impl LogConfig {

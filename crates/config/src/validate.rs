@@ -251,6 +251,13 @@ impl RunConfig {
         if self.log.diagnose_every == Some(0) {
             return fail("log.diagnose_every", "must be >= 1".into());
         }
+        let threshold = self.log.saturation_threshold;
+        if !(threshold > 0.0 && threshold < 1.0) {
+            return fail(
+                "log.saturation_threshold",
+                format!("must be between 0 and 1 (|tanh| beyond it is saturated), got {threshold}"),
+            );
+        }
         let points = t.lr.points(t.steps);
         if points.is_empty() {
             return fail(

@@ -115,6 +115,7 @@ fn main() {
                 params,
                 expected_loss: None,
                 rescaled_loss: None,
+                saturation_threshold: Some(stats.saturation_threshold),
             });
         }
     }

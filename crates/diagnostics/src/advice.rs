@@ -81,7 +81,7 @@ pub fn advise(
     let mut out = Vec::new();
     out.extend(first.and_then(|f| overconfident_output(f, cfg)));
     let acts: Vec<&LayerRecord> = last.activations().collect();
-    out.extend(saturation(&acts, last.step, cfg));
+    out.extend(saturation(&acts, last, cfg));
     out.extend(dead_units(&acts, last.step));
     out.extend(std_drift(&acts, cfg));
     out.extend(gradient_drift(&acts, cfg));
@@ -123,11 +123,11 @@ fn is_squashing(l: &LayerRecord) -> bool {
 }
 
 /// Rule `saturation`: each squashing layer with too many outputs in its flat tails.
-fn saturation(acts: &[&LayerRecord], step: u64, cfg: &AdviceConfig) -> Vec<Advice> {
+fn saturation(acts: &[&LayerRecord], last: &DiagnosticRecord, cfg: &AdviceConfig) -> Vec<Advice> {
+    let (step, what) = (last.step, last.saturated_words());
     let mut out = Vec::new();
     for l in acts.iter().filter(|l| is_squashing(l)) {
         if let Some(s) = l.output.saturated_frac.filter(|&s| s > cfg.saturation) {
-            let what = "saturated";
             out.push(Advice {
                 rule: "saturation".into(),
                 layer: Some(l.name.clone()),
@@ -291,6 +291,7 @@ mod tests {
             params: vec![weight(update)],
             expected_loss: (step == 0).then_some(27f64.ln()),
             rescaled_loss: (step == 0).then_some(3.3),
+            saturation_threshold: None,
         }
     }
 

@@ -180,8 +180,9 @@ fn write_chart(dir: &Path, name: &str, c: &Chart) -> Result<(PathBuf, PathBuf), 
     Ok((svg_path, png_path))
 }
 
-fn percent(x: Option<f64>) -> String {
-    x.map(|s| format!(", saturated {:.2}%", 100.0 * s))
+/// `, saturated (|x| > 0.97) 2.78%`, or nothing for a layer that does not saturate.
+fn percent(r: &DiagnosticRecord, x: Option<f64>) -> String {
+    x.map(|s| format!(", {} {:.2}%", r.saturated_words(), 100.0 * s))
         .unwrap_or_default()
 }
 
@@ -227,7 +228,7 @@ fn activations_chart(last: &DiagnosticRecord, acts: &[&LayerRecord]) -> Chart {
                         l.name,
                         s.mean,
                         s.std,
-                        percent(l.output.saturated_frac)
+                        percent(last, l.output.saturated_frac)
                     ),
                     s.histogram.density(),
                 )

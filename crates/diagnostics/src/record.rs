@@ -363,9 +363,21 @@ pub struct DiagnosticRecord {
     /// At step 0: the loss after the best rescaling of the logits (a temperature); the gap to
     /// `loss` is what an overconfident output layer costs.
     pub rescaled_loss: Option<f64>,
+    /// The |output| beyond which a tanh or sigmoid output counted as saturated
+    /// ([`StatsConfig::saturation_threshold`]); absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation_threshold: Option<f32>,
 }
 
 impl DiagnosticRecord {
+    /// `saturated` and the threshold it used, in words: `saturated (|x| > 0.97)`.
+    pub fn saturated_words(&self) -> String {
+        match self.saturation_threshold {
+            Some(t) => format!("saturated (|x| > {t})"),
+            None => "saturated".into(),
+        }
+    }
+
     /// The activation layers (tanh, relu, ...: the outputs the lecture plots), in order.
     pub fn activations(&self) -> impl Iterator<Item = &LayerRecord> {
         self.layers

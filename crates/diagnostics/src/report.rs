@@ -21,7 +21,7 @@ pub struct ReportError {
 ///
 /// ```text
 /// activations (forward):
-/// layer 2 (Tanh): mean -0.00, std 0.63, saturated: 2.78%
+/// layer 2 (Tanh): mean -0.00, std 0.63, saturated (|x| > 0.97): 2.78%
 /// gradients at the activations (backward):
 /// layer 2 (Tanh): mean +0.000000, std 3.68e-03
 /// ```
@@ -44,7 +44,7 @@ pub fn layer_table(r: &DiagnosticRecord) -> String {
         let sat = l
             .output
             .saturated_frac
-            .map(|f| format!(", saturated: {:.2}%", 100.0 * f))
+            .map(|f| format!(", {}: {:.2}%", r.saturated_words(), 100.0 * f))
             .unwrap_or_default();
         let dead = l
             .output

@@ -191,6 +191,7 @@ fn record(step: u64, act: f64, grad: f64, sat: f64, median: f64) -> DiagnosticRe
         ],
         expected_loss: (step == 0).then_some(3.3),
         rescaled_loss: (step == 0).then_some(3.3),
+        saturation_threshold: None,
     }
 }
 

@@ -89,6 +89,7 @@ impl Recording {
             params,
             expected_loss,
             rescaled_loss,
+            saturation_threshold: Some(self.stats.saturation_threshold),
         };
         let line = serde_json::to_string(&record).expect("a diagnostic record serializes");
         self.jsonl.push_str(&line);

@@ -357,7 +357,10 @@ impl<'a> RunHooks<'a> {
             recording: cfg.log.diagnose_every.map(|every| Recording {
                 every: every.max(1),
                 total: cfg.train.steps,
-                stats: StatsConfig::default(),
+                stats: StatsConfig {
+                    saturation_threshold: cfg.log.saturation_threshold as f32,
+                    ..StatsConfig::default()
+                },
                 records: records.clone().unwrap_or_default(),
                 jsonl: from.map(Checkpoint::jsonl).unwrap_or_default(),
                 vocab: ds.vocab.len(),

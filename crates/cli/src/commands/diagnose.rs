@@ -42,6 +42,10 @@ pub struct DiagnoseArgs {
     /// Write TensorBoard event files into RUN/tb (sets log.tensorboard).
     #[arg(long)]
     tensorboard: bool,
+    /// |tanh| (or sigmoid) beyond which an output counts as saturated (sets
+    /// log.saturation_threshold; the lecture uses 0.97, the default, and 0.99).
+    #[arg(long, value_name = "T")]
+    saturation_threshold: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -71,6 +75,10 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
     let steps = a.steps.or((!sets("train.steps")).then_some(DEFAULT_STEPS));
     let mut cfg = load_config(a.cfg.config.as_deref(), &a.cfg.set, steps, a.seed)?;
     cfg.log.tensorboard |= a.tensorboard;
+    if let Some(t) = a.saturation_threshold {
+        cfg.log.saturation_threshold = t;
+        cfg.validate("--saturation-threshold")?;
+    }
     if a.every.is_some() || !sets("log.diagnose_every") {
         cfg.log.diagnose_every = Some(a.every.unwrap_or(DEFAULT_EVERY));
         cfg.validate("--every")?;

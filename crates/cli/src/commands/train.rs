@@ -46,6 +46,10 @@ pub struct TrainArgs {
     /// Write TensorBoard event files into RUN/tb (sets log.tensorboard).
     #[arg(long)]
     tensorboard: bool,
+    /// |tanh| (or sigmoid) beyond which an output counts as saturated (sets
+    /// log.saturation_threshold; the lecture uses 0.97, the default, and 0.99).
+    #[arg(long, value_name = "T")]
+    saturation_threshold: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -64,8 +68,9 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
                 || a.seed.is_some()
                 || a.tensorboard
                 || a.diagnose_every.is_some()
+                || a.saturation_threshold.is_some()
             {
-                return Err(Failure::input("--resume continues a run with its saved config; drop --config, --set, --steps, --seed, --diagnose-every and --tensorboard"));
+                return Err(Failure::input("--resume continues a run with its saved config; drop --config, --set, --steps, --seed, --diagnose-every, --saturation-threshold and --tensorboard"));
             }
             if a.force {
                 return Err(Failure::input(
@@ -93,6 +98,10 @@ pub fn run(a: TrainArgs) -> Result<(), Failure> {
             if a.diagnose_every.is_some() {
                 cfg.log.diagnose_every = a.diagnose_every;
                 cfg.validate("--diagnose-every")?;
+            }
+            if let Some(t) = a.saturation_threshold {
+                cfg.log.saturation_threshold = t;
+                cfg.validate("--saturation-threshold")?;
             }
             (
                 cfg,

@@ -179,6 +179,7 @@ impl<M: WatchStep + Module> TrainStep for Watched<M> {
             params,
             expected_loss: s.expected_loss,
             rescaled_loss: None,
+            saturation_threshold: Some(s.stats.saturation_threshold),
         };
         s.records.push(record);
         s.step += 1;

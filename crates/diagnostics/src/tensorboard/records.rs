@@ -94,6 +94,7 @@ mod tests {
             params: vec![param],
             expected_loss: None,
             rescaled_loss: None,
+            saturation_threshold: None,
         };
         let mut log = EventLog::new(1.0);
         log.push_record(&r, 2.0);
