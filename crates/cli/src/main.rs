@@ -156,8 +156,20 @@ fn main() {
     if let Err(f) = kernels_from_env() {
         f.exit();
     }
-    if runs_a_model_here && makemore_model::cpu_kernels() {
-        makemore_model::join_kernel_pool();
+    let trains =
+        runs_a_model_here || matches!(cli.command, Command::Lecture(_) | Command::Sweep(_));
+    if trains && makemore_model::cpu_kernels() {
+        // Started now, so that threads that cannot start (under a tight ulimit) are one line,
+        // not a panic in the middle of a run.
+        let joined = runs_a_model_here && makemore_model::join_kernel_pool();
+        if !joined {
+            if let Err(why) = makemore_model::start_kernel_pool() {
+                Failure::input(format!(
+                    "{why}; the memory or thread limits (ulimit -v, ulimit -u) are too tight for them"
+                ))
+                .exit();
+            }
+        }
     }
     let result: Result<(), Failure> = match cli.command {
         Command::Data { command } => commands::data::run(command),

@@ -37,4 +37,4 @@ pub use loss::{cross_entropy, nll_sum};
 pub use matmul::{matmul_with, product, time_matmul};
 pub use matmul::{View, PARALLEL_MIN_MACS};
 pub use par::SUM_BLOCK_ROWS;
-pub use par::{join_kernel_pool, simd, PARALLEL_MIN_OUTPUTS};
+pub use par::{join_kernel_pool, simd, start_kernel_pool, PARALLEL_MIN_OUTPUTS};

@@ -198,19 +198,60 @@ pub(crate) fn rows_per_task(m: usize) -> usize {
 /// split is handed to the pool while the caller sleeps until a pool thread wakes it, and a
 /// training step of the ladder's `wide` rung makes about 30 splits.
 pub fn join_kernel_pool() -> bool {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1);
+    let threads = pool_threads();
     // A thread of another pool cannot join; rayon would refuse only after using up its one
     // chance to set the global pool up.
-    threads >= 2
+    let joined = threads >= 2
         && rayon::current_thread_index().is_none()
         && rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .use_current_thread()
             .build_global()
-            .is_ok()
+            .is_ok();
+    if joined {
+        let _ = POOL_STARTED.set(());
+    }
+    joined
 }
+
+/// The kernels' pool size: `RAYON_NUM_THREADS`, else one thread per core.
+fn pool_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+}
+
+/// Starts the CPU kernels' thread pool now, so that a pool that cannot start (its threads'
+/// stacks do not fit under a tight address-space limit, say) is an error the program can
+/// report, rather than a panic at the kernels' first split. Call it once, before any kernel
+/// runs, in a program that does not [`join_kernel_pool`]; a pool already started is kept.
+///
+/// ```
+/// makemore_kernels::start_kernel_pool().expect("the pool starts");
+/// ```
+pub fn start_kernel_pool() -> Result<(), String> {
+    if rayon::current_thread_index().is_some() {
+        return Ok(());
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(pool_threads())
+        .build_global()
+    {
+        Ok(()) => {
+            let _ = POOL_STARTED.set(());
+            Ok(())
+        }
+        // Already set up by an earlier call or a join: nothing to do.
+        Err(_) if POOL_STARTED.get().is_some() => Ok(()),
+        Err(e) => Err(format!(
+            "cannot start the CPU kernels' {} threads: {e}",
+            pool_threads()
+        )),
+    }
+}
+
+/// Set once this module has set the global pool up.
+static POOL_STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();

@@ -61,4 +61,4 @@ pub use mlp::{Mlp, Source};
 pub use norm::{NormLayer, NormMode, NormOver, NormParts};
 pub use trainer::Trainer;
 
-pub use makemore_kernels::join_kernel_pool;
+pub use makemore_kernels::{join_kernel_pool, start_kernel_pool};

@@ -176,16 +176,22 @@ impl Runner<'_> {
         let stop = super::common::stop_flag();
         let queue = Mutex::new(pending.into_iter().enumerate().collect::<Vec<_>>());
         let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
+        let work = || loop {
+            let Some((i, (name, cfg))) = queue.lock().expect("queue lock").pop() else {
+                break;
+            };
+            let r = self.train_one(name, &cfg, stop);
+            results.lock().expect("results lock").push((i, name, r));
+        };
+        // This thread is one of the jobs: a job thread that cannot start (a tight ulimit)
+        // leaves fewer side by side, never none.
         std::thread::scope(|s| {
-            for _ in 0..self.jobs {
-                s.spawn(|| loop {
-                    let Some((i, (name, cfg))) = queue.lock().expect("queue lock").pop() else {
-                        break;
-                    };
-                    let r = self.train_one(name, &cfg, stop);
-                    results.lock().expect("results lock").push((i, name, r));
-                });
+            for _ in 1..self.jobs {
+                if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                    break;
+                }
             }
+            work();
         });
         let mut results = results.into_inner().expect("results lock");
         results.sort_by_key(|r| r.0);

@@ -463,27 +463,33 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
     let errors: Mutex<Vec<SweepError>> = Mutex::new(Vec::new());
     let interrupted = AtomicBool::new(false);
     let total = p.cells.len();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                if failed.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
-                    break;
-                };
-                let started = std::time::Instant::now();
-                let result = run_cell(&p, out, i, &datasets, (backend, &device), stop, &mut Silent);
-                match cell_ended(&p, out, i, result, started, a.quiet) {
-                    Ok(true) => interrupted.store(true, Ordering::SeqCst),
-                    Ok(false) => {}
-                    Err(e) => {
-                        failed.store(true, Ordering::SeqCst);
-                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
-                    }
-                }
-            });
+    let work = || loop {
+        if failed.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+            break;
         }
+        let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+            break;
+        };
+        let started = std::time::Instant::now();
+        let result = run_cell(&p, out, i, &datasets, (backend, &device), stop, &mut Silent);
+        match cell_ended(&p, out, i, result, started, a.quiet) {
+            Ok(true) => interrupted.store(true, Ordering::SeqCst),
+            Ok(false) => {}
+            Err(e) => {
+                failed.store(true, Ordering::SeqCst);
+                errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+            }
+        }
+    };
+    // This thread is one of the jobs: a job thread that cannot start (a tight ulimit) leaves
+    // fewer side by side, never none.
+    std::thread::scope(|s| {
+        for _ in 1..jobs {
+            if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                break;
+            }
+        }
+        work();
     });
     if let Some(e) = errors
         .into_inner()
