@@ -912,6 +912,13 @@ fn flags_outside_what_they_feed_are_refused() {
         &makemore(&["bench", "--matmul", "--data", c]),
         &["--data: --matmul times the matrix product alone"],
     );
+    // MAKEMORE_DATA is the environment's default corpus, not a request: --matmul runs.
+    let env = Command::new(env!("CARGO_BIN_EXE_makemore"))
+        .args(["bench", "--matmul", "--json"])
+        .env("MAKEMORE_DATA", c)
+        .output()
+        .unwrap();
+    assert!(stdout_json(&env)["rows"].is_array());
 }
 
 #[test]

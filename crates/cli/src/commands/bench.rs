@@ -186,8 +186,10 @@ fn peak_rss_mb() -> Option<f64> {
 /// Runs `makemore bench`.
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
     if a.matmul {
-        // The products take no corpus: a --data would be ignored without a word.
-        if a.common.data.is_some() {
+        // The products take no corpus: a --data would be ignored without a word. A corpus that
+        // comes from MAKEMORE_DATA is the environment's default, not a request.
+        let from_env = std::env::var_os("MAKEMORE_DATA").map(std::path::PathBuf::from);
+        if a.common.data.is_some() && a.common.data != from_env {
             return Err(Failure::input(
                 "--data: --matmul times the matrix product alone and reads no corpus; drop one of them",
             ));
