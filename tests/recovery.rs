@@ -978,3 +978,56 @@ fn exporting_a_paused_run_keeps_its_recorded_steps() {
     };
     assert_eq!(tags(&after), tags(&before));
 }
+
+#[test]
+fn a_new_run_or_sweep_never_replaces_a_users_files_of_the_same_names() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("same-names");
+    // run.json and vocab.json without a config.toml are not a run: the user's files.
+    let d = Path::new(&t.0).join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("run.json"), "{\"my\":\"own\"}").unwrap();
+    check_input_error(
+        "run.json of the user's",
+        &makemore(&[
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "5",
+            "--out",
+            d.to_str().unwrap(),
+        ]),
+        &["run.json: already exists; pass --force to replace it"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("run.json")).unwrap(),
+        "{\"my\":\"own\"}"
+    );
+    // A sweep directory without a plan that holds a sweep.json of the user's.
+    let s = Path::new(&t.0).join("s");
+    std::fs::create_dir_all(&s).unwrap();
+    std::fs::write(s.join("sweep.json"), "mine").unwrap();
+    let file = t.file(
+        "s.toml",
+        b"base = \"default\"\nseeds = [1]\nsteps = 5\n[[vary]]\nkey = \"train.lr\"\nvalues = [0.1]\n",
+    );
+    for plan in [true, false] {
+        let mut args = vec!["sweep"];
+        if plan {
+            args.push("plan");
+        }
+        args.extend([file.as_str(), "--out", s.to_str().unwrap(), "--data", c]);
+        check_input_error(
+            "sweep.json of the user's",
+            &makemore(&args),
+            &["sweep.json: already exists", "holds no sweep plan"],
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(s.join("sweep.json")).unwrap(),
+        "mine"
+    );
+    assert!(!s.join("sweep-plan.json").exists());
+}

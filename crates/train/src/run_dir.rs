@@ -280,9 +280,12 @@ impl RunDir {
     pub fn create(&self, config_text: &str, info: &RunInfo) -> Result<(), RunError> {
         std::fs::create_dir_all(&self.path).map_err(RunError::io(&self.path))?;
         makemore_files::sync_dir(self.path.parent().unwrap_or(Path::new(".")));
-        self.write(CONFIG, config_text.as_bytes())?;
+        // The config last: it is what marks a directory as holding a run, so a kill between
+        // these writes leaves files a new run refuses to replace without --force, not a run
+        // that cannot be resumed.
+        self.write_json(VOCAB, &info.vocab, false)?;
         self.write_json(RUN_INFO, info, true)?;
-        self.write_json(VOCAB, &info.vocab, false)
+        self.write(CONFIG, config_text.as_bytes())
     }
 
     /// Checks that a new run of `cfg` may start here: refuses a directory holding a run, or any
@@ -299,7 +302,13 @@ impl RunDir {
                 same_config: saved == cfg.to_toml(),
             });
         }
-        if let Some(path) = self.outputs().into_iter().find(|p| p.exists()) {
+        let started = [RUN_INFO, VOCAB].map(|f| self.file(f));
+        if let Some(path) = self
+            .outputs()
+            .into_iter()
+            .chain(started)
+            .find(|p| p.exists())
+        {
             return Err(RunError::OutputExists { path });
         }
         Ok(())

@@ -140,6 +140,26 @@ fn new_plan(
     Ok((plan, failing))
 }
 
+/// Refuses a directory without a plan that holds what a sweep writes (`sweep.json`,
+/// `sweep.html`): a new sweep there would replace the user's files.
+fn refuse_foreign_outputs(out: &Path) -> Result<(), Failure> {
+    if out.join(makemore_sweep::PLAN_FILE).exists() {
+        return Ok(());
+    }
+    match [makemore_sweep::SWEEP_JSON, makemore_sweep::SWEEP_HTML]
+        .map(|f| out.join(f))
+        .into_iter()
+        .find(|p| p.exists())
+    {
+        Some(path) => Err(Failure::input(format!(
+            "{}: already exists, and {} holds no sweep plan; move it, or give another --out",
+            path.display(),
+            out.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `makemore sweep plan`: the plan, and the `sbatch` line that runs it on Slurm.
 fn plan_command(
     file: &str,
@@ -157,6 +177,7 @@ fn plan_command(
     // Everything that can fail comes before anything is written. The cells that cannot train
     // are named by the time limit's measurement.
     let (p, _) = new_plan(file, &data, tensorboard)?;
+    refuse_foreign_outputs(out)?;
     let limit = slurm::time_limit_s(&p, &data, common.backend, &common.memory.budget())?;
     if let Some(path) = slurm_script {
         makemore_files::write_atomic(path, slurm::SCRIPT.as_bytes())
@@ -429,6 +450,7 @@ fn run_all(file: &str, out: &Path, a: &SweepArgs) -> Result<(), Failure> {
     let data = a.common.data_path();
     super::data::ensure_default_corpus(&data)?;
     let (p, failing) = new_plan(file, &data, a.tensorboard)?;
+    refuse_foreign_outputs(out)?;
     p.write(out)?;
     for (i, why) in &failing {
         eprintln!(
