@@ -244,6 +244,13 @@ fn successes(results: Vec<Finished>) -> Result<Vec<(&'static str, RunSummary)>, 
     for (_, name, r) in results {
         match r {
             Ok(s) => done.push((name, s)),
+            // lecture has no --force: name what it does take.
+            Err(RunError::OutputExists { path }) => {
+                return Err(Failure::input(format!(
+                    "{name}: {}: already exists; move it, or give another --out",
+                    path.display()
+                )));
+            }
             Err(RunError::RunExists { dir, .. }) => {
                 return Err(Failure::input(format!(
                     "{name}: {}: already holds a run of another config (other --steps or --seed?); give another --out, or remove it",
