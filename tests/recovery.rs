@@ -526,6 +526,43 @@ fn lecture_continues_its_runs_and_never_suggests_flags_it_lacks() {
         &["already holds a run of another config", "another --out"],
     );
     assert!(!stderr(&o).contains("--resume") && !stderr(&o).contains("--force"));
+    // Another corpus: the runs there say nothing of it, so they are neither read nor resumed.
+    let text = std::fs::read_to_string(c).unwrap();
+    let small = t.path("small.txt");
+    std::fs::write(
+        &small,
+        text.lines().take(3000).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let other = makemore(&[
+        "lecture", "--data", &small, "--steps", "30", "--out", &out, "--json", "--quiet",
+    ]);
+    check_input_error(
+        "another corpus",
+        &other,
+        &["trained on another corpus", "another --out", "(--data)"],
+    );
+    assert_eq!(
+        std::fs::metadata(&summary).unwrap().modified().unwrap(),
+        written
+    );
+    // Killed before its first checkpoint: only its config and run.json are there. The same
+    // command starts that run over (nothing to lose) and gets the same numbers.
+    let dir = Path::new(&out).join("original-seed2147483647");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name != "config.toml" && name != "run.json" {
+            if e.path().is_dir() {
+                std::fs::remove_dir_all(e.path()).unwrap();
+            } else {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+    }
+    let restarted = stdout_json(&run("30"));
+    assert_eq!(restarted["rows"][0]["val"], first["rows"][0]["val"]);
+    assert!(summary.is_file());
 }
 
 #[test]
@@ -804,6 +841,33 @@ fn flags_that_would_mean_nothing_are_refused_and_explicit_values_are_kept() {
     let copy = t.file("names.txt", &std::fs::read(c).unwrap());
     let v = stdout_json(&makemore(&["data", "fetch", "--out", &copy, "--json"]));
     assert_eq!(v["already_there"], true);
+    // A device is neither read (/dev/zero never ends) nor replaced, with or without --force;
+    // nor is a FIFO read as a corpus or a config (it would block).
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["data", "fetch", "--out", "/dev/zero"];
+        args.extend(force);
+        check_input_error(
+            "fetch onto a device",
+            &makemore(&args),
+            &["/dev/zero: is not a regular file"],
+        );
+    }
+    let fifo = t.path("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    check_input_error(
+        "a FIFO as the corpus",
+        &makemore(&["train", "--data", &fifo, "--steps", "1"]),
+        &["fifo: cannot read: not a regular file"],
+    );
+    check_input_error(
+        "a FIFO as the config",
+        &makemore(&["train", "--data", c, "--config", &fifo, "--steps", "1"]),
+        &["fifo: cannot read: not a regular file"],
+    );
 }
 
 #[test]

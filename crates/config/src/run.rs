@@ -229,6 +229,14 @@ impl RunConfig {
     /// Reads and parses a config file.
     pub fn from_file(path: &std::path::Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let name = path.display().to_string();
+        // A FIFO or a device may never end: only a file is read.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            return Err(ConfigError::Parse {
+                source_name: name,
+                line: None,
+                message: "cannot read: not a regular file (a device, FIFO or socket)".into(),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
             source_name: name.clone(),
             line: None,

@@ -133,6 +133,16 @@ impl Corpus {
                 path: path.to_owned(),
             });
         }
+        // A FIFO or a device may never end: only a file is read.
+        if !meta.is_file() {
+            return Err(CorpusError::Unreadable {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a device, FIFO or socket)",
+                ),
+            });
+        }
         let bytes = std::fs::read(path).map_err(|e| CorpusError::Unreadable {
             path: path.to_owned(),
             source: e,

@@ -146,6 +146,12 @@ pub(crate) fn read_text(path: &Path) -> Result<String, RunError> {
     if path.is_dir() {
         return Err(RunError::bad(path, "is a directory, expected a file"));
     }
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(RunError::bad(
+            path,
+            "is not a regular file (a device, FIFO or socket)",
+        ));
+    }
     std::fs::read_to_string(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => RunError::bad(path, "missing"),
         ErrorKind::InvalidData => RunError::bad(path, "is not text: damaged"),

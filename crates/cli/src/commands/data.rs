@@ -13,6 +13,8 @@ pub const DEFAULT_DATA: &str = "data/names.txt";
 
 /// Where `makemore data fetch` downloads the corpus from.
 pub const NAMES_URL: &str = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt";
+/// The corpus's size in bytes (no trailing newline).
+pub const NAMES_BYTES: u64 = 228_145;
 /// SHA-256 of that file.
 pub const NAMES_SHA256: &str = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d";
 
@@ -186,11 +188,20 @@ fn fetch(out: PathBuf, url: &str, force: bool, json: bool) -> Result<(), Failure
             out.display()
         )));
     }
-    if out.exists() {
+    if let Ok(meta) = std::fs::metadata(&out) {
+        // A device, a FIFO or a socket is neither read (it may never end) nor replaced.
+        if !meta.is_file() {
+            return Err(Failure::input(format!(
+                "{}: is not a regular file; give --out a file path",
+                out.display()
+            )));
+        }
         // Already the corpus: nothing to do. Anything else is the user's file, kept unless
-        // --force.
-        let there = std::fs::read(&out).map(|b| makemore_files::sha256_hex(&b));
-        if there.is_ok_and(|d| d == NAMES_SHA256) {
+        // --force. Only a file of the corpus's size is read to compare.
+        let there = (meta.len() == NAMES_BYTES)
+            .then(|| std::fs::read(&out).map(|b| makemore_files::sha256_hex(&b)))
+            .and_then(Result::ok);
+        if there.is_some_and(|d| d == NAMES_SHA256) {
             if json {
                 print_json(
                     &serde_json::json!({ "path": out.display().to_string(), "sha256": NAMES_SHA256, "already_there": true }),

@@ -5,7 +5,7 @@ use super::common::{default_jobs, open_backend};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use makemore_model::{BackendKind, Dataset, Device, RunConfig, RunError};
-use makemore_train::run_dir::{CHECKPOINT, SUMMARY};
+use makemore_train::run_dir::{RUN_INFO, SUMMARY};
 use makemore_train::{RunDir, RunOptions, RunSummary};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -216,10 +216,14 @@ impl Runner<'_> {
         // summary, a stopped one resumes (rerunning the command continues it).
         if let Some(dir) = opts.out.as_ref().map(RunDir::new) {
             if dir.holds_run() && dir.read_config_text()? == cfg.to_toml() {
+                // Same config, but maybe another --data: its results say nothing of this corpus.
+                dir.read_info()?
+                    .check_corpus(self.ds, &dir.file(RUN_INFO))?;
                 if dir.is_finished() {
                     return dir.read_json(SUMMARY);
                 }
-                opts.resume = dir.file(CHECKPOINT).is_file();
+                // Stopped before its first checkpoint, it starts over (nothing to lose).
+                opts.resume = true;
             }
         }
         let mut bar = Bar::new(a.quiet || self.jobs > 1, name);
@@ -249,6 +253,11 @@ fn successes(results: Vec<Finished>) -> Result<Vec<(&'static str, RunSummary)>, 
                 return Err(Failure::input(format!(
                     "{name}: {}: already exists; move it, or give another --out",
                     path.display()
+                )));
+            }
+            Err(e @ (RunError::CorpusDiffers { .. } | RunError::VocabularyDiffers { .. })) => {
+                return Err(Failure::input(format!(
+                    "{name}: {e}; give another --out, or pass the corpus these runs were trained on (--data)"
                 )));
             }
             Err(RunError::RunExists { dir, .. }) => {
