@@ -279,6 +279,80 @@ fn recording_moves_a_run_by_rounding_only() {
     }
 }
 
+/// Each activation layer's saturation map, as the PNG the run writes: its white share is the
+/// record's saturated share (the lecture's batch of 32 is the map's 32 rows), and the columns
+/// marked red are white on every row and are as many as the record's dead units. The original
+/// init after 1,000 steps has dead units, so the last check is not vacuous.
+#[test]
+fn saturation_maps_are_the_saturation_and_the_dead_units() {
+    let t = TempDir::new("diag-maps");
+    let out = t.path("run");
+    diagnose("original.toml", "1000", &out);
+    let jsonl = std::fs::read_to_string(Path::new(&out).join("diagnostics.jsonl")).unwrap();
+    let records: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (first, last) = (&records[0], records.last().unwrap());
+    let mut dead_seen = 0;
+    for r in [first, last] {
+        for l in activations(r) {
+            let name = format!(
+                "saturation-layer{}-step{}.png",
+                l["layer"]["index"], r["step"]
+            );
+            let img = image::open(Path::new(&out).join(&name))
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .to_rgb8();
+            let map = &l["output"]["map"];
+            let (rows, units) = (
+                map["rows"].as_u64().unwrap(),
+                map["units"].as_u64().unwrap(),
+            );
+            assert_eq!(rows, 32, "the lecture's batch is the map");
+            let (w, h) = img.dimensions();
+            let cell = w / units as u32;
+            let band = h - rows as u32 * cell;
+            let white = img
+                .enumerate_pixels()
+                .filter(|(_, y, p)| *y >= band && p.0 == [255, 255, 255])
+                .count();
+            let share = white as f64 / (w * (h - band)) as f64;
+            let sat = l["output"]["saturated_frac"].as_f64().unwrap();
+            assert!(
+                (share - sat).abs() < 1e-12,
+                "{name}: white {share} vs saturated {sat}"
+            );
+            let red: Vec<u32> = (0..units as u32)
+                .filter(|&u| img.get_pixel(u * cell, 0).0 == [220, 30, 30])
+                .collect();
+            for &u in &red {
+                assert!(
+                    (band..h).all(|y| img.get_pixel(u * cell, y).0 == [255, 255, 255]),
+                    "{name}: dead column {u} is not white on every row"
+                );
+            }
+            let dead = l["output"]["dead_units"].as_u64().unwrap();
+            assert_eq!(red.len() as u64, dead, "{name}: red columns vs dead units");
+            let listed: Vec<u64> = map["dead"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
+            assert_eq!(
+                listed,
+                red.iter().map(|&u| u64::from(u)).collect::<Vec<_>>()
+            );
+            dead_seen += dead;
+        }
+    }
+    assert!(
+        dead_seen > 0,
+        "the original init has dead units after 1,000 steps"
+    );
+}
+
 /// The report opens in headless Chromium (Debian's `chromium`, which `.ci/run` installs): the page
 /// parses, logs no console error, and every plot is in the DOM as an SVG.
 #[test]
@@ -287,10 +361,54 @@ fn report_opens_in_headless_chromium() {
     let out = t.path("run");
     diagnose("deep-batchnorm.toml", "200", &out);
     let report = Path::new(&out).join("report.html");
-    let (dom, log) = headless_dom(&report, &t.path("profile"));
+    let (dom, log) = headless_checked(&report, &t.path("profile"));
     assert!(!log.contains(":CONSOLE("), "console messages: {log}");
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the step view's script ran to its end"
+    );
+    // Step 0 and the last step side by side, each with its charts and five tanh maps.
+    for chart in [
+        "activations",
+        "preactivations",
+        "activation-grads",
+        "weight-grads",
+    ] {
+        let n = dom.matches(&format!("data-chart=\"{chart}\"")).count();
+        assert_eq!(n, 2, "{chart} in both panels");
+    }
+    let jsonl = std::fs::read_to_string(Path::new(&out).join("diagnostics.jsonl")).unwrap();
+    let records: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let canvases: Vec<&str> = dom.split("<canvas").skip(1).collect();
+    assert_eq!(canvases.len(), 10, "five tanh maps per panel");
+    for (i, c) in canvases.iter().enumerate() {
+        let r = if i < 5 {
+            &records[0]
+        } else {
+            records.last().unwrap()
+        };
+        let l = activations(r)[i % 5];
+        let attr = |name: &str| -> f64 {
+            let at = c.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            c[at..at + c[at..].find('"').unwrap()].parse().unwrap()
+        };
+        let map = &l["output"]["map"];
+        let cells = map["rows"].as_f64().unwrap() * map["units"].as_f64().unwrap();
+        let sat = l["output"]["saturated_frac"].as_f64().unwrap();
+        assert!(
+            (attr("data-white") / cells - sat).abs() < 1e-12,
+            "the drawn map's white share is the saturation: {} vs {sat}",
+            attr("data-white") / cells
+        );
+    }
+    // The first and last step's maps as PNGs inside the page.
+    assert_eq!(loaded_images(&dom), 10);
     for plot in [
         "activations",
+        "preactivations",
         "activation-grads",
         "weight-grads",
         "update-ratios",
@@ -374,4 +492,92 @@ fn diagnose_names_the_new_layers() {
             "{params:?}"
         );
     }
+}
+
+/// `makemore lecture --out DIR` writes DIR/lecture.html, which loads in headless Chromium with
+/// no script error, every saturation map (five rows, before and after) loaded and every chart
+/// drawn, each also a PNG in DIR/pictures; the Kaiming picture's spreads are the lecture's.
+#[test]
+fn lecture_page_shows_every_picture_in_headless_chromium() {
+    let c = corpus();
+    let t = TempDir::new("lecture-page");
+    let out = t.path("lecture");
+    let o = makemore(&[
+        "lecture",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "1200",
+        "--out",
+        &out,
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("lecture.html"), "{text}");
+    let page = Path::new(&out).join("lecture.html");
+    let (dom, log) = headless_checked(&page, &t.path("profile"));
+    assert!(!log.contains(":CONSOLE("), "console messages: {log}");
+    assert_eq!(loaded_images(&dom), 10, "five rows' maps, before and after");
+    let rows = [
+        "original",
+        "fix-softmax",
+        "fix-tanh",
+        "kaiming",
+        "batchnorm",
+    ];
+    let mut charts = vec!["loss-first-steps".to_string(), "loss-windows".into()];
+    for r in rows {
+        charts.push(format!("{r}-activations"));
+        charts.push(format!("{r}-preactivations"));
+    }
+    charts.extend(["kaiming-spread", "batchnorm-mean", "batchnorm-std"].map(String::from));
+    for d in [
+        "deep-tanh-gain-0.5",
+        "deep-tanh-kaiming",
+        "deep-tanh-gain-3",
+        "deep-linear",
+        "deep-batchnorm",
+    ] {
+        charts.push(format!("{d}-activations"));
+        charts.push(format!("{d}-gradients"));
+    }
+    for name in &charts {
+        let at = dom
+            .find(&format!("id=\"{name}\""))
+            .unwrap_or_else(|| panic!("{name} missing from the page"));
+        let figure = &dom[at..at + dom[at..].find("</figure>").unwrap()];
+        assert!(figure.contains("<polyline"), "{name} has no drawn curve");
+        let png = Path::new(&out).join("pictures").join(format!("{name}.png"));
+        assert!(png.is_file(), "{} missing", png.display());
+    }
+    for r in rows {
+        // Linear, Tanh; with BatchNorm: Linear, BatchNorm1d, Tanh.
+        let tanh = if r == "batchnorm" { 2 } else { 1 };
+        for when in ["step0", "trained"] {
+            let png = format!("{r}-{when}-map-layer{tanh}.png");
+            assert!(
+                Path::new(&out).join("pictures").join(&png).is_file(),
+                "{png}"
+            );
+        }
+    }
+    // The lecture's x @ w: std about 3.16 with w ~ N(0, 1), about 1 with w / sqrt(10).
+    let std_after = |label: &str| -> f64 {
+        let at = dom.find(label).unwrap_or_else(|| panic!("{label}")) + label.len();
+        dom[at..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let raw = std_after("x @ w, w std 1: std ");
+    let kaiming = std_after("(Kaiming, gain 1): std ");
+    assert!((2.9..3.4).contains(&raw), "{raw}");
+    assert!((0.9..1.1).contains(&kaiming), "{kaiming}");
+    assert!(
+        dom.contains("2.1682") && dom.contains("2.1048"),
+        "the lecture's numbers beside ours"
+    );
 }

@@ -573,7 +573,7 @@ fn built_in_configs_are_named_by_every_config_flag() {
     let t = TempDir::new("builtin-configs");
     let list = stdout_json(&makemore(&["configs", "--json"]));
     let configs = list["configs"].as_array().unwrap();
-    assert_eq!(configs.len(), 12, "{list}");
+    assert_eq!(configs.len(), 15, "{list}");
     for entry in configs {
         let d = entry["description"].as_str().unwrap();
         assert!(d.len() > 20 && d.ends_with('.'), "{entry}");

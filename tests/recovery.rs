@@ -226,6 +226,9 @@ fn events(dir: &str) -> Vec<(i64, String, String)> {
                                 h.bucket
                             )
                         }
+                        ValueData::Image(i) => {
+                            format!("image {}x{} {} bytes", i.width, i.height, i.png.len())
+                        }
                         ValueData::Other => "other".into(),
                     };
                     all.push((e.step, v.tag, data));

@@ -329,6 +329,8 @@ fn as_serde_json_reads(v: &mut Value) {
 struct Expected {
     scalars: BTreeMap<String, Vec<(u64, f64)>>,
     histograms: BTreeMap<String, Vec<(u64, Hist)>>,
+    /// The saturation maps' image tags.
+    images: BTreeSet<String>,
 }
 
 impl Expected {
@@ -367,8 +369,18 @@ impl Expected {
         }
         for r in load("diagnostics.jsonl") {
             let step = int(&r["step"]);
-            for l in r["layers"].as_array().unwrap() {
-                let name = l["name"].as_str().unwrap();
+            let layers = r["layers"].as_array().unwrap();
+            let largest = layers
+                .iter()
+                .map(|l| int(&l["layer"]["index"]))
+                .max()
+                .unwrap();
+            let width = largest.to_string().len();
+            for l in layers {
+                // The tags pad the index to the largest one's width: `layer 02 (Tanh)`.
+                let index = int(&l["layer"]["index"]);
+                let label = l["name"].as_str().unwrap().split_once(" (").unwrap().1;
+                let name = &format!("layer {index:0width$} ({label}");
                 let out = &l["output"];
                 let count = int(&out["count"]) as f64;
                 let (mean, std) = (num(&out["mean"]), num(&out["std"]));
@@ -377,6 +389,9 @@ impl Expected {
                 e.scalar(format!("activation_std/{name}"), step, std);
                 if let Some(s) = opt(&out["saturated_frac"]) {
                     e.scalar(format!("saturation/{name}"), step, s);
+                }
+                if !out["map"].is_null() {
+                    e.images.insert(format!("saturation_map/{name}"));
                 }
                 let g = &l["grad"];
                 if !g.is_null() {
@@ -435,9 +450,24 @@ impl Expected {
         let other = tb["other"]
             .as_object()
             .expect("the reader lists other kinds");
+        let images: Vec<&str> = other
+            .get("images")
+            .map(|v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            images,
+            self.images.iter().map(String::as_str).collect::<Vec<_>>(),
+            "the saturation maps are the images"
+        );
         assert!(
-            other.is_empty(),
-            "nothing but scalars and histograms: {other:?}"
+            other.keys().all(|k| k == "images"),
+            "nothing but scalars, histograms and the maps: {other:?}"
         );
         for (kind, want) in [
             ("scalars", self.scalars.keys().collect::<BTreeSet<_>>()),
@@ -650,7 +680,7 @@ fn a_resumed_run_appends_without_repeating_a_step() {
     let b = tb_json(&Path::new(&paused).join("tb"));
     for tag in [
         "loss/minibatch",
-        "activation_std/layer 2 (Tanh)",
+        "activation_std/layer 02 (Tanh)",
         "loss/val",
     ] {
         let (sa, sb) = (scalar(&a, tag), scalar(&b, tag));

@@ -153,6 +153,41 @@ pub fn headless_dom(page: &Path, profile: &str) -> (String, String) {
     )
 }
 
+/// [`headless_dom`] on a copy of `page` (beside it, as `NAME.checked.html`) with two scripts
+/// added: one first, that notes every uncaught script error on `<html data-errors>`, and one
+/// last, that after load says on `<body data-images>` how many images loaded and how many did
+/// not (`"12 loaded, 0 broken"`).
+pub fn headless_checked(page: &Path, profile: &str) -> (String, String) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let catch = "<script>window.addEventListener('error',function(e){var d=document.documentElement;d.setAttribute('data-errors',(d.getAttribute('data-errors')||'')+e.message+';')});</script>";
+    let check = "<script>window.addEventListener('load',function(){var ok=0,bad=0;Array.prototype.forEach.call(document.images,function(i){if(i.complete&&i.naturalWidth>0){ok++}else{bad++}});document.body.setAttribute('data-images',ok+' loaded, '+bad+' broken')});</script>";
+    assert!(html.contains("<head>") && html.contains("</body>"));
+    let html = html
+        .replacen("<head>", &format!("<head>{catch}"), 1)
+        .replacen("</body>", &format!("{check}</body>"), 1);
+    let copy = page.with_extension("checked.html");
+    std::fs::write(&copy, html).unwrap();
+    let out = headless_dom(&copy, profile);
+    assert!(
+        !out.0.contains("data-errors=\""),
+        "script errors: {}",
+        out.0
+    );
+    out
+}
+
+/// The images a page loaded, from [`headless_checked`]'s note; fails when one did not.
+pub fn loaded_images(dom: &str) -> usize {
+    let at = dom
+        .find("data-images=\"")
+        .expect("the checker ran after load")
+        + 13;
+    let note = &dom[at..at + dom[at..].find('"').unwrap()];
+    let (ok, bad) = note.split_once(" loaded, ").unwrap();
+    assert_eq!(bad, "0 broken", "{note}");
+    ok.parse().unwrap()
+}
+
 /// A val loss no test's run reaches in its few hundred steps (the lecture's best, after 200,000
 /// steps, is 2.10): below it, the loss is broken or the split leaks.
 pub const VAL_FLOOR: f64 = 2.0;

@@ -268,6 +268,7 @@ mod tests {
                 saturated_frac: Some(saturated),
                 dead_units: Some(dead),
                 units: 8,
+                map: None,
             },
             grad: Some(Summary::of(&grads, 10)),
         }

@@ -38,19 +38,25 @@
 #![warn(missing_docs)]
 
 mod advice;
+mod chart;
 #[cfg(feature = "learner")]
 pub mod learner;
 mod plot;
 pub mod record;
 mod report;
+pub mod satmap;
 mod stats;
 pub mod tensorboard;
+mod units;
 
 pub use advice::{advise, Advice, AdviceConfig, Remedy};
-pub use plot::{render_plots, window_means, PlotError, PlotSet, PLOT_NAMES};
+pub use plot::{
+    render_plots, window_means, write_line_chart, LineChart, PlotError, PlotSet, PLOT_NAMES,
+};
 pub use record::{
     param_record, DiagnosticRecord, Inspect, LayerInfo, LayerKind, LayerRecord, ParamRecord,
     Recorder, Saturation, StatsConfig, Tap,
 };
 pub use report::{layer_table, param_table, write_report, ReportError};
 pub use stats::{histogram, Histogram, Summary};
+pub use units::{UnitMap, MAP_ROWS};

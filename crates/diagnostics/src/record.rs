@@ -1,6 +1,7 @@
 //! Recording layer outputs, their gradients, and parameter updates.
 
 use crate::stats::{histogram, Histogram, Summary};
+use crate::units::UnitMap;
 use burn::tensor::{Gradients, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +179,10 @@ pub struct OutputStats {
     pub dead_units: Option<usize>,
     /// Number of units (features).
     pub units: usize,
+    /// Which units were saturated (or zero) on each of the first examples of the batch, and
+    /// which on all of them (activations whose gradient vanishes there: tanh, sigmoid, relu).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<UnitMap>,
 }
 
 /// One layer on one recorded step.
@@ -215,7 +220,7 @@ impl Recorder {
         self.taps
             .into_iter()
             .map(|(layer, output, leaf)| {
-                let [batch, units] = output.dims();
+                let [_, units] = output.dims();
                 let values = to_host(output);
                 let grad = match (leaf, grads) {
                     (Some(leaf), Some(g)) => {
@@ -236,11 +241,8 @@ impl Recorder {
                 });
                 // A unit is dead when no example of the batch gets a gradient through it.
                 let vanishes = saturation.is_some_and(|s| s.gradient_vanishes());
-                let dead_units = saturated_frac.filter(|_| vanishes).map(|_| {
-                    (0..units)
-                        .filter(|&u| (0..batch).all(|b| sat(values[b * units + u]) == Some(true)))
-                        .count()
-                });
+                let map = vanishes.then(|| UnitMap::new(&values, units, |v| sat(v) == Some(true)));
+                let dead_units = map.as_ref().map(|m| m.dead.len());
                 LayerRecord {
                     name: layer.name(),
                     layer,
@@ -249,6 +251,7 @@ impl Recorder {
                         saturated_frac,
                         dead_units,
                         units,
+                        map,
                     },
                     grad,
                 }

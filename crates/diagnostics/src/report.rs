@@ -3,6 +3,7 @@
 use crate::advice::Advice;
 use crate::plot::PlotSet;
 use crate::record::{show_ratio, DiagnosticRecord};
+use crate::satmap::{map_caption, map_data_uri, map_name};
 use makemore_files::write_atomic;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,70 @@ pub fn param_table(r: &DiagnosticRecord) -> String {
     out
 }
 
+/// The script that draws the step view from the embedded records.
+const STEP_VIEW_JS: &str = include_str!("report.js");
+
+/// The first and last record's saturation maps as PNG images inside the page.
+fn write_maps(html: &mut String, records: &[DiagnosticRecord]) {
+    let ends: Vec<&DiagnosticRecord> = match (records.first(), records.last()) {
+        (Some(f), Some(l)) if f.step != l.step => vec![f, l],
+        (Some(f), _) => vec![f],
+        _ => Vec::new(),
+    };
+    let mut figures = String::new();
+    for r in ends {
+        for layer in r.activations() {
+            let Some((map, uri)) = layer
+                .output
+                .map
+                .as_ref()
+                .and_then(|m| map_data_uri(m).map(|uri| (m, uri)))
+            else {
+                continue;
+            };
+            let _ = writeln!(
+                figures,
+                "<figure class=\"map\" id=\"{}\"><img alt=\"saturation map\" src=\"{uri}\"><figcaption>{}</figcaption></figure>",
+                map_name(layer, r.step),
+                escape(&map_caption(r, layer, map))
+            );
+        }
+    }
+    if !figures.is_empty() {
+        html.push_str("<h2>Saturation maps</h2>\n<p>Examples down, units across; white where the unit is saturated, a red mark above a column saturated for every example of the batch (dead).</p>\n");
+        html.push_str(&figures);
+    }
+}
+
+/// Two panels, each showing any recorded step (step 0 and the last by default), drawn by
+/// [`STEP_VIEW_JS`] from the records embedded as JSON.
+fn write_steps(html: &mut String, records: &[DiagnosticRecord]) {
+    if records.is_empty() {
+        return;
+    }
+    let tables: Vec<String> = records
+        .iter()
+        .map(|r| format!("{}\n{}", layer_table(r), param_table(r)))
+        .collect();
+    let saturated = records
+        .last()
+        .map_or_else(|| "saturated".into(), |r| r.saturated_words());
+    let data = serde_json::json!({ "records": records, "tables": tables, "saturated": saturated });
+    // Inside <script>, only "</" could end the element early; JSON allows "<\/" for it.
+    let json = data.to_string().replace("</", "<\\/");
+    html.push_str("<h2>Step by step</h2>\n<p>Pick any recorded step on either side; the left starts at the first, the right at the last.</p>\n<div class=\"compare\">\n");
+    for side in ["left", "right"] {
+        let _ = writeln!(
+            html,
+            "<div class=\"panel\" data-side=\"{side}\"><label>step <select aria-label=\"step ({side})\"></select></label><div class=\"figs\"></div><pre class=\"table\"></pre></div>"
+        );
+    }
+    let _ = writeln!(
+        html,
+        "</div>\n<script type=\"application/json\" id=\"report-data\">{json}</script>"
+    );
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -104,7 +169,7 @@ pub fn write_report(
     let mut html = String::new();
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}figure{{margin:1.5em 0}}.advice li{{margin:.4em 0}}.ok{{color:#175}}</style></head><body>\n<h1>{t}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}figure{{margin:1.5em 0}}.compare{{display:flex;gap:1em;flex-wrap:wrap}}.panel{{flex:1 1 460px;min-width:0}}.panel pre{{font-size:11px}}.legend{{list-style:none;padding:0;margin:.2em 0;font-size:12px}}.swatch{{display:inline-block;width:18px;margin-right:6px;vertical-align:middle}}img,canvas.satmap{{image-rendering:pixelated;max-width:100%}}canvas.satmap{{width:100%;height:auto}}.advice li{{margin:.4em 0}}.ok{{color:#175}}</style></head><body>\n<h1>{t}</h1>\n",
         t = escape(title)
     );
     html.push_str("<h2>Advice</h2>\n");
@@ -122,7 +187,9 @@ pub fn write_report(
         }
         html.push_str("</ul>\n");
     }
-    html.push_str("<h2>Plots</h2>\n");
+    write_steps(&mut html, records);
+    write_maps(&mut html, records);
+    html.push_str("<h2>Plots (the last step; the update ratios and the loss over the run)</h2>\n");
     for (name, title, svg, _) in &plots.plots {
         let body = std::fs::read_to_string(svg).map_err(|source| ReportError {
             path: svg.clone(),
@@ -157,7 +224,9 @@ pub fn write_report(
             escape(&param_table(r))
         );
     }
-    html.push_str("</body></html>\n");
+    html.push_str("<script>\n");
+    html.push_str(STEP_VIEW_JS);
+    html.push_str("</script>\n</body></html>\n");
     let path = dir.join("report.html");
     write_atomic(&path, html.as_bytes()).map_err(|source| ReportError {
         path: path.clone(),

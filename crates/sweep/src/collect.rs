@@ -45,7 +45,13 @@ pub struct CellRow {
     pub act_std_ratio: Option<f64>,
     /// The same at step 0, before any training: what the initialization alone does.
     pub init_act_std_ratio: Option<f64>,
-    /// Std of the gradient at the last activation layer over the first's.
+    /// [`max_saturation`](Self::max_saturation) at step 0: a stack saturated from the start
+    /// keeps its std near 1 in every layer, which the ratios cannot show.
+    pub init_max_saturation: Option<f64>,
+    /// Std of the gradient at the last activation layer (next to the output) over the first's
+    /// (next to the input), at the last recorded step: below 1 the gradient is smaller next to
+    /// the output, so it grows as it flows back toward the input; above 1 it shrinks (vanishes)
+    /// flowing back.
     pub grad_std_ratio: Option<f64>,
     /// Median over the weight matrices of log10(update std / weight std) (lecture: about -3).
     pub median_log10_update: Option<f64>,
@@ -76,6 +82,8 @@ pub struct ComboRow {
     pub act_std_ratio: Option<f64>,
     /// Mean of [`CellRow::init_act_std_ratio`].
     pub init_act_std_ratio: Option<f64>,
+    /// Mean of [`CellRow::init_max_saturation`].
+    pub init_max_saturation: Option<f64>,
     /// Mean of [`CellRow::grad_std_ratio`].
     pub grad_std_ratio: Option<f64>,
     /// Mean of [`CellRow::median_log10_update`].
@@ -150,12 +158,10 @@ fn statistics(records: &[DiagnosticRecord], row: &mut CellRow) {
     let Some(last) = records.last() else { return };
     row.max_saturation = last.max_saturation();
     (row.act_std_ratio, row.grad_std_ratio) = depth_ratios(last);
-    row.init_act_std_ratio = records
-        .iter()
-        .find(|r| r.step == 0)
-        .and_then(|r| depth_ratios(r).0);
-    row.median_log10_update = last.median_log10_update();
     let first = records.iter().find(|r| r.step == 0);
+    row.init_act_std_ratio = first.and_then(|r| depth_ratios(r).0);
+    row.init_max_saturation = first.and_then(DiagnosticRecord::max_saturation);
+    row.median_log10_update = last.median_log10_update();
     row.advice = advise(first, last, &AdviceConfig::default())
         .into_iter()
         .map(|a| a.rule)
@@ -203,6 +209,7 @@ fn cell_row(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<CellRow, SweepE
         max_saturation: None,
         act_std_ratio: None,
         init_act_std_ratio: None,
+        init_max_saturation: None,
         grad_std_ratio: None,
         median_log10_update: None,
         advice: Vec::new(),
@@ -269,6 +276,7 @@ fn combo_row(labels: Vec<String>, runs: &[&CellRow]) -> ComboRow {
         max_saturation: mean(&pick(|r| r.max_saturation)),
         act_std_ratio: mean(&pick(|r| r.act_std_ratio)),
         init_act_std_ratio: mean(&pick(|r| r.init_act_std_ratio)),
+        init_max_saturation: mean(&pick(|r| r.init_max_saturation)),
         grad_std_ratio: mean(&pick(|r| r.grad_std_ratio)),
         median_log10_update: mean(&pick(|r| r.median_log10_update)),
         advice,
@@ -336,6 +344,9 @@ const TABLE_ROWS: usize = 200;
 /// The most failed cells [`Collected::table`] names.
 const TABLE_FAILED: usize = 20;
 
+/// How to read the table's ratios, printed under it: which way each one shrinks.
+const RATIO_KEY: &str = "ratios: the last activation layer (next to the output) over the first (next to the input). act std < 1: the activations shrink toward the output, > 1: they grow. grad std < 1: the gradient is smaller at the output end, so it grows flowing back toward the input (0.05: 20x larger at the first layer); > 1: it shrinks (vanishes) flowing back toward the input.\n";
+
 /// One combination's line of the table.
 fn table_row(c: &ComboRow) -> String {
     let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or_else(|| "-".into(), f);
@@ -379,13 +390,14 @@ impl Collected {
         let mut out = String::new();
         let names: Vec<&str> = self.axes.iter().map(|a| a.name.as_str()).collect();
         out.push_str(&format!(
-            "| {} | runs | val loss | max saturation | act std last/first (step 0 -> end) | grad std last/first | median log10 update | advice |\n",
+            "| {} | runs | val loss | max saturation | act std, last layer / first (step 0 -> end) | grad std, last layer / first | median log10 update | advice |\n",
             names.join(" | ")
         ));
         out.push_str(&format!("|{}\n", "---|".repeat(names.len() + 7)));
         for c in self.combos.iter().take(TABLE_ROWS) {
             out.push_str(&table_row(c));
         }
+        out.push_str(RATIO_KEY);
         if self.combos.len() > TABLE_ROWS {
             out.push_str(&format!(
                 "showing {TABLE_ROWS} of {} combinations (the first in plan order); all rows are in {SWEEP_JSON}\n",
@@ -425,5 +437,165 @@ impl Collected {
             ));
         }
         out
+    }
+}
+
+/// Sweeps built in memory, for the page's and the table's tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::{Collected, ComboRow};
+    use crate::plan::PlanAxis;
+
+    /// A combination of `labels`, one run, no statistics.
+    pub(crate) fn combo(labels: &[&str]) -> ComboRow {
+        ComboRow {
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            runs: 1,
+            diverged: 0,
+            val_loss: None,
+            val_spread: None,
+            max_saturation: None,
+            act_std_ratio: None,
+            init_act_std_ratio: None,
+            init_max_saturation: None,
+            grad_std_ratio: None,
+            median_log10_update: None,
+            advice: Vec::new(),
+            report: None,
+        }
+    }
+
+    /// A sweep of `axes` (name, labels), one seed, whose combinations are `combos`.
+    pub(crate) fn collected(axes: &[(&str, &[&str])], combos: Vec<ComboRow>) -> Collected {
+        Collected {
+            name: "test".into(),
+            description: String::new(),
+            axes: axes
+                .iter()
+                .map(|(name, labels)| PlanAxis {
+                    name: name.to_string(),
+                    keys: vec![name.to_string()],
+                    labels: labels.iter().map(|l| l.to_string()).collect(),
+                })
+                .collect(),
+            seeds: vec![1],
+            heatmap: axes.iter().take(2).map(|(n, _)| n.to_string()).collect(),
+            cells: Vec::new(),
+            combos,
+            failed: Vec::new(),
+            missing: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use makemore_diagnostics::record::OutputStats;
+    use makemore_diagnostics::{LayerInfo, LayerKind, LayerRecord, Saturation, Summary};
+
+    /// A tanh layer whose outputs have this std and saturation and whose gradient has std `grad`.
+    fn tanh(index: usize, std: f32, sat: f64, grad: f32) -> LayerRecord {
+        let info = LayerInfo::new(index, LayerKind::activation("Tanh", Saturation::Tanh));
+        LayerRecord {
+            name: info.name(),
+            layer: info,
+            output: OutputStats {
+                summary: Summary::of(&[-std, std], 4),
+                saturated_frac: Some(sat),
+                dead_units: Some(0),
+                units: 2,
+                map: None,
+            },
+            grad: Some(Summary::of(&[-grad, grad], 4)),
+        }
+    }
+
+    fn record(step: u64, layers: Vec<LayerRecord>) -> DiagnosticRecord {
+        DiagnosticRecord {
+            step,
+            loss: 1.0,
+            lr: 0.1,
+            layers,
+            params: Vec::new(),
+            expected_loss: None,
+            rescaled_loss: None,
+            saturation_threshold: None,
+        }
+    }
+
+    #[test]
+    fn ratios_are_the_last_layer_over_the_first_and_step_0_saturation_is_kept() {
+        // Saturated at step 0 (std about 1 in both layers: a ratio of 1), and a gradient
+        // 20 times smaller at the last layer than at the first at the end.
+        let start = record(0, vec![tanh(1, 0.95, 0.9, 1.0), tanh(3, 0.95, 0.8, 1.0)]);
+        let end = record(10, vec![tanh(1, 0.8, 0.1, 1.0), tanh(3, 0.4, 0.0, 0.05)]);
+        let mut row = cell_row_of(&[start, end]);
+        assert_eq!(row.init_act_std_ratio, Some(1.0));
+        assert_eq!(row.init_max_saturation, Some(0.9));
+        assert_eq!(row.max_saturation, Some(0.1));
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+        assert!(close(row.act_std_ratio, 0.5), "{:?}", row.act_std_ratio);
+        assert!(close(row.grad_std_ratio, 0.05), "{:?}", row.grad_std_ratio);
+        row.labels = vec!["a".into()];
+        let combo = combo_row(vec!["a".into()], &[&row]);
+        assert_eq!(combo.init_max_saturation, Some(0.9));
+    }
+
+    fn cell_row_of(records: &[DiagnosticRecord]) -> CellRow {
+        let mut row = CellRow {
+            index: 0,
+            dir: "cell".into(),
+            labels: Vec::new(),
+            seed: 1,
+            diverged: false,
+            diverged_at: None,
+            first_loss: None,
+            train_loss: None,
+            val_loss: None,
+            max_saturation: None,
+            act_std_ratio: None,
+            init_act_std_ratio: None,
+            init_max_saturation: None,
+            grad_std_ratio: None,
+            median_log10_update: None,
+            advice: Vec::new(),
+            seconds: None,
+            report: None,
+        };
+        statistics(records, &mut row);
+        row
+    }
+
+    #[test]
+    fn the_table_says_which_way_each_ratio_shrinks() {
+        let mut k = fixture::combo(&["a"]);
+        k.grad_std_ratio = Some(0.05);
+        let table = fixture::collected(&[("x", &["a"])], vec![k]).table();
+        let mut lines = table.lines();
+        let header = lines.next().expect("a header");
+        assert!(
+            header.contains(
+                "| act std, last layer / first (step 0 -> end) | grad std, last layer / first |"
+            ),
+            "{header}"
+        );
+        assert!(
+            table.contains("| a | 1 | - | - | - -> - | 0.05 |"),
+            "{table}"
+        );
+        // The key: a ratio below 1 is a gradient larger at the first layer (next to the input).
+        let key = lines.find(|l| l.starts_with("ratios:")).expect("the key");
+        assert!(
+            key.contains(
+                "the last activation layer (next to the output) over the first (next to the input)"
+            ),
+            "{key}"
+        );
+        assert!(key.contains("grad std < 1: the gradient is smaller at the output end, so it grows flowing back toward the input"), "{key}");
+        assert!(
+            key.contains("> 1: it shrinks (vanishes) flowing back toward the input"),
+            "{key}"
+        );
     }
 }

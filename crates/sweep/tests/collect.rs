@@ -142,6 +142,7 @@ fn layer(index: usize, kind: LayerKind, std: f64, grad: f64, sat: Option<f64>) -
             saturated_frac: sat,
             dead_units: sat.map(|_| 0),
             units: 10,
+            map: None,
         },
         grad: Some(summary(grad)),
     }

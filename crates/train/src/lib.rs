@@ -32,7 +32,7 @@ pub mod tb;
 
 pub use checkpoint::Checkpoint;
 pub use lock::RunLock;
-pub use recording::{config_hint, Diagnosis};
+pub use recording::{config_hint, probe, Diagnosis};
 pub use run::{train, Observer, Outcome, RunOptions, Silent};
 pub use run_dir::{RunDir, RunInfo, RunSummary};
 pub use saved::SavedRun;

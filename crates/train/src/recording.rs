@@ -99,6 +99,37 @@ impl Recording {
     }
 }
 
+/// One diagnostic look at a model without touching its run: a throwaway trainer for `cfg` on
+/// `ds`, fresh (step 0, the run's initial weights and first batch) or where the checkpoint
+/// `from` left off, takes one step with every layer tapped; its record is returned.
+///
+/// `makemore lecture --out` uses it for the pictures before and after training, so that the
+/// runs themselves train exactly as without pictures.
+pub fn probe(
+    cfg: &makemore_model::RunConfig,
+    ds: &makemore_model::Dataset,
+    device: &makemore_model::Device,
+    from: Option<&crate::Checkpoint>,
+) -> Result<DiagnosticRecord, RunError> {
+    let state = from.map(|c| c.state(std::path::Path::new(crate::run_dir::CHECKPOINT)));
+    let mut trainer = Trainer::start(cfg, ds, device, state)?;
+    let mut rec = Recording {
+        every: 1,
+        total: cfg.train.steps,
+        stats: StatsConfig {
+            saturation_threshold: cfg.log.saturation_threshold as f32,
+            ..StatsConfig::default()
+        },
+        records: Vec::new(),
+        jsonl: String::new(),
+        vocab: ds.vocab.len(),
+    };
+    rec.record(&mut trainer);
+    rec.records
+        .pop()
+        .ok_or_else(|| RunError::Report("a probe recorded nothing".into()))
+}
+
 /// The config keys that carry out a remedy.
 pub fn config_hint(remedy: Remedy) -> &'static str {
     match remedy {

@@ -342,6 +342,16 @@ impl RunDir {
             .map(|f| self.file(&f))
             .collect();
         all.extend(event_files(self));
+        // The saturation maps, whose names depend on the layers and steps.
+        let maps = std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten();
+        all.extend(maps.map(|e| e.path()).filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(makemore_diagnostics::satmap::is_map_file)
+        }));
         all
     }
 

@@ -2,6 +2,7 @@
 
 use super::builtin;
 use super::common::{default_jobs, open_backend};
+use super::lecture_page::{Page, RowRun};
 use crate::exit::{print_json, Failure};
 use crate::progress::Bar;
 use makemore_model::{BackendKind, Dataset, Device, RunConfig, RunError};
@@ -33,7 +34,10 @@ pub struct LectureArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Also write each run's directory under this folder (rerunning the command continues the
-    /// runs there: finished ones are read, stopped ones resumed).
+    /// runs there: finished ones are read, stopped ones resumed), and OUT/lecture.html: the
+    /// lecture's pictures in its order (loss curves, histograms and saturation maps before and
+    /// after each fix, Kaiming's spread, BatchNorm's statistics, the deep stack), with the PNGs
+    /// and SVGs in OUT/pictures/.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Write TensorBoard event files into each run's directory (needs --out).
@@ -104,9 +108,19 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
         ds: &ds,
         data: &data,
     };
+    let configs: Vec<RunConfig> = pending.iter().map(|(_, c)| c.clone()).collect();
     let done = successes(runner.train_all(pending))?;
     let rows = lecture_rows(&done);
+    let page = match &a.out {
+        Some(out) => Some(runner.write_page(out, &configs, &done)?),
+        None => None,
+    };
     report(&a, backend, jobs, &rows);
+    if let Some(p) = page {
+        if !a.common.json {
+            println!("page: {}", p.display());
+        }
+    }
     Ok(())
 }
 
@@ -196,6 +210,37 @@ impl Runner<'_> {
         let mut results = results.into_inner().expect("results lock");
         results.sort_by_key(|r| r.0);
         results
+    }
+
+    /// Writes `OUT/lecture.html` and its pictures from each row's first run.
+    fn write_page(
+        &self,
+        out: &Path,
+        configs: &[RunConfig],
+        done: &[(&'static str, RunSummary)],
+    ) -> Result<PathBuf, Failure> {
+        let mut rows = Vec::new();
+        for (name, _, train, val) in builtin::LECTURE {
+            let Some(((_, summary), cfg)) = done.iter().zip(configs).find(|((n, _), _)| *n == name)
+            else {
+                continue;
+            };
+            rows.push(RowRun {
+                name,
+                cfg,
+                dir: out.join(format!("{name}-seed{}", cfg.train.seed)),
+                summary,
+                lecture: (train, val),
+            });
+        }
+        let page = Page {
+            out,
+            ds: self.ds,
+            backend: self.backend,
+            device: &self.device,
+            stop: super::common::stop_flag(),
+        };
+        Ok(page.write(&rows)?)
     }
 
     /// Trains one run of the row `name`, into its directory under `--out` if given, and says

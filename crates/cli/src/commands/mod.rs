@@ -10,6 +10,7 @@ pub mod eval;
 pub mod export;
 pub mod init;
 pub mod lecture;
+mod lecture_page;
 pub mod sample;
 pub mod slurm;
 pub mod sweep;
@@ -56,26 +57,37 @@ pub mod builtin {
         ),
     ];
 
+    /// The lecture's deep stack with the hidden gain 0.5 (activations shrink with depth).
+    pub const DEEP_GAIN_HALF: &str =
+        include_str!("../../../../configs/lecture/deep-tanh-gain-0.5.toml");
+    /// The lecture's deep stack with the hidden gain 3 (tanh saturates).
+    pub const DEEP_GAIN_3: &str = include_str!("../../../../configs/lecture/deep-tanh-gain-3.toml");
+    /// The lecture's deep stack without tanh, gain 1.
+    pub const DEEP_LINEAR: &str = include_str!("../../../../configs/lecture/deep-linear.toml");
+    /// The lecture's deep stack with BatchNorm.
+    pub const DEEP_BATCHNORM: &str =
+        include_str!("../../../../configs/lecture/deep-batchnorm.toml");
+    /// The lecture's deep stack with tanh's gain 5/3.
+    pub const DEEP_KAIMING: &str =
+        include_str!("../../../../configs/lecture/deep-tanh-kaiming.toml");
+
     /// Every shipped config by name, for a sweep's `base`.
-    pub const CONFIGS: [(&str, &str); 12] = [
+    pub const CONFIGS: [(&str, &str); 15] = [
         ("default", DEFAULT),
         ("original", LECTURE[0].1),
         ("fix-softmax", LECTURE[1].1),
         ("fix-tanh", LECTURE[2].1),
         ("kaiming", LECTURE[3].1),
         ("batchnorm", LECTURE[4].1),
-        (
-            "deep-batchnorm",
-            include_str!("../../../../configs/lecture/deep-batchnorm.toml"),
-        ),
+        ("deep-batchnorm", DEEP_BATCHNORM),
         (
             "deep-tanh-no-norm",
             include_str!("../../../../configs/lecture/deep-tanh-no-norm.toml"),
         ),
-        (
-            "deep-tanh-kaiming",
-            include_str!("../../../../configs/lecture/deep-tanh-kaiming.toml"),
-        ),
+        ("deep-tanh-kaiming", DEEP_KAIMING),
+        ("deep-tanh-gain-0.5", DEEP_GAIN_HALF),
+        ("deep-tanh-gain-3", DEEP_GAIN_3),
+        ("deep-linear", DEEP_LINEAR),
         (
             "deep-layernorm-residual",
             include_str!("../../../../configs/mitigations/deep-layernorm-residual.toml"),

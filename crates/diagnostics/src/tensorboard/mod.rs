@@ -1,5 +1,5 @@
 //! TensorBoard event files, written and read without TensorFlow: the TFRecord framing, the
-//! `tensorflow.Event` protocol buffers inside it (scalars and histograms only), and the
+//! `tensorflow.Event` protocol buffers inside it (scalars, histograms and images), and the
 //! in-memory [`EventLog`] a training run keeps so that it can rewrite the whole file at each
 //! checkpoint and cut it back to the checkpoint's step on resume.
 //!
@@ -30,13 +30,15 @@
 //! version 2 TensorBoard purges data only on an explicit restart marker, never merely because
 //! steps go backwards between tags.
 //!
-//! Scalars are written as `Summary.Value.simple_value` and histograms as `Summary.Value.histo`
-//! (a `HistogramProto`), without plugin metadata: TensorBoard's `EventAccumulator` reads them as
-//! Scalars and Histograms, and its plugin loader migrates them to the scalar and histogram
-//! plugins itself.
+//! Scalars are written as `Summary.Value.simple_value`, histograms as `Summary.Value.histo`
+//! (a `HistogramProto`) and images as `Summary.Value.image` (an encoded PNG, see
+//! [`EventLog::push_image`]), without plugin metadata: TensorBoard's `EventAccumulator` reads
+//! them as Scalars, Histograms and Images, and its plugin loader migrates them to the scalar,
+//! histogram and image plugins itself.
 
 mod error;
 mod framing;
+mod image;
 mod proto;
 mod records;
 
@@ -220,8 +222,23 @@ pub enum ValueData {
     Scalar(f32),
     /// A histogram (`histo`).
     Histogram(TbHistogram),
-    /// Some other kind of value (an image, a tensor, ...), not decoded here.
+    /// An image (`image`).
+    Image(TbImage),
+    /// Some other kind of value (audio, a tensor, ...), not decoded here.
     Other,
+}
+
+/// An image summary (`Summary.Image`): an encoded image and its size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TbImage {
+    /// Pixels down.
+    pub height: u32,
+    /// Pixels across.
+    pub width: u32,
+    /// 1 grayscale, 2 grayscale + alpha, 3 RGB, 4 RGBA.
+    pub colorspace: u32,
+    /// The encoded image (PNG).
+    pub png: Vec<u8>,
 }
 
 impl Event {
@@ -257,6 +274,14 @@ impl Event {
         })
     }
 
+    /// The first image under `tag` in this event.
+    pub fn image(&self, tag: &str) -> Option<&TbImage> {
+        self.values().iter().find_map(|v| match &v.data {
+            ValueData::Image(i) if v.tag == tag => Some(i),
+            _ => None,
+        })
+    }
+
     fn from_proto(e: proto::Event) -> Self {
         let kind = match e.what {
             Some(proto::event::What::FileVersion(v)) => EventKind::FileVersion(v),
@@ -269,6 +294,9 @@ impl Event {
                             Some(proto::value::Kind::SimpleValue(x)) => ValueData::Scalar(x),
                             Some(proto::value::Kind::Histo(h)) => {
                                 ValueData::Histogram(TbHistogram::from_proto(h))
+                            }
+                            Some(proto::value::Kind::Image(i)) => {
+                                ValueData::Image(TbImage::from_proto(i))
                             }
                             None => ValueData::Other,
                         },

@@ -35,16 +35,18 @@ pub struct Summary {
 pub struct Value {
     #[prost(string, tag = "1")]
     pub tag: String,
-    #[prost(oneof = "value::Kind", tags = "2, 5")]
+    #[prost(oneof = "value::Kind", tags = "2, 4, 5")]
     pub kind: Option<value::Kind>,
 }
 
 pub mod value {
-    /// `Summary.Value.value`, the two members used here.
+    /// `Summary.Value.value`, the three members used here.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Kind {
         #[prost(float, tag = "2")]
         SimpleValue(f32),
+        #[prost(message, tag = "4")]
+        Image(crate::tensorboard::proto::Image),
         #[prost(message, tag = "5")]
         Histo(crate::tensorboard::proto::HistogramProto),
     }
@@ -67,4 +69,18 @@ pub struct HistogramProto {
     pub bucket_limit: Vec<f64>,
     #[prost(double, repeated, packed = "true", tag = "7")]
     pub bucket: Vec<f64>,
+}
+
+/// `tensorflow.Summary.Image`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Image {
+    #[prost(int32, tag = "1")]
+    pub height: i32,
+    #[prost(int32, tag = "2")]
+    pub width: i32,
+    /// 1 grayscale, 2 grayscale + alpha, 3 RGB, 4 RGBA.
+    #[prost(int32, tag = "3")]
+    pub colorspace: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub encoded_image_string: Vec<u8>,
 }

@@ -5,7 +5,9 @@ use crate::collect::{Collected, ComboRow};
 use std::collections::HashMap;
 
 /// A metric the page maps: its id, title, how to read it, its value, how to show it, whether
-/// colors follow its log10, and its color range (`None`: the values' own).
+/// colors follow its log10, its color range (`None`: the values' own), and, for a metric that
+/// cannot see saturation (a std ratio), the largest saturation at the same step, so that a
+/// saturated stack is not shown as a healthy 1.
 pub(super) struct Metric {
     pub(super) id: &'static str,
     pub(super) title: &'static str,
@@ -14,6 +16,7 @@ pub(super) struct Metric {
     pub(super) show: fn(f64) -> String,
     pub(super) log: bool,
     pub(super) range: Option<(f64, f64)>,
+    pub(super) saturation: Option<fn(&ComboRow) -> Option<f64>>,
 }
 
 /// The metrics the page maps, a section each, in this order.
@@ -26,6 +29,7 @@ pub(super) const METRICS: [Metric; 6] = [
         show: |x| format!("{x:.3}"),
         log: false,
         range: None,
+        saturation: None,
     },
     Metric {
         id: "max_saturation",
@@ -35,33 +39,37 @@ pub(super) const METRICS: [Metric; 6] = [
         show: |x| format!("{:.0}%", 100.0 * x),
         log: false,
         range: Some((0.0, 1.0)),
+        saturation: None,
     },
     Metric {
         id: "init_act_std_ratio",
         title: "Activation std at step 0, last layer / first",
-        help: "what the initialization alone does to the scale through the depth; 1 keeps it",
+        help: "what the initialization alone does to the scale through the depth: below 1 it shrinks toward the output, above 1 it grows, 1 keeps it. A saturated stack keeps its std near 1 too: a cell where some layer saturates (the advice's threshold or more of its outputs in the flat tails) is purple and says how much (\"sat 90%\")",
         value: |c| c.init_act_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
         range: None,
+        saturation: Some(|c| c.init_max_saturation),
     },
     Metric {
         id: "act_std_ratio",
         title: "Activation std at the end, last layer / first",
-        help: "at the last recorded step; 1: the scale survives the depth",
+        help: "at the last recorded step: below 1 the activations shrink toward the output, above 1 they grow, 1: the scale survives the depth. Purple cells marked \"sat\" saturate, which a ratio near 1 hides",
         value: |c| c.act_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
         range: None,
+        saturation: Some(|c| c.max_saturation),
     },
     Metric {
         id: "grad_std_ratio",
         title: "Activation-gradient std, last layer / first",
-        help: "1: gradients neither vanish nor explode across the depth",
+        help: "the gradient at the last activation layer (next to the output) over the first (next to the input): below 1 it is smaller at the output end, so it grows flowing back toward the input (0.05: 20x larger at the first layer); above 1 it shrinks (vanishes) flowing back; 1: neither",
         value: |c| c.grad_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
         range: None,
+        saturation: None,
     },
     Metric {
         id: "median_log10_update",
@@ -72,6 +80,7 @@ pub(super) const METRICS: [Metric; 6] = [
         log: false,
         // -3 (the rule of thumb) in the middle.
         range: Some((-5.0, -1.0)),
+        saturation: None,
     },
 ];
 

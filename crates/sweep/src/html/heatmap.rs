@@ -4,6 +4,7 @@
 
 use super::common::{count, esc, nth_combination, Combos, Metric, METRICS};
 use crate::collect::{Collected, ComboRow};
+use makemore_diagnostics::AdviceConfig;
 use std::collections::{BTreeSet, HashMap};
 
 /// The most heatmap cells one metric's section shows, over all its heatmaps.
@@ -16,6 +17,26 @@ const HEAT_COLS: usize = 25;
 /// Ratios are colored on log10 from a quarter (blue) through 1 (pale) to 4 (red), or wider when
 /// the values are.
 const RATIO_RANGE: f64 = 0.6;
+
+/// The fill of a cell whose stack saturates (see [`saturated`]): purple, off the blue -> red
+/// ramp, so that a ratio near 1 there does not read as healthy.
+const SATURATED_FILL: &str = "#c2a5cf";
+/// The corner marker of such a cell: its color and the length of its sides.
+const SATURATED_MARK: &str = "#762a83";
+const MARK_SIZE: f64 = 10.0;
+
+/// The saturation from which a cell is marked: the advice's (a squashing layer with this share
+/// of its outputs in the flat tails), so the page and the advice agree.
+fn saturation_threshold() -> f64 {
+    AdviceConfig::default().saturation
+}
+
+/// `sat 90%` when `saturation` reaches the threshold, the words a marked cell adds.
+fn saturated(saturation: Option<f64>) -> Option<String> {
+    saturation
+        .filter(|&s| s >= saturation_threshold())
+        .map(|s| format!("sat {:.0}%", 100.0 * s))
+}
 
 /// A blue -> pale yellow -> red ramp at `t` in [0, 1].
 fn color(t: f64) -> String {
@@ -77,6 +98,8 @@ struct HeatCell<'a> {
     runs: usize,
     diverged: usize,
     value: Option<f64>,
+    /// The largest saturation, for a metric that cannot see it ([`Metric::saturation`]).
+    saturation: Option<f64>,
     tip: String,
     report: Option<&'a str>,
 }
@@ -89,16 +112,26 @@ fn advice_tail<S: AsRef<str>>(advice: impl IntoIterator<Item = S>) -> String {
         .collect()
 }
 
+/// `"; max saturation 90%"` where a metric shows a saturation beside its value.
+fn saturation_tail(saturation: Option<f64>) -> String {
+    saturation.map_or_else(String::new, |s| {
+        format!("; max saturation {:.0}%", 100.0 * s)
+    })
+}
+
 /// The cell of combination `k` for metric `m`.
 fn combo_cell<'a>(k: &'a ComboRow, m: &Metric) -> HeatCell<'a> {
+    let saturation = m.saturation.and_then(|f| f(k));
     HeatCell {
         runs: k.runs,
         diverged: k.diverged,
         value: (m.value)(k),
+        saturation,
         tip: format!(
-            "{} runs, {} diverged{}",
+            "{} runs, {} diverged{}{}",
             k.runs,
             k.diverged,
+            saturation_tail(saturation),
             advice_tail(&k.advice)
         ),
         report: k.report.as_deref(),
@@ -209,9 +242,14 @@ fn heat_rect(
     (cw, ch): (f64, f64),
 ) -> String {
     let value = cell.as_ref().and_then(|k| k.value);
+    let mut sat = None;
     let (fill, text) = match (&cell, value) {
         (Some(k), _) if k.runs > 0 && k.diverged == k.runs => {
             ("#777".to_string(), "diverged".to_string())
+        }
+        (Some(k), Some(v)) if saturated(k.saturation).is_some() => {
+            sat = saturated(k.saturation);
+            (SATURATED_FILL.to_string(), (m.show)(v))
         }
         (_, Some(v)) => {
             let t = |x: f64| if m.log { x.abs().max(1e-12).log10() } else { x };
@@ -226,13 +264,26 @@ fn heat_rect(
         _ => ("#eee".to_string(), "-".to_string()),
     };
     let tip = cell.as_ref().map_or("not run", |k| k.tip.as_str());
-    let rect = format!(
-        "<rect x=\"{x}\" y=\"{y}\" width=\"{cw}\" height=\"{ch}\" fill=\"{fill}\" stroke=\"#fff\"><title>{}</title></rect><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-        esc(tip),
+    let (cx, value_y) = (
         x + cw / 2.0,
-        y + ch * 0.65,
+        y + ch * if sat.is_some() { 0.45 } else { 0.65 },
+    );
+    let mut rect = format!(
+        "<rect x=\"{x}\" y=\"{y}\" width=\"{cw}\" height=\"{ch}\" fill=\"{fill}\" stroke=\"#fff\"><title>{}</title></rect><text x=\"{cx}\" y=\"{value_y}\" text-anchor=\"middle\">{}</text>",
+        esc(tip),
         esc(&text)
     );
+    if let Some(sat) = sat {
+        // The words under the value, and a triangle in the top right corner.
+        let (right, mark) = (x + cw, MARK_SIZE);
+        rect += &format!(
+            "<text x=\"{cx}\" y=\"{}\" text-anchor=\"middle\" class=\"sat\">{}</text><path d=\"M{} {y}H{right}V{}Z\" fill=\"{SATURATED_MARK}\"/>",
+            y + ch * 0.9,
+            esc(&sat),
+            right - mark,
+            y + mark
+        );
+    }
     match cell.and_then(|k| k.report) {
         Some(href) => format!("<a href=\"{}\" class=\"cell\">{rect}</a>", esc(href)),
         None => rect,
@@ -249,6 +300,8 @@ struct Pooled<'a> {
     /// Per metric (in [`METRICS`] order): the sum of the combinations' values, and how many
     /// have one.
     sums: [(f64, usize); METRICS.len()],
+    /// Per metric with a [`Metric::saturation`]: the largest of the combinations'.
+    saturation: [Option<f64>; METRICS.len()],
     advice: BTreeSet<&'a str>,
     report: Option<&'a str>,
 }
@@ -279,9 +332,12 @@ fn pool<'a>(c: &'a Collected, g: &Grid<'a>) -> Vec<Pooled<'a>> {
         p.combos += 1;
         p.runs += k.runs;
         p.diverged += k.diverged;
-        for (sum, m) in p.sums.iter_mut().zip(&METRICS) {
+        for ((sum, sat), m) in p.sums.iter_mut().zip(&mut p.saturation).zip(&METRICS) {
             if let Some(v) = (m.value)(k) {
                 *sum = (sum.0 + v, sum.1 + 1);
+            }
+            if let Some(s) = m.saturation.and_then(|f| f(k)) {
+                *sat = Some(sat.map_or(s, |t: f64| t.max(s)));
             }
         }
         p.advice.extend(k.advice.iter().map(String::as_str));
@@ -293,15 +349,19 @@ fn pool<'a>(c: &'a Collected, g: &Grid<'a>) -> Vec<Pooled<'a>> {
 /// The cell of pooled combinations `p` for the metric numbered `mi`.
 fn pooled_cell<'a>(p: &Pooled<'a>, mi: usize, over: &str) -> Option<HeatCell<'a>> {
     let (sum, n) = p.sums[mi];
+    let saturation = p.saturation[mi];
     (p.combos > 0).then(|| HeatCell {
         runs: p.runs,
         diverged: p.diverged,
         value: (n > 0).then(|| sum / n as f64),
+        // The most saturated combination's: a mean would hide one saturated stack.
+        saturation,
         tip: format!(
-            "{} runs, {} diverged; mean of {} combinations of {over}{}",
+            "{} runs, {} diverged; mean of {} combinations of {over}{}{}",
             p.runs,
             p.diverged,
             p.combos,
+            saturation_tail(saturation),
             advice_tail(&p.advice)
         ),
         report: p.report,
@@ -424,5 +484,70 @@ impl<'a> Heatmaps<'a> {
             });
         }
         s + "</div></section>"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::fixture::{collected, combo};
+
+    /// The SVG of each cell (from its `<rect` to the next) of metric `id`'s section.
+    fn cells(html: &str) -> Vec<&str> {
+        html.split("<rect ").skip(1).collect()
+    }
+
+    fn section(c: &Collected, id: &str) -> String {
+        let mi = METRICS.iter().position(|m| m.id == id).expect("a metric");
+        Heatmaps::new(c).section(c, &Combos::new(c), (mi, &METRICS[mi]), "")
+    }
+
+    #[test]
+    fn a_saturated_stack_is_not_shown_as_a_healthy_ratio() {
+        // Two stacks whose std ratio at step 0 is 1: one saturated 90%, one not at all.
+        let mut saturated = combo(&["3"]);
+        (saturated.init_act_std_ratio, saturated.init_max_saturation) = (Some(1.0), Some(0.9));
+        let mut healthy = combo(&["1"]);
+        (healthy.init_act_std_ratio, healthy.init_max_saturation) = (Some(1.0), Some(0.0));
+        let c = collected(&[("gain", &["3", "1"])], vec![saturated, healthy]);
+        let html = section(&c, "init_act_std_ratio");
+        let cells = cells(&html);
+        assert_eq!(cells.len(), 2);
+        assert!(
+            cells[0].contains(&format!("fill=\"{SATURATED_FILL}\"")),
+            "{}",
+            cells[0]
+        );
+        assert!(cells[0].contains(">1.00</text>") && cells[0].contains(">sat 90%</text>"));
+        assert!(cells[0].contains("max saturation 90%"), "the tip says it");
+        // The healthy stack keeps the ramp's middle (pale: a ratio of 1) and no mark.
+        assert!(
+            cells[1].contains(&format!("fill=\"{}\"", color(0.5))),
+            "{}",
+            cells[1]
+        );
+        assert!(!cells[1].contains("sat "), "{}", cells[1]);
+        // A metric that sees saturation itself is not marked.
+        let html = section(&c, "val_loss");
+        assert!(!html.contains(SATURATED_FILL));
+    }
+
+    #[test]
+    fn a_mean_heatmap_keeps_the_most_saturated_combination() {
+        let mut p = Pooled {
+            combos: 2,
+            runs: 2,
+            ..Pooled::default()
+        };
+        let mi = METRICS
+            .iter()
+            .position(|m| m.id == "act_std_ratio")
+            .expect("a metric");
+        p.sums[mi] = (2.0, 2);
+        p.saturation[mi] = Some(0.5);
+        let cell = pooled_cell(&p, mi, "seed").expect("a cell");
+        assert_eq!((cell.value, cell.saturation), (Some(1.0), Some(0.5)));
+        assert!(saturated(cell.saturation).is_some());
+        assert_eq!(saturated(Some(0.01)), None, "below the advice's threshold");
     }
 }

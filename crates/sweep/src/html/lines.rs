@@ -11,6 +11,28 @@ pub(super) const LINE_SERIES: usize = 20;
 /// The most points of each line (the first axis's first values).
 pub(super) const LINE_POINTS: usize = 100;
 
+/// Tableau 10 (designed to be told apart, colour-blind readers included), in its order; the
+/// diagnostics' plots use the same.
+const PALETTE: [&str; 10] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+];
+/// Past ten lines the colors repeat with another stroke each round: solid, long dashes, dots
+/// (the mean's black "6 3" dashes are none of them).
+const DASHES: [&str; 3] = [
+    "",
+    " stroke-dasharray=\"10 4\"",
+    " stroke-dasharray=\"2 3\"",
+];
+
+/// The color and the dash attribute of line number `n`.
+fn line_style(n: usize) -> (&'static str, &'static str) {
+    (
+        PALETTE[n % PALETTE.len()],
+        DASHES[(n / PALETTE.len()) % DASHES.len()],
+    )
+}
+
 /// The plot's size and margins (the legend in the right one), and its scales: `xs` values of
 /// the first axis across, the validation loss from `lo` to `hi` up.
 #[derive(Clone, Copy)]
@@ -151,7 +173,8 @@ fn series(
 }
 
 /// The first `shown` lines, one per combination of the axes `rest` in plan order, each through
-/// its validation loss at the values `xs` of the first axis (looked up in `combos`), a hue each.
+/// its validation loss at the values `xs` of the first axis (looked up in `combos`), in the
+/// [`line_style`] of its number.
 fn first_series(
     c: &Collected,
     combos: &Combos,
@@ -163,8 +186,6 @@ fn first_series(
     let mut s = String::new();
     for n in 0..shown {
         let fixed = nth_combination(c, rest, n);
-        let hue = (n as f64 * 360.0 / shown.max(1) as f64).round();
-        let stroke = format!("hsl({hue},65%,42%)");
         let mut points = Vec::new();
         let mut at = fixed.clone();
         at.push((0, ""));
@@ -185,7 +206,7 @@ fn first_series(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        s += &series(p, n, (&stroke, ""), &points, &name);
+        s += &series(p, n, line_style(n), &points, &name);
     }
     s
 }
@@ -233,4 +254,56 @@ fn cuts(c: &Collected, xs: usize, shown: usize, total: usize) -> Option<String> 
         ));
     }
     (!cut.is_empty()).then(|| cut.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::fixture::{collected, combo};
+
+    /// The stroke and dash of each line of the plot but the mean.
+    fn styles(html: &str) -> Vec<(String, String)> {
+        html.split("<polyline ")
+            .skip(1)
+            .map(|p| {
+                let attr = |name: &str| {
+                    p.split_once(&format!("{name}=\""))
+                        .and_then(|(_, rest)| rest.split_once('"'))
+                        .map_or_else(String::new, |(v, _)| v.to_string())
+                };
+                (attr("stroke"), attr("stroke-dasharray"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn twelve_lines_differ_in_color_or_stroke() {
+        let seeds: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+        let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+        let mut combos = Vec::new();
+        for (i, x) in ["0.1", "0.2"].into_iter().enumerate() {
+            for (j, s) in seeds.iter().enumerate() {
+                let mut k = combo(&[x, s]);
+                k.val_loss = Some(2.0 + 0.1 * i as f64 + 0.01 * j as f64);
+                combos.push(k);
+            }
+        }
+        let c = collected(&[("lr", &["0.1", "0.2"]), ("init", &seeds)], combos);
+        let (html, cut) = lines(&c, &Combos::new(&c));
+        assert_eq!(cut, None);
+        let styles = styles(&html);
+        assert_eq!(styles.len(), 12);
+        for (i, a) in styles.iter().enumerate() {
+            for b in &styles[i + 1..] {
+                assert_ne!(a, b, "line {i} looks like another");
+            }
+        }
+        // The first ten take ten colors, solid; the next ones repeat them dashed.
+        let colors: std::collections::BTreeSet<&str> =
+            styles[..10].iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(colors.len(), 10);
+        assert!(styles[..10].iter().all(|s| s.1.is_empty()));
+        assert_eq!(styles[10].0, styles[0].0);
+        assert!(!styles[10].1.is_empty());
+    }
 }

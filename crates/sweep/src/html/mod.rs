@@ -151,7 +151,7 @@ fn summary(c: &Collected, notes: &[String]) -> String {
 /// The HTML document around `body`: its head, with the title and the styles, and the body.
 fn document(c: &Collected, body: &str) -> String {
     format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sweep: {}</title><style>body{{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em}}svg text{{font-size:11px;font-family:sans-serif}}svg text.axis{{font-weight:bold}}.multiples{{display:flex;flex-wrap:wrap;gap:1em}}figure{{margin:0}}figcaption{{font-size:12px;color:#444}}.help{{color:#555;font-size:13px}}a.cell:hover rect{{stroke:#000}}</style></head><body>{body}</body></html>\n",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sweep: {}</title><style>body{{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em}}svg text{{font-size:11px;font-family:sans-serif}}svg text.axis{{font-weight:bold}}svg text.sat{{font-size:9px}}.multiples{{display:flex;flex-wrap:wrap;gap:1em}}figure{{margin:0}}figcaption{{font-size:12px;color:#444}}.help{{color:#555;font-size:13px}}a.cell:hover rect{{stroke:#000}}</style></head><body>{body}</body></html>\n",
         esc(&c.name)
     )
 }
