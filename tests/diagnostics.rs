@@ -344,6 +344,12 @@ fn saturation_maps_are_the_saturation_and_the_dead_units() {
                 listed,
                 red.iter().map(|&u| u64::from(u)).collect::<Vec<_>>()
             );
+            // Independently of the list: the columns white on every row of the batch (the map's
+            // 32 rows are the whole batch) are the red ones.
+            let white_columns: Vec<u32> = (0..units as u32)
+                .filter(|&u| (band..h).all(|y| img.get_pixel(u * cell, y).0 == [255, 255, 255]))
+                .collect();
+            assert_eq!(white_columns, red, "{name}: dead columns");
             dead_seen += dead;
         }
     }
@@ -351,6 +357,63 @@ fn saturation_maps_are_the_saturation_and_the_dead_units() {
         dead_seen > 0,
         "the original init has dead units after 1,000 steps"
     );
+}
+
+/// Saturation is named for what it is in each kind of layer: relu's flat side is exactly 0 (no
+/// threshold), sigmoid's tails are x < (1 - t) / 2 and x > (1 + t) / 2; tables, plot legends
+/// and map captions say so.
+#[test]
+fn saturation_is_named_per_activation() {
+    let c = corpus();
+    let t = TempDir::new("diag-words");
+    for (activation, words, not) in [
+        ("relu", "zero (no gradient)", "saturated (|x|"),
+        (
+            "sigmoid",
+            "saturated (x < 0.015 or x > 0.985)",
+            "saturated (|x|",
+        ),
+    ] {
+        let out = t.path(activation);
+        let set = format!("model.activation=\"{activation}\"");
+        let o = makemore(&[
+            "diagnose",
+            "--data",
+            c.to_str().unwrap(),
+            "--config",
+            "original",
+            "--set",
+            &set,
+            "--steps",
+            "200",
+            "--out",
+            &out,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains(words) && !text.contains(not),
+            "{activation}: {text}"
+        );
+        // SVG and HTML write "<" and ">" as entities.
+        let escaped = words.replace('<', "&lt;").replace('>', "&gt;");
+        let legend = std::fs::read_to_string(Path::new(&out).join("activations.svg")).unwrap();
+        assert!(
+            legend.contains(&escaped) && !legend.contains(not),
+            "{activation}: legend"
+        );
+        let report = std::fs::read_to_string(Path::new(&out).join("report.html")).unwrap();
+        let captions: Vec<&str> = report
+            .split("<figcaption>")
+            .skip(1)
+            .filter(|c| c.starts_with("layer 1"))
+            .collect();
+        assert!(
+            !captions.is_empty() && captions.iter().all(|c| c.contains(&escaped)),
+            "{activation}: map captions"
+        );
+    }
 }
 
 /// The report opens in headless Chromium (Debian's `chromium`, which `.ci/run` installs): the page
@@ -361,11 +424,17 @@ fn report_opens_in_headless_chromium() {
     let out = t.path("run");
     diagnose("deep-batchnorm.toml", "200", &out);
     let report = Path::new(&out).join("report.html");
-    let (dom, log) = headless_checked(&report, &t.path("profile"));
+    // Pick the middle recorded step (100) on the right, as a user would.
+    let pick = "var s=document.querySelectorAll('.panel select')[1];s.value='1';s.dispatchEvent(new Event('change'));";
+    let (dom, log) = headless_checked(&report, &t.path("profile"), pick);
     assert!(!log.contains(":CONSOLE("), "console messages: {log}");
     assert!(
         dom.contains("data-ready=\"1\""),
         "the step view's script ran to its end"
+    );
+    assert!(
+        dom.contains("activations (step 0)") && dom.contains("activations (step 100)"),
+        "the right panel shows the picked step"
     );
     // Step 0 and the last step side by side, each with its charts and five tanh maps.
     for chart in [
@@ -385,11 +454,7 @@ fn report_opens_in_headless_chromium() {
     let canvases: Vec<&str> = dom.split("<canvas").skip(1).collect();
     assert_eq!(canvases.len(), 10, "five tanh maps per panel");
     for (i, c) in canvases.iter().enumerate() {
-        let r = if i < 5 {
-            &records[0]
-        } else {
-            records.last().unwrap()
-        };
+        let r = &records[if i < 5 { 0 } else { 1 }];
         let l = activations(r)[i % 5];
         let attr = |name: &str| -> f64 {
             let at = c.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
@@ -516,7 +581,7 @@ fn lecture_page_shows_every_picture_in_headless_chromium() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(text.contains("lecture.html"), "{text}");
     let page = Path::new(&out).join("lecture.html");
-    let (dom, log) = headless_checked(&page, &t.path("profile"));
+    let (dom, log) = headless_checked(&page, &t.path("profile"), "");
     assert!(!log.contains(":CONSOLE("), "console messages: {log}");
     assert_eq!(loaded_images(&dom), 10, "five rows' maps, before and after");
     let rows = [
@@ -547,19 +612,22 @@ fn lecture_page_shows_every_picture_in_headless_chromium() {
             .find(&format!("id=\"{name}\""))
             .unwrap_or_else(|| panic!("{name} missing from the page"));
         let figure = &dom[at..at + dom[at..].find("</figure>").unwrap()];
-        assert!(figure.contains("<polyline"), "{name} has no drawn curve");
+        // 1,200 steps are two log points (1,000 and 1,200): the whole-run chart has two.
+        let least = if name == "loss-windows" { 2 } else { 10 };
+        assert!(
+            longest_polyline(figure) >= least,
+            "{name} has no drawn curve"
+        );
         let png = Path::new(&out).join("pictures").join(format!("{name}.png"));
-        assert!(png.is_file(), "{} missing", png.display());
+        image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
     }
     for r in rows {
         // Linear, Tanh; with BatchNorm: Linear, BatchNorm1d, Tanh.
         let tanh = if r == "batchnorm" { 2 } else { 1 };
         for when in ["step0", "trained"] {
             let png = format!("{r}-{when}-map-layer{tanh}.png");
-            assert!(
-                Path::new(&out).join("pictures").join(&png).is_file(),
-                "{png}"
-            );
+            image::open(Path::new(&out).join("pictures").join(&png))
+                .unwrap_or_else(|e| panic!("{png}: {e}"));
         }
     }
     // The lecture's x @ w: std about 3.16 with w ~ N(0, 1), about 1 with w / sqrt(10).
@@ -579,5 +647,25 @@ fn lecture_page_shows_every_picture_in_headless_chromium() {
     assert!(
         dom.contains("2.1682") && dom.contains("2.1048"),
         "the lecture's numbers beside ours"
+    );
+    // A run no longer than the 1,000 steps shown step by step still draws its whole run.
+    let short = t.path("short");
+    let o = makemore(&[
+        "lecture",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "300",
+        "--out",
+        &short,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pictures = Path::new(&short).join("pictures");
+    let svg = |n: &str| std::fs::read_to_string(pictures.join(format!("{n}.svg"))).unwrap();
+    assert!(svg("loss-first-steps").contains("the first 300 steps"));
+    assert!(
+        longest_polyline(&svg("loss-windows")) >= 10,
+        "the whole run in windows"
     );
 }

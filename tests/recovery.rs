@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_input_error, corpus, makemore, stdout_json, TempDir};
+use common::{assert_input_error, check_input_error, corpus, makemore, stdout_json, TempDir};
 use makemore_diagnostics::tensorboard::{read_events, EventKind, ValueData};
 use serde_json::Value;
 use std::path::Path;
@@ -203,11 +203,30 @@ fn a_lock_is_the_kernels_so_a_live_process_without_it_holds_nothing() {
     );
 }
 
-/// Every scalar and histogram of the event files in `dir/tb`, by step and tag, in order.
+/// The event files of the run in `dir`: in it, and in `dir/tb` where older runs wrote them.
+fn event_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = [Path::new(dir).to_owned(), Path::new(dir).join("tb")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every scalar and histogram of the run's event files ([`event_files`]), by step and tag, in
+/// order.
 fn events(dir: &str) -> Vec<(i64, String, String)> {
     let mut all = Vec::new();
-    for f in std::fs::read_dir(Path::new(dir).join("tb")).unwrap() {
-        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+    for f in event_files(dir) {
+        let bytes = std::fs::read(f).unwrap();
         for e in read_events(&bytes).unwrap() {
             if let EventKind::Summary(values) = e.kind {
                 for v in values {
@@ -270,12 +289,7 @@ fn a_damaged_event_file_is_rebuilt_when_the_run_resumes() {
     };
     assert!(run(&[], &whole).status.success());
     assert!(run(&["--pause-at", "10"], &r).status.success());
-    let file = std::fs::read_dir(Path::new(&r).join("tb"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = event_files(&r).pop().unwrap();
     let len = std::fs::metadata(&file).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -306,6 +320,113 @@ fn a_damaged_event_file_is_rebuilt_when_the_run_resumes() {
         "missing {missing:?}, extra {extra:?}, {} vs {} events",
         got.len(),
         want.len()
+    );
+}
+
+/// Moves the run's one event file into `dir/tb`, where runs written before kept it; returns its
+/// new path.
+fn move_into_old_tb(dir: &str) -> std::path::PathBuf {
+    let files = event_files(dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        files[0].parent(),
+        Some(Path::new(dir)),
+        "written into the run"
+    );
+    let tb = Path::new(dir).join("tb");
+    std::fs::create_dir(&tb).unwrap();
+    let old = tb.join(files[0].file_name().unwrap());
+    std::fs::rename(&files[0], &old).unwrap();
+    old
+}
+
+#[test]
+fn a_run_with_its_event_file_in_tb_resumes_there_and_export_and_force_remove_it() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("tb-old-layout");
+    let train = |out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--data",
+            c,
+            "--steps",
+            "20",
+            "--diagnose-every",
+            "5",
+            "--tensorboard",
+            "--out",
+            out,
+            "--quiet",
+        ];
+        a.extend(extra);
+        let out = makemore(&a);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let (whole, r) = (t.path("whole"), t.path("r"));
+    train(&whole, &[]);
+    train(&r, &["--pause-at", "10"]);
+    let old = move_into_old_tb(&r);
+
+    // The resume goes on writing the old file: one event file, where it was, every step once.
+    let out = makemore(&["train", "--resume", &r, "--data", c, "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+    assert_eq!(event_files(&r), [old]);
+    assert_eq!(
+        events(&r),
+        events(&whole),
+        "every step once, as uninterrupted"
+    );
+
+    // Export refuses to replace it, then writes the run directory and removes it (and tb/).
+    assert_input_error(
+        &makemore(&["export", "tensorboard", &r]),
+        &["already exists", "--force"],
+    );
+    let v = stdout_json(&makemore(&[
+        "export",
+        "tensorboard",
+        &r,
+        "--force",
+        "--json",
+    ]));
+    let exported = std::path::PathBuf::from(v["event_file"].as_str().unwrap());
+    assert_eq!(exported.parent(), Some(Path::new(&r)));
+    assert_eq!(event_files(&r), [exported]);
+    assert!(!Path::new(&r).join("tb").exists(), "the emptied tb/ goes");
+    assert_eq!(events(&r), events(&whole));
+
+    // A new run over an old-layout one: refused, then --force removes the old file, and leaves
+    // tb/ with what else it holds; the new event file goes into the run directory.
+    let p = t.path("p");
+    train(&p, &["--pause-at", "10"]);
+    let old = move_into_old_tb(&p);
+    std::fs::write(Path::new(&p).join("tb/notes.txt"), "mine\n").unwrap();
+    assert_input_error(
+        &makemore(&["train", "--data", c, "--steps", "5", "--out", &p]),
+        &["already holds"],
+    );
+    assert!(old.exists(), "nothing removed without --force");
+    // An old event file alone is an output too: refused, naming it.
+    let q = Path::new(&t.path("q")).join("tb");
+    std::fs::create_dir_all(&q).unwrap();
+    let copy = q.join(old.file_name().unwrap());
+    std::fs::copy(&old, &copy).unwrap();
+    let q = t.path("q");
+    assert_input_error(
+        &makemore(&["train", "--data", c, "--steps", "5", "--out", &q]),
+        &[&copy.display().to_string(), "--force"],
+    );
+    assert!(copy.exists());
+    train(&p, &["--force"]);
+    let files = event_files(&p);
+    assert!(!old.exists(), "{files:?}");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].parent(), Some(Path::new(&p)), "{files:?}");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&p).join("tb/notes.txt")).unwrap(),
+        "mine\n"
     );
 }
 
@@ -725,13 +846,13 @@ fn a_damaged_run_directory_is_bad_input_naming_the_file() {
         &resume(&r),
         &["checkpoint.json: missing, though the run logged steps"],
     );
-    // tb/ that is a file: refused before anything is written.
+    // A file named tb (where older runs kept their event files) is someone's file: a run writes
+    // its event file beside it and leaves it alone, --force too.
     let f = t.path("tb-file");
     std::fs::create_dir_all(&f).unwrap();
     std::fs::write(Path::new(&f).join("tb"), "x").unwrap();
-    check_input_error(
-        "tb a file",
-        &makemore(&[
+    for force in [&[][..], &["--force"]] {
+        let mut args = vec![
             "train",
             "--data",
             c,
@@ -740,13 +861,19 @@ fn a_damaged_run_directory_is_bad_input_naming_the_file() {
             "--tensorboard",
             "--out",
             &f,
-        ]),
-        &["tb: is not a directory"],
-    );
-    assert!(
-        !Path::new(&f).join("config.toml").exists(),
-        "nothing half-written"
-    );
+            "--quiet",
+        ];
+        args.extend(force);
+        let out = makemore(&args);
+        assert!(out.status.success(), "{force:?}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(Path::new(&f).join("tb")).unwrap(),
+            "x"
+        );
+        let files = event_files(&f);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0].parent(), Some(Path::new(&f)), "{files:?}");
+    }
     // Killed before its first checkpoint: nothing is lost by starting over, which --resume does.
     let r = paused(&t, c, "no-ckpt", &[]);
     for f in ["checkpoint.json", "metrics.jsonl"] {
@@ -756,9 +883,11 @@ fn a_damaged_run_directory_is_bad_input_naming_the_file() {
         "train", "--resume", &r, "--data", c, "--json", "--quiet",
     ]));
     assert_eq!(v["steps"], 20);
-    // A removed tb/ is rebuilt like a damaged one, not started over at the checkpoint.
+    // A removed event file is rebuilt like a damaged one, not started over at the checkpoint.
     let r = paused(&t, c, "no-tb", &["--tensorboard"]);
-    std::fs::remove_dir_all(Path::new(&r).join("tb")).unwrap();
+    let files = event_files(&r);
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::remove_file(&files[0]).unwrap();
     let out = makemore(&["train", "--resume", &r, "--data", c, "--quiet"]);
     assert!(out.status.success());
     assert!(stderr(&out).contains("no event file; rebuilt from the checkpoint"));

@@ -321,10 +321,16 @@ values = [0.1, 1e6]
     assert!(cells[1]["diverged_at"].as_u64().is_some());
     assert!(cells[1]["val_loss"].is_null());
     assert_eq!(j["combos"][1]["diverged"], 1);
-    // Each cell has its own event directory, named by its values, under the sweep directory.
-    let tb = Path::new(&out).join("cells/lr=0.1,seed=2147483647/tb");
-    let events: Vec<_> = std::fs::read_dir(&tb).unwrap().collect();
-    assert_eq!(events.len(), 1, "{}", tb.display());
+    // Each cell's event file is directly in its directory, named by its values, so TensorBoard
+    // shows the cell by that name.
+    let cell = Path::new(&out).join("cells/lr=0.1,seed=2147483647");
+    let events: Vec<_> = std::fs::read_dir(&cell)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("events.out.tfevents."))
+        .collect();
+    assert_eq!(events.len(), 1, "{}: {events:?}", cell.display());
+    assert!(!cell.join("tb").exists(), "no tb/ folder any more");
     let (dom, log) = headless_dom(&Path::new(&out).join("sweep.html"), &t.path("profile"));
     assert!(!log.contains(":CONSOLE("), "console messages: {log}");
     assert!(

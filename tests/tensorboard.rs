@@ -44,6 +44,28 @@ fn read_tb(dir: &Path, strict: bool) -> std::process::Output {
     cmd.arg(dir).output().expect("python runs")
 }
 
+/// The runs TensorBoard finds under `dir` (`tensorboard --logdir DIR`), by the names it shows.
+fn tb_runs(dir: &Path) -> Vec<String> {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import json, sys\n\
+             from tensorboard.backend.event_processing import event_multiplexer as m\n\
+             x = m.EventMultiplexer()\n\
+             x.AddRunsFromDirectory(sys.argv[1])\n\
+             print(json.dumps(sorted(x.Runs())))",
+        ])
+        .arg(dir)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "TensorBoard's multiplexer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON list of names")
+}
+
 fn tb_json(dir: &Path) -> Value {
     let out = read_tb(dir, true);
     assert!(
@@ -520,7 +542,7 @@ fn tensorboard_reads_what_a_run_recorded() {
     let run = t.path("run");
     train(&run, &["--steps", "300"]);
     let run = Path::new(&run);
-    let tb = tb_json(&run.join("tb"));
+    let tb = tb_json(run);
 
     // What the run recorded: a log point every 50 steps, diagnostics every 100 and at the end,
     // 17 layers, and at step 0 parameters with no update ratio (a fresh gamma's std is 0), so
@@ -587,7 +609,7 @@ fn tensorboard_reads_what_a_run_recorded() {
         "--json",
     ]));
     let exported = Expected::of_run(run, Read::AsSerdeJson);
-    assert_eq!(exported.check(&tb_json(&run.join("tb"))), compared);
+    assert_eq!(exported.check(&tb_json(run)), compared);
 }
 
 #[test]
@@ -595,16 +617,16 @@ fn a_corrupted_byte_fails_tensorboards_crc_check_and_export_refuses_to_overwrite
     let t = TempDir::new("tb-corrupt");
     let run = t.path("run");
     train(&run, &["--steps", "120"]);
-    let tb_dir = Path::new(&run).join("tb");
+    let run_dir = Path::new(&run);
     assert!(
-        std::fs::read_dir(&tb_dir).unwrap().any(|e| e
+        std::fs::read_dir(run_dir).unwrap().any(|e| e
             .unwrap()
             .file_name()
             .to_string_lossy()
             .contains("tfevents")),
         "training wrote an event file"
     );
-    let before = scalar(&tb_json(&tb_dir), "loss/minibatch");
+    let before = scalar(&tb_json(run_dir), "loss/minibatch");
 
     // Export refuses to replace the files, then rebuilds the same scalars with --force.
     assert_input_error(
@@ -619,7 +641,7 @@ fn a_corrupted_byte_fails_tensorboards_crc_check_and_export_refuses_to_overwrite
         "--json",
     ]));
     let exported = Path::new(out["event_file"].as_str().unwrap()).to_path_buf();
-    let again = tb_json(&tb_dir);
+    let again = tb_json(run_dir);
     assert_eq!(scalar(&again, "loss/minibatch"), before);
     assert!(!again["histograms"].as_object().unwrap().is_empty());
 
@@ -628,7 +650,7 @@ fn a_corrupted_byte_fails_tensorboards_crc_check_and_export_refuses_to_overwrite
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&exported, &bytes).unwrap();
-    let strict = read_tb(&tb_dir, true);
+    let strict = read_tb(run_dir, true);
     assert_eq!(strict.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&strict.stderr).contains("crc32"),
@@ -664,7 +686,7 @@ fn a_resumed_run_appends_without_repeating_a_step() {
         "{}",
         String::from_utf8_lossy(&ahead.stderr)
     );
-    let before = scalar(&tb_json(&dir.join("tb")), "loss/minibatch");
+    let before = scalar(&tb_json(dir), "loss/minibatch");
     assert_eq!(
         before.last().map(|p| p.0),
         Some(250),
@@ -676,8 +698,8 @@ fn a_resumed_run_appends_without_repeating_a_step() {
     stdout_json(&makemore(&[
         "train", "--resume", &paused, "--json", "--quiet",
     ]));
-    let a = tb_json(&Path::new(&whole).join("tb"));
-    let b = tb_json(&Path::new(&paused).join("tb"));
+    let a = tb_json(Path::new(&whole));
+    let b = tb_json(Path::new(&paused));
     for tag in [
         "loss/minibatch",
         "activation_std/layer 02 (Tanh)",
@@ -700,4 +722,6 @@ fn a_resumed_run_appends_without_repeating_a_step() {
             );
         }
     }
+    // Event files go directly into the run directory, so TensorBoard names each run after it.
+    assert_eq!(tb_runs(&t.0), ["paused", "whole"]);
 }

@@ -153,18 +153,22 @@ pub fn headless_dom(page: &Path, profile: &str) -> (String, String) {
     )
 }
 
-/// [`headless_dom`] on a copy of `page` (beside it, as `NAME.checked.html`) with two scripts
-/// added: one first, that notes every uncaught script error on `<html data-errors>`, and one
-/// last, that after load says on `<body data-images>` how many images loaded and how many did
-/// not (`"12 loaded, 0 broken"`).
-pub fn headless_checked(page: &Path, profile: &str) -> (String, String) {
+/// [`headless_dom`] on a copy of `page` (beside it, as `NAME.checked.html`) with scripts added:
+/// one first, that notes every uncaught script error on `<html data-errors>`, then `extra` (a
+/// test's own script, run after the page's), and one last, that after load says on
+/// `<body data-images>` how many images loaded and how many did not (`"12 loaded, 0 broken"`).
+pub fn headless_checked(page: &Path, profile: &str, extra: &str) -> (String, String) {
     let html = std::fs::read_to_string(page).unwrap();
     let catch = "<script>window.addEventListener('error',function(e){var d=document.documentElement;d.setAttribute('data-errors',(d.getAttribute('data-errors')||'')+e.message+';')});</script>";
     let check = "<script>window.addEventListener('load',function(){var ok=0,bad=0;Array.prototype.forEach.call(document.images,function(i){if(i.complete&&i.naturalWidth>0){ok++}else{bad++}});document.body.setAttribute('data-images',ok+' loaded, '+bad+' broken')});</script>";
     assert!(html.contains("<head>") && html.contains("</body>"));
     let html = html
         .replacen("<head>", &format!("<head>{catch}"), 1)
-        .replacen("</body>", &format!("{check}</body>"), 1);
+        .replacen(
+            "</body>",
+            &format!("<script>{extra}</script>{check}</body>"),
+            1,
+        );
     let copy = page.with_extension("checked.html");
     std::fs::write(&copy, html).unwrap();
     let out = headless_dom(&copy, profile);
@@ -186,6 +190,19 @@ pub fn loaded_images(dom: &str) -> usize {
     let (ok, bad) = note.split_once(" loaded, ").unwrap();
     assert_eq!(bad, "0 broken", "{note}");
     ok.parse().unwrap()
+}
+
+/// The most points any `<polyline>` of `svg` has: a drawn curve has many, axes and legend
+/// samples two.
+pub fn longest_polyline(svg: &str) -> usize {
+    svg.split("<polyline")
+        .skip(1)
+        .filter_map(|p| {
+            let at = p.find("points=\"")? + 8;
+            Some(p[at..at + p[at..].find('"')?].split_whitespace().count())
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// A val loss no test's run reaches in its few hundred steps (the lecture's best, after 200,000

@@ -44,7 +44,7 @@ pub struct LogConfig {
     /// diagnostics.jsonl, the plots and report.html.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnose_every: Option<u64>,
-    /// TensorBoard event files in `RUN/tb/`: the loss at every log point, the diagnostics at
+    /// A TensorBoard event file in `RUN/`: the loss at every log point, the diagnostics at
     /// every recorded step, the split losses at the end.
     pub tensorboard: bool,
     /// A tanh or sigmoid output counts as saturated beyond this (|tanh| > t; the lecture uses

@@ -124,9 +124,10 @@ fn is_squashing(l: &LayerRecord) -> bool {
 
 /// Rule `saturation`: each squashing layer with too many outputs in its flat tails.
 fn saturation(acts: &[&LayerRecord], last: &DiagnosticRecord, cfg: &AdviceConfig) -> Vec<Advice> {
-    let (step, what) = (last.step, last.saturated_words());
+    let step = last.step;
     let mut out = Vec::new();
     for l in acts.iter().filter(|l| is_squashing(l)) {
+        let what = last.saturated_words_of(l);
         if let Some(s) = l.output.saturated_frac.filter(|&s| s > cfg.saturation) {
             out.push(Advice {
                 rule: "saturation".into(),

@@ -289,6 +289,8 @@ pub(crate) fn draw<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(&c.x_label)
         .y_desc(&c.y_label)
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .label_style(("sans-serif", AXIS_FONT))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -309,6 +311,22 @@ pub(crate) fn draw<DB: DrawingBackend>(
     }
     draw_legend(&legend, &entries)?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// A tick label: `20000`, not `20000.0`; `0`, not `-0.0`; 2e-4 in exponent form.
+pub(crate) fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    // Enough digits for the axis's steps, then the zeros after the point dropped.
+    let text = format!("{v:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
 }
 
 pub(crate) fn write_chart(

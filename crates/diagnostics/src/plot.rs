@@ -28,8 +28,9 @@ pub struct PlotSet {
 }
 
 /// `, saturated (|x| > 0.97) 2.78%`, or nothing for a layer that does not saturate.
-fn percent(r: &DiagnosticRecord, x: Option<f64>) -> String {
-    x.map(|s| format!(", {} {:.2}%", r.saturated_words(), 100.0 * s))
+fn percent(r: &DiagnosticRecord, l: &LayerRecord) -> String {
+    let x = l.output.saturated_frac;
+    x.map(|s| format!(", {} {:.2}%", r.saturated_words_of(l), 100.0 * s))
         .unwrap_or_default()
 }
 
@@ -83,7 +84,7 @@ fn activations_chart(last: &DiagnosticRecord, acts: &[&LayerRecord]) -> Chart {
                         l.name,
                         s.mean,
                         s.std,
-                        percent(last, l.output.saturated_frac)
+                        percent(last, l)
                     ),
                     s.histogram.density(),
                 )
@@ -251,6 +252,16 @@ mod tests {
     use plotters::prelude::*;
 
     const BINS: usize = 10;
+
+    #[test]
+    fn ticks_read_as_numbers_are_written() {
+        assert_eq!(tick(20000.0), "20000");
+        assert_eq!(tick(-0.0), "0");
+        assert_eq!(tick(0.5), "0.5");
+        assert_eq!(tick(-2.25), "-2.25");
+        assert_eq!(tick(0.0012), "0.0012");
+        assert_eq!(tick(-2e-4), "-2.0e-4");
+    }
 
     fn layer(index: usize, kind: LayerKind, values: &[f32]) -> LayerRecord {
         let info = LayerInfo::new(index, kind);

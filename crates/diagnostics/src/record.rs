@@ -381,6 +381,40 @@ impl DiagnosticRecord {
         }
     }
 
+    /// What counts as saturated in layer `l`, in words, with the threshold where there is one:
+    /// `saturated (|x| > 0.97)` for tanh, `saturated (x < 0.015 or x > 0.985)` for sigmoid,
+    /// `zero` for relu, `negative` for leaky relu.
+    pub fn saturated_words_of(&self, l: &LayerRecord) -> String {
+        let t = self.saturation_threshold;
+        match (&l.layer.kind, t) {
+            (
+                LayerKind::Activation {
+                    saturation: Saturation::Sigmoid,
+                    ..
+                },
+                Some(t),
+            ) => {
+                let (lo, hi) = ((1.0 - f64::from(t)) / 2.0, (1.0 + f64::from(t)) / 2.0);
+                format!("saturated (x < {lo:.3} or x > {hi:.3})")
+            }
+            (
+                LayerKind::Activation {
+                    saturation: Saturation::Zero,
+                    ..
+                },
+                _,
+            ) => "zero (no gradient)".into(),
+            (
+                LayerKind::Activation {
+                    saturation: Saturation::Negative,
+                    ..
+                },
+                _,
+            ) => "negative".into(),
+            _ => self.saturated_words(),
+        }
+    }
+
     /// The activation layers (tanh, relu, ...: the outputs the lecture plots), in order.
     pub fn activations(&self) -> impl Iterator<Item = &LayerRecord> {
         self.layers

@@ -4,9 +4,12 @@
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var records = data.records;
-  // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-  var PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"];
-  var DASHES = ["", "6 3", "2 2", "8 3 2 3"];
+  // Tableau 10, as the SVG/PNG plots: told apart by colour-blind readers too; past ten
+  // series the colours repeat dashed, then dotted.
+  var PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+  var DASHES = ["", "10 5", "2 4"];
+  // Pixels per map cell, at most (wide layers get fewer, down to one).
+  var CELL = 4, MAP_WIDTH = 800;
   var W = 460, H = 250, L = 56, R = 12, T = 10, B = 34;
 
   function esc(s) {
@@ -79,11 +82,24 @@
   function fx(v, digits) { return typeof v === "number" ? v.toFixed(digits) : "n/a"; }
   function ex(v, digits) { return typeof v === "number" ? v.toExponential(digits) : "n/a"; }
 
-  function pct(x) { return x === null || x === undefined ? "" : ", " + data.saturated + " " + (100 * x).toFixed(2) + "%"; }
+  // What counts as saturated in layer l of record r, as the tables say it.
+  function satWords(r, l) {
+    var t = r.saturation_threshold, kind = l.layer.kind.saturation;
+    if (kind === "zero") return "zero (no gradient)";
+    if (kind === "negative") return "negative";
+    if (typeof t !== "number") return "saturated";
+    if (kind === "sigmoid") return "saturated (x < " + ((1 - t) / 2).toFixed(3) + " or x > " + ((1 + t) / 2).toFixed(3) + ")";
+    return "saturated (|x| > " + Number(t.toPrecision(6)) + ")";
+  }
+
+  function pct(r, l) {
+    var x = l.output.saturated_frac;
+    return x === null || x === undefined ? "" : ", " + satWords(r, l) + " " + (100 * x).toFixed(2) + "%";
+  }
 
   function actSeries(r) {
     return r.layers.filter(function (l) { return l.layer.kind.type === "activation"; }).map(function (l) {
-      return { label: l.name + ": mean " + fx(l.output.mean, 2) + ", std " + fx(l.output.std, 2) + pct(l.output.saturated_frac), pts: density(l.output.histogram) };
+      return { label: l.name + ": mean " + fx(l.output.mean, 2) + ", std " + fx(l.output.std, 2) + pct(r, l), pts: density(l.output.histogram) };
     });
   }
 
@@ -134,10 +150,15 @@
     }
     ctx.putImageData(img, 0, 0);
     canvas.dataset.white = white;
+    var cell = Math.max(1, Math.min(CELL, Math.floor(MAP_WIDTH / Math.max(m.units, 1))));
+    canvas.style.width = m.units * cell + "px";
+    canvas.style.height = "auto";
+    var batch = Math.round(l.output.count / Math.max(m.units, 1));
+    var rows = m.rows < batch ? "the batch's first " + m.rows + " of " + batch + " examples" : m.rows + " examples";
     var dead = m.dead.length ? "dead units (red): " + m.dead.join(", ") : "no dead units";
     var fig = document.createElement("figure");
     fig.className = "map";
-    fig.innerHTML = "<figcaption>" + esc(l.name + ": " + m.rows + " examples x " + m.units + " units, white = " + data.saturated + ": " + (100 * white / Math.max(m.rows * m.units, 1)).toFixed(2) + "%; " + dead) + "</figcaption>";
+    fig.innerHTML = "<figcaption>" + esc(l.name + ": " + rows + " x " + m.units + " units, white = " + satWords(r, l) + ": " + (100 * white / Math.max(m.rows * m.units, 1)).toFixed(2) + "% of these; " + dead) + "</figcaption>";
     fig.appendChild(canvas);
     return fig;
   }

@@ -45,7 +45,7 @@ pub fn layer_table(r: &DiagnosticRecord) -> String {
         let sat = l
             .output
             .saturated_frac
-            .map(|f| format!(", {}: {:.2}%", r.saturated_words(), 100.0 * f))
+            .map(|f| format!(", {}: {:.2}%", r.saturated_words_of(l), 100.0 * f))
             .unwrap_or_default();
         let dead = l
             .output
@@ -132,10 +132,7 @@ fn write_steps(html: &mut String, records: &[DiagnosticRecord]) {
         .iter()
         .map(|r| format!("{}\n{}", layer_table(r), param_table(r)))
         .collect();
-    let saturated = records
-        .last()
-        .map_or_else(|| "saturated".into(), |r| r.saturated_words());
-    let data = serde_json::json!({ "records": records, "tables": tables, "saturated": saturated });
+    let data = serde_json::json!({ "records": records, "tables": tables });
     // Inside <script>, only "</" could end the element early; JSON allows "<\/" for it.
     let json = data.to_string().replace("</", "<\\/");
     html.push_str("<h2>Step by step</h2>\n<p>Pick any recorded step on either side; the left starts at the first, the right at the last.</p>\n<div class=\"compare\">\n");
@@ -169,7 +166,7 @@ pub fn write_report(
     let mut html = String::new();
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}figure{{margin:1.5em 0}}.compare{{display:flex;gap:1em;flex-wrap:wrap}}.panel{{flex:1 1 460px;min-width:0}}.panel pre{{font-size:11px}}.legend{{list-style:none;padding:0;margin:.2em 0;font-size:12px}}.swatch{{display:inline-block;width:18px;margin-right:6px;vertical-align:middle}}img,canvas.satmap{{image-rendering:pixelated;max-width:100%}}canvas.satmap{{width:100%;height:auto}}.advice li{{margin:.4em 0}}.ok{{color:#175}}</style></head><body>\n<h1>{t}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}figure{{margin:1.5em 0}}.compare{{display:flex;gap:1em;flex-wrap:wrap}}.panel{{flex:1 1 460px;min-width:0}}.panel pre{{font-size:11px}}.legend{{list-style:none;padding:0;margin:.2em 0;font-size:12px}}.swatch{{display:inline-block;width:18px;margin-right:6px;vertical-align:middle}}img,canvas.satmap{{image-rendering:pixelated;max-width:100%}}.advice li{{margin:.4em 0}}.ok{{color:#175}}</style></head><body>\n<h1>{t}</h1>\n",
         t = escape(title)
     );
     html.push_str("<h2>Advice</h2>\n");

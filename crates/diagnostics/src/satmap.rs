@@ -12,8 +12,17 @@ use image::{ColorType, ImageEncoder};
 use makemore_files::write_atomic;
 use std::path::{Path, PathBuf};
 
-/// Pixels per cell side in the PNG files (a 32 x 200 map becomes 128 x 800 pixels).
+/// Pixels per cell side in the PNG files, at most (a 32 x 200 map becomes 128 x 800 pixels).
 pub const CELL_PX: u32 = 4;
+/// The widest map drawn with more than one pixel per cell: wider layers get smaller cells.
+pub const MAP_WIDTH_PX: usize = 800;
+
+/// Pixels per cell side for a map of `units` columns: [`CELL_PX`], fewer for a layer wider than
+/// [`MAP_WIDTH_PX`] / [`CELL_PX`] units, at least one.
+pub fn cell_px(units: usize) -> u32 {
+    let fit = MAP_WIDTH_PX / units.max(1);
+    u32::try_from(fit).unwrap_or(CELL_PX).clamp(1, CELL_PX)
+}
 /// Height of the band above the cells that marks the dead columns.
 pub const MARK_PX: u32 = 6;
 /// A saturated cell.
@@ -65,7 +74,8 @@ pub fn map_png(map: &UnitMap, cell: u32) -> Option<Vec<u8>> {
 
 /// The map as a `data:image/png;base64,...` address, for an `<img>` inside a page.
 pub fn map_data_uri(map: &UnitMap) -> Option<String> {
-    map_png(map, CELL_PX).map(|png| format!("data:image/png;base64,{}", STANDARD.encode(png)))
+    map_png(map, cell_px(map.units))
+        .map(|png| format!("data:image/png;base64,{}", STANDARD.encode(png)))
 }
 
 /// The file stem of a layer's map at a step: `saturation-layer2-step0`.
@@ -99,13 +109,18 @@ pub fn map_caption(r: &DiagnosticRecord, layer: &LayerRecord, map: &UnitMap) -> 
         let list: Vec<String> = map.dead.iter().map(usize::to_string).collect();
         format!("dead units (red): {}", list.join(", "))
     };
+    let batch = layer.output.summary.count / map.units.max(1);
+    let rows = if map.rows < batch {
+        format!("the batch's first {} of {batch} examples", map.rows)
+    } else {
+        format!("{} examples", map.rows)
+    };
     format!(
-        "{} at step {}: {} examples x {} units, white = {}: {:.2}%; {dead}",
+        "{} at step {}: {rows} x {} units, white = {}: {:.2}% of these; {dead}",
         layer.name,
         r.step,
-        map.rows,
         map.units,
-        r.saturated_words(),
+        r.saturated_words_of(layer),
         100.0 * map.white_fraction().unwrap_or(0.0)
     )
 }
@@ -122,7 +137,7 @@ pub fn write_saturation_maps(
             let Some(map) = &layer.output.map else {
                 continue;
             };
-            let Some(png) = map_png(map, CELL_PX) else {
+            let Some(png) = map_png(map, cell_px(map.units)) else {
                 continue;
             };
             let name = map_name(layer, r.step);

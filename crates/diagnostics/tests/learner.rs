@@ -216,11 +216,22 @@ fn the_example_trains_with_the_learner_and_writes_the_report() {
             "plot {plot} is empty"
         );
     }
+    let events = dir
+        .read_dir()
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .count();
     assert_eq!(
-        dir.join("tb").read_dir().unwrap().count(),
-        1,
-        "one TensorBoard event file"
+        events, 1,
+        "one TensorBoard event file, in the directory itself"
     );
+    assert!(!dir.join("tb").exists(), "no tb/ folder");
     let last = s.records.last().unwrap();
     assert!(
         last.loss < s.records[0].loss,

@@ -6,7 +6,6 @@ use crate::checkpoint::Checkpoint;
 use crate::recording::{finish_diagnosis, localize_divergence, Diagnosis, Recording};
 use crate::run_dir::{
     DivergedRecord, RunDir, RunInfo, RunSummary, CHECKPOINT, DIVERGED, METRICS, MODEL, SUMMARY,
-    TB_DIR,
 };
 use crate::tb::TbLog;
 use burn::module::Module;
@@ -256,15 +255,6 @@ pub fn train(
         None => None,
     };
     let from = resumed.as_ref();
-    // Refused before anything is written, not when the event file is first written.
-    if let Some(tb) = dir.filter(|_| cfg.log.tensorboard).map(|d| d.file(TB_DIR)) {
-        if tb.exists() && !tb.is_dir() {
-            return Err(RunError::bad(
-                &tb,
-                "is not a directory: the run's event files go there; move it",
-            ));
-        }
-    }
     let start = from.map_or(0, |c| c.step);
     if let Some(p) = opts
         .pause_at

@@ -34,7 +34,8 @@ pub const LOCK: &str = ".lock";
 /// Written when training diverged ([`DivergedRecord`]): the run has no trained model, and
 /// resuming it would diverge again.
 pub const DIVERGED: &str = "diverged.json";
-/// The folder of TensorBoard event files (see [`event_files`] and `tb`).
+/// The folder where runs written before event files went into the run directory itself keep
+/// theirs (see [`event_files`]): still read, resumed, exported over and cleared.
 pub const TB_DIR: &str = "tb";
 
 /// The metadata file of a run directory.
@@ -356,7 +357,8 @@ impl RunDir {
     }
 
     /// Removes an old run's outputs, so nothing stale is taken for the new run's: the files a
-    /// run writes, and its event files (the `tb` folder too when that leaves it empty).
+    /// run writes, and its event files (an older run's `tb` folder too when that leaves it
+    /// empty).
     pub fn clear(&self) {
         for f in self.outputs() {
             let _ = std::fs::remove_file(f);
@@ -387,20 +389,23 @@ impl RunDir {
     }
 }
 
-/// The event files already in `dir/tb`.
+/// The event files already in the run directory, and in its `tb` folder where an older run
+/// wrote them: sorted by name (their creation time first), the newest last.
 pub fn event_files(dir: &RunDir) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.file(TB_DIR))
-        .into_iter()
+    let is_event_file = |p: &PathBuf| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("events.out.tfevents.") && !n.ends_with(".tmp"))
+            && p.is_file()
+    };
+    let mut files: Vec<PathBuf> = [dir.path().to_owned(), dir.file(TB_DIR)]
+        .iter()
+        .flat_map(std::fs::read_dir)
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("events.out.tfevents.") && !n.ends_with(".tmp"))
-                && p.is_file()
-        })
+        .filter(is_event_file)
         .collect();
-    files.sort();
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then_with(|| a.cmp(b)));
     files
 }

@@ -1,7 +1,8 @@
-//! A run's TensorBoard event file (`RUN/tb/events.out.tfevents.*`): what a run puts in it (the
-//! loss and learning rate at every log point, the diagnostics at every recorded step, the split
-//! losses at the end), keeping it in step with the checkpoints, and exporting a finished run's
-//! files into one after the fact.
+//! A run's TensorBoard event file (`RUN/events.out.tfevents.*`, so that `tensorboard --logdir`
+//! names the run after its directory): what a run puts in it (the loss and learning rate at every
+//! log point, the diagnostics at every recorded step, the split losses at the end), keeping it in
+//! step with the checkpoints, and exporting a finished run's files into one after the fact. Runs
+//! written before kept theirs in `RUN/tb/`: a resume goes on writing that file where it is.
 
 use crate::checkpoint::Checkpoint;
 use crate::run_dir::{
@@ -37,15 +38,14 @@ pub struct TbLog {
 }
 
 impl TbLog {
-    /// A new, empty event file for the run in `dir`.
+    /// A new, empty event file for the run in `dir`, directly in it (not written until
+    /// [`TbLog::write`]).
     pub fn start(dir: &RunDir) -> Result<Self, RunError> {
-        let tb = dir.file(TB_DIR);
-        std::fs::create_dir_all(&tb).map_err(RunError::io(&tb))?;
         let wall = now();
         let name = event_file_name(wall as u64, &host(), std::process::id());
         Ok(Self {
             log: EventLog::new(wall),
-            path: tb.join(name),
+            path: dir.file(&name),
         })
     }
 
@@ -69,7 +69,7 @@ impl TbLog {
                 }
             }
             None if from.step == 0 => return Ok((Self::start(dir)?, None)),
-            None => format!("{}: no event file", dir.file(TB_DIR).display()),
+            None => format!("{}: no event file", dir.path().display()),
         };
         let mut tb = match found {
             Some(path) => Self {
@@ -126,7 +126,9 @@ fn step_of(step: u64) -> i64 {
 
 /// Writes an event file for the run in `dir` from its `metrics.jsonl`, `diagnostics.jsonl` (when
 /// it has one) and `summary.json` (when it finished). Refuses to replace existing event files
-/// unless `force`. Returns the file written.
+/// (in the run directory or an older run's `tb` folder) unless `force`, when they are removed
+/// once the new one is written, with the `tb` folder if that leaves it empty. Returns the file
+/// written.
 pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
     if !dir.holds_run() {
         return Err(RunError::bad(
@@ -168,8 +170,15 @@ pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
         tb.finished(s);
     }
     tb.write()?;
+    let old_dir = dir.file(TB_DIR);
+    let mut emptied = false;
     for old in existing.into_iter().filter(|p| p != &tb.path) {
         std::fs::remove_file(&old).map_err(RunError::io(&old))?;
+        emptied |= old.parent() == Some(old_dir.as_path());
+    }
+    if emptied {
+        // Only when empty: whatever else someone keeps there stays.
+        let _ = std::fs::remove_dir(&old_dir);
     }
     Ok(tb.path)
 }

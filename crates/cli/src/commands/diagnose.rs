@@ -39,7 +39,8 @@ pub struct DiagnoseArgs {
     /// Start over even if the run directory already holds a run.
     #[arg(long)]
     force: bool,
-    /// Write TensorBoard event files into RUN/tb (sets log.tensorboard).
+    /// Write a TensorBoard event file into RUN (sets log.tensorboard; `tensorboard --logdir`
+    /// on the folder holding RUN lists it by name).
     #[arg(long)]
     tensorboard: bool,
     /// |tanh| (or sigmoid) beyond which an output counts as saturated (sets

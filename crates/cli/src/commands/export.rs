@@ -8,10 +8,10 @@ use std::path::PathBuf;
 /// What to export.
 #[derive(Subcommand)]
 pub enum ExportCommand {
-    /// TensorBoard event files (RUN/tb) from the run's metrics.jsonl, diagnostics.jsonl and
+    /// A TensorBoard event file (in RUN) from the run's metrics.jsonl, diagnostics.jsonl and
     /// summary.json.
     #[command(
-        after_help = "Example:\n  makemore export tensorboard runs/bn && tensorboard --logdir runs/bn/tb"
+        after_help = "Example:\n  makemore export tensorboard runs/bn && tensorboard --logdir runs"
     )]
     Tensorboard {
         /// The run directory.

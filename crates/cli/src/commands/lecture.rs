@@ -43,6 +43,10 @@ pub struct LectureArgs {
     /// Write TensorBoard event files into each run's directory (needs --out).
     #[arg(long, requires = "out")]
     tensorboard: bool,
+    /// With --out: a tanh output counts as saturated in the page's pictures beyond this (the
+    /// lecture's histograms use 0.97, its saturation map 0.99); the runs are not affected.
+    #[arg(long, requires = "out", default_value_t = makemore_model::config::DEFAULT_SATURATION_THRESHOLD)]
+    saturation_threshold: f64,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -124,7 +128,8 @@ pub fn run(a: LectureArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Refuses `--seeds 0`, more than [`MAX_SEEDS`] seeds and `--jobs 0`.
+/// Refuses `--seeds 0`, more than [`MAX_SEEDS`] seeds, `--jobs 0` and a saturation threshold
+/// outside (0, 1).
 fn check_args(a: &LectureArgs) -> Result<(), Failure> {
     if a.seeds == 0 {
         return Err(Failure::input("--seeds: must be >= 1"));
@@ -136,6 +141,12 @@ fn check_args(a: &LectureArgs) -> Result<(), Failure> {
     }
     if a.jobs == Some(0) {
         return Err(Failure::input("--jobs: must be >= 1"));
+    }
+    let t = a.saturation_threshold;
+    if !(t > 0.0 && t < 1.0) {
+        return Err(Failure::input(format!(
+            "--saturation-threshold: must be between 0 and 1 (|tanh| beyond it is saturated), got {t}"
+        )));
     }
     Ok(())
 }
@@ -239,6 +250,7 @@ impl Runner<'_> {
             backend: self.backend,
             device: &self.device,
             stop: super::common::stop_flag(),
+            threshold: self.args.saturation_threshold,
         };
         Ok(page.write(&rows)?)
     }

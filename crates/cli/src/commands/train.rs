@@ -43,7 +43,8 @@ pub struct TrainArgs {
     /// (sets log.diagnose_every).
     #[arg(long, value_name = "K")]
     diagnose_every: Option<u64>,
-    /// Write TensorBoard event files into RUN/tb (sets log.tensorboard).
+    /// Write a TensorBoard event file into RUN (sets log.tensorboard; `tensorboard --logdir`
+    /// on the folder holding RUN lists it by name).
     #[arg(long)]
     tensorboard: bool,
     /// |tanh| (or sigmoid) beyond which an output counts as saturated (sets

@@ -246,7 +246,7 @@ impl Watch {
     }
 
     /// Writes `diagnostics.jsonl`, the five plots and `report.html` with the advice, and a
-    /// TensorBoard event file in `tb/`; returns the records and the advice.
+    /// TensorBoard event file beside them; returns the records and the advice.
     pub fn finish(&self) -> Result<WatchSummary, WatchError> {
         let mut s = self.lock();
         if let Some(e) = s.write_error.take() {
@@ -268,11 +268,6 @@ impl Watch {
         let title = format!("diagnostics: {}", s.dir.display());
         let report = write_report(&s.dir, &title, &records, &plots, &advice)
             .map_err(|e| WatchError::Report(e.to_string()))?;
-        let tb = s.dir.join("tb");
-        std::fs::create_dir_all(&tb).map_err(|source| WatchError::Io {
-            path: tb.clone(),
-            source,
-        })?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -280,7 +275,8 @@ impl Watch {
         for r in &records {
             log.push_record(r, now);
         }
-        let path = tb.join(crate::tensorboard::event_file_name(
+        // Directly in the directory, so that `tensorboard --logdir` names the run after it.
+        let path = s.dir.join(crate::tensorboard::event_file_name(
             now as u64,
             "learner",
             std::process::id(),

@@ -3,7 +3,7 @@
 
 use super::{EventLog, TbHistogram};
 use crate::record::{DiagnosticRecord, LayerRecord};
-use crate::satmap::{map_png, CELL_PX, MARK_PX};
+use crate::satmap::{cell_px, map_png, MARK_PX};
 use crate::stats::{Histogram, Summary};
 use crate::units::UnitMap;
 
@@ -38,15 +38,16 @@ fn tag_name(l: &LayerRecord, width: usize) -> String {
 }
 
 impl EventLog {
-    /// The saturation map as an image, drawn with [`CELL_PX`]-pixel cells.
+    /// The saturation map as an image, its cells [`cell_px`] pixels wide.
     fn push_map(&mut self, tag: &str, step: i64, wall_time: f64, map: &UnitMap) {
-        let Some(png) = map_png(map, CELL_PX) else {
+        let cell = cell_px(map.units);
+        let Some(png) = map_png(map, cell) else {
             return;
         };
         let (Ok(units), Ok(rows)) = (u32::try_from(map.units), u32::try_from(map.rows)) else {
             return;
         };
-        let (width, height) = (units * CELL_PX, rows * CELL_PX + MARK_PX);
+        let (width, height) = (units * cell, rows * cell + MARK_PX);
         self.push_image(tag, step, wall_time, &png, height, width);
     }
 

@@ -546,10 +546,19 @@ mod tests {
                         act,
                         None,
                     );
-                    assert_close(
+                    // Batch statistics sum n rows in f32 on both sides, in different orders:
+                    // over 3,000 rows a normalized output moves by up to about 2e-5 (seen:
+                    // 2.1e-5 on a value of 0.0056); a wrong index is off by the values themselves.
+                    let rel_out = if n > 1000 && norm != Case::None {
+                        1e-4
+                    } else {
+                        2e-5
+                    };
+                    assert_within(
                         &format!("{case}: output"),
                         &values(y.clone()),
                         &values(y_ref.clone()),
+                        rel_out,
                     );
                     if !autodiff {
                         continue;
@@ -557,7 +566,15 @@ mod tests {
                     // A gradient sums n rows in f32 on both sides, in different orders: over
                     // 3,000 rows the two drift apart by about 1e-4 of the partial sums' size,
                     // over 64 by up to 3e-5 (a wrong index is off by the values themselves).
-                    let rel = if n > 1000 { 5e-4 } else { 5e-5 };
+                    // Through batch statistics the gradient of a row also subtracts means over
+                    // all n rows, which cancel: the table's gradient (each token's rows summed)
+                    // then differs by up to about 2e-3 of its size (seen: 1.5e-3 on 0.435,
+                    // depending on which other backends are compiled in and so on summation order).
+                    let rel = match (n > 1000, norm) {
+                        (true, Case::Batch | Case::Groups(_)) => 5e-3,
+                        (true, _) => 5e-4,
+                        _ => 5e-5,
+                    };
                     let close = |what: &str, a: &[f32], b: &[f32]| assert_within(what, a, b, rel);
                     let weights = random([n, m], Distribution::Normal(0.0, 1.0), &device);
                     let g = y.mul(weights.clone()).sum().backward();

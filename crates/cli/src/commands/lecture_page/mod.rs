@@ -6,7 +6,7 @@
 //! training come from probes (`makemore_train::probe`: one tapped step on a throwaway copy), and
 //! the per-step losses of the first steps from a replay of them.
 
-use makemore_diagnostics::satmap::{map_caption, map_data_uri, map_png, CELL_PX};
+use makemore_diagnostics::satmap::{cell_px, map_caption, map_data_uri, map_png};
 use makemore_diagnostics::{write_line_chart, DiagnosticRecord, LayerRecord, LineChart};
 use makemore_model::{Dataset, Device, RunConfig, RunError};
 use makemore_train::run_dir::METRICS;
@@ -22,6 +22,8 @@ pub const PAGE: &str = "lecture.html";
 pub const PICTURES: &str = "pictures";
 /// The first steps shown loss by loss (the hockey stick), and the lecture's loss window.
 const EARLY_STEPS: u64 = 1_000;
+/// How many windows a run no longer than [`EARLY_STEPS`] is drawn in.
+const SHORT_WINDOWS: u64 = 20;
 /// Steps of the moving mean drawn over the per-step losses.
 const MOVING_MEAN: usize = 50;
 /// Steps of the deep-stack runs (the lecture looks after its first 1,000).
@@ -59,6 +61,8 @@ pub struct Page<'a> {
     pub device: &'a Device,
     /// Ctrl-C.
     pub stop: &'a std::sync::atomic::AtomicBool,
+    /// The saturation threshold of the pictures (`--saturation-threshold`).
+    pub threshold: f64,
 }
 
 /// A picture on the page: its inline SVG and caption.
@@ -159,8 +163,15 @@ impl Page<'_> {
     fn loss_section(&self, html: &mut String, rows: &[RowRun]) -> Result<(), RunError> {
         let mut early = Vec::new();
         let mut windows = Vec::new();
+        let steps = rows.first().map_or(0, |r| r.cfg.train.steps);
+        let shown = EARLY_STEPS.min(steps);
+        // A run no longer than the replay is drawn in 20 windows of its own losses; a longer
+        // one in its log points' windows (the lecture's 1,000 steps).
+        let short_window = (steps / SHORT_WINDOWS).max(1);
+        let mut window = EARLY_STEPS;
         for r in rows {
             let losses = self.first_losses(r.cfg)?;
+            let moving = MOVING_MEAN.min(losses.len()).max(1);
             if r.name == "original" {
                 early.push((
                     format!("{}: every step", r.name),
@@ -168,15 +179,27 @@ impl Page<'_> {
                 ));
             }
             early.push((
-                format!("{}: mean of {MOVING_MEAN} steps", r.name),
-                log10_points(moving_mean(&losses, MOVING_MEAN)),
+                format!("{}: mean of {moving} steps", r.name),
+                log10_points(moving_mean(&losses, moving)),
             ));
-            windows.push((r.name.to_string(), window_points(&r.dir)?));
+            let points = if steps <= EARLY_STEPS {
+                window = short_window;
+                let means = makemore_diagnostics::window_means(&losses, short_window as usize);
+                means
+                    .into_iter()
+                    .filter(|&(_, l)| l > 0.0)
+                    .map(|(s, l)| (s as f64, l.log10()))
+                    .collect()
+            } else {
+                window = r.cfg.train.log_every;
+                window_points(&r.dir)?
+            };
+            windows.push((r.name.to_string(), points));
         }
         let a = self.chart(
             "loss-first-steps",
             LineChart::new(
-                &format!("the first {EARLY_STEPS} steps: the original's loss starts near 27 and falls steeply (the hockey stick)"),
+                &format!("the first {shown} steps: the original's loss starts near 27 and falls steeply (the hockey stick)"),
                 "step",
                 "log10(minibatch loss)",
                 early,
@@ -185,7 +208,7 @@ impl Page<'_> {
         let b = self.chart(
             "loss-windows",
             LineChart::new(
-                &format!("the whole run: log10 of the mean loss over each {EARLY_STEPS} steps (the lecture's loss plot)"),
+                &format!("the whole run: log10 of the mean loss over each {window} steps (the lecture's loss plot, in 1,000-step windows)"),
                 "step",
                 "log10(mean loss)",
                 windows,
@@ -280,7 +303,7 @@ fn map_figure(
     let Some(map) = l.output.map.as_ref() else {
         return Ok(None);
     };
-    let Some(png) = map_png(map, CELL_PX) else {
+    let Some(png) = map_png(map, cell_px(map.units)) else {
         return Ok(None);
     };
     let path = pictures.join(format!("{name}.png"));
@@ -296,4 +319,4 @@ fn map_figure(
 }
 
 /// The page's style.
-const STYLE: &str = "body{font-family:sans-serif;max-width:1250px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}.row{display:flex;flex-wrap:wrap;gap:1em}figure{margin:1em 0;flex:1 1 560px;min-width:0}figure svg{max-width:100%;height:auto}img{image-rendering:pixelated;width:100%}";
+const STYLE: &str = "body{font-family:sans-serif;max-width:1250px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}.row{display:flex;flex-wrap:wrap;gap:1em}figure{margin:1em 0;flex:1 1 560px;min-width:0}figure svg{max-width:100%;height:auto}img{image-rendering:pixelated;max-width:100%}";

@@ -25,7 +25,7 @@ fn activation_series(r: &DiagnosticRecord, tag: &str) -> Vec<(String, Vec<(f64, 
             let sat = l
                 .output
                 .saturated_frac
-                .map(|f| format!(", {} {:.1}%", r.saturated_words(), 100.0 * f))
+                .map(|f| format!(", {} {:.1}%", r.saturated_words_of(l), 100.0 * f))
                 .unwrap_or_default();
             (
                 format!("{tag}{}: std {:.2}{sat}", l.name, s.std),
@@ -60,9 +60,12 @@ impl Page<'_> {
     ) -> Result<(), RunError> {
         html.push_str("<h2>3. Inside the hidden layer, before and after training</h2>\n<p>Each row's first batch through its initial weights (step 0) and one batch through its trained weights. The original's tanh sits at +-1 (saturated: white in the map); the fixes bring it into the middle.</p>\n");
         for r in rows {
-            let before = probe(r.cfg, self.ds, self.device, None)?;
+            // The rows' own configs, but for the threshold the page's pictures use.
+            let mut cfg = r.cfg.clone();
+            cfg.log.saturation_threshold = self.threshold;
+            let before = probe(&cfg, self.ds, self.device, None)?;
             let ckpt = RunDir::new(&r.dir).read_checkpoint()?;
-            let after = probe(r.cfg, self.ds, self.device, Some(&ckpt))?;
+            let after = probe(&cfg, self.ds, self.device, Some(&ckpt))?;
             let mut acts = activation_series(&before, "step 0, ");
             acts.extend(activation_series(&after, "trained, "));
             let mut pre = preactivation_series(&before, "step 0, ");
@@ -134,14 +137,14 @@ impl Page<'_> {
         let fig = self.chart(
             "kaiming-spread",
             LineChart::new(
-                &format!("x = randn({n}, {fan_in}), w = randn({fan_in}, {fan_out}) x scale: the spread of x @ w (the lecture: std 1 with w / sqrt({fan_in}), about 3.16 without)"),
+                &format!("x = randn({n}, {fan_in}), w = randn({fan_in}, {fan_out}) x scale: the spread of x @ w"),
                 "value",
                 "density",
                 series,
             )
             .densities(),
         )?;
-        html.push_str("<h2>4. Kaiming: x @ w keeps the spread with the right std</h2>\n");
+        html.push_str("<h2>4. Kaiming: x @ w keeps the spread with the right std</h2>\n<p>The lecture: x @ w has std 1 with w / sqrt(10) and about 3.16 (sqrt(10)) with w ~ N(0, 1).</p>\n");
         figures(html, &[fig]);
         Ok(())
     }
@@ -175,6 +178,7 @@ impl Page<'_> {
         let mut notes = String::new();
         for ((path, run), (_, cal)) in running.iter().zip(&calibrated) {
             let (what, f): (&str, fn(f32) -> f64) = if path.ends_with("var") {
+                // The running variance is kept; the lecture compares stds.
                 ("std", |v| f64::from(v.max(0.0)).sqrt())
             } else {
                 ("mean", f64::from)
@@ -192,7 +196,7 @@ impl Page<'_> {
                 .fold(0.0, f64::max);
             let _ = writeln!(
                 notes,
-                "<li>{}: largest difference between running and calibrated {what} {max_diff:.4}</li>",
+                "<li>{what} per unit (from {}): largest difference between running and calibrated {max_diff:.4}</li>",
                 escape(path)
             );
             figs.push(self.chart(
@@ -226,12 +230,10 @@ impl Page<'_> {
             ("deep-linear", builtin::DEEP_LINEAR),
             ("deep-batchnorm", builtin::DEEP_BATCHNORM),
         ] {
-            let records = self.deep_records(name, text)?;
-            let Some(r) = records.iter().find(|r| r.step == 0).or(records.first()) else {
+            let Some(shown) = self.deep_record(name, text, name == "deep-batchnorm")? else {
                 continue;
             };
-            let last = records.last().unwrap_or(r);
-            let shown = if name == "deep-batchnorm" { last } else { r };
+            let shown = &shown;
             let grads = shown
                 .activations()
                 .filter_map(|l| {
@@ -275,11 +277,21 @@ impl Page<'_> {
         Ok(())
     }
 
-    /// A short run of a built-in deep config with diagnostics at its first and last step.
-    fn deep_records(&self, name: &str, text: &str) -> Result<Vec<DiagnosticRecord>, RunError> {
+    /// A built-in deep config's record: at step 0 (a probe), or with `trained` at the last of
+    /// [`DEEP_STEPS`] steps of a short run.
+    fn deep_record(
+        &self,
+        name: &str,
+        text: &str,
+        trained: bool,
+    ) -> Result<Option<DiagnosticRecord>, RunError> {
         let mut cfg = RunConfig::from_toml_str(text, &format!("built-in config {name}"), &[])
             .map_err(report)?;
         cfg.train.steps = DEEP_STEPS;
+        cfg.log.saturation_threshold = self.threshold;
+        if !trained {
+            return probe(&cfg, self.ds, self.device, None).map(Some);
+        }
         cfg.log.diagnose_every = Some(DEEP_STEPS);
         let outcome = makemore_train::train(
             &cfg,
@@ -288,7 +300,7 @@ impl Page<'_> {
             &self.opts(),
             &mut makemore_train::Silent,
         )?;
-        Ok(outcome.diagnosis.map(|d| d.records).unwrap_or_default())
+        Ok(outcome.diagnosis.and_then(|d| d.records.into_iter().last()))
     }
 }
 
