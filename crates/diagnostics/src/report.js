@@ -128,7 +128,19 @@
 
   // A saturation map on a canvas: a band (red above dead columns), then white where saturated.
   function mapFigure(r, l) {
-    var m = l.output.map, bytes = atob(m.bits), band = 2;
+    var m = l.output.map, band = 2, bytes;
+    try {
+      bytes = atob(m.bits);
+    } catch (e) {
+      bytes = "";
+    }
+    if (bytes.length !== Math.ceil(m.rows * m.units / 8)) {
+      // A damaged record: said so, and the other pictures still drawn.
+      var broken = document.createElement("figure");
+      broken.className = "map";
+      broken.innerHTML = "<figcaption>" + esc(l.name + ": the saturation map of this record is damaged") + "</figcaption>";
+      return broken;
+    }
     var canvas = document.createElement("canvas");
     canvas.width = Math.max(m.units, 1);
     canvas.height = m.rows + band;

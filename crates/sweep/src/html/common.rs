@@ -44,7 +44,7 @@ pub(super) const METRICS: [Metric; 6] = [
     Metric {
         id: "init_act_std_ratio",
         title: "Activation std at step 0, last layer / first",
-        help: "what the initialization alone does to the scale through the depth: below 1 it shrinks toward the output, above 1 it grows, 1 keeps it. A saturated stack keeps its std near 1 too: a cell where some layer saturates (the advice's threshold or more of its outputs in the flat tails) is purple and says how much (\"sat 90%\")",
+        help: "what the initialization alone does to the scale through the depth: below 1 it shrinks toward the output, above 1 it grows, 1 keeps it. A saturated stack keeps its std near 1 too: a cell where some layer saturates (20% or more of its outputs, the advice's threshold, in the flat tails: |x| > 0.97 for tanh unless the cells' log.saturation_threshold says otherwise) is purple and says how much (\"sat 90%\")",
         value: |c| c.init_act_std_ratio,
         show: |x| format!("{x:.2}"),
         log: true,
