@@ -1227,3 +1227,41 @@ fn a_new_run_or_sweep_never_replaces_a_users_files_of_the_same_names() {
     );
     assert!(!s.join("sweep-plan.json").exists());
 }
+
+/// An event file a kill left half-written (`events.out.tfevents.*.tmp`, which TensorBoard would
+/// read beside the real one) is removed by `--force` and by export: afterwards the directory
+/// holds one event file.
+#[test]
+fn a_half_written_event_file_is_removed_by_force_and_by_export() {
+    let c = corpus();
+    let c = c.to_str().unwrap();
+    let t = TempDir::new("tb-tmp");
+    let r = t.path("r");
+    let args = [
+        "train",
+        "--data",
+        c,
+        "--steps",
+        "20",
+        "--tensorboard",
+        "--out",
+        &r,
+        "--quiet",
+    ];
+    let out = makemore(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tmp = Path::new(&r).join("events.out.tfevents.1.host.1.tmp");
+    std::fs::write(&tmp, b"half").unwrap();
+    assert_input_error(&makemore(&args), &["--force"]);
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = makemore(&forced);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!tmp.exists(), "--force removes it");
+    assert_eq!(event_files(&r).len(), 1);
+    std::fs::write(&tmp, b"half").unwrap();
+    let out = makemore(&["export", "tensorboard", &r, "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!tmp.exists(), "export removes it");
+    assert_eq!(event_files(&r).len(), 1);
+}

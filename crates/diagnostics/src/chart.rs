@@ -313,14 +313,23 @@ pub(crate) fn draw<DB: DrawingBackend>(
     root.present().map_err(|e| e.to_string())
 }
 
-/// A tick label: `20000`, not `20000.0`; `0`, not `-0.0`; 2e-4 in exponent form.
+/// Below this a tick value is the rounding noise of a tick meant to be 0 (`-2.2e-16`).
+const TICK_NOISE: f64 = 1e-12;
+/// Tick values outside [`TICK_PLAIN`] are written with an exponent.
+const TICK_PLAIN: std::ops::Range<f64> = 1e-4..1e6;
+
+/// A tick label: `20000`, not `20000.0`; `0`, not `-0.0` or `-2.2e-16`; `0.0005`; 2e-5 in
+/// exponent form.
 pub(crate) fn tick(v: f64) -> String {
     let a = v.abs();
-    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+    if a < TICK_NOISE {
+        return "0".into();
+    }
+    if !TICK_PLAIN.contains(&a) {
         return format!("{v:.1e}");
     }
     // Enough digits for the axis's steps, then the zeros after the point dropped.
-    let text = format!("{v:.4}");
+    let text = format!("{v:.6}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" {
         "0".into()

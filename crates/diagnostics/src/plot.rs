@@ -260,7 +260,10 @@ mod tests {
         assert_eq!(tick(0.5), "0.5");
         assert_eq!(tick(-2.25), "-2.25");
         assert_eq!(tick(0.0012), "0.0012");
-        assert_eq!(tick(-2e-4), "-2.0e-4");
+        assert_eq!(tick(0.00125), "0.00125");
+        assert_eq!(tick(-5e-4), "-0.0005");
+        assert_eq!(tick(-2.2e-16), "0");
+        assert_eq!(tick(-2e-5), "-2.0e-5");
     }
 
     fn layer(index: usize, kind: LayerKind, values: &[f32]) -> LayerRecord {

@@ -25,7 +25,8 @@
 
   function fmt(v) {
     var a = Math.abs(v);
-    if (a !== 0 && (a < 1e-2 || a >= 1e4)) return v.toExponential(1);
+    if (a < 1e-12) return "0";
+    if (a < 1e-4 || a >= 1e6) return v.toExponential(1);
     return Number(v.toPrecision(4)).toString();
   }
 

@@ -117,7 +117,7 @@ fn write_maps(html: &mut String, records: &[DiagnosticRecord]) {
         }
     }
     if !figures.is_empty() {
-        html.push_str("<h2>Saturation maps</h2>\n<p>Examples down, units across; white where the unit is saturated, a red mark above a column saturated for every example of the batch (dead).</p>\n");
+        html.push_str("<h2>Saturation maps</h2>\n<p>Examples down, units across; white where the unit is saturated (for relu: exactly zero), a red mark above a column saturated for every example of the batch (dead).</p>\n");
         html.push_str(&figures);
     }
 }

@@ -320,3 +320,47 @@ impl std::io::Write for Lines {
         Ok(())
     }
 }
+
+/// `finish` writes one event file holding every record, so a file an earlier finish of a watch
+/// left in the directory (which would show each step twice) goes, and another program's stays.
+#[test]
+fn finishing_leaves_one_event_file_of_its_own() {
+    let dir = std::env::temp_dir().join(format!("makemore-learner-tb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stale = dir.join("events.out.tfevents.1.learner.1");
+    let foreign = dir.join("events.out.tfevents.1.other-host.1");
+    std::fs::write(&stale, b"an earlier finish").unwrap();
+    std::fs::write(&foreign, b"someone else's").unwrap();
+    let d = Device::flex().autodiff();
+    let w = Tensor::<2>::from_data(TensorData::new(W.to_vec(), [3, 1]), &d).require_grad();
+    let tiny = Tiny {
+        lin: Linear {
+            weight: Param::from_tensor(w),
+            bias: None,
+        },
+    };
+    let watch = Watch::new(&dir, 1).unwrap();
+    let model = Watched::new(tiny, &watch);
+    let x: Vec<f32> = X.iter().flatten().copied().collect();
+    let b = Batch {
+        x: Tensor::from_data(TensorData::new(x, [4, 3]), &d),
+        t: Tensor::from_data(TensorData::new(T.to_vec(), [4, 1]), &d),
+    };
+    let out = TrainStep::step(&model, b);
+    let _ = model.optimize(&mut SgdConfig::new().init(), 0.05.into(), out.grads);
+    watch.finish().unwrap();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("events.out.tfevents."))
+        .collect();
+    assert!(!stale.exists(), "{names:?}");
+    assert!(foreign.exists(), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.contains(".learner.")).count(),
+        1,
+        "{names:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

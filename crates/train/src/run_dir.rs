@@ -343,6 +343,7 @@ impl RunDir {
             .map(|f| self.file(&f))
             .collect();
         all.extend(event_files(self));
+        all.extend(unfinished_event_files(self));
         // The saturation maps, whose names depend on the layers and steps.
         let maps = std::fs::read_dir(&self.path)
             .into_iter()
@@ -387,6 +388,25 @@ impl RunDir {
     pub fn is_finished(&self) -> bool {
         self.file(MODEL).is_file() && self.file(SUMMARY).is_file()
     }
+}
+
+/// Event files a write did not finish (`events.out.tfevents.*.tmp`, left by a kill during an
+/// atomic write), in the run directory and its `tb` folder: never read, but TensorBoard would
+/// read them, so a new run (`--force`) and an export remove them.
+pub fn unfinished_event_files(dir: &RunDir) -> Vec<PathBuf> {
+    [dir.path().to_owned(), dir.file(TB_DIR)]
+        .iter()
+        .flat_map(std::fs::read_dir)
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("events.out.tfevents.") && n.ends_with(".tmp"))
+                && p.is_file()
+        })
+        .collect()
 }
 
 /// The event files already in the run directory, and in its `tb` folder where an older run

@@ -172,7 +172,8 @@ pub fn export(dir: &RunDir, force: bool) -> Result<PathBuf, RunError> {
     tb.write()?;
     let old_dir = dir.file(TB_DIR);
     let mut emptied = false;
-    for old in existing.into_iter().filter(|p| p != &tb.path) {
+    let stale = crate::run_dir::unfinished_event_files(dir);
+    for old in existing.into_iter().chain(stale).filter(|p| p != &tb.path) {
         std::fs::remove_file(&old).map_err(RunError::io(&old))?;
         emptied |= old.parent() == Some(old_dir.as_path());
     }

@@ -45,7 +45,7 @@ pub struct LectureArgs {
     tensorboard: bool,
     /// With --out: a tanh output counts as saturated in the page's pictures beyond this (the
     /// lecture's histograms use 0.97, its saturation map 0.99); the runs are not affected.
-    #[arg(long, requires = "out", default_value_t = makemore_model::config::DEFAULT_SATURATION_THRESHOLD)]
+    #[arg(long, requires = "out", allow_negative_numbers = true, default_value_t = makemore_model::config::DEFAULT_SATURATION_THRESHOLD)]
     saturation_threshold: f64,
     /// No progress bars.
     #[arg(long)]

@@ -49,7 +49,7 @@ pub struct TrainArgs {
     tensorboard: bool,
     /// |tanh| (or sigmoid) beyond which an output counts as saturated (sets
     /// log.saturation_threshold; the lecture uses 0.97, the default, and 0.99).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
     saturation_threshold: Option<f64>,
     /// No progress bar.
     #[arg(long)]

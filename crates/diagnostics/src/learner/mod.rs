@@ -281,8 +281,19 @@ impl Watch {
             "learner",
             std::process::id(),
         ));
-        makemore_files::write_atomic(&path, log.as_bytes())
-            .map_err(|source| WatchError::Io { path, source })?;
+        makemore_files::write_atomic(&path, log.as_bytes()).map_err(|source| WatchError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        // The file holds every record: an earlier finish's file (this watch's, or one it
+        // resumed) would show each step twice.
+        for old in std::fs::read_dir(&s.dir).into_iter().flatten().flatten() {
+            let (p, name) = (old.path(), old.file_name());
+            let name = name.to_string_lossy();
+            if p != path && name.starts_with("events.out.tfevents.") && name.contains(".learner.") {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
         Ok(WatchSummary {
             records,
             advice,
