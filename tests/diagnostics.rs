@@ -669,3 +669,63 @@ fn lecture_page_shows_every_picture_in_headless_chromium() {
         "the whole run in windows"
     );
 }
+
+/// The advice comes with the changes that carry it out on the run's own config (`to_try`): on
+/// the original init, the lecture's fixes (output x0.01, its bias zero, hidden x0.2), which,
+/// diagnosed again, leave the first loss at ln(27) and no advice; BatchNorm apart.
+#[test]
+fn the_advice_comes_with_changes_that_work() {
+    let c = corpus();
+    let t = TempDir::new("diag-to-try");
+    let run = |out: &str, sets: &[String]| {
+        let mut args = vec![
+            "diagnose",
+            "--data",
+            c.to_str().unwrap(),
+            "--config",
+            "original",
+            "--steps",
+            "300",
+            "--out",
+            out,
+            "--json",
+            "--quiet",
+        ];
+        for s in sets {
+            args.push("--set");
+            args.push(s);
+        }
+        stdout_json(&makemore(&args))
+    };
+    let before = run(&t.path("before"), &[]);
+    let to_try: Vec<String> = before["to_try"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        to_try,
+        [
+            "init.output.scale=0.01",
+            "init.output_bias={ scheme = \"zeros\" }",
+            "init.hidden.scale=0.2"
+        ]
+    );
+    assert_eq!(
+        before["normalize_instead"][0],
+        "model.norm={ batch_norm = {} }"
+    );
+    let after = run(&t.path("after"), &to_try);
+    assert!(
+        near(&after["first"]["loss"], 3.2958, 0.05),
+        "{}",
+        after["first"]["loss"]
+    );
+    assert_eq!(
+        after["advice"].as_array().unwrap().len(),
+        0,
+        "{}",
+        after["advice"]
+    );
+}

@@ -25,6 +25,7 @@
 mod checkpoint;
 mod lock;
 mod recording;
+pub mod remedy;
 pub mod run;
 pub mod run_dir;
 mod saved;

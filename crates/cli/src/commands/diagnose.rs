@@ -1,11 +1,12 @@
 //! `makemore diagnose`: train for a while, recording what happens inside, and say what looks wrong.
 
 use super::common::{at_least_one, default_out, load_config, open_backend, stop_flag, ConfigArgs};
-use crate::exit::{print_json, Failure};
+use crate::exit::{print_json, shell, Failure};
 use crate::progress::Bar;
 use crate::Common;
-use makemore_model::Dataset;
-use makemore_train::RunOptions;
+use makemore_model::{Dataset, RunConfig};
+use makemore_train::remedy::{changes, Change, Family};
+use makemore_train::{Diagnosis, RunOptions};
 use std::path::PathBuf;
 
 /// Steps a diagnosis trains unless told otherwise: enough to see the first hundreds of steps.
@@ -104,16 +105,65 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
         r => r?,
     };
     let d = outcome.diagnosis.expect("diagnostics were asked for");
+    let (fix, norm) = to_try(&d, &cfg);
+    let sets = |c: &[Change]| c.iter().map(Change::set_arg).collect::<Vec<_>>();
     if a.common.json {
         print_json(&serde_json::json!({
             "record": d.records.last(),
             "first": d.records.first(),
             "advice": d.advice,
+            "to_try": sets(&fix),
+            "normalize_instead": sets(&norm),
             "report": d.report.as_ref().map(|p| p.display().to_string()),
             "summary": outcome.summary,
         }));
     } else {
         crate::report::print_diagnosis(&d);
+        if !fix.is_empty() {
+            println!("to try: {}", look_again(&a, &sets(&fix)));
+        }
+        if !norm.is_empty() {
+            println!("or normalize instead: {}", look_again(&a, &sets(&norm)));
+        }
     }
     Ok(())
+}
+
+/// The advice carried out on `cfg`: the init and learning-rate changes, then apart the
+/// normalization, one change per key (the first advice's; a change to a table, such as
+/// `init.hidden`, and one inside it, such as `init.hidden.scale`, are the same key here).
+fn to_try(d: &Diagnosis, cfg: &RunConfig) -> (Vec<Change>, Vec<Change>) {
+    let (mut fix, mut norm) = (Vec::new(), Vec::new());
+    let overlaps = |a: &str, b: &str| {
+        a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."))
+    };
+    for advice in &d.advice {
+        for c in changes(advice, cfg, d.records.last()) {
+            let list: &mut Vec<Change> = if c.family == Family::Norm {
+                &mut norm
+            } else {
+                &mut fix
+            };
+            if !list.iter().any(|x| overlaps(&x.key, &c.key)) {
+                list.push(c);
+            }
+        }
+    }
+    (fix, norm)
+}
+
+/// The same diagnosis again with `extra` settings after the user's own: the lecture's loop of
+/// looking, changing one thing, and looking again.
+fn look_again(a: &DiagnoseArgs, extra: &[String]) -> String {
+    let mut words = vec!["makemore diagnose".to_string()];
+    if let Some(c) = &a.cfg.config {
+        words.push(format!("--config {}", shell(c)));
+    }
+    if let Some(s) = a.steps {
+        words.push(format!("--steps {s}"));
+    }
+    for s in a.cfg.set.iter().chain(extra) {
+        words.push(format!("--set {}", shell(std::path::Path::new(s))));
+    }
+    words.join(" ")
 }
