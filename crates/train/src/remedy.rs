@@ -72,9 +72,15 @@ fn scale(s: &Scheme) -> Option<f64> {
     }
 }
 
-/// A number as TOML writes it (`0.01`, `1e-5`).
+/// Significant digits kept in a computed value (0.1 x 0.01 is 0.001, not 0.0010000000000000002).
+const DIGITS: usize = 6;
+
+/// A number as TOML writes it (`0.01`, `0.00001`), to [`DIGITS`] significant digits.
 fn number(x: f64) -> String {
-    toml::Value::Float(x).to_string()
+    let rounded = format!("{x:.prec$e}", prec = DIGITS - 1)
+        .parse()
+        .unwrap_or(x);
+    toml::Value::Float(rounded).to_string()
 }
 
 fn change(family: Family, key: &str, value: String) -> Change {
@@ -151,10 +157,11 @@ fn lr_change(cfg: &RunConfig, u: f64) -> Option<Change> {
     let factor = 10f64
         .powf(UPDATE_GUIDE - u)
         .clamp(1.0 / MAX_LR_FACTOR, MAX_LR_FACTOR);
+    let round = |lr: f64| number(lr * factor).parse().unwrap_or(lr * factor);
     let scaled = match &cfg.train.lr {
-        LrSchedule::Constant(lr) => LrSchedule::Constant(lr * factor),
+        LrSchedule::Constant(lr) => LrSchedule::Constant(round(*lr)),
         LrSchedule::Points(p) => {
-            LrSchedule::Points(p.iter().map(|&(s, lr)| (s, lr * factor)).collect())
+            LrSchedule::Points(p.iter().map(|&(s, lr)| (s, round(lr))).collect())
         }
     };
     let value = toml::Value::try_from(&scaled).ok()?;
@@ -186,6 +193,13 @@ mod tests {
     fn apply(cfg: &RunConfig, changes: &[Change]) -> RunConfig {
         let sets: Vec<String> = changes.iter().map(Change::set_arg).collect();
         RunConfig::from_toml_str(&cfg.to_toml(), "c.toml", &sets).unwrap()
+    }
+
+    #[test]
+    fn computed_values_are_written_short() {
+        assert_eq!(number(0.1 * 0.01), "0.001");
+        assert_eq!(number(0.2), "0.2");
+        assert_eq!(number(1e-5), "0.00001");
     }
 
     #[test]
