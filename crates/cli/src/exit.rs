@@ -59,10 +59,14 @@ impl From<RunError> for Failure {
 /// `path` as a shell word: as it is when that is safe, else in single quotes, so that a printed
 /// command can be pasted as it is.
 pub fn shell(path: &std::path::Path) -> String {
-    let text = path.display().to_string();
+    shell_word(&path.display().to_string())
+}
+
+/// `text` as one shell word: as it is when that is safe, else in single quotes.
+pub fn shell_word(text: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=,:@%".contains(c);
     if !text.is_empty() && text.chars().all(safe) {
-        text
+        text.to_owned()
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
     }

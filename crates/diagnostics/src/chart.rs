@@ -37,8 +37,9 @@ pub enum PlotError {
 /// let dir = std::env::temp_dir().join("makemore-line-chart-doc");
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let chart = LineChart::new("x squared", "x", "y", vec![("x^2".into(), vec![(0.0, 0.0), (1.0, 1.0), (2.0, 4.0)])]);
-/// let (svg, png) = write_line_chart(&dir, "square", &chart).unwrap();
-/// assert!(svg.exists() && png.exists());
+/// let files = write_line_chart(&dir, "square", &chart).unwrap();
+/// assert!(files.svg.exists() && files.png.exists());
+/// assert!(makemore_diagnostics::inline_svg(&files.svg_text).starts_with("<svg"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineChart {
@@ -84,14 +85,34 @@ impl LineChart {
     }
 }
 
+/// What [`write_line_chart`] wrote.
+#[derive(Debug, Clone)]
+pub struct ChartFiles {
+    /// `NAME.svg`.
+    pub svg: PathBuf,
+    /// `NAME.png`.
+    pub png: PathBuf,
+    /// The SVG's text, for a page that inlines it (see [`inline_svg`]).
+    pub svg_text: String,
+}
+
 /// Draws `chart` into `dir` as `NAME.svg` and `NAME.png` (each written under a temporary name
-/// and renamed); returns both paths.
+/// and renamed).
 pub fn write_line_chart(
     dir: &Path,
     name: &str,
     chart: &LineChart,
-) -> Result<(PathBuf, PathBuf), PlotError> {
+) -> Result<ChartFiles, PlotError> {
     write_chart(dir, name, chart)
+}
+
+/// An SVG document's text from its first element on, without the XML declaration: what an HTML
+/// page inlines.
+pub fn inline_svg(text: &str) -> &str {
+    let body = text.trim_start_matches(|c| c != '<');
+    body.strip_prefix("<?xml")
+        .map(|rest| rest.split_once("?>").map_or(rest, |(_, b)| b))
+        .unwrap_or(body)
 }
 
 pub(crate) type Chart = LineChart;
@@ -338,11 +359,7 @@ pub(crate) fn tick(v: f64) -> String {
     }
 }
 
-pub(crate) fn write_chart(
-    dir: &Path,
-    name: &str,
-    c: &Chart,
-) -> Result<(PathBuf, PathBuf), PlotError> {
+pub(crate) fn write_chart(dir: &Path, name: &str, c: &Chart) -> Result<ChartFiles, PlotError> {
     register_font();
     let size = canvas_size(c);
     let svg_path = dir.join(format!("{name}.svg"));
@@ -371,5 +388,9 @@ pub(crate) fn write_chart(
         path: png_path.clone(),
         source,
     })?;
-    Ok((svg_path, png_path))
+    Ok(ChartFiles {
+        svg: svg_path,
+        png: png_path,
+        svg_text: svg,
+    })
 }

@@ -39,6 +39,7 @@
 
 mod advice;
 mod chart;
+pub use chart::ChartFiles;
 #[cfg(feature = "learner")]
 pub mod learner;
 mod plot;
@@ -51,7 +52,8 @@ mod units;
 
 pub use advice::{advise, Advice, AdviceConfig, Remedy};
 pub use plot::{
-    render_plots, window_means, write_line_chart, LineChart, PlotError, PlotSet, PLOT_NAMES,
+    inline_svg, render_plots, window_means, write_line_chart, LineChart, PlotError, PlotSet,
+    PLOT_NAMES,
 };
 pub use record::{
     param_record, DiagnosticRecord, Inspect, LayerInfo, LayerKind, LayerRecord, ParamRecord,

@@ -1,8 +1,8 @@
 //! Plots as SVG and PNG: activation, activation-gradient and weight-gradient histograms (one curve
 //! per layer, as in the lecture), update ratios over time with a guide at -3, and the loss curve.
 
-use crate::chart::{write_chart, Chart, DENSITY};
-pub use crate::chart::{write_line_chart, LineChart, PlotError};
+pub use crate::chart::{inline_svg, write_line_chart, LineChart, PlotError};
+use crate::chart::{write_chart, Chart, ChartFiles, DENSITY};
 use crate::record::{show_ratio, DiagnosticRecord, LayerKind, LayerRecord};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,7 @@ pub fn render_plots(
 ) -> Result<PlotSet, PlotError> {
     let mut set = PlotSet::default();
     let mut add = |name: &str, c: Chart| -> Result<(), PlotError> {
-        let (svg, png) = write_chart(dir, name, &c)?;
+        let ChartFiles { svg, png, .. } = write_chart(dir, name, &c)?;
         set.plots.push((name.to_owned(), c.title, svg, png));
         Ok(())
     };

@@ -1,9 +1,10 @@
 //! The lecture's text tables and the self-contained HTML report.
 
 use crate::advice::Advice;
+use crate::chart::inline_svg;
 use crate::plot::PlotSet;
 use crate::record::{show_ratio, DiagnosticRecord};
-use crate::satmap::{map_caption, map_data_uri, map_name};
+use crate::satmap::{png_data_uri, MapFile};
 use makemore_files::write_atomic;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -90,36 +91,26 @@ pub fn param_table(r: &DiagnosticRecord) -> String {
 /// The script that draws the step view from the embedded records.
 const STEP_VIEW_JS: &str = include_str!("report.js");
 
-/// The first and last record's saturation maps as PNG images inside the page.
-fn write_maps(html: &mut String, records: &[DiagnosticRecord]) {
-    let ends: Vec<&DiagnosticRecord> = match (records.first(), records.last()) {
-        (Some(f), Some(l)) if f.step != l.step => vec![f, l],
-        (Some(f), _) => vec![f],
-        _ => Vec::new(),
-    };
-    let mut figures = String::new();
-    for r in ends {
-        for layer in r.activations() {
-            let Some((map, uri)) = layer
-                .output
-                .map
-                .as_ref()
-                .and_then(|m| map_data_uri(m).map(|uri| (m, uri)))
-            else {
-                continue;
-            };
-            let _ = writeln!(
-                figures,
-                "<figure class=\"map\" id=\"{}\"><img alt=\"saturation map\" src=\"{uri}\"><figcaption>{}</figcaption></figure>",
-                map_name(layer, r.step),
-                escape(&map_caption(r, layer, map))
-            );
-        }
+/// The saturation maps [`render_plots`](crate::render_plots) wrote (the first and last
+/// record's) as PNG images inside the page.
+fn write_maps(html: &mut String, maps: &[MapFile]) -> Result<(), ReportError> {
+    if maps.is_empty() {
+        return Ok(());
     }
-    if !figures.is_empty() {
-        html.push_str("<h2>Saturation maps</h2>\n<p>Examples down, units across; white where the unit is saturated (for relu: exactly zero), a red mark above a column saturated for every example of the batch (dead).</p>\n");
-        html.push_str(&figures);
+    html.push_str("<h2>Saturation maps</h2>\n<p>Examples down, units across; white where the unit is saturated (for relu: exactly zero), a red mark above a column saturated for every example of the batch (dead).</p>\n");
+    for (name, caption, path) in maps {
+        let png = std::fs::read(path).map_err(|source| ReportError {
+            path: path.clone(),
+            source,
+        })?;
+        let _ = writeln!(
+            html,
+            "<figure class=\"map\" id=\"{name}\"><img alt=\"saturation map\" src=\"{}\"><figcaption>{}</figcaption></figure>",
+            png_data_uri(&png),
+            escape(caption)
+        );
     }
+    Ok(())
 }
 
 /// Two panels, each showing any recorded step (step 0 and the last by default), drawn by
@@ -185,18 +176,14 @@ pub fn write_report(
         html.push_str("</ul>\n");
     }
     write_steps(&mut html, records);
-    write_maps(&mut html, records);
+    write_maps(&mut html, &plots.maps)?;
     html.push_str("<h2>Plots (the last step; the update ratios and the loss over the run)</h2>\n");
     for (name, title, svg, _) in &plots.plots {
         let body = std::fs::read_to_string(svg).map_err(|source| ReportError {
             path: svg.clone(),
             source,
         })?;
-        let body = body.trim_start_matches(|c| c != '<');
-        let body = body
-            .strip_prefix("<?xml")
-            .map(|rest| rest.split_once("?>").map_or(rest, |(_, b)| b))
-            .unwrap_or(body);
+        let body = inline_svg(&body);
         let _ = writeln!(
             html,
             "<figure class=\"plot\" id=\"plot-{}\">{}<figcaption>{}</figcaption></figure>",

@@ -72,10 +72,9 @@ pub fn map_png(map: &UnitMap, cell: u32) -> Option<Vec<u8>> {
     Some(png)
 }
 
-/// The map as a `data:image/png;base64,...` address, for an `<img>` inside a page.
-pub fn map_data_uri(map: &UnitMap) -> Option<String> {
-    map_png(map, cell_px(map.units))
-        .map(|png| format!("data:image/png;base64,{}", STANDARD.encode(png)))
+/// A PNG as a `data:image/png;base64,...` address, for an `<img>` inside a page.
+pub fn png_data_uri(png: &[u8]) -> String {
+    format!("data:image/png;base64,{}", STANDARD.encode(png))
 }
 
 /// The file stem of a layer's map at a step: `saturation-layer2-step0`.

@@ -91,7 +91,8 @@ fn std(v: &[f64]) -> f64 {
 }
 
 /// One recorded step of `Watched<Tiny>` with `optim` at `lr`; returns the weight's record.
-fn one_step(optim: &mut ModuleOptimizer, lr: f64, dir: &std::path::Path) -> ParamRecord {
+/// One optimizer step of the tiny model, watched by `watch`.
+fn step_watched(watch: &Watch, optim: &mut ModuleOptimizer, lr: f64) {
     let d = Device::flex().autodiff();
     let w = Tensor::<2>::from_data(TensorData::new(W.to_vec(), [3, 1]), &d).require_grad();
     let tiny = Tiny {
@@ -100,9 +101,7 @@ fn one_step(optim: &mut ModuleOptimizer, lr: f64, dir: &std::path::Path) -> Para
             bias: None,
         },
     };
-    let _ = std::fs::remove_dir_all(dir);
-    let watch = Watch::new(dir, 1).unwrap();
-    let model = Watched::new(tiny, &watch);
+    let model = Watched::new(tiny, watch);
     let x: Vec<f32> = X.iter().flatten().copied().collect();
     let b = Batch {
         x: Tensor::from_data(TensorData::new(x, [4, 3]), &d),
@@ -110,6 +109,12 @@ fn one_step(optim: &mut ModuleOptimizer, lr: f64, dir: &std::path::Path) -> Para
     };
     let out = TrainStep::step(&model, b);
     let _ = model.optimize(optim, lr.into(), out.grads);
+}
+
+fn one_step(optim: &mut ModuleOptimizer, lr: f64, dir: &std::path::Path) -> ParamRecord {
+    let _ = std::fs::remove_dir_all(dir);
+    let watch = Watch::new(dir, 1).unwrap();
+    step_watched(&watch, optim, lr);
     let records = watch.records();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].step, 0);
@@ -332,23 +337,8 @@ fn finishing_leaves_one_event_file_of_its_own() {
     let foreign = dir.join("events.out.tfevents.1.other-host.1");
     std::fs::write(&stale, b"an earlier finish").unwrap();
     std::fs::write(&foreign, b"someone else's").unwrap();
-    let d = Device::flex().autodiff();
-    let w = Tensor::<2>::from_data(TensorData::new(W.to_vec(), [3, 1]), &d).require_grad();
-    let tiny = Tiny {
-        lin: Linear {
-            weight: Param::from_tensor(w),
-            bias: None,
-        },
-    };
     let watch = Watch::new(&dir, 1).unwrap();
-    let model = Watched::new(tiny, &watch);
-    let x: Vec<f32> = X.iter().flatten().copied().collect();
-    let b = Batch {
-        x: Tensor::from_data(TensorData::new(x, [4, 3]), &d),
-        t: Tensor::from_data(TensorData::new(T.to_vec(), [4, 1]), &d),
-    };
-    let out = TrainStep::step(&model, b);
-    let _ = model.optimize(&mut SgdConfig::new().init(), 0.05.into(), out.grads);
+    step_watched(&watch, &mut SgdConfig::new().init(), 0.05);
     watch.finish().unwrap();
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

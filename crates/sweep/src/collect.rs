@@ -63,6 +63,32 @@ pub struct CellRow {
     pub report: Option<String>,
 }
 
+impl CellRow {
+    /// A cell's row before anything of its run is read: no losses, statistics or advice.
+    fn unread(index: usize, dir: &str, labels: Vec<String>, seed: u64) -> Self {
+        CellRow {
+            index,
+            dir: dir.to_owned(),
+            labels,
+            seed,
+            diverged: false,
+            diverged_at: None,
+            first_loss: None,
+            train_loss: None,
+            val_loss: None,
+            max_saturation: None,
+            act_std_ratio: None,
+            init_act_std_ratio: None,
+            init_max_saturation: None,
+            grad_std_ratio: None,
+            median_log10_update: None,
+            advice: Vec::new(),
+            seconds: None,
+            report: None,
+        }
+    }
+}
+
 /// One combination of axis values: the mean over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComboRow {
@@ -196,26 +222,7 @@ fn check_config(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<(), SweepEr
 
 fn cell_row(plan_dir: &Path, cell: &crate::plan::Cell) -> Result<CellRow, SweepError> {
     let dir = plan_dir.join(&cell.dir);
-    let mut row = CellRow {
-        index: cell.index,
-        dir: cell.dir.clone(),
-        labels: cell.labels.clone(),
-        seed: cell.seed,
-        diverged: false,
-        diverged_at: None,
-        first_loss: None,
-        train_loss: None,
-        val_loss: None,
-        max_saturation: None,
-        act_std_ratio: None,
-        init_act_std_ratio: None,
-        init_max_saturation: None,
-        grad_std_ratio: None,
-        median_log10_update: None,
-        advice: Vec::new(),
-        seconds: None,
-        report: None,
-    };
+    let mut row = CellRow::unread(cell.index, &cell.dir, cell.labels.clone(), cell.seed);
     let bad = |path: &Path, e: serde_json::Error| SweepError::Plan {
         dir: plan_dir.to_owned(),
         message: format!("{}: {e}", path.display()),
@@ -543,26 +550,7 @@ mod tests {
     }
 
     fn cell_row_of(records: &[DiagnosticRecord]) -> CellRow {
-        let mut row = CellRow {
-            index: 0,
-            dir: "cell".into(),
-            labels: Vec::new(),
-            seed: 1,
-            diverged: false,
-            diverged_at: None,
-            first_loss: None,
-            train_loss: None,
-            val_loss: None,
-            max_saturation: None,
-            act_std_ratio: None,
-            init_act_std_ratio: None,
-            init_max_saturation: None,
-            grad_std_ratio: None,
-            median_log10_update: None,
-            advice: Vec::new(),
-            seconds: None,
-            report: None,
-        };
+        let mut row = CellRow::unread(0, "cell", Vec::new(), 1);
         statistics(records, &mut row);
         row
     }

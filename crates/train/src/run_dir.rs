@@ -390,10 +390,9 @@ impl RunDir {
     }
 }
 
-/// Event files a write did not finish (`events.out.tfevents.*.tmp`, left by a kill during an
-/// atomic write), in the run directory and its `tb` folder: never read, but TensorBoard would
-/// read them, so a new run (`--force`) and an export remove them.
-pub fn unfinished_event_files(dir: &RunDir) -> Vec<PathBuf> {
+/// The files named `events.out.tfevents.*` in the run directory and its `tb` folder whose name
+/// ends in `.tmp` (`unfinished`) or not.
+fn event_files_where(dir: &RunDir, unfinished: bool) -> Vec<PathBuf> {
     [dir.path().to_owned(), dir.file(TB_DIR)]
         .iter()
         .flat_map(std::fs::read_dir)
@@ -401,31 +400,24 @@ pub fn unfinished_event_files(dir: &RunDir) -> Vec<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("events.out.tfevents.") && n.ends_with(".tmp"))
-                && p.is_file()
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("events.out.tfevents.") && n.ends_with(".tmp") == unfinished
+            }) && p.is_file()
         })
         .collect()
+}
+
+/// Event files a write did not finish (`events.out.tfevents.*.tmp`, left by a kill during an
+/// atomic write), in the run directory and its `tb` folder: never read, but TensorBoard would
+/// read them, so a new run (`--force`) and an export remove them.
+pub fn unfinished_event_files(dir: &RunDir) -> Vec<PathBuf> {
+    event_files_where(dir, true)
 }
 
 /// The event files already in the run directory, and in its `tb` folder where an older run
 /// wrote them: sorted by name (their creation time first), the newest last.
 pub fn event_files(dir: &RunDir) -> Vec<PathBuf> {
-    let is_event_file = |p: &PathBuf| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("events.out.tfevents.") && !n.ends_with(".tmp"))
-            && p.is_file()
-    };
-    let mut files: Vec<PathBuf> = [dir.path().to_owned(), dir.file(TB_DIR)]
-        .iter()
-        .flat_map(std::fs::read_dir)
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(is_event_file)
-        .collect();
+    let mut files = event_files_where(dir, false);
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then_with(|| a.cmp(b)));
     files
 }

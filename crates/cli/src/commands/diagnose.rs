@@ -1,7 +1,7 @@
 //! `makemore diagnose`: train for a while, recording what happens inside, and say what looks wrong.
 
 use super::common::{at_least_one, default_out, load_config, open_backend, stop_flag, ConfigArgs};
-use crate::exit::{print_json, shell, Failure};
+use crate::exit::{print_json, shell, shell_word, Failure};
 use crate::progress::Bar;
 use crate::Common;
 use makemore_model::{Dataset, RunConfig};
@@ -163,7 +163,7 @@ fn look_again(a: &DiagnoseArgs, extra: &[String]) -> String {
         words.push(format!("--steps {s}"));
     }
     for s in a.cfg.set.iter().chain(extra) {
-        words.push(format!("--set {}", shell(std::path::Path::new(s))));
+        words.push(format!("--set {}", shell_word(s)));
     }
     words.join(" ")
 }

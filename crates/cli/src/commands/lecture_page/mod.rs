@@ -6,8 +6,10 @@
 //! training come from probes (`makemore_train::probe`: one tapped step on a throwaway copy), and
 //! the per-step losses of the first steps from a replay of them.
 
-use makemore_diagnostics::satmap::{cell_px, map_caption, map_data_uri, map_png};
-use makemore_diagnostics::{write_line_chart, DiagnosticRecord, LayerRecord, LineChart};
+use makemore_diagnostics::satmap::{cell_px, map_caption, map_png, png_data_uri};
+use makemore_diagnostics::{
+    inline_svg, write_line_chart, DiagnosticRecord, LayerRecord, LineChart,
+};
 use makemore_model::{Dataset, Device, RunConfig, RunError};
 use makemore_train::run_dir::METRICS;
 use makemore_train::{RunOptions, RunSummary};
@@ -96,19 +98,10 @@ impl Page<'_> {
 
     /// Draws `chart` as `pictures/NAME.svg` and `.png` and returns it for the page.
     fn chart(&self, name: &str, chart: LineChart) -> Result<Figure, RunError> {
-        let (svg, _) = write_line_chart(&self.pictures(), name, &chart).map_err(report)?;
-        let text = std::fs::read_to_string(&svg).map_err(|source| RunError::Io {
-            path: svg.clone(),
-            source,
-        })?;
-        let body = text.trim_start_matches(|c| c != '<');
-        let body = body
-            .strip_prefix("<?xml")
-            .map(|rest| rest.split_once("?>").map_or(rest, |(_, b)| b))
-            .unwrap_or(body);
+        let files = write_line_chart(&self.pictures(), name, &chart).map_err(report)?;
         Ok(Figure {
             name: name.to_owned(),
-            svg: body.to_owned(),
+            svg: inline_svg(&files.svg_text).to_owned(),
             caption: chart.title,
         })
     }
@@ -313,7 +306,7 @@ fn map_figure(
     })?;
     Ok(Some(format!(
         "<figure class=\"map\" id=\"{name}\"><img alt=\"saturation map\" src=\"{}\"><figcaption>{}</figcaption></figure>",
-        map_data_uri(map).unwrap_or_default(),
+        png_data_uri(&png),
         escape(&map_caption(r, l, map))
     )))
 }
