@@ -729,3 +729,43 @@ fn the_advice_comes_with_changes_that_work() {
         after["advice"]
     );
 }
+
+/// `lecture --saturation-threshold` outside (0, 1), not a number, or without `--out` (it sets
+/// the page's pictures only) is refused with exit 2 and one line, before any run starts.
+#[test]
+fn lecture_refuses_a_bad_saturation_threshold() {
+    let c = corpus();
+    let t = TempDir::new("lecture-threshold");
+    let out = t.path("l");
+    for (value, fragment) in [
+        ("1.5", "--saturation-threshold: must be between 0 and 1"),
+        ("0", "--saturation-threshold: must be between 0 and 1"),
+        ("-0.5", "--saturation-threshold: must be between 0 and 1"),
+        ("nan", "--saturation-threshold: must be between 0 and 1"),
+        ("lots", "--saturation-threshold"),
+    ] {
+        let o = makemore(&[
+            "lecture",
+            "--data",
+            c.to_str().unwrap(),
+            "--steps",
+            "100",
+            "--out",
+            &out,
+            "--saturation-threshold",
+            value,
+        ]);
+        check_input_error(value, &o, &[fragment]);
+        assert!(!Path::new(&out).exists(), "{value}: nothing written");
+    }
+    let o = makemore(&[
+        "lecture",
+        "--data",
+        c.to_str().unwrap(),
+        "--steps",
+        "100",
+        "--saturation-threshold",
+        "0.99",
+    ]);
+    check_input_error("without --out", &o, &["--out"]);
+}
