@@ -11,6 +11,7 @@
 //! knows tensors, devices or Burn, so a tool can read, check and rewrite configs without them.
 #![warn(missing_docs)]
 
+pub mod edit;
 pub mod model;
 pub mod optimizer;
 pub mod run;
