@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+pub mod doctor;
 mod lock;
 mod recording;
 pub mod remedy;
@@ -33,7 +34,7 @@ pub mod tb;
 
 pub use checkpoint::Checkpoint;
 pub use lock::RunLock;
-pub use recording::{config_hint, probe, Diagnosis};
+pub use recording::{advice_of, config_hint, probe, Diagnosis};
 pub use run::{train, Observer, Outcome, RunOptions, Silent};
 pub use run_dir::{RunDir, RunInfo, RunSummary};
 pub use saved::SavedRun;

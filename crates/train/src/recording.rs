@@ -173,13 +173,9 @@ pub(crate) fn localize_divergence(mut snapshot: Trainer, step: u64) -> String {
 }
 
 /// Advice, and with a run directory `diagnostics.jsonl`, the plots and `report.html`.
-pub(crate) fn finish_diagnosis(
-    records: Vec<DiagnosticRecord>,
-    jsonl: &str,
-    losses: &[f32],
-    dir: Option<&RunDir>,
-    steps: u64,
-) -> Result<Diagnosis, RunError> {
+/// The advice on a run's records (step 0's and the last), each message ending with the config
+/// keys that carry out its remedy.
+pub fn advice_of(records: &[DiagnosticRecord]) -> Vec<Advice> {
     let mut advice = match records.last() {
         Some(last) => advise(
             records.iter().find(|r| r.step == 0),
@@ -191,6 +187,17 @@ pub(crate) fn finish_diagnosis(
     for a in &mut advice {
         a.message = format!("{} ({})", a.message, config_hint(a.remedy));
     }
+    advice
+}
+
+pub(crate) fn finish_diagnosis(
+    records: Vec<DiagnosticRecord>,
+    jsonl: &str,
+    losses: &[f32],
+    dir: Option<&RunDir>,
+    steps: u64,
+) -> Result<Diagnosis, RunError> {
+    let advice = advice_of(&records);
     let mut report = None;
     if let Some(run) = dir {
         run.write(DIAGNOSTICS, jsonl.as_bytes())?;

@@ -5,7 +5,7 @@ use crate::exit::{print_json, shell, shell_word, Failure};
 use crate::progress::Bar;
 use crate::Common;
 use makemore_model::{Dataset, RunConfig};
-use makemore_train::remedy::{changes, Change, Family};
+use makemore_train::remedy::{changes, overlaps, Change, Family};
 use makemore_train::{Diagnosis, RunOptions};
 use std::path::PathBuf;
 
@@ -131,18 +131,16 @@ pub fn run(a: DiagnoseArgs) -> Result<(), Failure> {
 
 /// The advice carried out on `cfg`: the init and learning-rate changes, then apart the
 /// normalization, one change per key (the first advice's; a change to a table, such as
-/// `init.hidden`, and one inside it, such as `init.hidden.scale`, are the same key here).
+/// `init.hidden`, and one inside it, such as `init.hidden.scale`, are the same key here). The
+/// optimizer alternative is `makemore doctor --allow optimizer`'s.
 fn to_try(d: &Diagnosis, cfg: &RunConfig) -> (Vec<Change>, Vec<Change>) {
     let (mut fix, mut norm) = (Vec::new(), Vec::new());
-    let overlaps = |a: &str, b: &str| {
-        a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."))
-    };
     for advice in &d.advice {
         for c in changes(advice, cfg, d.records.last()) {
-            let list: &mut Vec<Change> = if c.family == Family::Norm {
-                &mut norm
-            } else {
-                &mut fix
+            let list: &mut Vec<Change> = match c.family {
+                Family::Norm => &mut norm,
+                Family::Init | Family::Lr => &mut fix,
+                Family::Optimizer => continue,
             };
             if !list.iter().any(|x| overlaps(&x.key, &c.key)) {
                 list.push(c);
