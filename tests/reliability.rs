@@ -851,19 +851,7 @@ fn sigint_writes_a_checkpoint_and_exits_130() {
         .spawn()
         .unwrap();
     // Wait until training has really started (the run directory has its config), then Ctrl-C.
-    let start = std::time::Instant::now();
-    while !Path::new(&r).join("vocab.json").exists() && start.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    let (_, err) = common::ctrl_c(child, Some(&Path::new(&r).join("vocab.json")), 300);
     assert!(
         err.contains("interrupted at step")
             && err.contains(&format!("makemore train --resume {r}")),
@@ -1096,15 +1084,7 @@ fn lecture_keeps_the_exit_status_of_what_stopped_it() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    let (out, err) = common::ctrl_c(child, None, 3000);
     assert!(err.contains(": interrupted at step "), "{err}");
     assert!(out.stdout.is_empty());
 }

@@ -618,19 +618,7 @@ fn ctrl_c_stops_a_sweep_cleanly() {
         .spawn()
         .unwrap();
     let first = Path::new(&out).join("cells/scale=0.5,norm=none,seed=7");
-    let start = std::time::Instant::now();
-    while !first.join("vocab.json").exists() && start.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let r = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&r.stderr);
-    assert_eq!(r.status.code(), Some(130), "{err}");
+    let (_, err) = common::ctrl_c(child, Some(&first.join("vocab.json")), 500);
     assert!(
         err.contains(
             "sweep interrupted with 0 of 4 cells done; rerun the same command to continue"
@@ -654,15 +642,7 @@ fn ctrl_c_stops_a_sweep_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-INT", &again.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let r = again.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&r.stderr);
-    assert_eq!(r.status.code(), Some(130), "{err}");
+    let (_, err) = common::ctrl_c(again, None, 1500);
     assert!(
         err.contains("`makemore sweep cell") && err.contains("resumes it"),
         "{err}"

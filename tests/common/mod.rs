@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -237,4 +237,24 @@ pub fn pytorch_worst_val(file: &str) -> f64 {
             v["val_loss"].as_f64().expect("a val loss")
         })
         .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Ctrl-C for a running `child`: waits until `ready` exists (at most two minutes; `None` waits
+/// for nothing), `settle_ms` more, sends SIGINT, and returns its output and stderr after
+/// asserting exit status 130.
+pub fn ctrl_c(child: Child, ready: Option<&Path>, settle_ms: u64) -> (Output, String) {
+    let start = std::time::Instant::now();
+    while ready.is_some_and(|p| !p.exists()) && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(settle_ms));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    (out, err)
 }

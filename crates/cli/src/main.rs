@@ -87,6 +87,9 @@ enum Command {
     Lecture(commands::lecture::LectureArgs),
     /// Train while recording activations, gradients and updates; write plots, a report and advice.
     Diagnose(commands::diagnose::DiagnoseArgs),
+    /// Diagnose, change what the advice says (init, learning rate, normalization), and diagnose
+    /// again, round after round; write the fixed config and a page of the rounds side by side.
+    Doctor(commands::doctor::DoctorArgs),
     /// Time training, evaluation and sampling of one model on one backend.
     Bench(commands::bench::BenchArgs),
     /// Train every combination of config values (a sweep file or a built-in sweep) and compare.
@@ -151,6 +154,7 @@ fn main() {
             | Command::Eval(_)
             | Command::Sample(_)
             | Command::Diagnose(_)
+            | Command::Doctor(_)
             | Command::Bench(_)
     );
     if let Err(f) = kernels_from_env() {
@@ -181,6 +185,7 @@ fn main() {
         Command::Sample(args) => commands::sample::run(args),
         Command::Lecture(args) => commands::lecture::run(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Export { command } => commands::export::run(command),
         Command::Sweep(args) => commands::sweep::run(args),

@@ -6,6 +6,7 @@ pub mod common;
 pub mod configs;
 pub mod data;
 pub mod diagnose;
+pub mod doctor;
 pub mod eval;
 pub mod export;
 pub mod init;

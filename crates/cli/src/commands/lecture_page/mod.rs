@@ -80,7 +80,7 @@ fn report(e: impl std::fmt::Display) -> RunError {
     RunError::Report(e.to_string())
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
