@@ -141,6 +141,18 @@ fn the_deep_stack_is_fixed_by_init_or_by_a_norm_and_a_healthy_one_is_left_alone(
     );
     let b = best(&init);
     assert!(b["worst_saturation"].as_f64().unwrap() < 0.10, "{init}");
+    // The same command again reads the finished rounds back; --force trains them again.
+    let metrics = Path::new(&t.path("init")).join("round-0/metrics.jsonl");
+    let written = || std::fs::metadata(&metrics).unwrap().modified().unwrap();
+    let before = written();
+    let args = ["--config", "deep-tanh-no-norm", "--allow", "init"];
+    let again = healthy(&t.path("init"), &args);
+    assert_eq!(written(), before, "read back, not trained again");
+    assert_eq!(again["fixed"], init["fixed"]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let forced = healthy(&t.path("init"), &[&args[..], &["--force"]].concat());
+    assert!(written() > before, "--force trains again");
+    assert_eq!(forced["fixed"], init["fixed"]);
     let norm = healthy(
         &t.path("norm"),
         &["--config", "deep-tanh-no-norm", "--allow", "norm"],
@@ -175,10 +187,26 @@ fn a_rate_far_too_high_or_too_low_is_moved_toward_the_guide() {
     assert!(r[0]["diverged"].is_object(), "{high}");
     assert_eq!(r[0]["advice"][0]["rule"], "diverged");
     assert_eq!(keys(&r[1]["changes"]), ["train.lr"]);
+    // At 5 it no longer diverges, but ends far above its first loss: lowered again.
+    assert_eq!(r[1]["advice"][0]["rule"], "loss_rose", "{high}");
+    assert_eq!(r[2]["changes"][0]["value"], "0.5", "{high}");
     let b = best(&high);
     assert!(b["diverged"].is_null(), "{high}");
     let u = b["median_update"].as_f64().unwrap();
     assert!((-4.0..=-1.5).contains(&u), "{high}");
+    // Diverging twice in a row (1000, then 100) is no reason to stop lowering it.
+    let higher = healthy(
+        &t.path("higher"),
+        &["--config", "kaiming", "--set", "train.lr=1000"],
+    );
+    let r = rounds(&higher);
+    assert!(
+        r[0]["diverged"].is_object() && r[1]["diverged"].is_object(),
+        "{higher}"
+    );
+    assert_eq!(higher["stopped"], "no_advice", "{higher}");
+    let u = best(&higher)["median_update"].as_f64().unwrap();
+    assert!((-4.0..=-1.5).contains(&u), "{higher}");
     let low = healthy(
         &t.path("low"),
         &["--config", "kaiming", "--set", "train.lr=0.00001"],
@@ -186,6 +214,8 @@ fn a_rate_far_too_high_or_too_low_is_moved_toward_the_guide() {
     let r = rounds(&low);
     assert!(r[0]["median_update"].as_f64().unwrap() < -4.0, "{low}");
     assert_eq!(keys(&r[1]["changes"]), ["train.lr"]);
+    // x100 at most a round: 0.00001 -> 0.001 -> 0.1.
+    assert_eq!(r[1]["changes"][0]["value"], "0.001", "{low}");
     let u = best(&low)["median_update"].as_f64().unwrap();
     assert!((-4.0..=-1.5).contains(&u), "{low}");
     // Allowed the optimizer but not the rate: Adam, at a rate it computes.
@@ -211,6 +241,37 @@ fn a_rate_far_too_high_or_too_low_is_moved_toward_the_guide() {
     assert!((-4.0..=-1.5).contains(&u), "{adam}");
 }
 
+/// A change that does not lower the val loss is undone, and the next allowed kind is tried on
+/// the best round: on a 10-unit `original`, the second hidden scale-down gains nothing, so
+/// BatchNorm is tried on round 1 instead.
+#[test]
+fn a_change_that_does_not_help_is_undone_and_another_kind_tried() {
+    let t = TempDir::new("doctor-alt");
+    let r = healthy(
+        &t.path("doc"),
+        &[
+            "--config",
+            "original",
+            "--set",
+            "model.hidden=[10]",
+            "--allow",
+            "init,norm",
+        ],
+    );
+    let all = rounds(&r);
+    let last = all.last().unwrap();
+    assert_eq!(keys(&last["changes"]), ["model.norm"], "{r}");
+    assert_eq!(last["base"], 1, "{r}");
+    assert_eq!(r["best"].as_u64().unwrap() as usize, all.len() - 1, "{r}");
+    let fixed = keys(&r["fixed"]);
+    assert!(fixed.contains(&"model.norm".to_string()), "{fixed:?}");
+    assert!(
+        fixed.contains(&"init.hidden.scale".to_string()),
+        "{fixed:?}"
+    );
+    assert!(all.len() >= 4, "a round between was undone: {r}");
+}
+
 /// Bad flags and a config the allowed changes cannot improve exit 2 with one line; the latter
 /// writes its findings but no fixed.toml.
 #[test]
@@ -230,9 +291,20 @@ fn bad_flags_and_a_config_it_cannot_improve_exit_2() {
     assert_input_error(&o, &["nope"]);
     let o = makemore(&["doctor", "--from", "nope", "--out", &out, "--data", c]);
     assert_input_error(&o, &["--from nope", "not a run directory"]);
+    let o = makemore(&["doctor", "--rounds", "0", "--out", &out, "--data", c]);
+    assert_input_error(&o, &["--rounds", "at least 1"]);
+    assert!(!Path::new(&out).exists(), "nothing written");
+    let file = t.file("a-file", b"");
+    let o = makemore(&["doctor", "--out", &file, "--data", c]);
+    assert_input_error(&o, &["--out", "not a directory"]);
+    // An earlier doctor's fixed.toml does not survive one that cannot improve the config.
+    healthy(&out, &["--config", "original", "--steps", "300"]);
+    assert!(Path::new(&out).join("fixed.toml").is_file());
     let (o, _) = doctor(
         &out,
-        &["--config", "original", "--allow", "lr", "--steps", "300"],
+        &[
+            "--config", "original", "--allow", "lr", "--steps", "300", "--force",
+        ],
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
@@ -283,10 +355,6 @@ fn an_interrupted_doctor_continues() {
         assert!(!Path::new(&out).join(f).exists(), "{f}");
     }
     let again = healthy(&out, &args);
-    assert_eq!(
-        rounds(&again)[0]["dir"],
-        Path::new(&out).join("round-0").to_str().unwrap()
-    );
     let fresh = healthy(&t.path("fresh"), &args);
     for (a, b) in rounds(&again).iter().zip(rounds(&fresh)) {
         assert_eq!(a["val_loss"], b["val_loss"], "resumed == uninterrupted");

@@ -80,47 +80,101 @@ fn set(root: &mut Table, e: &Edit) -> Result<(), String> {
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("{:?} is not a dotted key such as train.lr", e.key));
     }
-    let (last, parents) = parts.split_last().ok_or("an empty key")?;
+    let not_table = |p: &str| format!("{}: {p} is a value, not a table", e.key);
+    // Down the `[table]`s as far as they go; the rest of the key is inside an inline table,
+    // which stays inline (its key takes the comment: an inline table cannot hold one).
     let mut table = root;
-    for p in parents {
+    let mut rest = &parts[..];
+    while let [p, tail @ ..] = rest {
+        if tail.is_empty() || !table.get(p).is_none_or(Item::is_table) {
+            break;
+        }
         let item = table.entry(p).or_insert_with(|| {
             let mut t = Table::new();
             t.set_implicit(true);
             Item::Table(t)
         });
-        // `init = { hidden = ... }` written inline becomes a table that can hold the new key.
-        if let Item::Value(Value::InlineTable(inline)) = item {
-            *item = Item::Table(std::mem::take(inline).into_table());
-        }
-        table = item
-            .as_table_mut()
-            .ok_or_else(|| format!("{}: {p} is a value, not a table", e.key))?;
+        table = item.as_table_mut().ok_or_else(|| not_table(p))?;
+        rest = tail;
     }
     let comment = comment_lines(e.comment);
-    match value_of(e.value) {
-        Value::InlineTable(inline) => {
-            let mut t = inline.into_table();
-            if let Some(pos) = table
-                .get(last)
-                .and_then(Item::as_table)
-                .and_then(Table::position)
-            {
-                t.set_position(pos);
-            }
-            t.decor_mut().set_prefix(format!("\n{comment}"));
-            table.insert(last, Item::Table(t));
-        }
-        v => {
-            table.insert(last, Item::Value(v));
-            if let Some(mut k) = table.key_mut(last) {
-                let before = k
-                    .leaf_decor()
+    let (head, inner) = rest.split_first().ok_or("an empty key")?;
+    let value = value_of(e.value);
+    if !inner.is_empty() {
+        let inline = table
+            .get_mut(head)
+            .and_then(Item::as_inline_table_mut)
+            .ok_or_else(|| not_table(head))?;
+        set_inline(inline, inner, value, &not_table)?;
+    } else {
+        match (table.get_mut(head), value) {
+            // A `[table]` given a new inline value: a `[table]` again, where the old one was,
+            // under the old one's comments.
+            (Some(Item::Table(old)), Value::InlineTable(inline)) => {
+                let mut t = inline.into_table();
+                if let Some(pos) = old.position() {
+                    t.set_position(pos);
+                }
+                let before = old
+                    .decor()
                     .prefix()
                     .and_then(|p| p.as_str())
-                    .unwrap_or("")
-                    .to_owned();
-                k.leaf_decor_mut().set_prefix(format!("{before}{comment}"));
+                    .unwrap_or("\n");
+                t.decor_mut().set_prefix(format!("{before}{comment}"));
+                *old = t;
+                return Ok(());
             }
+            // A value replaced in place: its key, and the comments above it, stay.
+            (Some(Item::Value(old)), v) => replace(old, v),
+            (_, v) => {
+                table.insert(head, Item::Value(v));
+            }
+        }
+    }
+    if let Some(mut k) = table.key_mut(head) {
+        let before = k
+            .leaf_decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or("")
+            .to_owned();
+        k.leaf_decor_mut().set_prefix(format!("{before}{comment}"));
+    }
+    Ok(())
+}
+
+/// `old` becomes `new`, spaced as `old` was; `old`'s trailing comment, which spoke of the old
+/// value, goes.
+fn replace(old: &mut Value, mut new: Value) {
+    let before = old.decor().prefix().cloned();
+    if let Some(b) = before {
+        new.decor_mut().set_prefix(b);
+    }
+    *old = new;
+}
+
+/// Sets the dotted `path` inside an inline table to `value`, inline tables made as needed.
+fn set_inline(
+    table: &mut toml_edit::InlineTable,
+    path: &[&str],
+    value: Value,
+    not_table: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("an empty key")?;
+    let mut t = table;
+    for p in parents {
+        t = t
+            .entry(*p)
+            .or_insert_with(|| Value::InlineTable(toml_edit::InlineTable::new()))
+            .as_inline_table_mut()
+            .ok_or_else(|| not_table(p))?;
+    }
+    match t.get_mut(last) {
+        Some(old) => replace(old, value),
+        None => {
+            t.insert(*last, value);
+            // Spaced as TOML writes it (`{ a = 1 }`), also where it was `{}`.
+            t.fmt();
         }
     }
     Ok(())
@@ -203,6 +257,38 @@ mod tests {
                 .unwrap()
                 .init
                 .hidden
+        );
+    }
+
+    /// A user's comment above a changed key stays; an inline table stays inline, the key under
+    /// it set in place, the comment on the inline table's key.
+    #[test]
+    fn comments_and_inline_tables_stay() {
+        let text = "[model]\n# my norm\nnorm = { batch_norm = {} } # trailing\n[init]\n# mine\noutput = { scheme = \"normal\", std = 1.0 }\n";
+        let fixed = edit(
+            text,
+            &[
+                Edit {
+                    key: "model.norm.batch_norm.momentum",
+                    value: "0.5",
+                    comment: "faster",
+                },
+                Edit {
+                    key: "init.output.scale",
+                    value: "0.01",
+                    comment: "confident",
+                },
+                Edit {
+                    key: "init.output",
+                    value: "{ scheme = \"zeros\" }",
+                    comment: "zero",
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            fixed,
+            "[model]\n# my norm\n# faster\nnorm = { batch_norm = { momentum = 0.5 } } # trailing\n[init]\n# mine\n# confident\n# zero\noutput = { scheme = \"zeros\" }\n"
         );
     }
 

@@ -1,6 +1,8 @@
 //! The lecture's loop as one call: train a config for a few steps with diagnostics, turn the
 //! advice into config changes ([`crate::remedy`]), train again from the same seed and batches,
-//! and stop when nothing is left to fix, the val loss stops improving, or the rounds run out.
+//! and stop when nothing is left to fix, the val loss stops improving, or the rounds run out. A
+//! change that does not lower the val loss is undone, and the next allowed kind of change is
+//! tried on the best round instead.
 //! Each round is a run directory (`OUT/round-K`), so a stopped doctor continues where it was:
 //! finished rounds are read back, a stopped one resumes.
 //!
@@ -119,6 +121,8 @@ pub struct Round {
     pub round: usize,
     /// Its run directory.
     pub dir: PathBuf,
+    /// The round whose config this one changed (the best so far; 0 for round 0).
+    pub base: usize,
     /// The changes this round made (empty for round 0).
     pub changes: Vec<Applied>,
     /// The loss of the first minibatch.
@@ -148,7 +152,8 @@ pub struct Round {
 pub enum Stopped {
     /// The last round left no advice.
     NoAdvice,
-    /// The last round's val loss was no better than the best one's: its changes were undone.
+    /// The last round's val loss was no better than the best one's, its changes were undone,
+    /// and no other allowed kind of change was left to try (or no round).
     NotImproving,
     /// `rounds` rounds of changes were made.
     RoundsDone,
@@ -161,7 +166,7 @@ impl std::fmt::Display for Stopped {
         f.write_str(match self {
             Stopped::NoAdvice => "no advice remains",
             Stopped::NotImproving => {
-                "the val loss stopped improving (the last round's changes are not kept)"
+                "the val loss stopped improving (the changes that did not lower it are not kept)"
             }
             Stopped::RoundsDone => "the rounds ran out",
             Stopped::NothingAllowed => "advice remains that no allowed change carries out",
@@ -330,36 +335,50 @@ impl Doctor<'_> {
         let mut best = 0;
         let mut so_far: Vec<Applied> = Vec::new();
         let mut made: Vec<Applied> = Vec::new();
+        // The kinds of change that did not improve on the best round.
+        let mut tried: Vec<Family> = Vec::new();
+        let mut base = 0;
         let stopped = loop {
             let k = rounds.len();
             let cfg = spec.round_config(&so_far).map_err(RunError::Config)?;
             let mut round = self.round(k, &cfg, observer)?;
             round.changes = made.clone();
-            let better = k == 0 || val(&round) < val(&rounds[best]);
+            round.base = base;
+            let better = k == 0 || improves(&round, &rounds[best]);
             rounds.push(round);
             kept.push(so_far.clone());
-            if !better {
-                break Stopped::NotImproving;
+            if better {
+                best = k;
+                tried.clear();
+            } else {
+                tried.extend(made.first().map(|a| a.family));
             }
-            best = k;
-            let r = &rounds[k];
-            if r.advice.is_empty() {
+            let r = &rounds[best];
+            let give_up = |s: Stopped| if better { s } else { Stopped::NotImproving };
+            if better && r.advice.is_empty() {
                 break Stopped::NoAdvice;
             }
             if k == spec.rounds {
-                break Stopped::RoundsDone;
+                break give_up(Stopped::RoundsDone);
             }
-            made = plan(k + 1, &r.advice, &cfg, r.records.last(), spec.allow);
-            let next = merged(&so_far, &made);
+            // The next change is made on the best round, in a kind not yet tried on it.
+            let allow: Vec<Family> = (spec.allow.iter())
+                .filter(|f| !tried.contains(f))
+                .copied()
+                .collect();
+            let from = spec.round_config(&kept[best]).map_err(RunError::Config)?;
+            made = plan(k + 1, &r.advice, &from, r.records.last(), &allow);
+            let next = merged(&kept[best], &made);
             let unchanged = spec
                 .round_config(&next)
                 .map_err(RunError::Config)?
                 .to_toml()
-                == cfg.to_toml();
+                == from.to_toml();
             if made.is_empty() || unchanged {
-                break Stopped::NothingAllowed;
+                break give_up(Stopped::NothingAllowed);
             }
             so_far = next;
+            base = best;
         };
         Ok(Report {
             config: spec.source.to_owned(),
@@ -430,9 +449,13 @@ impl Doctor<'_> {
     }
 }
 
-/// The finding of a run whose val loss ended above its first loss.
+/// How far above its first loss a run's val loss must end for [`LOSS_ROSE_RULE`]: as for the
+/// first-loss rule, a nat (a first minibatch's loss is one batch's, so it is noisy).
+pub const LOSS_ROSE_MARGIN: f64 = 1.0;
+
+/// The finding of a run whose val loss ended [`LOSS_ROSE_MARGIN`] above its first loss.
 fn loss_rose(s: &RunSummary) -> Option<Advice> {
-    (s.val_loss > s.first_loss).then(|| Advice {
+    (s.val_loss > s.first_loss + LOSS_ROSE_MARGIN).then(|| Advice {
         rule: LOSS_ROSE_RULE.into(),
         layer: None,
         message: format!(
@@ -441,6 +464,16 @@ fn loss_rose(s: &RunSummary) -> Option<Advice> {
         ),
         remedy: Remedy::LowerLearningRate,
     })
+}
+
+/// The least drop in val loss that counts as an improvement: a change that moves it less is
+/// not worth keeping (nor are the differences of float rounding).
+pub const MIN_IMPROVEMENT: f64 = 1e-3;
+
+/// Whether `round` improves on `best`: its val loss is lower by [`MIN_IMPROVEMENT`], or `best`
+/// diverged (nothing is worse to keep).
+fn improves(round: &Round, best: &Round) -> bool {
+    best.diverged.is_some() || val(round) < val(best) - MIN_IMPROVEMENT
 }
 
 /// A round's val loss, infinite when it diverged.
@@ -484,6 +517,7 @@ impl Round {
         Round {
             round: k,
             dir,
+            base: 0,
             changes: Vec::new(),
             first_loss: Some(s.first_loss).filter(|l| l.is_finite()),
             val_loss: Some(s.val_loss),
@@ -505,6 +539,7 @@ impl Round {
         Round {
             round: k,
             dir,
+            base: 0,
             changes: Vec::new(),
             first_loss: None,
             val_loss: None,
@@ -581,6 +616,34 @@ mod tests {
         let p = plan(1, &found, &cfg, None, &DEFAULT_ALLOW);
         assert_eq!(keys(&p), ["train.lr"]);
         assert_eq!(p[0].value, "[[0, 0.01], [100000, 0.001]]");
+    }
+
+    #[test]
+    fn a_round_improves_by_a_margin_or_on_a_divergence() {
+        let diverged = || {
+            let d = DivergedRecord {
+                step: 3,
+                lr: 1.0,
+                loss: "NaN".into(),
+                culprit: "layer 1".into(),
+            };
+            Round::diverged(1, PathBuf::new(), d)
+        };
+        let finished = |val: f64| Round {
+            diverged: None,
+            val_loss: Some(val),
+            ..diverged()
+        };
+        assert!(improves(&finished(2.40), &finished(2.50)));
+        assert!(
+            !improves(&finished(2.4995), &finished(2.50)),
+            "within the margin"
+        );
+        assert!(!improves(&finished(2.60), &finished(2.50)));
+        // A divergence after a divergence (a rate still too high) is no worse: go on lowering.
+        assert!(improves(&diverged(), &diverged()));
+        assert!(improves(&finished(9.0), &diverged()));
+        assert!(!improves(&diverged(), &finished(2.50)));
     }
 
     #[test]

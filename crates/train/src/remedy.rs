@@ -290,12 +290,11 @@ fn adam(cfg: &RunConfig, last: &DiagnosticRecord) -> Option<Vec<Change>> {
     ])
 }
 
-/// `train.lr` times `10^(-3 - u)` (every point of a schedule), at most [`MAX_LR_FACTOR`] either
-/// way: the rate that would bring a median log10 update ratio `u` to the guide.
+/// `train.lr` times `10^(-3 - u)` (every point of a schedule; the factor to one significant
+/// digit), at most [`MAX_LR_FACTOR`] either way: the rate that would bring a median log10 update
+/// ratio `u` to the guide.
 fn lr_change(cfg: &RunConfig, u: f64) -> Option<Change> {
-    let factor = 10f64
-        .powf(UPDATE_GUIDE - u)
-        .clamp(1.0 / MAX_LR_FACTOR, MAX_LR_FACTOR);
+    let factor = one_digit(10f64.powf(UPDATE_GUIDE - u)).clamp(1.0 / MAX_LR_FACTOR, MAX_LR_FACTOR);
     scaled_lr(cfg, factor)
 }
 

@@ -155,8 +155,8 @@ pub fn load_config(
     seed: Option<u64>,
 ) -> Result<RunConfig, Failure> {
     let (mut cfg, name) = match config {
-        // A file of that name first; else a built-in config's name.
-        Some(path) if !path.exists() => {
+        // A file of that name first (not a folder); else a built-in config's name.
+        Some(path) if !path.is_file() => {
             let name = path.display().to_string();
             let (source, text) = builtin::config(&name).ok_or_else(|| {
                 Failure::input(format!(

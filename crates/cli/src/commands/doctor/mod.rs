@@ -97,7 +97,7 @@ fn config_text(a: &DoctorArgs) -> Result<(String, String), Failure> {
         return Ok((dir.read_config_text()?, source.display().to_string()));
     }
     match a.cfg.config.as_deref() {
-        Some(path) if !path.exists() => {
+        Some(path) if !path.is_file() => {
             let name = path.display().to_string();
             builtin::config(&name)
                 .map(|(source, text)| (text, source))
@@ -119,6 +119,17 @@ fn config_text(a: &DoctorArgs) -> Result<(String, String), Failure> {
 pub fn run(a: DoctorArgs) -> Result<(), Failure> {
     at_least_one("--steps", Some(a.steps))?;
     at_least_one("--every", Some(a.every))?;
+    if a.rounds == 0 {
+        return Err(Failure::input(
+            "--rounds must be at least 1 (to look without changing anything: makemore diagnose)",
+        ));
+    }
+    if a.out.exists() && !a.out.is_dir() {
+        return Err(Failure::input(format!(
+            "--out {}: not a directory; expected a folder for the rounds",
+            a.out.display()
+        )));
+    }
     let allow = allowed(&a.allow)?;
     let (text, source) = config_text(&a)?;
     let mut sets = a.cfg.set.clone();
@@ -139,7 +150,7 @@ pub fn run(a: DoctorArgs) -> Result<(), Failure> {
     super::data::ensure_default_corpus(&data)?;
     let ds = Dataset::for_run(&data, &given, &a.common.memory.budget())?;
     if a.force {
-        remove_rounds(&a.out)?;
+        remove_rounds(&a.out, 0)?;
     }
     let doctor = Doctor {
         spec,
@@ -160,8 +171,9 @@ pub fn run(a: DoctorArgs) -> Result<(), Failure> {
         RunError::Interrupted { step, dir } => Failure {
             code: crate::exit::INTERRUPTED,
             message: format!(
-                "doctor interrupted at step {step} of {}, checkpointed; rerun the same command to continue",
-                dir.map_or_else(|| "a round".into(), |d| d.display().to_string())
+                "doctor interrupted at step {step} of {}, checkpointed; rerun the same command{} to continue",
+                dir.map_or_else(|| "a round".into(), |d| d.display().to_string()),
+                if a.force { " without --force" } else { "" }
             ),
         },
         e => e.into(),
@@ -171,8 +183,13 @@ pub fn run(a: DoctorArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::input(format!("doctor.json: {e}")))?;
     write(&a.out.join(JSON), json.as_bytes())?;
     write(&a.out.join(PAGE), page.as_bytes())?;
+    // Rounds past the last are an earlier, longer doctor's.
+    remove_rounds(&a.out, report.rounds.len())?;
     let cannot = report.fixed.is_empty() && !report.remaining().is_empty();
-    if !cannot {
+    if cannot {
+        // An earlier doctor's fixed config would not be this one's.
+        remove_file(&a.out.join(FIXED))?;
+    } else {
         write(
             &a.out.join(FIXED),
             fixed_toml(&report, &spec, &a.out)?.as_bytes(),
@@ -189,23 +206,42 @@ pub fn run(a: DoctorArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// With `--force`: the earlier rounds' directories go, so that none is left from a longer
-/// doctor.
-fn remove_rounds(out: &Path) -> Result<(), Failure> {
+/// Removes the rounds' run directories from `from` on (all of them with `--force`, and after a
+/// doctor those an earlier, longer one left), and with `--force` the doctor's own files.
+fn remove_rounds(out: &Path, from: usize) -> Result<(), Failure> {
     let Ok(entries) = std::fs::read_dir(out) else {
         return Ok(());
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let is_round = name
+        let round = name
             .strip_prefix("round-")
-            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
-        if is_round && e.path().join(makemore_train::run_dir::CONFIG).is_file() {
+            .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|k| k.parse::<usize>().ok());
+        if round.is_some_and(|k| k >= from)
+            && e.path().join(makemore_train::run_dir::CONFIG).is_file()
+        {
             std::fs::remove_dir_all(e.path())
                 .map_err(|err| Failure::input(format!("{}: {err}", e.path().display())))?;
         }
     }
+    if from == 0 {
+        for f in [FIXED, JSON, PAGE] {
+            remove_file(&out.join(f))?;
+        }
+    }
     Ok(())
+}
+
+/// Removes `path` if it is there.
+fn remove_file(path: &Path) -> Result<(), Failure> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Failure {
+            code: 1,
+            message: format!("{}: {e}", path.display()),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Writes `path` under a temporary name and renames it: never half-written.
@@ -216,15 +252,33 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     })
 }
 
-/// The one-line error of a doctor that changed nothing though advice remains.
+/// The one-line error of a doctor that kept no change though advice remains: no allowed change
+/// carries it out, or the changes tried did not lower the val loss.
 fn cannot_improve(report: &Report, allow: &[Family], out: &Path) -> Failure {
     let rules: Vec<&str> = report.remaining().iter().map(|a| a.rule.as_str()).collect();
     let allowed: Vec<&str> = allow.iter().map(|f| f.name()).collect();
+    let why = if report.stopped == Stopped::NothingAllowed {
+        let hint = if allow.len() < Family::ALL.len() {
+            let all: Vec<&str> = Family::ALL.iter().map(|(n, _)| *n).collect();
+            format!(" (try --allow {})", all.join(","))
+        } else {
+            String::new()
+        };
+        format!("no allowed change carries out {}{hint}", rules.join(", "))
+    } else {
+        let tried: Vec<String> = report.rounds[1..]
+            .iter()
+            .flat_map(|r| r.changes.iter().map(Applied::set_arg))
+            .collect();
+        format!(
+            "the changes tried ({}) did not lower the val loss",
+            tried.join(" ")
+        )
+    };
     Failure::input(format!(
-        "doctor cannot improve {} with --allow {}: no allowed change carries out {} (try --allow init,lr,norm,optimizer); the findings are in {}",
+        "doctor cannot improve {} with --allow {}: {why}; the findings are in {}",
         report.config,
         allowed.join(","),
-        rules.join(", "),
         shell(&out.join(PAGE))
     ))
 }
@@ -236,11 +290,21 @@ fn fixed_toml(report: &Report, spec: &Spec, out: &Path) -> Result<String, Failur
         .sets
         .iter()
         .map(|_| "set on the doctor's command line".to_string())
-        .chain(report.fixed.iter().map(|c| {
-            format!(
-                "makemore doctor, round {} ({}): {}",
-                c.round, c.rule, c.finding
-            )
+        .chain(report.fixed.iter().enumerate().map(|(i, c)| {
+            // A finding that asked for several changes is written out at the first.
+            let first = report.fixed[..i]
+                .iter()
+                .find(|p| p.round == c.round && p.finding == c.finding);
+            match first {
+                Some(p) => format!(
+                    "makemore doctor, round {} ({}): with {}",
+                    c.round, c.rule, p.key
+                ),
+                None => format!(
+                    "makemore doctor, round {} ({}): {}",
+                    c.round, c.rule, c.finding
+                ),
+            }
         }))
         .collect();
     let pairs: Vec<(String, String)> = spec
@@ -312,12 +376,11 @@ fn print_table(report: &Report, out: &Path, cannot: bool) {
     for r in &report.rounds {
         let change = match (&r.diverged, r.changes.is_empty()) {
             (_, true) if r.round == 0 => "(as given)".to_string(),
-            _ => r
-                .changes
-                .iter()
-                .map(Applied::set_arg)
-                .collect::<Vec<_>>()
-                .join("  "),
+            _ => {
+                let on = (r.base + 1 != r.round).then(|| format!("on round {}: ", r.base));
+                let sets: Vec<String> = r.changes.iter().map(Applied::set_arg).collect();
+                format!("{}{}", on.unwrap_or_default(), sets.join("  "))
+            }
         };
         let val = match &r.diverged {
             Some(d) => format!("div@{}", d.step),

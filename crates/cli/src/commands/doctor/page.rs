@@ -53,7 +53,8 @@ pub fn html(report: &Report, spec: &Spec) -> Result<String, Failure> {
     }
     for (k, r) in report.rounds.iter().enumerate() {
         let _ = writeln!(h, "<section id=\"round-{k}\"><h2>Round {k}</h2>");
-        let prev = k.checked_sub(1).map(|p| &report.rounds[p]);
+        // Beside the round it changed: the best one so far, not always the one before.
+        let prev = (k > 0).then(|| &report.rounds[r.base]);
         if let Some(p) = prev {
             diff(&mut h, p, r)?;
         } else {
@@ -77,7 +78,10 @@ fn table(h: &mut String, report: &Report) {
         x.filter(|v| v.is_finite()).map_or("-".into(), f)
     };
     for r in &report.rounds {
-        let changes: Vec<String> = r.changes.iter().map(|c| escape(&c.set_arg())).collect();
+        let mut changes: Vec<String> = r.changes.iter().map(|c| escape(&c.set_arg())).collect();
+        if r.round > 0 && r.base + 1 != r.round {
+            changes.insert(0, format!("on round {}:", r.base));
+        }
         let val = match &r.diverged {
             Some(d) => format!("diverged at step {}", d.step),
             None => num(r.val_loss, &|v| format!("{v:.4}")),
