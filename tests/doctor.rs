@@ -89,6 +89,7 @@ fn the_original_gets_the_lectures_fixes_and_trains_as_well_as_them() {
             .to_string()
     };
     assert_eq!(value("init.output.scale"), "0.01");
+    assert_eq!(value("init.output_bias"), "{ scheme = \"zeros\" }");
     assert_eq!(value("init.hidden.scale"), "0.2");
     let b = best(&r);
     assert!(
@@ -105,6 +106,13 @@ fn the_original_gets_the_lectures_fixes_and_trains_as_well_as_them() {
         "{text}"
     );
     assert!(text.contains("steps = 200000"), "{text}");
+    // The bias change has the same finding as the scale's: written once.
+    assert!(
+        text.contains(
+            "# makemore doctor, round 1 (overconfident_output): with init.output.scale\n"
+        ),
+        "{text}"
+    );
     // The same doctor on the run directory of its first round: the same findings and changes.
     let round0 = Path::new(&out).join("round-0");
     let from = healthy(&t.path("from"), &["--from", round0.to_str().unwrap()]);
@@ -187,6 +195,7 @@ fn a_rate_far_too_high_or_too_low_is_moved_toward_the_guide() {
     assert!(r[0]["diverged"].is_object(), "{high}");
     assert_eq!(r[0]["advice"][0]["rule"], "diverged");
     assert_eq!(keys(&r[1]["changes"]), ["train.lr"]);
+    assert_eq!(r[1]["changes"][0]["value"], "5.0", "{high}");
     // At 5 it no longer diverges, but ends far above its first loss: lowered again.
     assert_eq!(r[1]["advice"][0]["rule"], "loss_rose", "{high}");
     assert_eq!(r[2]["changes"][0]["value"], "0.5", "{high}");
@@ -216,6 +225,7 @@ fn a_rate_far_too_high_or_too_low_is_moved_toward_the_guide() {
     assert_eq!(keys(&r[1]["changes"]), ["train.lr"]);
     // x100 at most a round: 0.00001 -> 0.001 -> 0.1.
     assert_eq!(r[1]["changes"][0]["value"], "0.001", "{low}");
+    assert_eq!(r[2]["changes"][0]["value"], "0.1", "{low}");
     let u = best(&low)["median_update"].as_f64().unwrap();
     assert!((-4.0..=-1.5).contains(&u), "{low}");
     // Allowed the optimizer but not the rate: Adam, at a rate it computes.
@@ -297,14 +307,15 @@ fn bad_flags_and_a_config_it_cannot_improve_exit_2() {
     let file = t.file("a-file", b"");
     let o = makemore(&["doctor", "--out", &file, "--data", c]);
     assert_input_error(&o, &["--out", "not a directory"]);
+    let under = format!("{file}/sub");
+    let o = makemore(&["doctor", "--out", &under, "--steps", "10", "--data", c]);
+    assert_input_error(&o, &["--out", "cannot make the folder"]);
     // An earlier doctor's fixed.toml does not survive one that cannot improve the config.
     healthy(&out, &["--config", "original", "--steps", "300"]);
     assert!(Path::new(&out).join("fixed.toml").is_file());
     let (o, _) = doctor(
         &out,
-        &[
-            "--config", "original", "--allow", "lr", "--steps", "300", "--force",
-        ],
+        &["--config", "original", "--allow", "lr", "--steps", "300"],
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
@@ -312,8 +323,42 @@ fn bad_flags_and_a_config_it_cannot_improve_exit_2() {
         err.contains("doctor cannot improve") && err.contains("overconfident_output"),
         "{err}"
     );
-    assert!(!Path::new(&out).join("fixed.toml").exists());
+    assert!(
+        !Path::new(&out).join("fixed.toml").exists(),
+        "the stale one goes"
+    );
+    assert!(
+        !Path::new(&out).join("round-1").exists(),
+        "so does the longer doctor's round"
+    );
     assert!(Path::new(&out).join("doctor.html").is_file());
+    // Changes that never lowered the val loss: at 300 steps fixing fix-softmax's saturated tanh
+    // costs more than it gains (2.5250 against 2.5022), and no other kind is allowed.
+    let (o, r) = doctor(
+        &t.path("short"),
+        &["--config", "fix-softmax", "--steps", "300"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("did not lower the val loss"), "{err}");
+    assert_eq!(r["stopped"], "not_improving", "{r}");
+    assert!(!Path::new(&t.path("short")).join("fixed.toml").exists());
+    // Still diverging when the rounds run out: no fixed config either.
+    let (o, _) = doctor(
+        &t.path("div"),
+        &[
+            "--config",
+            "kaiming",
+            "--set",
+            "train.lr=100000",
+            "--rounds",
+            "1",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("every round diverged"), "{err}");
+    assert!(!Path::new(&t.path("div")).join("fixed.toml").exists());
 }
 
 /// Ctrl-C stops the doctor with a checkpoint and exit 130, writing none of its files; the same

@@ -87,7 +87,7 @@ enum Command {
     Lecture(commands::lecture::LectureArgs),
     /// Train while recording activations, gradients and updates; write plots, a report and advice.
     Diagnose(commands::diagnose::DiagnoseArgs),
-    /// Diagnose, change what the advice says (init, learning rate, normalization), and diagnose
+    /// Diagnose, change what the advice says (init, learning rate, normalization, optimizer), and diagnose
     /// again, round after round; write the fixed config and a page of the rounds side by side.
     Doctor(commands::doctor::DoctorArgs),
     /// Time training, evaluation and sampling of one model on one backend.

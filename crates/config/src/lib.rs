@@ -23,7 +23,7 @@ pub use optimizer::{
     AdamConfig, OptimizerConfig, RmspropConfig, SgdConfig, ADAMW_WEIGHT_DECAY, OPTIMIZER_NAMES,
 };
 pub use run::{
-    set_value, ConfigError, DataConfig, LogConfig, RunConfig, TrainConfig,
+    read_text, set_value, ConfigError, DataConfig, LogConfig, RunConfig, TrainConfig,
     DEFAULT_SATURATION_THRESHOLD,
 };
 pub use schedule::{LrSchedule, StepPoint};

@@ -228,27 +228,30 @@ impl RunConfig {
 
     /// Reads and parses a config file.
     pub fn from_file(path: &std::path::Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let name = path.display().to_string();
-        // A FIFO or a device may never end: only a file is read.
-        if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-            return Err(ConfigError::Parse {
-                source_name: name,
-                line: None,
-                message: "cannot read: not a regular file (a device, FIFO or socket)".into(),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
-            source_name: name.clone(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::from_toml_str(&text, &name, overrides)
+        Self::from_toml_str(&read_text(path)?, &path.display().to_string(), overrides)
     }
 
     /// The config as TOML, as saved in a run directory.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a RunConfig always serializes")
     }
+}
+
+/// A config file's text; a FIFO or a device, which may never end, is refused unread.
+pub fn read_text(path: &std::path::Path) -> Result<String, ConfigError> {
+    let name = path.display().to_string();
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Err(ConfigError::Parse {
+            source_name: name,
+            line: None,
+            message: "cannot read: not a regular file (a device, FIFO or socket)".into(),
+        });
+    }
+    std::fs::read_to_string(path).map_err(|e| ConfigError::Parse {
+        source_name: name,
+        line: None,
+        message: format!("cannot read: {e}"),
+    })
 }
 
 fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), ConfigError> {

@@ -147,16 +147,11 @@ pub fn stop_flag() -> &'static AtomicBool {
     &STOP
 }
 
-/// Reads the config (or the built-in default) with `--set`, `--steps` and `--seed` applied.
-pub fn load_config(
-    config: Option<&Path>,
-    set: &[String],
-    steps: Option<u64>,
-    seed: Option<u64>,
-) -> Result<RunConfig, Failure> {
-    let (mut cfg, name) = match config {
-        // A file of that name first (not a folder); else a built-in config's name.
-        Some(path) if !path.is_file() => {
+/// `--config`'s text and where it came from: a file of that name (not a folder), else a
+/// built-in config's name; the built-in default without `--config`.
+pub fn config_text(config: Option<&Path>) -> Result<(String, String), Failure> {
+    match config {
+        Some(path) if !path.exists() || path.is_dir() => {
             let name = path.display().to_string();
             let (source, text) = builtin::config(&name).ok_or_else(|| {
                 Failure::input(format!(
@@ -164,14 +159,25 @@ pub fn load_config(
                     builtin::names().join(", ")
                 ))
             })?;
-            (RunConfig::from_toml_str(&text, &source, set)?, source)
+            Ok((text, source))
         }
-        Some(path) => (RunConfig::from_file(path, set)?, path.display().to_string()),
-        None => (
-            RunConfig::from_toml_str(builtin::DEFAULT, builtin::DEFAULT_NAME, set)?,
-            builtin::DEFAULT_NAME.to_string(),
-        ),
-    };
+        Some(path) => Ok((
+            makemore_model::config::read_text(path)?,
+            path.display().to_string(),
+        )),
+        None => Ok((builtin::DEFAULT.into(), builtin::DEFAULT_NAME.into())),
+    }
+}
+
+/// Reads the config (or the built-in default) with `--set`, `--steps` and `--seed` applied.
+pub fn load_config(
+    config: Option<&Path>,
+    set: &[String],
+    steps: Option<u64>,
+    seed: Option<u64>,
+) -> Result<RunConfig, Failure> {
+    let (text, name) = config_text(config)?;
+    let mut cfg = RunConfig::from_toml_str(&text, &name, set)?;
     let name = match set.is_empty() {
         true => name,
         false => format!("{name} (with --set)"),

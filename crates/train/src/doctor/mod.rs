@@ -79,7 +79,7 @@ pub enum Stopped {
     /// The last round's val loss was no better than the best one's, its changes were undone,
     /// and no other allowed kind of change was left to try (or no round).
     NotImproving,
-    /// `rounds` rounds of changes were made.
+    /// `rounds` rounds of changes were made (the last undone where it did not help).(the last one's undone where it did not help).
     RoundsDone,
     /// Advice remains, but no allowed change carries it out.
     NothingAllowed,
@@ -270,7 +270,7 @@ impl Doctor<'_> {
                 break Stopped::NoAdvice;
             }
             if k == spec.rounds {
-                break give_up(Stopped::RoundsDone);
+                break Stopped::RoundsDone;
             }
             // The next change is made on the best round, in a kind not yet tried on it.
             let allow: Vec<Family> = (spec.allow.iter())

@@ -3,7 +3,6 @@
 
 mod page;
 
-use super::builtin;
 use super::common::{at_least_one, open_backend, stop_flag, ConfigArgs};
 use crate::exit::{print_json, shell, Failure};
 use crate::progress::Bar;
@@ -41,12 +40,12 @@ pub struct DoctorArgs {
     /// Record diagnostics every K steps of a round (and its first and last step).
     #[arg(long, default_value_t = 100)]
     every: u64,
-    /// Rounds of changes after the first look, at most.
+    /// Rounds of changes after the first look, at most (at least 1).
     #[arg(long, default_value_t = 4)]
     rounds: usize,
     /// The kinds of change it may make, comma-separated: init, lr, norm, optimizer (SGD to Adam
-    /// with a computed rate, where lr is not allowed). The default keeps a model without
-    /// normalization without one.
+    /// with a computed rate, after a learning-rate change or in its place). The default keeps a
+    /// model without normalization without one.
     #[arg(long, value_delimiter = ',', default_value = "init,lr")]
     allow: Vec<String>,
     /// Seed of the weights and batches of every round (overrides train.seed, kept in fixed.toml).
@@ -96,23 +95,7 @@ fn config_text(a: &DoctorArgs) -> Result<(String, String), Failure> {
         let source = dir.file(makemore_train::run_dir::CONFIG);
         return Ok((dir.read_config_text()?, source.display().to_string()));
     }
-    match a.cfg.config.as_deref() {
-        Some(path) if !path.is_file() => {
-            let name = path.display().to_string();
-            builtin::config(&name)
-                .map(|(source, text)| (text, source))
-                .ok_or_else(|| {
-                    Failure::input(format!(
-                        "{name}: no such config file, and not a built-in config ({})",
-                        builtin::names().join(", ")
-                    ))
-                })
-        }
-        Some(path) => std::fs::read_to_string(path)
-            .map(|t| (t, path.display().to_string()))
-            .map_err(|e| Failure::input(format!("{}: {e}", path.display()))),
-        None => Ok((builtin::DEFAULT.into(), builtin::DEFAULT_NAME.into())),
-    }
+    super::common::config_text(a.cfg.config.as_deref())
 }
 
 /// Runs `makemore doctor`.
@@ -152,6 +135,12 @@ pub fn run(a: DoctorArgs) -> Result<(), Failure> {
     if a.force {
         remove_rounds(&a.out, 0)?;
     }
+    std::fs::create_dir_all(&a.out).map_err(|e| {
+        Failure::input(format!(
+            "--out {}: cannot make the folder: {e}",
+            a.out.display()
+        ))
+    })?;
     let doctor = Doctor {
         spec,
         ds: &ds,
@@ -178,14 +167,14 @@ pub fn run(a: DoctorArgs) -> Result<(), Failure> {
         },
         e => e.into(),
     })?;
-    let page = page::html(&report, &spec)?;
+    let cannot = cannot_keep(&report);
+    let page = page::html(&report, &spec, cannot)?;
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| Failure::input(format!("doctor.json: {e}")))?;
     write(&a.out.join(JSON), json.as_bytes())?;
     write(&a.out.join(PAGE), page.as_bytes())?;
     // Rounds past the last are an earlier, longer doctor's.
     remove_rounds(&a.out, report.rounds.len())?;
-    let cannot = report.fixed.is_empty() && !report.remaining().is_empty();
     if cannot {
         // An earlier doctor's fixed config would not be this one's.
         remove_file(&a.out.join(FIXED))?;
@@ -252,12 +241,32 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     })
 }
 
-/// The one-line error of a doctor that kept no change though advice remains: no allowed change
-/// carries it out, or the changes tried did not lower the val loss.
+/// Whether the doctor has no config to write: it kept no change though advice remains, or its
+/// best round still diverges.
+fn cannot_keep(report: &Report) -> bool {
+    let best = &report.rounds[report.best];
+    best.diverged.is_some() || (report.fixed.is_empty() && !best.advice.is_empty())
+}
+
+/// The one-line error of a doctor with no config to write ([`cannot_keep`]).
 fn cannot_improve(report: &Report, allow: &[Family], out: &Path) -> Failure {
     let rules: Vec<&str> = report.remaining().iter().map(|a| a.rule.as_str()).collect();
     let allowed: Vec<&str> = allow.iter().map(|f| f.name()).collect();
-    let why = if report.stopped == Stopped::NothingAllowed {
+    let tried: Vec<String> = report.rounds[1..]
+        .iter()
+        .flat_map(|r| r.changes.iter().map(Applied::set_arg))
+        .collect();
+    let why = if let Some(d) = &report.rounds[report.best].diverged {
+        format!(
+            "every round diverged, the last at learning rate {} (more --rounds lower it further)",
+            d.lr
+        )
+    } else if report.stopped == Stopped::RoundsDone {
+        format!(
+            "the rounds ran out before a change lowered the val loss (tried: {}; more --rounds try other kinds)",
+            tried.join(" ")
+        )
+    } else if report.stopped == Stopped::NothingAllowed {
         let hint = if allow.len() < Family::ALL.len() {
             let all: Vec<&str> = Family::ALL.iter().map(|(n, _)| *n).collect();
             format!(" (try --allow {})", all.join(","))
@@ -266,10 +275,6 @@ fn cannot_improve(report: &Report, allow: &[Family], out: &Path) -> Failure {
         };
         format!("no allowed change carries out {}{hint}", rules.join(", "))
     } else {
-        let tried: Vec<String> = report.rounds[1..]
-            .iter()
-            .flat_map(|r| r.changes.iter().map(Applied::set_arg))
-            .collect();
         format!(
             "the changes tried ({}) did not lower the val loss",
             tried.join(" ")

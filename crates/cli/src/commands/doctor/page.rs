@@ -1,6 +1,6 @@
 //! `doctor.html`: one self-contained page with the rounds' table, and for each round its config
-//! diff and its pictures (loss, activation histograms, update ratios, saturation) next to the
-//! previous round's.
+//! diff and its pictures (loss, activation histograms, update ratios, saturation) next to those
+//! of the round it changed (the best one so far).
 
 use super::super::lecture_page::escape;
 use crate::exit::Failure;
@@ -25,7 +25,8 @@ td.l,th.l{text-align:left}.pair{display:grid;grid-template-columns:1fr 1fr;gap:1
 pre.diff{background:#f6f6f6;padding:.5em}.del{color:#b00}.add{color:#070}.finding{font-size:90%;color:#444}";
 
 /// The page's HTML.
-pub fn html(report: &Report, spec: &Spec) -> Result<String, Failure> {
+/// `kept_none`: the doctor wrote no fixed config (it could not improve this one).
+pub fn html(report: &Report, spec: &Spec, kept_none: bool) -> Result<String, Failure> {
     let mut h = String::new();
     let title = format!("makemore doctor: {}", report.config);
     let _ = write!(
@@ -36,12 +37,15 @@ pub fn html(report: &Report, spec: &Spec) -> Result<String, Failure> {
     let allow: Vec<&str> = report.allow.iter().map(|f| f.name()).collect();
     let _ = writeln!(
         h,
-        "<p>Each round trains {} steps from the same seed and batches; allowed changes: {}. Stopped: {}. The fixed config is round {}'s{}.</p>",
+        "<p>Each round trains {} steps from the same seed and batches; allowed changes: {}. Stopped: {}. {}</p>",
         spec.steps,
         allow.join(", "),
         escape(&report.stopped.to_string()),
-        report.best,
-        if report.fixed.is_empty() { ", the config as given" } else { "" }
+        match (kept_none, report.fixed.is_empty()) {
+            (true, _) => "No fixed config was written: no change it could make helped.".to_string(),
+            (false, true) => "Nothing needed changing: the fixed config is the config as given.".to_string(),
+            (false, false) => format!("The fixed config is round {}'s.", report.best),
+        }
     );
     table(&mut h, report);
     if !report.remaining().is_empty() {
