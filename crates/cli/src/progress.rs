@@ -1,6 +1,6 @@
 //! The progress bar: step, smoothed loss, steps/s and ETA on stderr, only on a terminal.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use makemore_model::trainer::LogPoint;
 use makemore_train::Observer;
 use std::io::IsTerminal;
@@ -19,9 +19,13 @@ impl Bar {
         }
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  eta {eta}",
+                "{prefix} [{bar:30}] {pos}/{len} steps  {msg}  {rate}  eta {eta}",
             )
             .expect("a valid template")
+            // indicatif's own {per_sec} prints four decimals (2,146.7764/s).
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} steps/s", s.per_sec());
+            })
             .progress_chars("=> "),
         );
         bar.set_prefix(label.to_owned());
@@ -40,6 +44,11 @@ impl Observer for Bar {
         self.bar.set_position(p.step);
         self.bar
             .set_message(format!("loss {:.4}  lr {}", p.loss, p.lr));
+    }
+
+    fn round(&mut self, k: usize) {
+        self.bar.reset();
+        self.bar.set_prefix(format!("round {k}"));
     }
 
     fn finished(&mut self) {

@@ -41,6 +41,8 @@ pub trait Observer {
     fn logged(&mut self, _point: &LogPoint) {}
     /// Training ended; evaluation follows.
     fn finished(&mut self) {}
+    /// `makemore doctor`'s round `k` starts (trained, resumed or read back).
+    fn round(&mut self, _k: usize) {}
     /// Something the user should know that does not stop the run (by default printed on
     /// stderr as `warning: MESSAGE`).
     fn warning(&mut self, message: &str) {

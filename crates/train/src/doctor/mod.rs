@@ -310,6 +310,7 @@ impl Doctor<'_> {
         cfg: &RunConfig,
         observer: &mut dyn Observer,
     ) -> Result<Round, RunError> {
+        observer.round(k);
         let path = round_dir(self.out, k);
         let dir = RunDir::new(&path);
         let mut opts = RunOptions {
