@@ -18,7 +18,7 @@
 use crate::mlp::Mlp;
 use crate::norm::{NormLayer, NormMode, NormStats};
 use crate::optim::Optimizer;
-use burn::module::{Module, ModuleVisitor, Param, ParamId, RunningState};
+use burn::module::{Param, ParamId, RunningState};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use makemore_kernels::{Act, BlockInput, NormSpec, Residual, Stats, Tokens, View, Wanted};
@@ -27,7 +27,7 @@ use std::collections::HashMap;
 /// A trained tensor on the host.
 #[derive(Clone)]
 struct HostParam {
-    /// Its place in the order [`Module::map`] visits the model's tensors: the optimizer's index.
+    /// Its place in [`crate::optim::param_order`]: the optimizer's index.
     index: usize,
     /// Row-major values.
     value: Vec<f32>,
@@ -205,19 +205,6 @@ impl HostLayer {
     }
 }
 
-/// The ids the model's tensors have, by the order [`Module::map`] (the optimizer) visits them.
-#[derive(Default)]
-struct Order {
-    ids: HashMap<ParamId, usize>,
-}
-
-impl ModuleVisitor for Order {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let next = self.ids.len();
-        self.ids.insert(param.id, next);
-    }
-}
-
 /// A model's trained tensors and running statistics on the host, stepped by
 /// [`CpuModel::step`].
 #[derive(Clone)]
@@ -244,9 +231,7 @@ impl CpuModel {
         if !model.first_block_on_tokens(batch) {
             return None;
         }
-        let mut order = Order::default();
-        model.visit(&mut order);
-        let order = &order.ids;
+        let order = &crate::optim::param_order(model);
         let mut layers = Vec::with_capacity(model.blocks.len() + 1);
         for b in &model.blocks {
             let norm = b.norm.as_ref();

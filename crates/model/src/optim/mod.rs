@@ -1,8 +1,9 @@
 //! The optimizers (SGD, Adam) over any Burn module: their config, their step, and their state
 //! saved and restored for checkpoints.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Gradients, Tensor};
+use std::collections::HashMap;
 mod adam;
 mod rmsprop;
 mod rule;
@@ -110,10 +111,10 @@ impl Optimizer {
     ) -> (M, Vec<Update>) {
         self.steps += 1;
         let mut mapper = Stepper {
+            order: param_order(&module),
             opt: self,
             grads,
             lr,
-            index: 0,
             record,
             updates: Vec::new(),
             path: Vec::new(),
@@ -188,11 +189,34 @@ impl Optimizer {
     }
 }
 
+/// Each parameter's index in the optimizer's state: its place in the order Burn's `Module`
+/// visits (and maps) a module's tensors. The one definition of that order: [`Optimizer::step`]
+/// and the host step (`cpu::step`) both index by it.
+pub(crate) fn param_order<M: Module>(module: &M) -> HashMap<ParamId, usize> {
+    let mut order = Order::default();
+    module.visit(&mut order);
+    order.ids
+}
+
+/// The ids of a module's tensors, numbered as they are visited.
+#[derive(Default)]
+struct Order {
+    ids: HashMap<ParamId, usize>,
+}
+
+impl ModuleVisitor for Order {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let next = self.ids.len();
+        self.ids.insert(param.id, next);
+    }
+}
+
 struct Stepper<'a> {
     opt: &'a mut Optimizer,
     grads: &'a Gradients,
     lr: f64,
-    index: usize,
+    /// [`param_order`] of the module stepped.
+    order: HashMap<ParamId, usize>,
     record: bool,
     updates: Vec<Update>,
     path: Vec<String>,
@@ -208,8 +232,9 @@ impl ModuleMapper for Stepper<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let index = self.index;
-        self.index += 1;
+        let Some(&index) = self.order.get(&param.id) else {
+            return param;
+        };
         let Some(grad) = param.val().grad(self.grads) else {
             return param;
         };
