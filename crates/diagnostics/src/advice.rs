@@ -1,6 +1,6 @@
 //! Plain-language advice: rules with thresholds, each naming the layer and the measurement.
 
-use crate::record::{DiagnosticRecord, LayerKind, LayerRecord, Saturation};
+use crate::record::{DiagnosticRecord, LayerRecord};
 use serde::{Deserialize, Serialize};
 
 /// The thresholds of the rules.
@@ -109,24 +109,11 @@ fn overconfident_output(f: &DiagnosticRecord, cfg: &AdviceConfig) -> Option<Advi
     })
 }
 
-/// Whether a layer is a squashing (tanh, sigmoid) activation. Relu's zeros are half its outputs
-/// in a healthy network: only squashing functions saturate (a relu unit that never fires is
-/// caught as dead instead).
-fn is_squashing(l: &LayerRecord) -> bool {
-    matches!(
-        l.layer.kind,
-        LayerKind::Activation {
-            saturation: Saturation::Tanh | Saturation::Sigmoid,
-            ..
-        }
-    )
-}
-
 /// Rule `saturation`: each squashing layer with too many outputs in its flat tails.
 fn saturation(acts: &[&LayerRecord], last: &DiagnosticRecord, cfg: &AdviceConfig) -> Vec<Advice> {
     let step = last.step;
     let mut out = Vec::new();
-    for l in acts.iter().filter(|l| is_squashing(l)) {
+    for l in acts.iter().filter(|l| l.is_squashing()) {
         let what = last.saturated_words_of(l);
         if let Some(s) = l.output.saturated_frac.filter(|&s| s > cfg.saturation) {
             out.push(Advice {
@@ -240,7 +227,7 @@ fn update_ratio(last: &DiagnosticRecord, cfg: &AdviceConfig) -> Option<Advice> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{param_record, LayerInfo, LayerRecord, OutputStats};
+    use crate::record::{param_record, LayerInfo, LayerKind, OutputStats, Saturation};
     use crate::stats::Summary;
     use crate::StatsConfig;
 

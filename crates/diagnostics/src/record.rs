@@ -198,6 +198,21 @@ pub struct LayerRecord {
     pub grad: Option<Summary>,
 }
 
+impl LayerRecord {
+    /// Whether it is a squashing (tanh, sigmoid) activation. Relu's zeros are half its outputs
+    /// in a healthy network: only squashing functions saturate (a relu unit that never fires is
+    /// caught as dead instead).
+    pub fn is_squashing(&self) -> bool {
+        matches!(
+            self.layer.kind,
+            LayerKind::Activation {
+                saturation: Saturation::Tanh | Saturation::Sigmoid,
+                ..
+            }
+        )
+    }
+}
+
 /// Collects layer outputs during one forward pass. With `grads`, it adds a zero leaf that requires
 /// grad to each output (the gradient of that leaf is the gradient with respect to the output;
 /// Burn keeps gradients only for leaves). Ordinary steps never see it.

@@ -13,7 +13,7 @@
 //! assert_eq!(c[0].set_arg(), "init.output.scale=0.01");
 //! ```
 
-use makemore_diagnostics::{Advice, DiagnosticRecord, LayerKind, Remedy, Saturation};
+use makemore_diagnostics::{Advice, DiagnosticRecord, Remedy};
 use makemore_init::Scheme;
 use makemore_model::config::{LrSchedule, Norm, OptimizerConfig};
 use makemore_model::RunConfig;
@@ -208,31 +208,24 @@ fn hidden_factor(last: Option<&DiagnosticRecord>) -> f64 {
     let worst = last
         .into_iter()
         .flat_map(|r| r.activations())
-        .filter(|l| {
-            matches!(
-                l.layer.kind,
-                LayerKind::Activation {
-                    saturation: Saturation::Tanh | Saturation::Sigmoid,
-                    ..
-                }
-            )
-        })
+        .filter(|l| l.is_squashing())
         .filter_map(|l| l.output.saturated_frac)
         .reduce(f64::max);
     match worst {
         Some(p) if p > SATURATION_TARGET => {
             let f = two_sided_z(p) / two_sided_z(SATURATION_TARGET);
-            let unit = 10f64.powf(f.log10().floor());
-            ((f / unit + 1e-9).floor() * unit).max(HIDDEN_SCALE)
+            // Down, so that float error (0.7 as 6.9999...) does not take a digit off.
+            one_digit(f, |d| (d + 1e-9).floor()).max(HIDDEN_SCALE)
         }
         _ => HIDDEN_SCALE,
     }
 }
 
-/// `x` > 0 to the nearest value of one significant digit (0.000308 is 0.0003).
-fn one_digit(x: f64) -> f64 {
+/// `x` > 0 to one significant digit, `round` choosing the digit (`f64::round`: 0.000308 is
+/// 0.0003).
+fn one_digit(x: f64, round: impl Fn(f64) -> f64) -> f64 {
     let unit = 10f64.powf(x.log10().floor());
-    (x / unit).round() * unit
+    round(x / unit) * unit
 }
 
 /// z such that a standard normal lies beyond +-z with probability `p` (0 < p < 1), by bisection.
@@ -278,7 +271,10 @@ fn adam(cfg: &RunConfig, last: &DiagnosticRecord) -> Option<Vec<Change>> {
         .map(|p| p.data_std)
         .collect();
     stds.sort_by(f64::total_cmp);
-    let target = one_digit(10f64.powf(UPDATE_GUIDE) * stds.get(stds.len() / 2)?);
+    let target = one_digit(
+        10f64.powf(UPDATE_GUIDE) * stds.get(stds.len() / 2)?,
+        f64::round,
+    );
     let lr = cfg.train.lr.lr_at(0, cfg.train.steps);
     (lr > 0.0).then_some(())?;
     let factor = target / lr;
@@ -294,7 +290,8 @@ fn adam(cfg: &RunConfig, last: &DiagnosticRecord) -> Option<Vec<Change>> {
 /// digit), at most [`MAX_LR_FACTOR`] either way: the rate that would bring a median log10 update
 /// ratio `u` to the guide.
 fn lr_change(cfg: &RunConfig, u: f64) -> Option<Change> {
-    let factor = one_digit(10f64.powf(UPDATE_GUIDE - u)).clamp(1.0 / MAX_LR_FACTOR, MAX_LR_FACTOR);
+    let factor = one_digit(10f64.powf(UPDATE_GUIDE - u), f64::round)
+        .clamp(1.0 / MAX_LR_FACTOR, MAX_LR_FACTOR);
     scaled_lr(cfg, factor)
 }
 
@@ -370,7 +367,7 @@ mod tests {
         assert!((two_sided_z(SATURATION_TARGET) - 1.644854).abs() < 1e-5);
         let record = |p: f64| {
             use makemore_diagnostics::record::OutputStats;
-            use makemore_diagnostics::{LayerInfo, LayerRecord, Summary};
+            use makemore_diagnostics::{LayerInfo, LayerKind, LayerRecord, Saturation, Summary};
             let layer = LayerInfo::new(1, LayerKind::activation("Tanh", Saturation::Tanh));
             let tanh = LayerRecord {
                 name: layer.name(),

@@ -303,24 +303,9 @@ pub fn train(
     hooks.observer.finished();
     let result = stopped(stop, &mut hooks, &trainer, dir, max_loss)
         .and_then(|()| hooks.error.take().map_or(Ok(()), Err));
-    if let (
-        Err(RunError::Diverged {
-            step,
-            lr,
-            loss,
-            culprit,
-            ..
-        }),
-        Some(d),
-    ) = (&result, dir)
-    {
+    let diverged = result.as_ref().err().and_then(DivergedRecord::of);
+    if let (Some(record), Some(d)) = (diverged, dir) {
         // Marked, so that a resume or an evaluation says it diverged rather than offer to go on.
-        let record = DivergedRecord {
-            step: *step,
-            lr: *lr,
-            loss: loss.clone(),
-            culprit: culprit.clone(),
-        };
         d.write_json(DIVERGED, &record, true)?;
     }
     result?;

@@ -93,6 +93,27 @@ pub struct DivergedRecord {
     pub culprit: String,
 }
 
+impl DivergedRecord {
+    /// The record of a [`RunError::Diverged`]; `None` for any other error.
+    pub fn of(e: &RunError) -> Option<Self> {
+        match e {
+            RunError::Diverged {
+                step,
+                lr,
+                loss,
+                culprit,
+                ..
+            } => Some(DivergedRecord {
+                step: *step,
+                lr: *lr,
+                loss: loss.clone(),
+                culprit: culprit.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// What a finished run reports (and writes as `summary.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {

@@ -79,7 +79,7 @@ pub enum Stopped {
     /// The last round's val loss was no better than the best one's, its changes were undone,
     /// and no other allowed kind of change was left to try (or no round).
     NotImproving,
-    /// `rounds` rounds of changes were made (the last undone where it did not help).(the last one's undone where it did not help).
+    /// `rounds` rounds of changes were made (the last undone where it did not help).
     RoundsDone,
     /// Advice remains, but no allowed change carries it out.
     NothingAllowed,
@@ -161,7 +161,7 @@ fn severity(rule: &str) -> u8 {
 
 /// The next round's changes to `cfg`: the family of the most severe finding that an allowed
 /// change carries out, and every allowed change of that family, one per setting (the more
-/// severe finding's). `None` when no allowed change carries out any of the advice.
+/// severe finding's). Empty when no allowed change carries out any of the advice.
 pub fn plan(
     round: usize,
     advice: &[Advice],
@@ -340,23 +340,10 @@ impl Doctor<'_> {
                 let records = o.diagnosis.map(|d| d.records).unwrap_or_default();
                 Ok(Round::of(k, path, &o.summary, records))
             }
-            Err(RunError::Diverged {
-                step,
-                lr,
-                loss,
-                culprit,
-                ..
-            }) => Ok(Round::diverged(
-                k,
-                path,
-                DivergedRecord {
-                    step,
-                    lr,
-                    loss,
-                    culprit,
-                },
-            )),
-            Err(e) => Err(e),
+            Err(e) => match DivergedRecord::of(&e) {
+                Some(d) => Ok(Round::diverged(k, path, d)),
+                None => Err(e),
+            },
         }
     }
 }

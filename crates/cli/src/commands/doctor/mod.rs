@@ -9,7 +9,7 @@ use crate::progress::Bar;
 use crate::Common;
 use makemore_model::config::edit::{edit, Edit};
 use makemore_model::{Dataset, RunError};
-use makemore_train::doctor::{Applied, Doctor, Report, Spec, Stopped};
+use makemore_train::doctor::{Applied, Doctor, Report, Round, Spec, Stopped};
 use makemore_train::remedy::Family;
 use makemore_train::RunDir;
 use std::path::{Path, PathBuf};
@@ -291,45 +291,28 @@ fn cannot_improve(report: &Report, allow: &[Family], out: &Path) -> Failure {
 /// `fixed.toml`: the config's own text with the user's `--set`s and the doctor's changes, each
 /// under a comment naming the finding that caused it; checked to read back as the fixed config.
 fn fixed_toml(report: &Report, spec: &Spec, out: &Path) -> Result<String, Failure> {
-    let comments: Vec<String> = spec
-        .sets
+    // (key, value, comment): the user's `--set`s (read as `--set` reads them: they parsed),
+    // then the doctor's changes.
+    let user = spec.sets.iter().map(|s| {
+        let (k, v) = s.split_once('=').unwrap_or((s, ""));
+        (k.trim(), v, "set on the doctor's command line".to_string())
+    });
+    let doctor = report.fixed.iter().enumerate().map(|(i, c)| {
+        // A finding that asked for several changes is written out at the first.
+        let first = report.fixed[..i]
+            .iter()
+            .find(|p| p.round == c.round && p.finding == c.finding);
+        let why = match first {
+            Some(p) => format!("with {}", p.key),
+            None => c.finding.clone(),
+        };
+        let comment = format!("makemore doctor, round {} ({}): {why}", c.round, c.rule);
+        (c.key.as_str(), c.value.as_str(), comment)
+    });
+    let triples: Vec<(&str, &str, String)> = user.chain(doctor).collect();
+    let edits: Vec<Edit> = triples
         .iter()
-        .map(|_| "set on the doctor's command line".to_string())
-        .chain(report.fixed.iter().enumerate().map(|(i, c)| {
-            // A finding that asked for several changes is written out at the first.
-            let first = report.fixed[..i]
-                .iter()
-                .find(|p| p.round == c.round && p.finding == c.finding);
-            match first {
-                Some(p) => format!(
-                    "makemore doctor, round {} ({}): with {}",
-                    c.round, c.rule, p.key
-                ),
-                None => format!(
-                    "makemore doctor, round {} ({}): {}",
-                    c.round, c.rule, c.finding
-                ),
-            }
-        }))
-        .collect();
-    let pairs: Vec<(String, String)> = spec
-        .sets
-        .iter()
-        .map(|s| {
-            let (k, v) = s.split_once('=').unwrap_or((s, ""));
-            (k.trim().to_string(), v.to_string())
-        })
-        .chain(
-            report
-                .fixed
-                .iter()
-                .map(|c| (c.key.clone(), c.value.clone())),
-        )
-        .collect();
-    let edits: Vec<Edit> = pairs
-        .iter()
-        .zip(&comments)
-        .map(|((key, value), comment)| Edit {
+        .map(|(key, value, comment)| Edit {
             key,
             value,
             comment,
@@ -372,6 +355,37 @@ fn num(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
     x.filter(|v| v.is_finite()).map_or("-".into(), f)
 }
 
+/// One round's row of the table, as stdout and the page show it.
+struct Row {
+    first_loss: String,
+    /// The val loss, or where the round diverged.
+    val_loss: Result<String, u64>,
+    worst_saturation: String,
+    median_update: String,
+    advice: usize,
+    /// The round it changed, where that is not the one before.
+    on: Option<usize>,
+    /// Its changes as `--set` arguments; none for round 0.
+    changes: Vec<String>,
+}
+
+impl Row {
+    fn of(r: &Round) -> Self {
+        Row {
+            first_loss: num(r.first_loss, |v| format!("{v:.4}")),
+            val_loss: match &r.diverged {
+                Some(d) => Err(d.step),
+                None => Ok(num(r.val_loss, |v| format!("{v:.4}"))),
+            },
+            worst_saturation: num(r.worst_saturation, |v| format!("{:.1}%", 100.0 * v)),
+            median_update: num(r.median_update, |v| format!("{v:.2}")),
+            advice: r.advice.len(),
+            on: (r.round > 0 && r.base + 1 != r.round).then_some(r.base),
+            changes: r.changes.iter().map(Applied::set_arg).collect(),
+        }
+    }
+}
+
 /// The rounds as a table on stdout, then why it stopped and where the files are.
 fn print_table(report: &Report, out: &Path, cannot: bool) {
     println!(
@@ -379,26 +393,23 @@ fn print_table(report: &Report, out: &Path, cannot: bool) {
         "round", "first loss", "val loss", "worst sat", "median upd", "advice"
     );
     for r in &report.rounds {
-        let change = match (&r.diverged, r.changes.is_empty()) {
-            (_, true) if r.round == 0 => "(as given)".to_string(),
-            _ => {
-                let on = (r.base + 1 != r.round).then(|| format!("on round {}: ", r.base));
-                let sets: Vec<String> = r.changes.iter().map(Applied::set_arg).collect();
-                format!("{}{}", on.unwrap_or_default(), sets.join("  "))
-            }
-        };
-        let val = match &r.diverged {
-            Some(d) => format!("div@{}", d.step),
-            None => num(r.val_loss, |v| format!("{v:.4}")),
+        let row = Row::of(r);
+        let change = match (r.round, row.on) {
+            (0, _) => "(as given)".to_string(),
+            (_, on) => format!(
+                "{}{}",
+                on.map_or(String::new(), |b| format!("on round {b}: ")),
+                row.changes.join("  ")
+            ),
         };
         println!(
             "{:>5}  {:>10}  {:>8}  {:>9}  {:>10}  {:>6}  {change}",
             r.round,
-            num(r.first_loss, |v| format!("{v:.4}")),
-            val,
-            num(r.worst_saturation, |v| format!("{:.1}%", 100.0 * v)),
-            num(r.median_update, |v| format!("{v:.2}")),
-            r.advice.len(),
+            row.first_loss,
+            row.val_loss.unwrap_or_else(|step| format!("div@{step}")),
+            row.worst_saturation,
+            row.median_update,
+            row.advice,
         );
     }
     println!("stopped: {}", report.stopped);

@@ -3,6 +3,7 @@
 //! of the round it changed (the best one so far).
 
 use super::super::lecture_page::escape;
+use super::Row;
 use crate::exit::Failure;
 use makemore_diagnostics::inline_svg;
 use makemore_diagnostics::satmap::{map_name, png_data_uri};
@@ -78,25 +79,22 @@ pub fn html(report: &Report, spec: &Spec, kept_none: bool) -> Result<String, Fai
 /// The table printed on stdout, as HTML.
 fn table(h: &mut String, report: &Report) {
     h.push_str("<table id=\"rounds\"><tr><th>round</th><th>first loss</th><th>val loss</th><th>worst saturation</th><th>median log10 update</th><th>advice</th><th class=\"l\">change</th></tr>\n");
-    let num = |x: Option<f64>, f: &dyn Fn(f64) -> String| {
-        x.filter(|v| v.is_finite()).map_or("-".into(), f)
-    };
     for r in &report.rounds {
-        let mut changes: Vec<String> = r.changes.iter().map(|c| escape(&c.set_arg())).collect();
-        if r.round > 0 && r.base + 1 != r.round {
-            changes.insert(0, format!("on round {}:", r.base));
-        }
-        let val = match &r.diverged {
-            Some(d) => format!("diverged at step {}", d.step),
-            None => num(r.val_loss, &|v| format!("{v:.4}")),
-        };
+        let row = Row::of(r);
+        let changes: Vec<String> = (row.on.map(|b| format!("on round {b}:")))
+            .into_iter()
+            .chain(row.changes.iter().map(|c| escape(c)))
+            .collect();
+        let val = row
+            .val_loss
+            .unwrap_or_else(|step| format!("diverged at step {step}"));
         let _ = writeln!(
             h,
             "<tr><td><a href=\"#round-{k}\">{k}</a>{best}</td><td>{}</td><td>{val}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
-            num(r.first_loss, &|v| format!("{v:.4}")),
-            num(r.worst_saturation, &|v| format!("{:.1}%", 100.0 * v)),
-            num(r.median_update, &|v| format!("{v:.2}")),
-            r.advice.len(),
+            row.first_loss,
+            row.worst_saturation,
+            row.median_update,
+            row.advice,
             if changes.is_empty() { "(as given)".into() } else { changes.join("<br>") },
             k = r.round,
             best = if r.round == report.best { " (fixed)" } else { "" },
