@@ -2,6 +2,7 @@
 //! one command (the loop is `makemore_train::doctor`'s; this wires flags, files and the table).
 
 mod page;
+mod row;
 
 use super::common::{at_least_one, open_backend, stop_flag, ConfigArgs};
 use crate::exit::{print_json, shell, Failure};
@@ -9,9 +10,10 @@ use crate::progress::Bar;
 use crate::Common;
 use makemore_model::config::edit::{edit, Edit};
 use makemore_model::{Dataset, RunError};
-use makemore_train::doctor::{Applied, Doctor, Report, Round, Spec, Stopped};
+use makemore_train::doctor::{Applied, Doctor, Report, Spec, Stopped};
 use makemore_train::remedy::Family;
 use makemore_train::RunDir;
+use row::Row;
 use std::path::{Path, PathBuf};
 
 /// The fixed config, written into `--out`.
@@ -348,42 +350,6 @@ fn fixed_toml(report: &Report, spec: &Spec, out: &Path) -> Result<String, Failur
         });
     }
     Ok(text)
-}
-
-/// A number or `-`.
-fn num(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
-    x.filter(|v| v.is_finite()).map_or("-".into(), f)
-}
-
-/// One round's row of the table, as stdout and the page show it.
-struct Row {
-    first_loss: String,
-    /// The val loss, or where the round diverged.
-    val_loss: Result<String, u64>,
-    worst_saturation: String,
-    median_update: String,
-    advice: usize,
-    /// The round it changed, where that is not the one before.
-    on: Option<usize>,
-    /// Its changes as `--set` arguments; none for round 0.
-    changes: Vec<String>,
-}
-
-impl Row {
-    fn of(r: &Round) -> Self {
-        Row {
-            first_loss: num(r.first_loss, |v| format!("{v:.4}")),
-            val_loss: match &r.diverged {
-                Some(d) => Err(d.step),
-                None => Ok(num(r.val_loss, |v| format!("{v:.4}"))),
-            },
-            worst_saturation: num(r.worst_saturation, |v| format!("{:.1}%", 100.0 * v)),
-            median_update: num(r.median_update, |v| format!("{v:.2}")),
-            advice: r.advice.len(),
-            on: (r.round > 0 && r.base + 1 != r.round).then_some(r.base),
-            changes: r.changes.iter().map(Applied::set_arg).collect(),
-        }
-    }
 }
 
 /// The rounds as a table on stdout, then why it stopped and where the files are.

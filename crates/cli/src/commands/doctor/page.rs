@@ -3,7 +3,7 @@
 //! of the round it changed (the best one so far).
 
 use super::super::lecture_page::escape;
-use super::Row;
+use super::row::Row;
 use crate::exit::Failure;
 use makemore_diagnostics::inline_svg;
 use makemore_diagnostics::satmap::{map_name, png_data_uri};
