@@ -77,6 +77,18 @@ impl NormStats {
     }
 }
 
+/// A normalization layer as a CPU block sees it, by reference ([`NormLayer::cpu_parts`]).
+pub(crate) struct CpuNorm<'a> {
+    /// Gamma and beta, with `affine`.
+    pub affine: Option<(&'a Param<Tensor<1>>, &'a Param<Tensor<1>>)>,
+    /// BatchNorm's running mean and unbiased variance, when it keeps them.
+    pub running: Option<(&'a RunningState<Tensor<1>>, &'a RunningState<Tensor<1>>)>,
+    /// Added to the variance.
+    pub eps: f64,
+    /// Which statistics.
+    pub stats: NormStats,
+}
+
 /// A normalization layer's part in a CPU block.
 pub(crate) struct NormInputs {
     /// `[m]` scale (ones without `affine`).
@@ -261,28 +273,48 @@ impl NormLayer {
         }
     }
 
-    /// This layer's tensors for a CPU block over `batch` rows in `mode`.
+    /// What a CPU block of `batch` rows and `width` features takes of this layer in `mode`, or
+    /// `None` when the kernels do not cover it (groups that do not divide the width): the one
+    /// conversion from the layer to the kernels' terms. The autodiff nodes turn it into tensors
+    /// ([`NormLayer::cpu_inputs`]), the host step into host vectors (`cpu::step`).
+    pub(crate) fn cpu_parts(
+        &self,
+        mode: NormMode,
+        batch: usize,
+        width: usize,
+    ) -> Option<CpuNorm<'_>> {
+        let stats = self.stats(mode, batch);
+        if let NormStats::Groups(groups) = stats {
+            if !makemore_kernels::groups_fit(groups, width) {
+                return None;
+            }
+        }
+        Some(CpuNorm {
+            affine: self.gamma.as_ref().zip(self.beta.as_ref()),
+            running: self.running_mean.as_ref().zip(self.running_var.as_ref()),
+            eps: self.eps,
+            stats,
+        })
+    }
+
+    /// This layer's tensors for a CPU block over `batch` rows in `mode` ([`NormLayer::cpu_parts`]
+    /// as tensors: ones and zeros stand in for gamma and beta without `affine`).
     pub(crate) fn cpu_inputs(
         &self,
         mode: NormMode,
         batch: usize,
         device: &Device,
         width: usize,
-    ) -> NormInputs {
+    ) -> Option<NormInputs> {
+        let parts = self.cpu_parts(mode, batch, width)?;
         let (gamma, beta) = self.affine(width, device);
-        let running = self
-            .running_mean
-            .as_ref()
-            .zip(self.running_var.as_ref())
-            .map(|(m, v)| (m.value_sync(), v.value_sync()));
-        let stats = self.stats(mode, batch);
-        NormInputs {
+        Some(NormInputs {
             gamma,
             beta,
-            running,
-            eps: self.eps,
-            stats,
-        }
+            running: parts.running.map(|(m, v)| (m.value_sync(), v.value_sync())),
+            eps: parts.eps,
+            stats: parts.stats,
+        })
     }
 
     /// Replaces the running statistics (where it keeps any) with ones a CPU block computed.

@@ -73,27 +73,18 @@ impl HostNorm {
         batch: usize,
         order: &HashMap<ParamId, usize>,
     ) -> Option<Self> {
-        let affine = match (&n.gamma, &n.beta) {
-            (Some(g), Some(b)) => Some((HostParam::of(g, order)?, HostParam::of(b, order)?)),
-            (None, None) => None,
-            _ => return None,
-        };
-        let stats = match n.stats(NormMode::Train, batch) {
-            NormStats::Groups(g) if !makemore_kernels::groups_fit(g, width) => return None,
-            NormStats::Running => return None,
-            stats => stats,
+        let parts = n.cpu_parts(NormMode::Train, batch, width)?;
+        let affine = match parts.affine {
+            Some((g, b)) => Some((HostParam::of(g, order)?, HostParam::of(b, order)?)),
+            None => None,
         };
         let read = |s: &RunningState<Tensor<1>>| crate::host::to_host(s.value_sync());
-        let running = match (&n.running_mean, &n.running_var) {
-            (Some(m), Some(v)) => Some((read(m), read(v))),
-            _ => None,
-        };
         Some(Self {
             affine,
             identity: (vec![1.0; width], vec![0.0; width]),
-            stats,
-            running,
-            eps: n.eps as f32,
+            stats: parts.stats,
+            running: parts.running.map(|(m, v)| (read(m), read(v))),
+            eps: parts.eps as f32,
         })
     }
 
@@ -103,7 +94,7 @@ impl HostNorm {
             None => (&self.identity.0, &self.identity.1),
         };
         NormSpec {
-            // Never the running statistics in training (`HostNorm::of` refuses them).
+            // Never the running statistics: in training a norm uses the batch's or each row's.
             stats: self.stats.for_kernels(None).unwrap_or(Stats::Batch),
             eps: self.eps,
             gamma,

@@ -293,7 +293,10 @@ fn cpu_block(
         LayerInput::Tokens { ids, table } => (ids.dims()[0], table.device()),
     };
     let [_, width] = linear.weight.dims();
-    let inputs = norm.map(|n| n.cpu_inputs(mode, batch, &device, width));
+    let inputs = match norm {
+        Some(n) => Some(n.cpu_inputs(mode, batch, &device, width)?),
+        None => None,
+    };
     let bias = linear.bias.as_ref().map(|b| b.val());
     let link = residual.map(|s| cpu::ResidualInputs {
         scale: s.as_ref().map(Param::val),
