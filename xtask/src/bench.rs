@@ -26,6 +26,13 @@ pub struct BenchArgs {
     /// `target/bench/ladder.json` and `ladder.svg`.
     #[arg(long, conflicts_with_all = ["steps", "lecture"])]
     ladder: bool,
+    /// With --ladder: only these rungs (comma-separated: bn1, deep, wide, big).
+    #[arg(long, requires = "ladder", value_delimiter = ',')]
+    rungs: Vec<String>,
+    /// With --ladder: also time this other `makemore` binary (one built from an earlier
+    /// commit), interleaved round by round with this build, as the contenders `BACKEND@baseline`.
+    #[arg(long, requires = "ladder", value_name = "MAKEMORE")]
+    baseline: Option<std::path::PathBuf>,
 }
 
 /// What every timed run of `bench` shares: the corpus, the interleaved repeats per contender
@@ -43,7 +50,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     let features = features(&args.features)?;
     if args.ladder {
-        return crate::ladder::ladder(&features, args.repeats);
+        let only = crate::ladder::Only {
+            rungs: &args.rungs,
+            baseline: args.baseline.as_deref(),
+        };
+        return crate::ladder::ladder(&features, args.repeats, only);
     }
     let (repeats, steps) = (args.repeats, args.steps);
     crate::build_binary(&features)?;

@@ -2,12 +2,17 @@
 //! every compiled CPU backend against PyTorch eager at 1 thread and at every core, with the
 //! achieved GFLOP/s and their fraction of the machine's measured peak; a markdown table,
 //! `target/bench/ladder.json` and a log-log plot, `target/bench/ladder.svg`.
+//!
+//! A shared 2-core machine's speed drifts by a third from one minute to the next (the peak read
+//! 89 to 177 GFLOP/s within ten minutes on the AMD EPYC this was written on), so the peak is
+//! measured again before every round of every rung, and a run's fraction of the peak is taken
+//! against its own round's reading; `--baseline` runs an earlier build in the same rounds.
 
-use crate::measure::{cpu, data, json_of, median_of, num, python, ratio};
+use crate::measure::{cpu, data, json_of, median, median_of, num, python, ratio};
 use crate::{binary, root, target_dir};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// One rung: name, our config, the PyTorch twin's flags, timed steps, warm-up steps.
@@ -80,44 +85,87 @@ const METRICS: [(&str, &str); 3] = [
     ("sample_ms", "sample_flops"),
 ];
 
-/// Who runs each rung: the usable CPU backends, PyTorch (when it imports) and the thread counts
-/// PyTorch runs at (1 and every core).
+/// What `--rungs` and `--baseline` ask of the ladder: only these rungs (all when empty), and an
+/// earlier build to time beside this one.
+pub struct Only<'a> {
+    /// Rung names.
+    pub rungs: &'a [String],
+    /// Another `makemore` binary.
+    pub baseline: Option<&'a Path>,
+}
+
+/// One of our contenders: its label, the binary and the backend it runs.
+struct Ours {
+    label: String,
+    binary: PathBuf,
+    backend: String,
+}
+
+/// Who runs each rung: our builds on the usable CPU backends, PyTorch (when it imports) and the
+/// thread counts PyTorch runs at (1 and every core).
 struct Contenders {
-    backends: Vec<String>,
+    ours: Vec<Ours>,
     py: Option<String>,
     threads: Vec<usize>,
 }
 
-/// Each contender's reports of one rung: ours per backend, PyTorch's per thread count.
+/// Each contender's reports of one rung: ours per contender, PyTorch's per thread count, and
+/// the machine's peak (GFLOP/s) read before each round.
 struct RungRuns {
     ours: Vec<Vec<Value>>,
     torch: Vec<Vec<Value>>,
+    peaks: Vec<f64>,
 }
 
 /// Runs the ladder with `repeats` interleaved runs per contender.
-pub fn ladder(features: &str, repeats: usize) -> Result<(), String> {
+pub fn ladder(features: &str, repeats: usize, only: Only<'_>) -> Result<(), String> {
+    let rungs_run: Vec<Rung> = RUNGS
+        .into_iter()
+        .filter(|r| only.rungs.is_empty() || only.rungs.iter().any(|n| n == r.0))
+        .collect();
+    if let Some(bad) = only.rungs.iter().find(|n| RUNGS.iter().all(|r| r.0 != *n)) {
+        return Err(format!(
+            "--rungs: no rung named {bad:?} (bn1, deep, wide, big)"
+        ));
+    }
+    if let Some(b) = only.baseline.filter(|b| !b.is_file()) {
+        return Err(format!("--baseline {}: no such file", b.display()));
+    }
     crate::build_binary(features)?;
     let backends = cpu_backends()?;
+    let mut ours: Vec<Ours> = Vec::new();
+    for backend in &backends {
+        ours.push(Ours {
+            label: backend.clone(),
+            binary: binary(),
+            backend: backend.clone(),
+        });
+        if let Some(b) = only.baseline {
+            ours.push(Ours {
+                label: format!("{backend}@baseline"),
+                binary: b.to_path_buf(),
+                backend: backend.clone(),
+            });
+        }
+    }
     let py = python();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
-    let contenders = Contenders {
-        backends,
-        py,
-        threads,
-    };
+    let contenders = Contenders { ours, py, threads };
     let data = data();
-    let (matmul, torch_peak, peak) = machine_peak(contenders.py.as_deref())?;
-    let mut rungs = Vec::new();
-    for rung in RUNGS {
+    let (matmul, torch_peak, _) = machine_peak(contenders.py.as_deref())?;
+    let (mut rungs, mut peaks) = (Vec::new(), Vec::new());
+    for rung in rungs_run {
         let runs = time_rung(rung, &contenders, &data, repeats)?;
-        let mut rows = rung_rows(rung.0, &contenders, &runs, peak);
+        let mut rows = rung_rows(rung.0, &contenders, &runs);
         add_speedups(&mut rows);
         rungs.extend(rows);
+        peaks.extend(&runs.peaks);
     }
+    let peak = median(&mut peaks.clone());
     let report = json!({
         "machine": cpu(), "features": features, "repeats": repeats, "peak_gflops": peak,
-        "matmul": matmul, "pytorch_peak": torch_peak, "rows": rungs,
+        "peak_readings": peaks, "matmul": matmul, "pytorch_peak": torch_peak, "rows": rungs,
     });
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -169,8 +217,9 @@ fn time_rung(
     data: &str,
     repeats: usize,
 ) -> Result<RungRuns, String> {
-    let mut ours: Vec<Vec<Value>> = vec![Vec::new(); contenders.backends.len()];
+    let mut ours: Vec<Vec<Value>> = vec![Vec::new(); contenders.ours.len()];
     let mut torch: Vec<Vec<Value>> = vec![Vec::new(); contenders.threads.len()];
+    let mut peaks = Vec::new();
     let (steps, warmup) = (steps.to_string(), warmup.to_string());
     let common = [
         "--data",
@@ -183,11 +232,19 @@ fn time_rung(
         &warmup,
     ];
     for r in 0..repeats {
-        for (i, b) in contenders.backends.iter().enumerate() {
-            eprintln!("ladder: {name} on {b} ({}/{repeats})", r + 1);
-            let mut cmd = Command::new(binary());
+        peaks.push(machine_peak(contenders.py.as_deref())?.2);
+        for (i, o) in contenders.ours.iter().enumerate() {
+            eprintln!("ladder: {name} on {} ({}/{repeats})", o.label, r + 1);
+            let mut cmd = Command::new(&o.binary);
             cmd.current_dir(root())
-                .args(["bench", "--json", "--backend", b, "--config", config])
+                .args([
+                    "bench",
+                    "--json",
+                    "--backend",
+                    &o.backend,
+                    "--config",
+                    config,
+                ])
                 .args(common);
             ours[i].push(json_of(cmd)?);
         }
@@ -207,40 +264,30 @@ fn time_rung(
             }
         }
     }
-    Ok(RungRuns { ours, torch })
+    Ok(RungRuns { ours, torch, peaks })
 }
 
 /// The rows of one rung: each of our backends, then PyTorch at each thread count it ran at.
-fn rung_rows(rung: &str, contenders: &Contenders, runs: &RungRuns, peak: f64) -> Vec<Value> {
+fn rung_rows(rung: &str, contenders: &Contenders, runs: &RungRuns) -> Vec<Value> {
     let mut rows = Vec::new();
-    for (b, reports) in contenders.backends.iter().zip(&runs.ours) {
-        rows.push(row_of(rung, b.clone(), reports, &runs.ours, peak));
+    for (o, reports) in contenders.ours.iter().zip(&runs.ours) {
+        rows.push(row_of(rung, o.label.clone(), reports, runs));
     }
     for (t, reports) in contenders.threads.iter().zip(&runs.torch) {
         if !reports.is_empty() {
-            rows.push(row_of(
-                rung,
-                format!("pytorch-{t}t"),
-                reports,
-                &runs.ours,
-                peak,
-            ));
+            rows.push(row_of(rung, format!("pytorch-{t}t"), reports, runs));
         }
     }
     rows
 }
 
-/// One contender's row: the medians of its `reports`, each timing's GFLOP/s and fraction of
-/// `peak`. FLOPs come from our report (`ours`; the twin builds the same shapes); sampling's from
-/// the rows each contender forwarded (ours drops finished names from the batch, the twin
-/// forwards all until the longest ends).
-fn row_of(
-    rung: &str,
-    contender: String,
-    reports: &[Value],
-    ours: &[Vec<Value>],
-    peak: f64,
-) -> Value {
+/// One contender's row: the medians of its `reports`, each timing's GFLOP/s, and the median of
+/// its runs' fractions of the peak read in their own round. FLOPs come from our report
+/// (`runs.ours`; the twin builds the same shapes); sampling's from the rows each contender
+/// forwarded (ours drops finished names from the batch, the twin forwards all until the
+/// longest ends).
+fn row_of(rung: &str, contender: String, reports: &[Value], runs: &RungRuns) -> Value {
+    let ours = &runs.ours;
     let flops = |key: &str| ours.first().map_or(f64::NAN, |runs| median_of(runs, key));
     let per_row = 2.0 * flops("macs_per_example");
     let mut r = json!({ "rung": rung, "contender": contender });
@@ -257,9 +304,23 @@ fn row_of(
             _ => flops(work),
         };
         let gflops = work / seconds / 1e9;
+        // Round by round: this run's rate against the peak read just before it.
+        let mut fractions: Vec<f64> = reports
+            .iter()
+            .zip(&runs.peaks)
+            .filter_map(|(report, peak)| {
+                let t = report[time].as_f64()?;
+                let seconds = if time.starts_with("us") {
+                    t / 1e6
+                } else {
+                    t / 1e3
+                };
+                Some(work / seconds / 1e9 / peak)
+            })
+            .collect();
         r[time] = json!(t);
         r[format!("{time}_gflops")] = json!(gflops);
-        r[format!("{time}_peak_fraction")] = json!(gflops / peak);
+        r[format!("{time}_peak_fraction")] = json!(median(&mut fractions));
     }
     r["flops_per_step"] = json!(flops("flops_per_step"));
     r["parameters"] = reports[0]["parameters"].clone();
@@ -305,10 +366,19 @@ fn write_atomically(dir: &Path, file: &str, text: String) -> Result<(), String> 
 
 /// Prints the report as a markdown table.
 fn print_table(r: &Value) {
+    let readings: Vec<f64> = r["peak_readings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .collect();
     println!(
-        "Machine: {}; peak {:.0} GFLOP/s (the faster of one 2048^3 product by our kernels and by PyTorch, every core). Medians of {} interleaved runs.",
+        "Machine: {}; peak {:.0} GFLOP/s (median of {} readings, {:.0}-{:.0}: the faster of one 2048^3 product by our kernels and by PyTorch, every core, read before every round; a run's % of peak is against its own round's reading). Medians of {} interleaved runs.",
         r["machine"].as_str().unwrap_or(""),
         r["peak_gflops"].as_f64().unwrap_or(f64::NAN),
+        readings.len(),
+        readings.iter().copied().fold(f64::INFINITY, f64::min),
+        readings.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         r["repeats"]
     );
     println!();
