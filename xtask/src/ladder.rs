@@ -3,8 +3,8 @@
 //! achieved GFLOP/s and their fraction of the machine's measured peak; a markdown table,
 //! `target/bench/ladder.json` and a log-log plot, `target/bench/ladder.svg`.
 //!
-//! A shared 2-core machine's speed drifts by a third from one minute to the next (the peak read
-//! 89 to 177 GFLOP/s within ten minutes on the AMD EPYC this was written on), so the peak is
+//! A shared 2-core machine's speed drifts from one minute to the next (the peak read 89 to 177
+//! GFLOP/s within ten minutes on the 2-core AMD EPYC, Zen 3, this was written on), so the peak is
 //! measured again before every round of every rung, and a run's fraction of the peak is taken
 //! against its own round's reading; `--baseline` runs an earlier build in the same rounds.
 
@@ -110,62 +110,49 @@ struct Contenders {
 }
 
 /// Each contender's reports of one rung: ours per contender, PyTorch's per thread count, and
-/// the machine's peak (GFLOP/s) read before each round.
+/// the machine's peak read at the start of each round (GFLOP/s, and [`machine_peak`]'s whole
+/// reading).
 struct RungRuns {
     ours: Vec<Vec<Value>>,
     torch: Vec<Vec<Value>>,
     peaks: Vec<f64>,
+    readings: Vec<Value>,
 }
 
 /// Runs the ladder with `repeats` interleaved runs per contender.
 pub fn ladder(features: &str, repeats: usize, only: Only<'_>) -> Result<(), String> {
+    let names: Vec<&str> = RUNGS.iter().map(|r| r.0).collect();
+    if let Some(bad) = only.rungs.iter().find(|n| !names.contains(&n.as_str())) {
+        return Err(format!(
+            "--rungs: no rung named {bad:?} ({})",
+            names.join(", ")
+        ));
+    }
     let rungs_run: Vec<Rung> = RUNGS
         .into_iter()
         .filter(|r| only.rungs.is_empty() || only.rungs.iter().any(|n| n == r.0))
         .collect();
-    if let Some(bad) = only.rungs.iter().find(|n| RUNGS.iter().all(|r| r.0 != *n)) {
-        return Err(format!(
-            "--rungs: no rung named {bad:?} (bn1, deep, wide, big)"
-        ));
-    }
-    if let Some(b) = only.baseline.filter(|b| !b.is_file()) {
-        return Err(format!("--baseline {}: no such file", b.display()));
-    }
+    let baseline = only.baseline.map(baseline_file).transpose()?;
     crate::build_binary(features)?;
-    let backends = cpu_backends()?;
-    let mut ours: Vec<Ours> = Vec::new();
-    for backend in &backends {
-        ours.push(Ours {
-            label: backend.clone(),
-            binary: binary(),
-            backend: backend.clone(),
-        });
-        if let Some(b) = only.baseline {
-            ours.push(Ours {
-                label: format!("{backend}@baseline"),
-                binary: b.to_path_buf(),
-                backend: backend.clone(),
-            });
-        }
-    }
+    let backends = cpu_backends(&binary())?;
+    let ours = contenders_of(&backends, baseline.as_deref())?;
     let py = python();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
     let contenders = Contenders { ours, py, threads };
     let data = data();
-    let (matmul, torch_peak, _) = machine_peak(contenders.py.as_deref())?;
-    let (mut rungs, mut peaks) = (Vec::new(), Vec::new());
+    let (mut rungs, mut readings) = (Vec::new(), Vec::new());
     for rung in rungs_run {
         let runs = time_rung(rung, &contenders, &data, repeats)?;
         let mut rows = rung_rows(rung.0, &contenders, &runs);
         add_speedups(&mut rows);
         rungs.extend(rows);
-        peaks.extend(&runs.peaks);
+        readings.extend(runs.readings);
     }
-    let peak = median(&mut peaks.clone());
+    let mut peaks: Vec<f64> = readings.iter().filter_map(|r| r["peak"].as_f64()).collect();
     let report = json!({
-        "machine": cpu(), "features": features, "repeats": repeats, "peak_gflops": peak,
-        "peak_readings": peaks, "matmul": matmul, "pytorch_peak": torch_peak, "rows": rungs,
+        "machine": cpu(), "features": features, "repeats": repeats,
+        "peak_gflops": median(&mut peaks), "peak_readings": readings, "rows": rungs,
     });
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -179,9 +166,64 @@ pub fn ladder(features: &str, repeats: usize, only: Only<'_>) -> Result<(), Stri
     Ok(())
 }
 
-/// The usable backends `makemore backends --json` lists, but wgpu: the ladder times CPUs.
-fn cpu_backends() -> Result<Vec<String>, String> {
-    let mut backends_cmd = Command::new(binary());
+/// `--baseline`'s path made absolute (the runs start in the repository root), checked to be a
+/// file before anything is built.
+fn baseline_file(path: &Path) -> Result<PathBuf, String> {
+    let shown = path.display();
+    let file = std::fs::canonicalize(path).map_err(|e| format!("--baseline {shown}: {e}"))?;
+    if !file.is_file() {
+        return Err(format!(
+            "--baseline {shown}: not a file (expected a `makemore` binary)"
+        ));
+    }
+    Ok(file)
+}
+
+/// Our contenders: this build on each of `backends`, and with a baseline, the baseline on each
+/// too (refused when it is this build's own binary, which the build overwrites, or lacks one of
+/// the backends).
+fn contenders_of(backends: &[String], baseline: Option<&Path>) -> Result<Vec<Ours>, String> {
+    let mut ours: Vec<Ours> = backends
+        .iter()
+        .map(|b| Ours {
+            label: b.clone(),
+            binary: binary(),
+            backend: b.clone(),
+        })
+        .collect();
+    let Some(file) = baseline else {
+        return Ok(ours);
+    };
+    let shown = file.display();
+    if std::fs::canonicalize(binary()).is_ok_and(|own| own == file) {
+        return Err(format!(
+            "--baseline {shown} is this build's own binary, which the build just replaced: copy the earlier build elsewhere first"
+        ));
+    }
+    let theirs = cpu_backends(file)?;
+    if let Some(missing) = backends.iter().find(|b| !theirs.contains(b)) {
+        return Err(format!(
+            "--baseline {shown} has no usable {missing} backend (it has: {})",
+            theirs.join(", ")
+        ));
+    }
+    for (i, b) in backends.iter().enumerate() {
+        ours.insert(
+            2 * i + 1,
+            Ours {
+                label: format!("{b}@baseline"),
+                binary: file.to_path_buf(),
+                backend: b.clone(),
+            },
+        );
+    }
+    Ok(ours)
+}
+
+/// The usable backends `makemore backends --json` lists (run by `makemore`), but wgpu: the
+/// ladder times CPUs.
+fn cpu_backends(makemore: &Path) -> Result<Vec<String>, String> {
+    let mut backends_cmd = Command::new(makemore);
     backends_cmd.args(["backends", "--json"]);
     Ok(json_of(backends_cmd)?["backends"]
         .as_array()
@@ -193,21 +235,20 @@ fn cpu_backends() -> Result<Vec<String>, String> {
 }
 
 /// The machine's peak: one large product by our kernels and by PyTorch (when `py` is given),
-/// every core. Returns our report, PyTorch's (or null) and the faster one's GFLOP/s.
-fn machine_peak(py: Option<&str>) -> Result<(Value, Value, f64), String> {
+/// every core, as `{ "ours", "pytorch" (or null), "peak" }` in GFLOP/s, `peak` the faster.
+fn machine_peak(py: Option<&str>) -> Result<Value, String> {
     let mut m = Command::new(binary());
     m.args(["bench", "--matmul", "--json"]);
-    let matmul = json_of(m)?;
-    let mut peak = matmul["peak_gflops"].as_f64().unwrap_or(f64::NAN);
-    let mut torch_peak = Value::Null;
+    let ours = json_of(m)?["peak_gflops"].as_f64().unwrap_or(f64::NAN);
+    let mut torch = None;
     if let Some(py) = py {
         let mut c = Command::new(py);
         c.current_dir(root())
             .args(["xtask/pytorch_bench.py", "--peak"]);
-        torch_peak = json_of(c)?;
-        peak = peak.max(torch_peak["gflops"].as_f64().unwrap_or(0.0));
+        torch = json_of(c)?["gflops"].as_f64();
     }
-    Ok((matmul, torch_peak, peak))
+    let peak = torch.map_or(ours, |t| ours.max(t));
+    Ok(json!({ "ours": ours, "pytorch": torch, "peak": peak }))
 }
 
 /// Times one rung: `repeats` rounds, each running every contender once in turn.
@@ -219,7 +260,7 @@ fn time_rung(
 ) -> Result<RungRuns, String> {
     let mut ours: Vec<Vec<Value>> = vec![Vec::new(); contenders.ours.len()];
     let mut torch: Vec<Vec<Value>> = vec![Vec::new(); contenders.threads.len()];
-    let mut peaks = Vec::new();
+    let (mut peaks, mut readings) = (Vec::new(), Vec::new());
     let (steps, warmup) = (steps.to_string(), warmup.to_string());
     let common = [
         "--data",
@@ -232,7 +273,9 @@ fn time_rung(
         &warmup,
     ];
     for r in 0..repeats {
-        peaks.push(machine_peak(contenders.py.as_deref())?.2);
+        let reading = machine_peak(contenders.py.as_deref())?;
+        peaks.push(reading["peak"].as_f64().unwrap_or(f64::NAN));
+        readings.push(reading);
         for (i, o) in contenders.ours.iter().enumerate() {
             eprintln!("ladder: {name} on {} ({}/{repeats})", o.label, r + 1);
             let mut cmd = Command::new(&o.binary);
@@ -264,7 +307,12 @@ fn time_rung(
             }
         }
     }
-    Ok(RungRuns { ours, torch, peaks })
+    Ok(RungRuns {
+        ours,
+        torch,
+        peaks,
+        readings,
+    })
 }
 
 /// The rows of one rung: each of our backends, then PyTorch at each thread count it ran at.
@@ -304,7 +352,7 @@ fn row_of(rung: &str, contender: String, reports: &[Value], runs: &RungRuns) -> 
             _ => flops(work),
         };
         let gflops = work / seconds / 1e9;
-        // Round by round: this run's rate against the peak read just before it.
+        // Round by round: this run's rate against the peak read at the start of its round.
         let mut fractions: Vec<f64> = reports
             .iter()
             .zip(&runs.peaks)
@@ -370,7 +418,7 @@ fn print_table(r: &Value) {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(Value::as_f64)
+        .filter_map(|reading| reading["peak"].as_f64())
         .collect();
     println!(
         "Machine: {}; peak {:.0} GFLOP/s (median of {} readings, {:.0}-{:.0}: the faster of one 2048^3 product by our kernels and by PyTorch, every core, read before every round; a run's % of peak is against its own round's reading). Medians of {} interleaved runs.",
@@ -497,4 +545,36 @@ fn plot(r: &Value) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{row_of, RungRuns};
+    use serde_json::json;
+
+    /// A report of a run whose step took `us` microseconds and whose step is 1 GFLOP.
+    fn report(us: f64) -> serde_json::Value {
+        json!({
+            "us_per_step": us, "flops_per_step": 1e9, "eval_all_ms": 1000.0, "eval_flops": 1e9,
+            "sample_ms": 1000.0, "sample_rows": 10.0, "macs_per_example": 1.0, "parameters": 1,
+        })
+    }
+
+    #[test]
+    fn each_run_is_measured_against_its_own_rounds_peak() {
+        // Rounds at 100, 50 and 80 GFLOP/s against peaks of 100, 200 and 50 read at their
+        // starts: fractions 1, 0.25 and 1.6, median 1. The median rate against the median
+        // peak would say 80 / 100 = 0.8, and the peaks paired in reverse 0.8 as well.
+        let ours = vec![vec![report(10_000.0), report(20_000.0), report(12_500.0)]];
+        let runs = RungRuns {
+            torch: vec![],
+            peaks: vec![100.0, 200.0, 50.0],
+            readings: vec![],
+            ours: ours.clone(),
+        };
+        let row = row_of("wide", "flex".into(), &ours[0], &runs);
+        assert_eq!(row["us_per_step"], 12_500.0);
+        let fraction = row["us_per_step_peak_fraction"].as_f64().unwrap();
+        assert!((fraction - 1.0).abs() < 1e-12, "{fraction}");
+    }
 }

@@ -261,7 +261,8 @@ impl NormLayer {
     }
 
     /// Which statistics this layer normalizes `batch` rows with in `mode`: the one place that
-    /// decides it for the CPU path (`cpu::block` and `cpu::step` both ask here).
+    /// decides it for the CPU path (both ways of running a block ask through
+    /// [`NormLayer::cpu_parts`]).
     pub(crate) fn stats(&self, mode: NormMode, batch: usize) -> NormStats {
         let running = self.running_mean.is_some() && self.running_var.is_some();
         match (self.over, running, mode) {
@@ -274,9 +275,10 @@ impl NormLayer {
     }
 
     /// What a CPU block of `batch` rows and `width` features takes of this layer in `mode`, or
-    /// `None` when the kernels do not cover it (groups that do not divide the width): the one
-    /// conversion from the layer to the kernels' terms. The autodiff nodes turn it into tensors
-    /// ([`NormLayer::cpu_inputs`]), the host step into host vectors (`cpu::step`).
+    /// `None` when the kernels do not cover it (groups that do not divide the width, or only one
+    /// of gamma and beta): the one conversion from the layer to the kernels' terms. The autodiff
+    /// nodes turn it into tensors ([`NormLayer::cpu_inputs`]), the host step into host vectors
+    /// (`cpu::step`). Without it the layer runs as Burn's ops.
     pub(crate) fn cpu_parts(
         &self,
         mode: NormMode,
@@ -289,8 +291,13 @@ impl NormLayer {
                 return None;
             }
         }
+        let affine = match (&self.gamma, &self.beta) {
+            (Some(g), Some(b)) => Some((g, b)),
+            (None, None) => None,
+            _ => return None,
+        };
         Some(CpuNorm {
-            affine: self.gamma.as_ref().zip(self.beta.as_ref()),
+            affine,
             running: self.running_mean.as_ref().zip(self.running_var.as_ref()),
             eps: self.eps,
             stats,
@@ -307,7 +314,13 @@ impl NormLayer {
         width: usize,
     ) -> Option<NormInputs> {
         let parts = self.cpu_parts(mode, batch, width)?;
-        let (gamma, beta) = self.affine(width, device);
+        let (gamma, beta) = match parts.affine {
+            Some((g, b)) => (g.val(), b.val()),
+            None => (
+                Tensor::ones([width], device),
+                Tensor::zeros([width], device),
+            ),
+        };
         Some(NormInputs {
             gamma,
             beta,
@@ -384,5 +397,74 @@ impl NormLayer {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::{NormLayer, NormMode, NormParts, NormStats};
+    use crate::config::{BatchNormConfig, GroupNormConfig, Norm};
+
+    /// A layer of kind `cfg` over `width` features, with gamma and beta and running statistics.
+    fn layer(cfg: &Norm, width: usize) -> NormLayer {
+        let device = crate::BackendKind::Flex.open().expect("flex");
+        let parts = NormParts {
+            affine: Some((vec![1.5; width], vec![0.5; width])),
+            running: Some((vec![0.0; width], vec![1.0; width])),
+        };
+        NormLayer::from_parts(cfg, parts, &device).expect("a norm")
+    }
+
+    #[test]
+    fn the_cpu_conversion_refuses_what_the_kernels_do_not_cover() {
+        let groups = |groups| {
+            Norm::GroupNorm(GroupNormConfig {
+                groups,
+                eps: 1e-5,
+                affine: true,
+            })
+        };
+        // Four groups divide 8 features; three do not, and the layer stays on Burn's ops.
+        assert!(layer(&groups(4), 8)
+            .cpu_parts(NormMode::Train, 32, 8)
+            .is_some());
+        assert!(layer(&groups(3), 8)
+            .cpu_parts(NormMode::Train, 32, 8)
+            .is_none());
+        let device = crate::BackendKind::Flex.open().expect("flex");
+        assert!(layer(&groups(3), 8)
+            .cpu_inputs(NormMode::Train, 32, &device, 8)
+            .is_none());
+        // Gamma without beta is not an affine pair the kernels take.
+        let mut lone = layer(&Norm::BatchNorm(BatchNormConfig::default()), 8);
+        assert!(lone.cpu_parts(NormMode::Train, 32, 8).is_some());
+        lone.beta = None;
+        assert!(lone.cpu_parts(NormMode::Train, 32, 8).is_none());
+    }
+
+    #[test]
+    fn the_cpu_conversion_carries_the_layers_statistics_and_parts() {
+        let bn = layer(&Norm::BatchNorm(BatchNormConfig::default()), 8);
+        let train = bn.cpu_parts(NormMode::Train, 32, 8).expect("covered");
+        assert!(train.affine.is_some() && train.running.is_some());
+        assert!(matches!(train.stats, NormStats::Batch(b) if b.mean == 0.1));
+        let eval = bn.cpu_parts(NormMode::Eval, 32, 8).expect("covered");
+        assert!(matches!(eval.stats, NormStats::Running));
+        let calibrate = bn.cpu_parts(NormMode::Calibrate, 32, 8).expect("covered");
+        assert!(matches!(calibrate.stats, NormStats::Batch(b) if b.mean == 1.0));
+        let device = crate::BackendKind::Flex.open().expect("flex");
+        let inputs = bn
+            .cpu_inputs(NormMode::Train, 32, &device, 8)
+            .expect("covered");
+        assert_eq!(crate::host::to_host(inputs.gamma), vec![1.5; 8]);
+        assert_eq!(crate::host::to_host(inputs.beta), vec![0.5; 8]);
+        // Without affine, ones and zeros stand in.
+        let mut plain = layer(&Norm::BatchNorm(BatchNormConfig::default()), 8);
+        (plain.gamma, plain.beta) = (None, None);
+        let inputs = plain
+            .cpu_inputs(NormMode::Train, 32, &device, 8)
+            .expect("covered");
+        assert_eq!(crate::host::to_host(inputs.gamma), vec![1.0; 8]);
+        assert_eq!(crate::host::to_host(inputs.beta), vec![0.0; 8]);
     }
 }

@@ -74,6 +74,10 @@ impl HostNorm {
         order: &HashMap<ParamId, usize>,
     ) -> Option<Self> {
         let parts = n.cpu_parts(NormMode::Train, batch, width)?;
+        debug_assert!(
+            !matches!(parts.stats, NormStats::Running),
+            "training never normalizes with the running statistics"
+        );
         let affine = match parts.affine {
             Some((g, b)) => Some((HostParam::of(g, order)?, HostParam::of(b, order)?)),
             None => None,
