@@ -332,8 +332,8 @@ fn rung_rows(rung: &str, contenders: &Contenders, runs: &RungRuns) -> Vec<Value>
 /// One contender's row: the medians of its `reports`, each timing's GFLOP/s, and the median of
 /// its runs' fractions of the peak read in their own round. FLOPs come from our report
 /// (`runs.ours`; the twin builds the same shapes); sampling's from the rows each contender
-/// forwarded (ours drops finished names from the batch, the twin forwards all until the
-/// longest ends).
+/// forwarded, each run's own for its fraction (ours drops finished names from the batch, the
+/// twin forwards all until the longest ends).
 fn row_of(rung: &str, contender: String, reports: &[Value], runs: &RungRuns) -> Value {
     let ours = &runs.ours;
     let flops = |key: &str| ours.first().map_or(f64::NAN, |runs| median_of(runs, key));
@@ -347,11 +347,11 @@ fn row_of(rung: &str, contender: String, reports: &[Value], runs: &RungRuns) -> 
         } else {
             t / 1e3
         };
-        let work = match work {
-            "sample_flops" => per_row * median_of(reports, "sample_rows"),
+        let work_of = |rows: f64| match work {
+            "sample_flops" => per_row * rows,
             _ => flops(work),
         };
-        let gflops = work / seconds / 1e9;
+        let gflops = work_of(median_of(reports, "sample_rows")) / seconds / 1e9;
         // Round by round: this run's rate against the peak read at the start of its round.
         let mut fractions: Vec<f64> = reports
             .iter()
@@ -363,7 +363,8 @@ fn row_of(rung: &str, contender: String, reports: &[Value], runs: &RungRuns) -> 
                 } else {
                     t / 1e3
                 };
-                Some(work / seconds / 1e9 / peak)
+                let rows = report["sample_rows"].as_f64().unwrap_or(f64::NAN);
+                Some(work_of(rows) / seconds / 1e9 / peak)
             })
             .collect();
         r[time] = json!(t);
