@@ -110,12 +110,10 @@ struct Contenders {
 }
 
 /// Each contender's reports of one rung: ours per contender, PyTorch's per thread count, and
-/// the machine's peak read at the start of each round (GFLOP/s, and [`machine_peak`]'s whole
-/// reading).
+/// the machine's peak read at the start of each round ([`machine_peak`]'s readings).
 struct RungRuns {
     ours: Vec<Vec<Value>>,
     torch: Vec<Vec<Value>>,
-    peaks: Vec<f64>,
     readings: Vec<Value>,
 }
 
@@ -183,41 +181,36 @@ fn baseline_file(path: &Path) -> Result<PathBuf, String> {
 /// too (refused when it is this build's own binary, which the build overwrites, or lacks one of
 /// the backends).
 fn contenders_of(backends: &[String], baseline: Option<&Path>) -> Result<Vec<Ours>, String> {
-    let mut ours: Vec<Ours> = backends
+    if let Some(file) = baseline {
+        let shown = file.display();
+        if std::fs::canonicalize(binary()).is_ok_and(|own| own == file) {
+            return Err(format!(
+                "--baseline {shown} is this build's own binary, which the build just replaced: copy the earlier build elsewhere first"
+            ));
+        }
+        let theirs = cpu_backends(file)?;
+        if let Some(missing) = backends.iter().find(|b| !theirs.contains(b)) {
+            return Err(format!(
+                "--baseline {shown} has no usable {missing} backend (it has: {})",
+                theirs.join(", ")
+            ));
+        }
+    }
+    // Each backend on this build, then on the baseline.
+    let mut builds = vec![(binary(), "")];
+    if let Some(file) = baseline {
+        builds.push((file.to_path_buf(), "@baseline"));
+    }
+    Ok(backends
         .iter()
-        .map(|b| Ours {
-            label: b.clone(),
-            binary: binary(),
-            backend: b.clone(),
-        })
-        .collect();
-    let Some(file) = baseline else {
-        return Ok(ours);
-    };
-    let shown = file.display();
-    if std::fs::canonicalize(binary()).is_ok_and(|own| own == file) {
-        return Err(format!(
-            "--baseline {shown} is this build's own binary, which the build just replaced: copy the earlier build elsewhere first"
-        ));
-    }
-    let theirs = cpu_backends(file)?;
-    if let Some(missing) = backends.iter().find(|b| !theirs.contains(b)) {
-        return Err(format!(
-            "--baseline {shown} has no usable {missing} backend (it has: {})",
-            theirs.join(", ")
-        ));
-    }
-    for (i, b) in backends.iter().enumerate() {
-        ours.insert(
-            2 * i + 1,
-            Ours {
-                label: format!("{b}@baseline"),
-                binary: file.to_path_buf(),
+        .flat_map(|b| {
+            builds.iter().map(move |(binary, suffix)| Ours {
+                label: format!("{b}{suffix}"),
+                binary: binary.clone(),
                 backend: b.clone(),
-            },
-        );
-    }
-    Ok(ours)
+            })
+        })
+        .collect())
 }
 
 /// The usable backends `makemore backends --json` lists (run by `makemore`), but wgpu: the
@@ -260,7 +253,7 @@ fn time_rung(
 ) -> Result<RungRuns, String> {
     let mut ours: Vec<Vec<Value>> = vec![Vec::new(); contenders.ours.len()];
     let mut torch: Vec<Vec<Value>> = vec![Vec::new(); contenders.threads.len()];
-    let (mut peaks, mut readings) = (Vec::new(), Vec::new());
+    let mut readings = Vec::new();
     let (steps, warmup) = (steps.to_string(), warmup.to_string());
     let common = [
         "--data",
@@ -273,9 +266,7 @@ fn time_rung(
         &warmup,
     ];
     for r in 0..repeats {
-        let reading = machine_peak(contenders.py.as_deref())?;
-        peaks.push(reading["peak"].as_f64().unwrap_or(f64::NAN));
-        readings.push(reading);
+        readings.push(machine_peak(contenders.py.as_deref())?);
         for (i, o) in contenders.ours.iter().enumerate() {
             eprintln!("ladder: {name} on {} ({}/{repeats})", o.label, r + 1);
             let mut cmd = Command::new(&o.binary);
@@ -310,7 +301,6 @@ fn time_rung(
     Ok(RungRuns {
         ours,
         torch,
-        peaks,
         readings,
     })
 }
@@ -342,29 +332,27 @@ fn row_of(rung: &str, contender: String, reports: &[Value], runs: &RungRuns) -> 
     r["sample_rows"] = json!(median_of(reports, "sample_rows"));
     for (time, work) in METRICS {
         let t = median_of(reports, time);
-        let seconds = if time.starts_with("us") {
-            t / 1e6
-        } else {
-            t / 1e3
+        // Times are in us (a step) or ms; a rate is GFLOP/s.
+        let seconds = |t: f64| {
+            if time.starts_with("us") {
+                t / 1e6
+            } else {
+                t / 1e3
+            }
         };
         let work_of = |rows: f64| match work {
             "sample_flops" => per_row * rows,
             _ => flops(work),
         };
-        let gflops = work_of(median_of(reports, "sample_rows")) / seconds / 1e9;
+        let rate = |rows: f64, t: f64| work_of(rows) / seconds(t) / 1e9;
+        let gflops = rate(median_of(reports, "sample_rows"), t);
         // Round by round: this run's rate against the peak read at the start of its round.
         let mut fractions: Vec<f64> = reports
             .iter()
-            .zip(&runs.peaks)
-            .filter_map(|(report, peak)| {
-                let t = report[time].as_f64()?;
-                let seconds = if time.starts_with("us") {
-                    t / 1e6
-                } else {
-                    t / 1e3
-                };
+            .zip(&runs.readings)
+            .filter_map(|(report, reading)| {
                 let rows = report["sample_rows"].as_f64().unwrap_or(f64::NAN);
-                Some(work_of(rows) / seconds / 1e9 / peak)
+                Some(rate(rows, report[time].as_f64()?) / reading["peak"].as_f64()?)
             })
             .collect();
         r[time] = json!(t);
@@ -569,8 +557,9 @@ mod tests {
         let ours = vec![vec![report(10_000.0), report(20_000.0), report(12_500.0)]];
         let runs = RungRuns {
             torch: vec![],
-            peaks: vec![100.0, 200.0, 50.0],
-            readings: vec![],
+            readings: [100.0, 200.0, 50.0]
+                .map(|peak| json!({ "peak": peak }))
+                .to_vec(),
             ours: ours.clone(),
         };
         let row = row_of("wide", "flex".into(), &ours[0], &runs);

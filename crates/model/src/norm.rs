@@ -89,6 +89,22 @@ pub(crate) struct CpuNorm<'a> {
     pub stats: NormStats,
 }
 
+/// Gamma and beta's values, or ones and zeros (untracked) over `width` features on `device`
+/// without an affine pair.
+fn affine_or_identity(
+    pair: Option<(&Param<Tensor<1>>, &Param<Tensor<1>>)>,
+    width: usize,
+    device: &Device,
+) -> (Tensor<1>, Tensor<1>) {
+    match pair {
+        Some((g, b)) => (g.val(), b.val()),
+        None => (
+            Tensor::ones([width], device),
+            Tensor::zeros([width], device),
+        ),
+    }
+}
+
 /// A normalization layer's part in a CPU block.
 pub(crate) struct NormInputs {
     /// `[m]` scale (ones without `affine`).
@@ -251,13 +267,7 @@ impl NormLayer {
 
     /// Gamma and beta, or ones and zeros (untracked) on `device` without `affine`.
     fn affine(&self, width: usize, device: &Device) -> (Tensor<1>, Tensor<1>) {
-        match (&self.gamma, &self.beta) {
-            (Some(g), Some(b)) => (g.val(), b.val()),
-            _ => (
-                Tensor::ones([width], device),
-                Tensor::zeros([width], device),
-            ),
-        }
+        affine_or_identity(self.gamma.as_ref().zip(self.beta.as_ref()), width, device)
     }
 
     /// Which statistics this layer normalizes `batch` rows with in `mode`: the one place that
@@ -314,13 +324,7 @@ impl NormLayer {
         width: usize,
     ) -> Option<NormInputs> {
         let parts = self.cpu_parts(mode, batch, width)?;
-        let (gamma, beta) = match parts.affine {
-            Some((g, b)) => (g.val(), b.val()),
-            None => (
-                Tensor::ones([width], device),
-                Tensor::zeros([width], device),
-            ),
-        };
+        let (gamma, beta) = affine_or_identity(parts.affine, width, device);
         Some(NormInputs {
             gamma,
             beta,
