@@ -2,9 +2,7 @@
 
 use crate::block::*;
 use crate::matmul::*;
-use crate::par::{
-    column_sums, for_rows, in_row_tasks, lane_sum, row_blocks, simd, PARALLEL_MIN_OUTPUTS,
-};
+use crate::par::{column_sums, for_rows, in_row_tasks, lane_sum, row_blocks, simd};
 
 /// `dz = dy * scale * act'` on a block of rows of [`block_backward`], and with a norm the column
 /// sums of `dz` and `dz * xhat` into `block` (`[2m]`); a [`simd`] op.
@@ -232,7 +230,7 @@ pub fn block_backward(
         }
         BlockInput::Tokens(t) => t,
     };
-    token_grads(t, &dh, w, wanted, &mut grads);
+    (grads.w, grads.x) = crate::tokens::grads(t, &dh, w, (wanted.w, wanted.x));
     grads
 }
 
@@ -287,60 +285,5 @@ fn norm_backward(
                 saved,
             });
         }
-    }
-}
-
-/// The weight's and the table's gradients of a first block on token ids, from `[n, m]` `dh`,
-/// the gradient at the Linear's output: the rows of `dh` are summed by token first.
-fn token_grads(t: Tokens<'_>, dh: &[f32], w: View<'_>, wanted: Wanted, grads: &mut BlockGrads) {
-    let m = w.cols;
-    let n = t.ids.len() / t.positions.max(1);
-    // by_token[p]: `[vocab, m]`, the rows of dh summed by their token at position p.
-    let (vocab, e) = (t.table.rows, t.table.cols);
-    let scatter = |(ids, dh): (&[usize], &[f32])| {
-        let mut by_token = vec![0.0f32; t.positions * vocab * m];
-        for (ids, d) in ids.chunks_exact(t.positions).zip(dh.chunks_exact(m)) {
-            for (p, &id) in ids.iter().enumerate() {
-                let row = &mut by_token[(p * vocab + id) * m..][..m];
-                row.iter_mut().zip(d).for_each(|(s, &d)| *s += d);
-            }
-        }
-        by_token
-    };
-    let by_token = if n * m >= PARALLEL_MIN_OUTPUTS {
-        // One buffer per half of the rows, then their sum.
-        use rayon::prelude::*;
-        let half = n.div_ceil(2);
-        let mut parts: Vec<Vec<f32>> = t
-            .ids
-            .par_chunks(half * t.positions)
-            .zip(dh.par_chunks(half * m))
-            .map(scatter)
-            .collect();
-        let mut sum = parts.swap_remove(0);
-        for part in parts {
-            sum.iter_mut().zip(&part).for_each(|(s, &v)| *s += v);
-        }
-        sum
-    } else {
-        scatter((t.ids, dh))
-    };
-    let sums = |p: usize| View::rows(&by_token[p * vocab * m..], vocab, m);
-    if wanted.w {
-        // Rows p * e.. of dw = table^T · by_token[p].
-        let mut dw = Vec::with_capacity(t.positions * e * m);
-        for p in 0..t.positions {
-            dw.extend(product(t.table.t(), sums(p)));
-        }
-        grads.w = Some(dw);
-    }
-    if wanted.x {
-        // d table = sum over p of by_token[p] · w_p^T.
-        let mut dt = vec![0.0f32; vocab * e];
-        for p in 0..t.positions {
-            let part = product(sums(p), w_rows(w, p * e, e).t());
-            dt.iter_mut().zip(&part).for_each(|(d, &v)| *d += v);
-        }
-        grads.x = Some(dt);
     }
 }

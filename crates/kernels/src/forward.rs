@@ -7,28 +7,10 @@ use crate::stats::*;
 
 /// `x · w` for either kind of input.
 pub(crate) fn linear(input: BlockInput<'_>, w: View<'_>) -> Vec<f32> {
-    let t = match input {
-        BlockInput::Rows(x) => return product(x, w),
-        BlockInput::Tokens(t) => t,
-    };
-    let (n, _) = input.dims();
-    let (vocab, e, m) = (t.table.rows, t.table.cols, w.cols);
-    let tables: Vec<Vec<f32>> = (0..t.positions)
-        .map(|p| product(t.table, w_rows(w, p * e, e)))
-        .collect();
-    let mut h = vec![0.0f32; n * m];
-    in_row_tasks(&mut h, m, |first, rows| {
-        let ids = &t.ids[first * t.positions..];
-        for (row, ids) in rows.chunks_exact_mut(m).zip(ids.chunks_exact(t.positions)) {
-            for (table, &id) in tables.iter().zip(ids) {
-                assert!(id < vocab, "token id {id} outside the table");
-                row.iter_mut()
-                    .zip(&table[id * m..(id + 1) * m])
-                    .for_each(|(h, &v)| *h += v);
-            }
-        }
-    });
-    h
+    match input {
+        BlockInput::Rows(x) => product(x, w),
+        BlockInput::Tokens(t) => crate::tokens::linear(t, w),
+    }
 }
 
 /// `y = act(norm(x · w + bias))` for `[n, k]` input `x` (rows, or tokens: see [`BlockInput`])

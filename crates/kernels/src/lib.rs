@@ -26,6 +26,7 @@ pub mod math;
 pub mod matmul;
 pub mod par;
 pub mod stats;
+mod tokens;
 
 pub use backward::block_backward;
 pub use block::groups_fit;

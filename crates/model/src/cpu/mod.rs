@@ -481,8 +481,8 @@ mod tests {
     /// The first block on token ids (the embedding folded into per-position tables) against the
     /// embedding's rows gathered by Burn and Burn's ops: values, the table's and every other
     /// gradient, with and without autodiff. 3,000 rows of 48 (144,000 outputs) take the parallel
-    /// branches: rows summed from the tables in parallel tasks, `dh` summed by token in two
-    /// halves.
+    /// branches: the positions' tables and `dh`'s sums by token shared out over the cores, rows
+    /// summed from the tables in parallel tasks.
     #[test]
     fn a_block_on_tokens_matches_the_gathered_embedding_through_burns_ops() {
         let (vocab, e, positions, m) = (27, 10, 3, 48);
