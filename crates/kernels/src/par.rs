@@ -9,7 +9,7 @@
 /// A closure is an op (`simd(|| ...)`), but the compiler inlines it into each of the dispatch's
 /// three copies only when it is small; a larger pass is written as a [`pulp::WithSimd`] op whose
 /// body is always inlined (`TrainingRun`, `DzBlock`, `BatchNormDh`, `GroupStats`, `GroupsDh`,
-/// `ScaleSum`, the optimizer's `HostStep`).
+/// `ScaleSum`, `SumTables`, `ByToken`, the optimizer's `HostStep`).
 #[inline(always)]
 pub fn simd<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();

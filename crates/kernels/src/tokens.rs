@@ -1,7 +1,8 @@
 //! The first block on token ids ([`Tokens`]): its Linear as a sum of per-position tables, and
 //! its weight's and table's gradients from `dh` summed by token. The positions are independent,
-//! so from [`PARALLEL_MIN_OUTPUTS`] outputs they are shared out over the cores (each position's
-//! small products on one core, its sums in row order as on one core: the same values either way).
+//! so from [`PARALLEL_MIN_OUTPUTS`] outputs they are shared out over the cores: each position's
+//! products in a task of its own, its sums by token in row order, as on one core, so every value
+//! is the same however many cores there are.
 
 use crate::block::Tokens;
 use crate::matmul::{product, w_rows, View};
@@ -11,9 +12,9 @@ use crate::par::{in_row_tasks, simd, PARALLEL_MIN_OUTPUTS};
 /// positions `p` of row `ids[i * positions + p]` of the table `table · w_p` (`w_p` the `n_embd`
 /// rows of `[positions * n_embd, m]` `w` that position `p` meets).
 pub(crate) fn linear(t: Tokens<'_>, w: View<'_>) -> Vec<f32> {
-    let (n, m) = (t.ids.len() / t.positions.max(1), w.cols);
-    let e = t.table.cols;
     check_ids(t);
+    let (n, m) = (t.ids.len() / t.positions, w.cols);
+    let e = t.table.cols;
     let parallel = n * m >= PARALLEL_MIN_OUTPUTS;
     let tables = each(t.positions, parallel, |p| {
         product(t.table, w_rows(w, p * e, e))
@@ -40,17 +41,20 @@ pub(crate) fn grads(
     w: View<'_>,
     (want_w, want_table): (bool, bool),
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let (n, m) = (t.ids.len() / t.positions.max(1), w.cols);
-    let (vocab, e) = (t.table.rows, t.table.cols);
     check_ids(t);
+    if !want_w && !want_table {
+        return (None, None);
+    }
+    let (n, m) = (t.ids.len() / t.positions, w.cols);
+    let (vocab, e) = (t.table.rows, t.table.cols);
     let parallel = n * m >= PARALLEL_MIN_OUTPUTS;
     // Positions in as many groups as there are cores, each group one pass over `dh`.
     let groups = if parallel {
-        rayon::current_num_threads().clamp(1, t.positions.max(1))
+        rayon::current_num_threads().clamp(1, t.positions)
     } else {
         1
     };
-    let per_group = t.positions.div_ceil(groups).max(1);
+    let per_group = t.positions.div_ceil(groups);
     let parts = each(t.positions.div_ceil(per_group), parallel, |g| {
         let positions = g * per_group..((g + 1) * per_group).min(t.positions);
         let mut by_token = vec![0.0f32; positions.len() * vocab * m];
@@ -89,8 +93,10 @@ pub(crate) fn grads(
     (dw, dt)
 }
 
-/// Panics unless every id is a row of the table.
+/// Panics unless there is a position and every id is a row of the table (an id past it would
+/// add into another position's sums).
 fn check_ids(t: Tokens<'_>) {
+    assert!(t.positions > 0, "token input with no position");
     let vocab = t.table.rows;
     assert!(
         t.ids.iter().all(|&id| id < vocab),
@@ -100,7 +106,7 @@ fn check_ids(t: Tokens<'_>) {
 
 /// `f(0), ..., f(count - 1)`, in order: on every core when `parallel`.
 fn each<T: Send>(count: usize, parallel: bool, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
-    if parallel {
+    if parallel && count > 1 {
         use rayon::prelude::*;
         (0..count).into_par_iter().map(f).collect()
     } else {
@@ -169,6 +175,9 @@ impl pulp::WithSimd for ByToken<'_> {
             vocab,
             m,
         } = self;
+        if m == 0 {
+            return; // no column to sum
+        }
         for (ids, d) in ids.chunks_exact(stride).zip(dh.chunks_exact(m)) {
             for (i, &id) in ids[positions.clone()].iter().enumerate() {
                 by_token[(i * vocab + id) * m..][..m]
@@ -193,8 +202,9 @@ mod tests {
 
     #[test]
     fn positions_shared_out_over_the_cores_give_one_cores_values() {
-        // 3,000 x 64 outputs: above PARALLEL_MIN_OUTPUTS, so the positions are shared out.
-        let (n, m, vocab, e, positions) = (3000, 64, 27, 10, 3);
+        // 3,000 x 64 outputs: above PARALLEL_MIN_OUTPUTS, so the positions are shared out: on
+        // 1 thread in one group, on 2 in groups of 3 and 2, on 3 in groups of 2, 2 and 1.
+        let (n, m, vocab, e, positions) = (3000, 64, 27, 10, 5);
         assert!(n * m >= PARALLEL_MIN_OUTPUTS);
         let table = spread(vocab * e, 37, 101);
         let w = spread(positions * e * m, 53, 97);
@@ -220,7 +230,6 @@ mod tests {
                 row.iter_mut().zip(v).for_each(|(h, &v)| *h += v);
             }
         }
-        assert_eq!(linear(t, wv), h, "x · w");
         // ... and dh summed by token in row order, then each position's products.
         let (mut dw, mut dt) = (Vec::new(), vec![0.0f32; vocab * e]);
         for p in 0..positions {
@@ -234,22 +243,57 @@ mod tests {
             let part = product(s, w_rows(wv, p * e, e).t());
             dt.iter_mut().zip(&part).for_each(|(d, &v)| *d += v);
         }
-        let (dw_all, dt_all) = grads(t, &dh, wv, (true, true));
-        assert_eq!(dw_all, Some(dw), "dw");
-        assert_eq!(dt_all, Some(dt.clone()), "d table");
-        assert_eq!(grads(t, &dh, wv, (false, true)), (None, Some(dt)));
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool of up to 3 threads");
+            pool.install(|| {
+                assert_eq!(linear(t, wv), h, "{threads} threads: x · w");
+                let g = |want| grads(t, &dh, wv, want);
+                let (dw, dt) = (Some(dw.clone()), Some(dt.clone()));
+                assert_eq!(
+                    g((true, true)),
+                    (dw.clone(), dt.clone()),
+                    "{threads} threads"
+                );
+                assert_eq!(g((true, false)), (dw, None), "{threads} threads: dw alone");
+                assert_eq!(
+                    g((false, true)),
+                    (None, dt),
+                    "{threads} threads: table alone"
+                );
+                assert_eq!(
+                    g((false, false)),
+                    (None, None),
+                    "{threads} threads: neither"
+                );
+            });
+        }
+    }
+
+    /// Token input with 2 positions whose first id (position 0) is past the 3-row table: it
+    /// would land in position 1's sums unless refused.
+    fn bad_first_id<R>(f: impl FnOnce(Tokens<'_>, View<'_>) -> R) -> R {
+        let table = [0.0f32; 6];
+        let w = [0.0f32; 12];
+        let t = Tokens {
+            ids: &[3, 0, 1, 2],
+            positions: 2,
+            table: View::rows(&table, 3, 2),
+        };
+        f(t, View::rows(&w, 4, 3))
     }
 
     #[test]
     #[should_panic(expected = "a token id outside the table")]
-    fn an_id_outside_the_table_is_refused() {
-        let table = [0.0f32; 6];
-        let w = [0.0f32; 6];
-        let t = Tokens {
-            ids: &[0, 3],
-            positions: 1,
-            table: View::rows(&table, 3, 2),
-        };
-        grads(t, &[0.0; 6], View::rows(&w, 2, 3), (true, true));
+    fn the_backward_pass_refuses_an_id_outside_the_table() {
+        bad_first_id(|t, w| grads(t, &[0.0; 6], w, (true, true)));
+    }
+
+    #[test]
+    #[should_panic(expected = "a token id outside the table")]
+    fn the_forward_pass_refuses_an_id_outside_the_table() {
+        bad_first_id(linear);
     }
 }
